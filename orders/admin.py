@@ -1,0 +1,203 @@
+"""Customer-service and manager screens. Status changes only through the transition services."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from config.exceptions import ApplicationError
+from orders import selectors
+from orders.models import FINAL_STATES, Alert, Channel, Customer, EscalationLevel, Order, OrderLine, Source, StatusNode
+from orders.services.alerts import alert_acknowledge
+from orders.services.transitions import order_transition, transitions_available
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("On time"))]
+
+    def queryset(self, request, queryset):
+        overdue = {"state_deadline__lt": timezone.now()}
+        if self.value() == "yes":
+            return queryset.filter(**overdue).exclude(status__in=FINAL_STATES)
+        if self.value() == "no":
+            return queryset.exclude(**overdue)
+        return queryset
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    fields = ("sku", "quantity", "unit_price", "is_gift", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sku")
+
+
+@admin.register(Order)
+class OrderAdmin(SimpleHistoryAdmin):
+    list_display = ("number", "channel", "channel_order_no", "customer_name", "receiver_phone", "status_badge",
+                    "priority", "paid_amount", "ordered_at", "deadline_display")
+    list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
+    list_select_related = ("channel", "customer")
+    date_hierarchy = "ordered_at"
+    search_fields = ("number",)  # replaced by get_search_results: exact match on any identifier
+    search_help_text = _("Order no., channel order no., tracking no. or mobile phone (exact)")
+    show_full_result_count = False
+    list_per_page = 50
+    raw_id_fields = ("customer",)
+    autocomplete_fields = ("warehouse", "carrier")
+    inlines = [OrderLineInline]
+    change_form_template = "admin/orders/order/change_form.html"
+    readonly_fields = ("number", "status", "status_reason", "state_entered_at", "state_deadline", "channel",
+                       "channel_order_no", "buyer_id", "customer", "ordered_at", "subtotal", "paid_amount",
+                       "payment_status", "is_presale", "deposit_amount", "paid_at", "fingerprint", "source",
+                       "is_legacy", "created_at", "updated_at")
+    fieldsets = (
+        (_("Order"), {"fields": ("number", "status", "status_reason", "state_entered_at", "state_deadline",
+                                 "channel", "channel_order_no", "buyer_id", "ordered_at", "source", "is_legacy")}),
+        (_("Customer and address"), {"fields": ("customer", "receiver_name", "receiver_phone", "province", "city",
+                                                "district", "address_detail")}),
+        (_("Money"), {"fields": ("subtotal", "paid_amount", "payment_status", "is_presale", "deposit_amount",
+                                 "paid_at", "promo_code", "invoice_title")}),
+        (_("Handling"), {"fields": ("priority", "tags", "promised_ship_by", "warehouse", "carrier",
+                                    "tracking_number")}),
+    )
+
+    @admin.display(description=_("customer"), ordering="customer__name")
+    def customer_name(self, order: Order) -> str:
+        return order.customer.name
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, order: Order) -> str:
+        return format_html('<span class="oh-status oh-status-{}">{}</span>', order.status, order.get_status_display())
+
+    @admin.display(description=_("deadline"), ordering="state_deadline")
+    def deadline_display(self, order: Order) -> str:
+        if order.state_deadline is None or order.status in FINAL_STATES:
+            return "—"
+        when = timezone.localtime(order.state_deadline).strftime("%m-%d %H:%M")
+        if order.state_deadline < timezone.now():
+            return format_html('<strong style="color:#ba2121">{} ⚠ {}</strong>', when, _("overdue"))
+        return when
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(pk__in=selectors.order_lookup_ids(q=search_term)), False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_legacy:
+            return [f.name for f in Order._meta.concrete_fields] + ["customer_name"]
+        return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # orders are never deleted; cancel them
+
+    def has_add_permission(self, request) -> bool:
+        return False  # orders come in through intake (API, webhooks, pulls, import)
+
+    def get_urls(self):
+        custom = [path("<int:pk>/transition/", self.admin_site.admin_view(self.transition_view),
+                       name="orders_order_transition")]
+        return custom + super().get_urls()
+
+    def transition_view(self, request: HttpRequest, pk: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        order = get_object_or_404(Order, pk=pk)
+        name = request.POST.get("transition", "")
+        try:
+            order_transition(order=order, transition=name, actor=request.user, source=Source.ADMIN,
+                             reason=request.POST.get("reason", ""))
+        except ApplicationError as exc:
+            messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+        else:
+            order.refresh_from_db()
+            messages.success(request, _("Order %(number)s is now '%(status)s'.")
+                             % {"number": order.number, "status": order.get_status_display()})
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        order = self.get_object(request, object_id)
+        if order is not None:
+            extra_context.update({
+                "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
+                "timeline": selectors.order_timeline(order=order),
+                "node": selectors.status_node_for(status=order.status),
+                "overdue": selectors.order_is_overdue(order=order),
+                "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
+            })
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+@admin.register(Channel)
+class ChannelAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "kind", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("code", "name")
+
+
+@admin.register(Customer)
+class CustomerAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "phone", "member_level", "created_at")
+    list_filter = ("member_level",)
+    search_fields = ("=phone", "name")
+    date_hierarchy = "created_at"
+
+
+class EscalationLevelInline(admin.TabularInline):
+    model = EscalationLevel
+    extra = 0
+    autocomplete_fields = ("notify_group",)
+    raw_id_fields = ("notify_user",)
+
+
+@admin.register(StatusNode)
+class StatusNodeAdmin(SimpleHistoryAdmin):
+    list_display = ("status", "owner_group", "owner_user", "timeout_minutes", "customer_label", "notify_customer")
+    list_filter = ("notify_customer", "owner_group")
+    list_select_related = ("owner_group", "owner_user")
+    search_fields = ("status", "customer_label")
+    autocomplete_fields = ("owner_group",)
+    raw_id_fields = ("owner_user",)
+    inlines = [EscalationLevelInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # every state keeps its settings row
+
+
+@admin.register(Alert)
+class AlertAdmin(SimpleHistoryAdmin):
+    list_display = ("created_at", "severity", "kind", "message", "order", "owner_group", "owner_user",
+                    "acknowledged_by", "acknowledged_at")
+    list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter), "owner_group")
+    list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
+    search_fields = ("message", "order__number")
+    raw_id_fields = ("order", "owner_user")
+    autocomplete_fields = ("owner_group",)
+    date_hierarchy = "created_at"
+    actions = ["acknowledge"]
+
+    @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
+    def acknowledge(self, request, queryset: QuerySet[Alert]):
+        for alert in queryset.filter(acknowledged_at__isnull=True):
+            alert_acknowledge(alert=alert, actor=request.user)
+        messages.success(request, _("Alerts acknowledged."))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

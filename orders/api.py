@@ -1,0 +1,234 @@
+"""REST API of orders: thin views that validate shape, call a service or selector, and render."""
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import DefaultPagination, error_response
+from orders import selectors
+from orders.models import Customer, Order, Source, Status
+from orders.services.intake import order_create
+from orders.services.transitions import order_transition, transitions_available
+
+PHONE_FIELD = {"regex": r"^1[3-9]\d{9}$", "max_length": 11,
+               "error_messages": {"invalid": "Enter a mainland China mobile number: 11 digits starting with 1."}}
+MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": 0}
+
+
+class HasModelPerm(BasePermission):
+    """GET needs orders.view_order; POST needs the view's `post_perm`."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return request.user.has_perm("orders.view_order")
+        return request.user.has_perm(getattr(view, "post_perm", "orders.view_order"))
+
+
+# --- input ---
+class CustomerIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    phone = serializers.RegexField(**PHONE_FIELD)
+    member_level = serializers.ChoiceField(choices=Customer.MemberLevel.choices, required=False)
+
+
+class AddressIn(serializers.Serializer):
+    receiver = serializers.CharField(max_length=100)
+    phone = serializers.RegexField(**PHONE_FIELD)
+    province = serializers.CharField(max_length=32)
+    city = serializers.CharField(max_length=32)
+    district = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    detail = serializers.CharField(max_length=255)
+
+
+class LineIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=100000)
+    unit_price = serializers.DecimalField(**MONEY)
+
+
+class OrderIn(serializers.Serializer):
+    channel = serializers.CharField(max_length=32)
+    channel_order_no = serializers.CharField(max_length=64)
+    buyer_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    ordered_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(required=False, allow_null=True,
+                                        help_text="When given and the amount is complete, the order enters 'paid'.")
+    customer = CustomerIn()
+    shipping_address = AddressIn()
+    lines = LineIn(many=True, allow_empty=False)
+    paid_amount = serializers.DecimalField(**MONEY, required=False, default=0)
+    is_presale = serializers.BooleanField(required=False, default=False)
+    deposit_amount = serializers.DecimalField(**MONEY, required=False, allow_null=True)
+    promo_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    invoice_title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    tags = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
+    priority = serializers.ChoiceField(choices=Order.Priority.choices, required=False)
+    promised_ship_by = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TransitionIn(serializers.Serializer):
+    transition = serializers.CharField(max_length=32)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    warehouse = serializers.CharField(max_length=32, required=False, help_text="Warehouse code (for allocate).")
+    carrier = serializers.CharField(max_length=32, required=False, help_text="Carrier code (for print_label).")
+    tracking_number = serializers.CharField(max_length=32, required=False, help_text="For print_label.")
+
+
+# --- output ---
+class LineOut(serializers.Serializer):
+    sku = serializers.CharField(source="sku.code")
+    name = serializers.CharField(source="sku.name")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    is_gift = serializers.BooleanField()
+
+
+class OrderSummaryOut(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    channel = serializers.CharField(source="channel.code")
+    channel_order_no = serializers.CharField()
+    customer_name = serializers.CharField(source="customer.name")
+    receiver_phone = serializers.CharField()
+    ordered_at = serializers.DateTimeField()
+    paid_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    priority = serializers.IntegerField()
+    state_deadline = serializers.DateTimeField()
+
+
+class OrderOut(OrderSummaryOut):
+    buyer_id = serializers.CharField()
+    status_reason = serializers.CharField()
+    payment_status = serializers.CharField()
+    is_presale = serializers.BooleanField()
+    deposit_amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    paid_at = serializers.DateTimeField()
+    customer = inline_serializer("OrderCustomer", fields={
+        "name": serializers.CharField(), "phone": serializers.CharField(), "member_level": serializers.CharField()})
+    shipping_address = serializers.SerializerMethodField()
+    subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
+    promo_code = serializers.CharField()
+    invoice_title = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    promised_ship_by = serializers.DateTimeField()
+    warehouse = serializers.CharField(source="warehouse.code", default=None)
+    carrier = serializers.CharField(source="carrier.code", default=None)
+    tracking_number = serializers.CharField()
+    state_entered_at = serializers.DateTimeField()
+    is_legacy = serializers.BooleanField()
+    lines = LineOut(many=True, source="lines.all")
+    available_transitions = serializers.SerializerMethodField()
+
+    def get_shipping_address(self, order: Order) -> dict:
+        return {"receiver": order.receiver_name, "phone": order.receiver_phone, "province": order.province,
+                "city": order.city, "district": order.district, "detail": order.address_detail}
+
+    def get_available_transitions(self, order: Order) -> list[dict]:
+        user = self.context["request"].user
+        return [{"name": s.name, "label": str(s.label), "reason_required": s.reason_required}
+                for s in transitions_available(order=order, actor=user, source=Source.API)]
+
+
+class EventOut(serializers.Serializer):
+    at = serializers.DateTimeField(source="created_at")
+    kind = serializers.CharField()
+    transition = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    actor = serializers.CharField(source="actor_label")
+    source = serializers.CharField()
+    reason = serializers.CharField()
+    data = serializers.DictField()
+
+
+ERRORS = {400: error_response("Invalid input; `message` names the field."),
+          403: error_response("Not permitted."), 404: error_response("No such order."),
+          409: error_response("Not allowed now; `message` says why.")}
+
+
+def _detail(request, order: Order, **extra) -> dict:
+    data = OrderOut(order, context={"request": request}).data
+    data.update(extra)
+    return data
+
+
+class OrderListCreateApi(APIView):
+    permission_classes = [HasModelPerm]
+    post_perm = "orders.add_order"
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=Status.values), OpenApiParameter("channel"),
+                    OpenApiParameter("q", description="Order no., channel order no., tracking no. or phone")],
+        responses={200: OrderSummaryOut(many=True), 403: ERRORS[403]},
+    )
+    def get(self, request):
+        status_filter = request.query_params.get("status", "")
+        if status_filter and status_filter not in Status.values:
+            raise serializers.ValidationError({"status": [_("Unknown status '%(s)s'.") % {"s": status_filter}]})
+        qs = selectors.order_list(status=status_filter, channel=request.query_params.get("channel", ""),
+                                  q=request.query_params.get("q", ""))
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(OrderSummaryOut(page, many=True).data)
+
+    @extend_schema(request=OrderIn, responses={201: OrderOut, 200: OrderOut, **ERRORS})
+    def post(self, request):
+        payload = OrderIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = order_create(data=payload.validated_data, actor=request.user, source=Source.API)
+        order = selectors.order_get(number=result.order.number)
+        return Response(_detail(request, order, duplicate=not result.created),
+                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [HasModelPerm]
+
+    @extend_schema(responses={200: OrderOut, 404: ERRORS[404]})
+    def get(self, request, number: str):
+        return Response(_detail(request, selectors.order_get(number=number)))
+
+
+class OrderLookupApi(APIView):
+    permission_classes = [HasModelPerm]
+
+    @extend_schema(parameters=[OpenApiParameter("q", required=True)],
+                   responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]})
+    def get(self, request):
+        q = request.query_params.get("q", "").strip()
+        if not q:
+            raise serializers.ValidationError({"q": [_("Give an order no., channel order no., tracking no. or phone.")]})
+        return Response(OrderSummaryOut(selectors.order_lookup(q=q), many=True).data)
+
+
+class OrderTraceApi(APIView):
+    permission_classes = [HasModelPerm]
+
+    @extend_schema(responses={200: inline_serializer("Trace", fields={
+        "number": serializers.CharField(), "status": serializers.CharField(), "events": EventOut(many=True)}),
+        404: ERRORS[404]})
+    def get(self, request, number: str):
+        order = selectors.order_get(number=number)
+        events = selectors.order_timeline(order=order)
+        return Response({"number": order.number, "status": order.status,
+                         "status_display": order.get_status_display(), "events": EventOut(events, many=True).data})
+
+
+class OrderTransitionApi(APIView):
+    permission_classes = [HasModelPerm]  # the transition's own permission is checked by the service
+
+    @extend_schema(request=TransitionIn, responses={200: OrderOut, **ERRORS})
+    def post(self, request, number: str):
+        payload = TransitionIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        order = selectors.order_get(number=number)
+        order_transition(
+            order=order, transition=data["transition"], actor=request.user, source=Source.API, reason=data["reason"],
+            changes={k: data[k] for k in ("warehouse", "carrier", "tracking_number") if k in data},
+        )
+        return Response(_detail(request, selectors.order_get(number=number)))

@@ -1,0 +1,555 @@
+"""The hub's rows: channels, customers, orders and lines, the status machine, timeline, node settings, alerts."""
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
+from simple_history.models import HistoricalRecords
+
+cn_mobile_validator = RegexValidator(
+    r"^1[3-9]\d{9}$", _("Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).")
+)
+
+
+class Status(models.TextChoices):
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Payment verified")
+    ON_HOLD = "on_hold", _("On hold for review")
+    ALLOCATING = "allocating", _("Awaiting warehouse")
+    ALLOCATED = "allocated", _("Warehouse order created")
+    PRINTED = "printed", _("Label printed")
+    PICKED_UP = "picked_up", _("Collected by carrier")
+    IN_TRANSIT = "in_transit", _("In transit")
+    DELIVERED = "delivered", _("Delivered")
+    CANCELLED = "cancelled", _("Cancelled")
+    RETURNED = "returned", _("Returned")
+    EXCEPTION = "exception", _("Exception")
+
+
+# States an order can be put on hold from and resumed into.
+HOLDABLE = [Status.PLACED, Status.PAID, Status.ALLOCATING, Status.ALLOCATED]
+CANCELLABLE = [Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, Status.ALLOCATED, Status.PRINTED]
+IN_CARRIER_HANDS = [Status.PICKED_UP, Status.IN_TRANSIT]
+EXCEPTION_FROM = [Status.ALLOCATED, Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT]
+FINAL_STATES = {Status.DELIVERED, Status.CANCELLED, Status.RETURNED}
+
+
+class Source(models.TextChoices):
+    API = "api", _("API")
+    WEBHOOK = "webhook", _("Channel webhook")
+    PULL = "pull", _("Channel pull")
+    ADMIN = "admin", _("Admin")
+    SCAN = "scan", _("Scan station")
+    RULE = "rule", _("Rule")
+    CARRIER = "carrier", _("Carrier")
+    CUSTOMER = "customer", _("Customer")
+    IMPORT = "import", _("Import")
+    SWEEP = "sweep", _("Timeout sweep")
+    SYSTEM = "system", _("System")
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        TAOBAO = "taobao", _("Taobao / Tmall")
+        PDD = "pdd", _("Pinduoduo")
+        DOUYIN = "douyin", _("Douyin shop")
+        WECHAT = "wechat", _("WeChat mini-program")
+        POS = "pos", _("Store POS")
+        B2B = "b2b", _("B2B / distributor")
+        OTHER = "other", _("Other")
+
+    code = models.SlugField(_("channel code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    is_active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("sales channel")
+        verbose_name_plural = _("sales channels")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    class MemberLevel(models.TextChoices):
+        NORMAL = "normal", _("Regular")
+        SILVER = "silver", _("Silver")
+        GOLD = "gold", _("Gold")
+        DIAMOND = "diamond", _("Diamond")
+        VIP = "vip", _("VIP")
+
+    name = models.CharField(_("name"), max_length=100)
+    phone = models.CharField(_("mobile phone"), max_length=11, unique=True, validators=[cn_mobile_validator])
+    member_level = models.CharField(
+        _("member level"), max_length=16, choices=MemberLevel.choices, default=MemberLevel.NORMAL
+    )
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.phone}"
+
+
+class Order(FSMModelMixin, models.Model):
+    class PaymentStatus(models.TextChoices):
+        UNPAID = "unpaid", _("Unpaid")
+        DEPOSIT_PAID = "deposit_paid", _("Deposit paid")
+        PAID = "paid", _("Paid in full")
+
+    class Priority(models.IntegerChoices):
+        NORMAL = 0, _("Normal")
+        HIGH = 1, _("High")
+        URGENT = 2, _("Urgent")
+
+    number = models.CharField(_("order number"), max_length=24, unique=True, editable=False)
+    channel = models.ForeignKey(Channel, models.PROTECT, verbose_name=_("channel"), related_name="orders")
+    channel_order_no = models.CharField(_("channel order number"), max_length=64, db_index=True)
+    buyer_id = models.CharField(_("buyer id"), max_length=64, blank=True)
+    customer = models.ForeignKey(Customer, models.PROTECT, verbose_name=_("customer"), related_name="orders")
+    # Not editable by hand: only the transition services below move it.
+    status = FSMField(_("status"), max_length=16, choices=Status.choices, default=Status.PLACED, editable=False)
+    status_reason = models.CharField(_("status reason"), max_length=255, blank=True, editable=False)
+    resume_status = models.CharField(_("resume to"), max_length=16, choices=Status.choices, blank=True, editable=False)
+    state_entered_at = models.DateTimeField(_("entered status at"), editable=False)
+    state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
+
+    payment_status = models.CharField(
+        _("payment"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    is_presale = models.BooleanField(_("presale"), default=False)
+    deposit_amount = models.DecimalField(
+        _("deposit"), max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    ordered_at = models.DateTimeField(_("ordered at"))
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    receiver_name = models.CharField(_("receiver"), max_length=100)
+    receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[cn_mobile_validator])
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    district = models.CharField(_("district"), max_length=32, blank=True)
+    address_detail = models.CharField(_("address"), max_length=255)
+
+    subtotal = models.DecimalField(_("subtotal"), max_digits=12, decimal_places=2, default=0)
+    paid_amount = models.DecimalField(_("paid amount"), max_digits=12, decimal_places=2, default=0)
+    promo_code = models.CharField(_("promo code"), max_length=64, blank=True)
+    invoice_title = models.CharField(_("invoice title"), max_length=200, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    promised_ship_by = models.DateTimeField(_("promised ship-by"), null=True, blank=True)
+
+    warehouse = models.ForeignKey(
+        "warehouse.Warehouse", models.PROTECT, null=True, blank=True, verbose_name=_("warehouse"), related_name="+"
+    )
+    carrier = models.ForeignKey(
+        "logistics.Carrier", models.PROTECT, null=True, blank=True, verbose_name=_("carrier"), related_name="+"
+    )
+    tracking_number = models.CharField(_("tracking number"), max_length=32, blank=True, db_index=True)
+
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, unique=True, editable=False)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.API, editable=False)
+    is_legacy = models.BooleanField(_("legacy (imported, read-only)"), default=False, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-ordered_at"]
+        indexes = [
+            models.Index(fields=["receiver_phone"]),
+            models.Index(fields=["status", "state_deadline"]),
+            models.Index(fields=["channel", "-ordered_at"]),
+            models.Index(fields=["-ordered_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "channel_order_no"],
+                condition=Q(is_legacy=False),
+                name="order_unique_channel_order_no",
+            ),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0), name="order_paid_amount_not_negative"),
+            models.CheckConstraint(condition=Q(subtotal__gte=0), name="order_subtotal_not_negative"),
+        ]
+        permissions = [
+            ("pay_order", _("Can verify payment of orders")),
+            ("hold_order", _("Can put orders on hold")),
+            ("release_order", _("Can release held orders")),
+            ("cancel_order", _("Can cancel orders")),
+            ("fulfil_order", _("Can move orders through warehouse steps")),
+            ("track_order", _("Can record carrier progress")),
+            ("return_order", _("Can record returns")),
+            ("flag_exception", _("Can flag and resolve order exceptions")),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    # --- guards: read the order's own fields only ---
+    def is_not_legacy(self) -> bool:
+        return not self.is_legacy
+
+    def is_payment_complete(self) -> bool:
+        # A presale order is paid only once the balance came in on top of the deposit.
+        if self.is_presale:
+            return self.deposit_amount is not None and self.paid_amount > self.deposit_amount
+        return self.paid_amount > 0
+
+    def is_presale_awaiting_deposit(self) -> bool:
+        return self.is_presale and self.payment_status == self.PaymentStatus.UNPAID
+
+    def has_warehouse(self) -> bool:
+        return self.warehouse_id is not None
+
+    def has_tracking_number(self) -> bool:
+        return bool(self.tracking_number)
+
+    def resume_target(self) -> str:
+        return self.resume_status
+
+    # --- transitions: change only the order's own status fields; services do the rest ---
+    # custom: label (button text), sources allowed (None = any), reason_required.
+    @transition(
+        status,
+        source=Status.PLACED,
+        target=Status.PLACED,
+        conditions=[is_not_legacy, is_presale_awaiting_deposit],
+        permission="orders.pay_order",
+        custom={"label": _("Record presale deposit"), "reason_required": False, "sources": None},
+    )
+    def record_deposit(self) -> None:
+        self.payment_status = self.PaymentStatus.DEPOSIT_PAID
+
+    @transition(
+        status,
+        source=Status.PLACED,
+        target=Status.PAID,
+        conditions=[is_not_legacy, is_payment_complete],
+        permission="orders.pay_order",
+        custom={"label": _("Verify payment"), "reason_required": False, "sources": None},
+    )
+    def pay(self) -> None:
+        self.payment_status = self.PaymentStatus.PAID
+
+    @transition(
+        status,
+        source=HOLDABLE,
+        target=Status.ON_HOLD,
+        conditions=[is_not_legacy],
+        permission="orders.hold_order",
+        custom={"label": _("Hold for review"), "reason_required": True, "sources": None},
+    )
+    def hold(self) -> None:
+        self.resume_status = self.status
+
+    @transition(
+        status,
+        source=Status.ON_HOLD,
+        target=RETURN_VALUE(*HOLDABLE),
+        conditions=[is_not_legacy],
+        permission="orders.release_order",
+        custom={"label": _("Release hold"), "reason_required": False, "sources": None},
+    )
+    def release(self) -> str:
+        return self.resume_target()
+
+    @transition(
+        status,
+        source=Status.PAID,
+        target=Status.ALLOCATING,
+        conditions=[is_not_legacy],
+        permission="orders.fulfil_order",
+        custom={"label": _("Send to warehouse routing"), "reason_required": False, "sources": None},
+    )
+    def start_allocation(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=Status.ALLOCATING,
+        target=Status.ALLOCATED,
+        conditions=[is_not_legacy, has_warehouse],
+        permission="orders.fulfil_order",
+        custom={"label": _("Create warehouse order"), "reason_required": False, "sources": None},
+    )
+    def allocate(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=Status.ALLOCATED,
+        target=Status.PRINTED,
+        conditions=[is_not_legacy, has_tracking_number],
+        permission="orders.fulfil_order",
+        custom={"label": _("Mark label printed"), "reason_required": False, "sources": None},
+    )
+    def print_label(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=Status.PRINTED,
+        target=Status.PICKED_UP,
+        conditions=[is_not_legacy, has_tracking_number],
+        permission="orders.fulfil_order",
+        # Packing alone is not shipping: only a carrier event or a hand-over scan proves pickup.
+        custom={"label": _("Handed to carrier"), "reason_required": False, "sources": ("carrier", "scan")},
+    )
+    def pick_up(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=Status.PICKED_UP,
+        target=Status.IN_TRANSIT,
+        conditions=[is_not_legacy],
+        permission="orders.track_order",
+        custom={"label": _("In transit"), "reason_required": False, "sources": ("carrier",)},
+    )
+    def transit(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=IN_CARRIER_HANDS,
+        target=Status.DELIVERED,
+        conditions=[is_not_legacy],
+        permission="orders.track_order",
+        custom={"label": _("Confirm delivery"), "reason_required": False, "sources": ("carrier", "customer", "admin")},
+    )
+    def deliver(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=CANCELLABLE,
+        target=Status.CANCELLED,
+        conditions=[is_not_legacy],
+        permission="orders.cancel_order",
+        custom={"label": _("Cancel order"), "reason_required": True, "sources": None},
+    )
+    def cancel(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=[*IN_CARRIER_HANDS, Status.DELIVERED, Status.EXCEPTION],
+        target=Status.RETURNED,
+        conditions=[is_not_legacy],
+        permission="orders.return_order",
+        custom={"label": _("Record return"), "reason_required": True, "sources": None},
+    )
+    def mark_returned(self) -> None:
+        pass
+
+    @transition(
+        status,
+        source=EXCEPTION_FROM,
+        target=Status.EXCEPTION,
+        conditions=[is_not_legacy],
+        permission="orders.flag_exception",
+        custom={"label": _("Flag exception"), "reason_required": True, "sources": None},
+    )
+    def flag_exception(self) -> None:
+        self.resume_status = self.status
+
+    @transition(
+        status,
+        source=Status.EXCEPTION,
+        target=RETURN_VALUE(*EXCEPTION_FROM),
+        conditions=[is_not_legacy],
+        permission="orders.flag_exception",
+        custom={"label": _("Resolve exception"), "reason_required": True, "sources": None},
+    )
+    def resolve_exception(self) -> str:
+        return self.resume_target()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, models.CASCADE, related_name="lines", verbose_name=_("order"))
+    sku = models.ForeignKey("warehouse.Sku", models.PROTECT, related_name="+", verbose_name=_("SKU"))
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+    is_gift = models.BooleanField(_("gift"), default=False)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_line_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku_id} × {self.quantity}"
+
+    @property
+    def amount(self):
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """One line of an order's timeline. Append-only: events are never edited or deleted."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Created")
+        TRANSITION = "transition", _("Status change")
+        NOTE = "note", _("Note")
+        RULE = "rule", _("Rule fired")
+        ALERT = "alert", _("Alert")
+
+    order = models.ForeignKey(Order, models.CASCADE, related_name="events", verbose_name=_("order"))
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    transition = models.CharField(_("transition"), max_length=32, blank=True)
+    from_status = models.CharField(_("from"), max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=16, choices=Status.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("actor")
+    )
+    actor_label = models.CharField(_("actor"), max_length=100, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("timeline event")
+        verbose_name_plural = _("timeline events")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} {self.to_status}"
+
+
+class StatusNode(models.Model):
+    """Settings of one status node, edited by managers: owner, timeout, customer-facing text."""
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, unique=True)
+    owner_group = models.ForeignKey(
+        Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("owner group")
+    )
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("owner user"),
+    )
+    timeout_minutes = models.PositiveIntegerField(
+        _("timeout (minutes)"), null=True, blank=True, help_text=_("Empty means the node has no deadline.")
+    )
+    customer_label = models.CharField(_("customer-facing label"), max_length=50)
+    customer_message = models.CharField(_("customer-facing message"), max_length=300, blank=True)
+    notify_customer = models.BooleanField(_("notify customer on entry"), default=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("status node setting")
+        verbose_name_plural = _("status node settings")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.get_status_display()
+
+
+class EscalationLevel(models.Model):
+    node = models.ForeignKey(StatusNode, models.CASCADE, related_name="escalations", verbose_name=_("status node"))
+    level = models.PositiveSmallIntegerField(_("level"), validators=[MinValueValidator(1)])
+    after_minutes = models.PositiveIntegerField(_("after (minutes overdue)"))
+    notify_group = models.ForeignKey(
+        Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("notify group")
+    )
+    notify_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("notify user"),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("escalation level")
+        verbose_name_plural = _("escalation levels")
+        ordering = ["node", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "level"], name="escalation_level_unique_per_node"),
+            models.CheckConstraint(
+                condition=Q(notify_group__isnull=False) | Q(notify_user__isnull=False),
+                name="escalation_level_has_recipient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"L{self.level} +{self.after_minutes}min"
+
+
+class Alert(models.Model):
+    """Anything that needs a person is a row first; delivery channels read these rows."""
+
+    class Kind(models.TextChoices):
+        STOCK_SHORTFALL = "stock_shortfall", _("Stock shortfall")
+        BREAKER_TRIPPED = "breaker_tripped", _("Allocation breaker tripped")
+        PARCEL_STALLED = "parcel_stalled", _("Parcel stalled")
+        NODE_OVERDUE = "node_overdue", _("Status node overdue")
+        APPROVAL_WAITING = "approval_waiting", _("Approval waiting")
+        RULE_ERROR = "rule_error", _("Rule error")
+        OTHER = "other", _("Other")
+
+    class Severity(models.TextChoices):
+        INFO = "info", _("Info")
+        WARNING = "warning", _("Warning")
+        CRITICAL = "critical", _("Critical")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    order = models.ForeignKey(
+        Order, models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("order")
+    )
+    message = models.CharField(_("message"), max_length=500)
+    owner_group = models.ForeignKey(
+        Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("owner group")
+    )
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("owner user"),
+    )
+    dedupe_key = models.CharField(_("dedupe key"), max_length=100, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("acknowledged by"), editable=False,
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["acknowledged_at", "-created_at"])]
+        constraints = [
+            # At most one open alert per dedupe key, so repeated sweeps do not pile up copies.
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(acknowledged_at__isnull=True) & ~Q(dedupe_key=""),
+                name="alert_one_open_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.get_severity_display()}] {self.message}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None

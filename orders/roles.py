@@ -1,0 +1,43 @@
+"""The staff roles and what each may do. `manage.py setup_roles` makes the groups match this table."""
+
+# Permission codenames as "app_label.codename". Orders are never deleted by anyone (the admin forbids it).
+VIEW_MASTER_DATA = [
+    "orders.view_channel", "orders.view_customer", "warehouse.view_sku", "warehouse.view_warehouse",
+    "logistics.view_carrier", "orders.view_statusnode", "orders.view_escalationlevel",
+]
+SEE_ORDERS = ["orders.view_order", "orders.view_orderline", "orders.view_orderevent", "orders.view_alert"]
+HANDLE_ALERTS = ["orders.change_alert"]
+
+ROLES: dict[str, list[str]] = {
+    # Customer service: find, explain and move orders; never rules or node settings.
+    "客服": [
+        *VIEW_MASTER_DATA, *SEE_ORDERS, *HANDLE_ALERTS,
+        "orders.change_order", "orders.change_customer",
+        "orders.hold_order", "orders.release_order", "orders.cancel_order", "orders.return_order",
+        "orders.flag_exception", "orders.track_order",
+    ],
+    # Warehouse: the fulfilment steps, SKUs and warehouses.
+    "仓库": [
+        *VIEW_MASTER_DATA, *SEE_ORDERS, *HANDLE_ALERTS,
+        "orders.change_order", "orders.fulfil_order", "orders.flag_exception",
+        "warehouse.add_sku", "warehouse.change_sku",
+    ],
+    # Ops manager: everything about how orders flow, including node settings and (later) rules.
+    "运营主管": [
+        *VIEW_MASTER_DATA, *SEE_ORDERS, *HANDLE_ALERTS,
+        "orders.add_order", "orders.change_order", "orders.change_customer",
+        "orders.add_channel", "orders.change_channel",
+        "orders.add_statusnode", "orders.change_statusnode",
+        "orders.add_escalationlevel", "orders.change_escalationlevel", "orders.delete_escalationlevel",
+        "orders.pay_order", "orders.hold_order", "orders.release_order", "orders.cancel_order",
+        "orders.fulfil_order", "orders.track_order", "orders.return_order", "orders.flag_exception",
+        "warehouse.add_sku", "warehouse.change_sku", "warehouse.add_warehouse", "warehouse.change_warehouse",
+        "logistics.add_carrier", "logistics.change_carrier",
+    ],
+    # Finance: verifies payments, reads orders.
+    "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],
+    # Administrator: every permission of the hub's apps.
+    "管理员": ["*"],
+    # Integration accounts (API tokens of connectors and middleware): push orders in, read status.
+    "系统对接": [*SEE_ORDERS, "orders.view_channel", "orders.add_order", "orders.pay_order", "orders.track_order"],
+}

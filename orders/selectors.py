@@ -1,0 +1,92 @@
+"""Reads of the orders app: finding orders, their detail and their timeline."""
+
+import re
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from orders.exceptions import NotFound, OrderErrorCode
+from orders.models import Alert, Customer, Order, OrderEvent, OrderLine, StatusNode
+
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
+    qs = Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id")
+    if status:
+        qs = qs.filter(status=status)
+    if channel:
+        qs = qs.filter(channel__code=channel)
+    if q:
+        qs = qs.filter(pk__in=order_lookup_ids(q=q))
+    return qs
+
+
+def order_lookup_ids(*, q: str) -> list[int]:
+    """Ids of orders matching one identifier: internal number, channel order no., tracking no. or phone.
+
+    Each identifier is its own indexed equality query: an OR across them would defeat the indexes.
+    """
+    q = q.strip()
+    if not q:
+        return []
+    if PHONE_RE.match(q):
+        customer_ids = Customer.objects.filter(phone=q).values("id")
+        by_customer = Order.objects.filter(customer_id__in=customer_ids).values_list("id", flat=True)
+        by_receiver = Order.objects.filter(receiver_phone=q).values_list("id", flat=True)
+        return sorted(set(by_customer) | set(by_receiver), reverse=True)
+    by_number = list(Order.objects.filter(number=q.upper()).values_list("id", flat=True))
+    if by_number:
+        return by_number
+    by_channel_no = set(Order.objects.filter(channel_order_no=q).values_list("id", flat=True))
+    by_tracking = set(Order.objects.filter(tracking_number=q).values_list("id", flat=True))
+    return sorted(by_channel_no | by_tracking, reverse=True)
+
+
+def order_lookup(*, q: str, limit: int = 50) -> list[Order]:
+    ids = order_lookup_ids(q=q)[:limit]
+    if not ids:
+        return []
+    return list(Order.objects.select_related("channel", "customer").filter(pk__in=ids).order_by("-ordered_at"))
+
+
+def order_get(*, number: str) -> Order:
+    order = (
+        Order.objects.select_related("channel", "customer", "warehouse", "carrier")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("sku")))
+        .filter(number=number.strip().upper())
+        .first()
+    )
+    if order is None:
+        raise NotFound(_("Order %(number)s not found.") % {"number": number}, code=OrderErrorCode.ORDER_NOT_FOUND)
+    return order
+
+
+def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
+    return OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id")
+
+
+def order_is_overdue(*, order: Order) -> bool:
+    return order.state_deadline is not None and order.state_deadline < timezone.now()
+
+
+def status_node_for(*, status: str) -> StatusNode | None:
+    return (
+        StatusNode.objects.select_related("owner_group", "owner_user")
+        .prefetch_related("escalations__notify_group", "escalations__notify_user")
+        .filter(status=status)
+        .first()
+    )
+
+
+def alerts_open(*, limit: int = 20) -> QuerySet[Alert]:
+    return (
+        Alert.objects.filter(acknowledged_at__isnull=True)
+        .select_related("order", "owner_group", "owner_user")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def alerts_open_count() -> int:
+    return Alert.objects.filter(acknowledged_at__isnull=True).count()

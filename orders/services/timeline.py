@@ -1,0 +1,40 @@
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from orders.models import Order, OrderEvent
+
+
+def actor_display(actor: AbstractBaseUser | None, fallback: str) -> str:
+    if actor is None:
+        return fallback
+    full_name = actor.get_full_name() if hasattr(actor, "get_full_name") else ""
+    return full_name or actor.get_username()
+
+
+def event_record(
+    *,
+    order: Order,
+    kind: str,
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    actor_label: str = "",
+    reason: str = "",
+    transition: str = "",
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """Append one line to the order's timeline. Call inside the transaction that made the change."""
+    return OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        source=source,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_label=actor_display(actor, actor_label or source),
+        reason=reason[:500],
+        transition=transition,
+        from_status=from_status,
+        to_status=to_status,
+        data=data or {},
+    )
