@@ -49,8 +49,18 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(SimpleHistoryAdmin):
-    list_display = ("number", "channel", "channel_order_no", "customer_name", "receiver_phone", "status_badge",
-                    "priority", "paid_amount", "ordered_at", "deadline_display")
+    list_display = (
+        "number",
+        "channel",
+        "channel_order_no",
+        "customer_name",
+        "receiver_phone",
+        "status_badge",
+        "priority",
+        "paid_amount",
+        "ordered_at",
+        "deadline_display",
+    )
     list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
@@ -62,19 +72,81 @@ class OrderAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("warehouse", "carrier")
     inlines = [OrderLineInline]
     change_form_template = "admin/orders/order/change_form.html"
-    readonly_fields = ("number", "status", "status_reason", "state_entered_at", "state_deadline", "channel",
-                       "channel_order_no", "buyer_id", "customer", "ordered_at", "subtotal", "paid_amount",
-                       "payment_status", "is_presale", "deposit_amount", "paid_at", "fingerprint", "source",
-                       "is_legacy", "created_at", "updated_at")
+    readonly_fields = (
+        "number",
+        "status",
+        "status_reason",
+        "state_entered_at",
+        "state_deadline",
+        "channel",
+        "channel_order_no",
+        "buyer_id",
+        "customer",
+        "ordered_at",
+        "subtotal",
+        "paid_amount",
+        "payment_status",
+        "is_presale",
+        "deposit_amount",
+        "paid_at",
+        "fingerprint",
+        "source",
+        "is_legacy",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
-        (_("Order"), {"fields": ("number", "status", "status_reason", "state_entered_at", "state_deadline",
-                                 "channel", "channel_order_no", "buyer_id", "ordered_at", "source", "is_legacy")}),
-        (_("Customer and address"), {"fields": ("customer", "receiver_name", "receiver_phone", "province", "city",
-                                                "district", "address_detail")}),
-        (_("Money"), {"fields": ("subtotal", "paid_amount", "payment_status", "is_presale", "deposit_amount",
-                                 "paid_at", "promo_code", "invoice_title")}),
-        (_("Handling"), {"fields": ("priority", "tags", "promised_ship_by", "warehouse", "carrier",
-                                    "tracking_number")}),
+        (
+            _("Order"),
+            {
+                "fields": (
+                    "number",
+                    "status",
+                    "status_reason",
+                    "state_entered_at",
+                    "state_deadline",
+                    "channel",
+                    "channel_order_no",
+                    "buyer_id",
+                    "ordered_at",
+                    "source",
+                    "is_legacy",
+                )
+            },
+        ),
+        (
+            _("Customer and address"),
+            {
+                "fields": (
+                    "customer",
+                    "receiver_name",
+                    "receiver_phone",
+                    "province",
+                    "city",
+                    "district",
+                    "address_detail",
+                )
+            },
+        ),
+        (
+            _("Money"),
+            {
+                "fields": (
+                    "subtotal",
+                    "paid_amount",
+                    "payment_status",
+                    "is_presale",
+                    "deposit_amount",
+                    "paid_at",
+                    "promo_code",
+                    "invoice_title",
+                )
+            },
+        ),
+        (
+            _("Handling"),
+            {"fields": ("priority", "tags", "promised_ship_by", "warehouse", "carrier", "tracking_number")},
+        ),
     )
 
     @admin.display(description=_("customer"), ordering="customer__name")
@@ -111,8 +183,11 @@ class OrderAdmin(SimpleHistoryAdmin):
         return False  # orders come in through intake (API, webhooks, pulls, import)
 
     def get_urls(self):
-        custom = [path("<int:pk>/transition/", self.admin_site.admin_view(self.transition_view),
-                       name="orders_order_transition")]
+        custom = [
+            path(
+                "<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="orders_order_transition"
+            )
+        ]
         return custom + super().get_urls()
 
     def transition_view(self, request: HttpRequest, pk: int):
@@ -121,27 +196,37 @@ class OrderAdmin(SimpleHistoryAdmin):
         order = get_object_or_404(Order, pk=pk)
         name = request.POST.get("transition", "")
         try:
-            order_transition(order=order, transition=name, actor=request.user, source=Source.ADMIN,
-                             reason=request.POST.get("reason", ""))
+            order_transition(
+                order=order,
+                transition=name,
+                actor=request.user,
+                source=Source.ADMIN,
+                reason=request.POST.get("reason", ""),
+            )
         except ApplicationError as exc:
             messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
         else:
             order.refresh_from_db()
-            messages.success(request, _("Order %(number)s is now '%(status)s'.")
-                             % {"number": order.number, "status": order.get_status_display()})
+            messages.success(
+                request,
+                _("Order %(number)s is now '%(status)s'.")
+                % {"number": order.number, "status": order.get_status_display()},
+            )
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         order = self.get_object(request, object_id)
         if order is not None:
-            extra_context.update({
-                "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
-                "timeline": selectors.order_timeline(order=order),
-                "node": selectors.status_node_for(status=order.status),
-                "overdue": selectors.order_is_overdue(order=order),
-                "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
-            })
+            extra_context.update(
+                {
+                    "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
+                    "timeline": selectors.order_timeline(order=order),
+                    "node": selectors.status_node_for(status=order.status),
+                    "overdue": selectors.order_is_overdue(order=order),
+                    "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
+                }
+            )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
@@ -183,8 +268,17 @@ class StatusNodeAdmin(SimpleHistoryAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(SimpleHistoryAdmin):
-    list_display = ("created_at", "severity", "kind", "message", "order", "owner_group", "owner_user",
-                    "acknowledged_by", "acknowledged_at")
+    list_display = (
+        "created_at",
+        "severity",
+        "kind",
+        "message",
+        "order",
+        "owner_group",
+        "owner_user",
+        "acknowledged_by",
+        "acknowledged_at",
+    )
     list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter), "owner_group")
     list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
     search_fields = ("message", "order__number")

@@ -13,8 +13,11 @@ from orders.models import Customer, Order, Source, Status
 from orders.services.intake import order_create
 from orders.services.transitions import order_transition, transitions_available
 
-PHONE_FIELD = {"regex": r"^1[3-9]\d{9}$", "max_length": 11,
-               "error_messages": {"invalid": "Enter a mainland China mobile number: 11 digits starting with 1."}}
+PHONE_FIELD = {
+    "regex": r"^1[3-9]\d{9}$",
+    "max_length": 11,
+    "error_messages": {"invalid": "Enter a mainland China mobile number: 11 digits starting with 1."},
+}
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": 0}
 
 
@@ -54,8 +57,9 @@ class OrderIn(serializers.Serializer):
     channel_order_no = serializers.CharField(max_length=64)
     buyer_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     ordered_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField(required=False, allow_null=True,
-                                        help_text="When given and the amount is complete, the order enters 'paid'.")
+    paid_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When given and the amount is complete, the order enters 'paid'."
+    )
     customer = CustomerIn()
     shipping_address = AddressIn()
     lines = LineIn(many=True, allow_empty=False)
@@ -107,8 +111,14 @@ class OrderOut(OrderSummaryOut):
     is_presale = serializers.BooleanField()
     deposit_amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     paid_at = serializers.DateTimeField()
-    customer = inline_serializer("OrderCustomer", fields={
-        "name": serializers.CharField(), "phone": serializers.CharField(), "member_level": serializers.CharField()})
+    customer = inline_serializer(
+        "OrderCustomer",
+        fields={
+            "name": serializers.CharField(),
+            "phone": serializers.CharField(),
+            "member_level": serializers.CharField(),
+        },
+    )
     shipping_address = serializers.SerializerMethodField()
     subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
     promo_code = serializers.CharField()
@@ -124,13 +134,21 @@ class OrderOut(OrderSummaryOut):
     available_transitions = serializers.SerializerMethodField()
 
     def get_shipping_address(self, order: Order) -> dict:
-        return {"receiver": order.receiver_name, "phone": order.receiver_phone, "province": order.province,
-                "city": order.city, "district": order.district, "detail": order.address_detail}
+        return {
+            "receiver": order.receiver_name,
+            "phone": order.receiver_phone,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+            "detail": order.address_detail,
+        }
 
     def get_available_transitions(self, order: Order) -> list[dict]:
         user = self.context["request"].user
-        return [{"name": s.name, "label": str(s.label), "reason_required": s.reason_required}
-                for s in transitions_available(order=order, actor=user, source=Source.API)]
+        return [
+            {"name": s.name, "label": str(s.label), "reason_required": s.reason_required}
+            for s in transitions_available(order=order, actor=user, source=Source.API)
+        ]
 
 
 class EventOut(serializers.Serializer):
@@ -145,9 +163,12 @@ class EventOut(serializers.Serializer):
     data = serializers.DictField()
 
 
-ERRORS = {400: error_response("Invalid input; `message` names the field."),
-          403: error_response("Not permitted."), 404: error_response("No such order."),
-          409: error_response("Not allowed now; `message` says why.")}
+ERRORS = {
+    400: error_response("Invalid input; `message` names the field."),
+    403: error_response("Not permitted."),
+    404: error_response("No such order."),
+    409: error_response("Not allowed now; `message` says why."),
+}
 
 
 def _detail(request, order: Order, **extra) -> dict:
@@ -161,16 +182,20 @@ class OrderListCreateApi(APIView):
     post_perm = "orders.add_order"
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", enum=Status.values), OpenApiParameter("channel"),
-                    OpenApiParameter("q", description="Order no., channel order no., tracking no. or phone")],
+        parameters=[
+            OpenApiParameter("status", enum=Status.values),
+            OpenApiParameter("channel"),
+            OpenApiParameter("q", description="Order no., channel order no., tracking no. or phone"),
+        ],
         responses={200: OrderSummaryOut(many=True), 403: ERRORS[403]},
     )
     def get(self, request):
         status_filter = request.query_params.get("status", "")
         if status_filter and status_filter not in Status.values:
             raise serializers.ValidationError({"status": [_("Unknown status '%(s)s'.") % {"s": status_filter}]})
-        qs = selectors.order_list(status=status_filter, channel=request.query_params.get("channel", ""),
-                                  q=request.query_params.get("q", ""))
+        qs = selectors.order_list(
+            status=status_filter, channel=request.query_params.get("channel", ""), q=request.query_params.get("q", "")
+        )
         paginator = DefaultPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(OrderSummaryOut(page, many=True).data)
@@ -181,8 +206,10 @@ class OrderListCreateApi(APIView):
         payload.is_valid(raise_exception=True)
         result = order_create(data=payload.validated_data, actor=request.user, source=Source.API)
         order = selectors.order_get(number=result.order.number)
-        return Response(_detail(request, order, duplicate=not result.created),
-                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        return Response(
+            _detail(request, order, duplicate=not result.created),
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
 
 
 class OrderDetailApi(APIView):
@@ -196,26 +223,45 @@ class OrderDetailApi(APIView):
 class OrderLookupApi(APIView):
     permission_classes = [HasModelPerm]
 
-    @extend_schema(parameters=[OpenApiParameter("q", required=True)],
-                   responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]})
+    @extend_schema(
+        parameters=[OpenApiParameter("q", required=True)], responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]}
+    )
     def get(self, request):
         q = request.query_params.get("q", "").strip()
         if not q:
-            raise serializers.ValidationError({"q": [_("Give an order no., channel order no., tracking no. or phone.")]})
+            raise serializers.ValidationError(
+                {"q": [_("Give an order no., channel order no., tracking no. or phone.")]}
+            )
         return Response(OrderSummaryOut(selectors.order_lookup(q=q), many=True).data)
 
 
 class OrderTraceApi(APIView):
     permission_classes = [HasModelPerm]
 
-    @extend_schema(responses={200: inline_serializer("Trace", fields={
-        "number": serializers.CharField(), "status": serializers.CharField(), "events": EventOut(many=True)}),
-        404: ERRORS[404]})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Trace",
+                fields={
+                    "number": serializers.CharField(),
+                    "status": serializers.CharField(),
+                    "events": EventOut(many=True),
+                },
+            ),
+            404: ERRORS[404],
+        }
+    )
     def get(self, request, number: str):
         order = selectors.order_get(number=number)
         events = selectors.order_timeline(order=order)
-        return Response({"number": order.number, "status": order.status,
-                         "status_display": order.get_status_display(), "events": EventOut(events, many=True).data})
+        return Response(
+            {
+                "number": order.number,
+                "status": order.status,
+                "status_display": order.get_status_display(),
+                "events": EventOut(events, many=True).data,
+            }
+        )
 
 
 class OrderTransitionApi(APIView):
@@ -228,7 +274,11 @@ class OrderTransitionApi(APIView):
         data = payload.validated_data
         order = selectors.order_get(number=number)
         order_transition(
-            order=order, transition=data["transition"], actor=request.user, source=Source.API, reason=data["reason"],
+            order=order,
+            transition=data["transition"],
+            actor=request.user,
+            source=Source.API,
+            reason=data["reason"],
             changes={k: data[k] for k in ("warehouse", "carrier", "tracking_number") if k in data},
         )
         return Response(_detail(request, selectors.order_get(number=number)))

@@ -445,7 +445,11 @@ class StatusNode(models.Model):
         Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("owner group")
     )
     owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("owner user"),
     )
     timeout_minutes = models.PositiveIntegerField(
@@ -473,7 +477,11 @@ class EscalationLevel(models.Model):
         Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("notify group")
     )
     notify_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("notify user"),
     )
     history = HistoricalRecords()
@@ -521,14 +529,23 @@ class Alert(models.Model):
         Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("owner group")
     )
     owner_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("owner user"),
     )
     dedupe_key = models.CharField(_("dedupe key"), max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("acknowledged by"), editable=False,
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acknowledged by"),
+        editable=False,
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
     history = HistoricalRecords()

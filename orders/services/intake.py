@@ -26,8 +26,9 @@ class IntakeResult:
     created: bool
 
 
-def order_fingerprint(*, channel_code: str, channel_order_no: str, buyer_id: str, ordered_at: datetime,
-                      sku_codes: list[str]) -> str:
+def order_fingerprint(
+    *, channel_code: str, channel_order_no: str, buyer_id: str, ordered_at: datetime, sku_codes: list[str]
+) -> str:
     ordered_utc = ordered_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key = "|".join([channel_code, channel_order_no, buyer_id, ordered_utc, ",".join(sorted(sku_codes))])
     return hashlib.sha256(key.encode()).hexdigest()
@@ -43,11 +44,17 @@ def order_number_generate(*, at: datetime | None = None) -> str:
 def _resolve_channel(code: str) -> Channel:
     channel = Channel.objects.filter(code=code).first()
     if channel is None:
-        raise InvalidInput(_("Unknown channel '%(code)s'.") % {"code": code}, code=OrderErrorCode.UNKNOWN_CHANNEL,
-                           extra={"field": "channel"})
+        raise InvalidInput(
+            _("Unknown channel '%(code)s'.") % {"code": code},
+            code=OrderErrorCode.UNKNOWN_CHANNEL,
+            extra={"field": "channel"},
+        )
     if not channel.is_active:
-        raise InvalidInput(_("Channel '%(code)s' is switched off.") % {"code": code},
-                           code=OrderErrorCode.INACTIVE_CHANNEL, extra={"field": "channel"})
+        raise InvalidInput(
+            _("Channel '%(code)s' is switched off.") % {"code": code},
+            code=OrderErrorCode.INACTIVE_CHANNEL,
+            extra={"field": "channel"},
+        )
     return channel
 
 
@@ -82,12 +89,16 @@ def _validate_presale(data: dict) -> None:
         return
     deposit = data.get("deposit_amount")
     if deposit is None or deposit <= 0:
-        raise InvalidInput(_("A presale order needs a deposit_amount above zero."), code=OrderErrorCode.INVALID_FIELD,
-                           extra={"field": "deposit_amount"})
+        raise InvalidInput(
+            _("A presale order needs a deposit_amount above zero."),
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "deposit_amount"},
+        )
 
 
-def _insert(*, data: dict, channel: Channel, skus: dict[str, Sku], fingerprint: str, source: str,
-            actor: AbstractBaseUser | None) -> Order:
+def _insert(
+    *, data: dict, channel: Channel, skus: dict[str, Sku], fingerprint: str, source: str, actor: AbstractBaseUser | None
+) -> Order:
     address = data["shipping_address"]
     subtotal = sum((Decimal(line["unit_price"]) * line["quantity"] for line in data["lines"]), Decimal("0"))
     now = timezone.now()
@@ -125,8 +136,14 @@ def _insert(*, data: dict, channel: Channel, skus: dict[str, Sku], fingerprint: 
             for line in data["lines"]
         ]
     )
-    event_record(order=order, kind=OrderEvent.Kind.CREATED, source=source, actor=actor, to_status=order.status,
-                 data={"channel": channel.code, "channel_order_no": order.channel_order_no})
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.CREATED,
+        source=source,
+        actor=actor,
+        to_status=order.status,
+        data={"channel": channel.code, "channel_order_no": order.channel_order_no},
+    )
     return order
 
 
@@ -161,24 +178,33 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
         ordered_at=data["ordered_at"],
         sku_codes=[line["sku"] for line in data["lines"]],
     )
-    existing = _existing_or_conflict(fingerprint=fingerprint, channel=channel,
-                                     channel_order_no=data["channel_order_no"])
+    existing = _existing_or_conflict(
+        fingerprint=fingerprint, channel=channel, channel_order_no=data["channel_order_no"]
+    )
     if existing is None:
         for _attempt in range(3):
             try:
                 with transaction.atomic():
-                    order = _insert(data=data, channel=channel, skus=skus, fingerprint=fingerprint, source=source,
-                                    actor=actor)
+                    order = _insert(
+                        data=data, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
+                    )
                     if data.get("paid_at") and order.is_payment_complete():
                         order.paid_at = data["paid_at"]
                         order.save(update_fields=["paid_at"])
-                        order = order_transition(order=order, transition="pay", actor=None, source=source,
-                                                 actor_label=channel.code, reason=_("Channel reports payment"))
+                        order = order_transition(
+                            order=order,
+                            transition="pay",
+                            actor=None,
+                            source=source,
+                            actor_label=channel.code,
+                            reason=_("Channel reports payment"),
+                        )
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.
-                existing = _existing_or_conflict(fingerprint=fingerprint, channel=channel,
-                                                 channel_order_no=data["channel_order_no"])
+                existing = _existing_or_conflict(
+                    fingerprint=fingerprint, channel=channel, channel_order_no=data["channel_order_no"]
+                )
                 if existing is not None:
                     break
         else:
@@ -193,8 +219,7 @@ def _replay(*, existing: Order, data: dict, actor: AbstractBaseUser | None, sour
     return existing
 
 
-def order_record_payment(*, order: Order, paid_amount: Decimal, actor: AbstractBaseUser | None,
-                         source: str) -> Order:
+def order_record_payment(*, order: Order, paid_amount: Decimal, actor: AbstractBaseUser | None, source: str) -> Order:
     """Record a larger paid amount (a presale balance). Never lowers what was paid."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -206,7 +231,12 @@ def order_record_payment(*, order: Order, paid_amount: Decimal, actor: AbstractB
         locked.paid_amount = paid_amount
         locked._change_reason = "payment recorded"
         locked.save(update_fields=["paid_amount", "updated_at"])
-        event_record(order=locked, kind=OrderEvent.Kind.NOTE, source=source, actor=actor,
-                     reason=_("Paid amount %(before)s → %(after)s") % {"before": before, "after": paid_amount},
-                     data={"paid_amount": str(paid_amount)})
+        event_record(
+            order=locked,
+            kind=OrderEvent.Kind.NOTE,
+            source=source,
+            actor=actor,
+            reason=_("Paid amount %(before)s → %(after)s") % {"before": before, "after": paid_amount},
+            data={"paid_amount": str(paid_amount)},
+        )
     return locked

@@ -38,27 +38,35 @@ def _apply_changes(order: Order, changes: dict) -> dict:
     applied = {}
     for field, value in changes.items():
         if field not in SETTABLE_ON_TRANSITION:
-            raise InvalidInput(_("Field '%(f)s' cannot be set here.") % {"f": field}, code="invalid_field",
-                               extra={"field": field})
+            raise InvalidInput(
+                _("Field '%(f)s' cannot be set here.") % {"f": field}, code="invalid_field", extra={"field": field}
+            )
         if value in (None, ""):
             continue
         if field == "warehouse":
             warehouse = Warehouse.objects.filter(code=value, is_active=True).first()
             if warehouse is None:
-                raise InvalidInput(_("Unknown warehouse '%(v)s'.") % {"v": value}, code="unknown_warehouse",
-                                   extra={"field": "warehouse"})
+                raise InvalidInput(
+                    _("Unknown warehouse '%(v)s'.") % {"v": value},
+                    code="unknown_warehouse",
+                    extra={"field": "warehouse"},
+                )
             order.warehouse = warehouse
         elif field == "carrier":
             carrier = Carrier.objects.filter(code=value, is_active=True).first()
             if carrier is None:
-                raise InvalidInput(_("Unknown carrier '%(v)s'.") % {"v": value}, code="unknown_carrier",
-                                   extra={"field": "carrier"})
+                raise InvalidInput(
+                    _("Unknown carrier '%(v)s'.") % {"v": value}, code="unknown_carrier", extra={"field": "carrier"}
+                )
             order.carrier = carrier
         else:
             value = str(value).strip()
             if len(value) > 32:
-                raise InvalidInput(_("Tracking number is longer than 32 characters."), code="invalid_field",
-                                   extra={"field": "tracking_number"})
+                raise InvalidInput(
+                    _("Tracking number is longer than 32 characters."),
+                    code="invalid_field",
+                    extra={"field": "tracking_number"},
+                )
             order.tracking_number = value
         applied[field] = str(value)
     return applied
@@ -82,7 +90,8 @@ def check_transition(*, order: Order, spec: TransitionSpec, actor: AbstractBaseU
         )
     if not spec.allows_source(source):
         raise Conflict(
-            _("'%(label)s' can only come from: %(sources)s.") % {"label": spec.label, "sources": ", ".join(spec.sources)},
+            _("'%(label)s' can only come from: %(sources)s.")
+            % {"label": spec.label, "sources": ", ".join(spec.sources)},
             code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
             extra={"source": source, "allowed_sources": list(spec.sources)},
         )

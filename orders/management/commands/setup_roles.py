@@ -4,7 +4,9 @@ from orders.services.roles import roles_sync
 
 
 class Command(BaseCommand):
-    help = "Create or update the staff role groups (客服, 仓库, 运营主管, 财务, 管理员, 系统对接) and their permissions."
+    help = (
+        "Create or update the staff role groups (客服, 仓库, 运营主管, 财务, 管理员, 系统对接) and their permissions."
+    )
 
     def handle(self, *args, **options):
         for name, count in roles_sync().items():

@@ -1,0 +1,7 @@
+"""Periodic jobs, run by the one scheduler process: `python manage.py rqcron config.cron`."""
+
+from rq import cron
+
+from orders.jobs import sweep_overdue_orders
+
+cron.register(sweep_overdue_orders, queue_name="default", interval=60)

@@ -1,0 +1,213 @@
+"""Demo data: channels, SKUs, warehouses, carriers, staff per role and ~500 orders in every state.
+
+Everything goes through the real services, and every key is fixed, so a second run adds nothing.
+"""
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from logistics.models import Carrier
+from orders.models import Channel, Order, Source
+from orders.services.intake import order_create
+from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.roles import roles_sync
+from orders.services.transitions import order_transition
+from warehouse.models import Sku, Warehouse
+
+DEMO_PASSWORD = "orderhub-demo"  # noqa: S105 (demo logins, printed on purpose)
+DEMO_USERS = [  # username, full name, role
+    ("admin", "系统管理员", "管理员"),
+    ("kefu", "客服小王", "客服"),
+    ("cangku", "仓库老李", "仓库"),
+    ("yunying", "运营主管陈姐", "运营主管"),
+    ("caiwu", "财务小周", "财务"),
+    ("api", "接口账号", "系统对接"),
+]
+CHANNELS = [("tmall", "天猫旗舰店", "taobao"), ("douyin", "抖音小店", "douyin"), ("miniapp", "微信小程序", "wechat")]
+WAREHOUSES = [("SH01", "上海青浦仓", "上海", "上海"), ("GZ01", "广州白云仓", "广东", "广州")]
+CARRIERS = [("shunfeng", "顺丰速运"), ("zhongtong", "中通快递"), ("yuantong", "圆通速递"), ("jd", "京东物流")]
+CATEGORIES = {"面膜": "MASK", "精华": "SERUM", "面霜": "CREAM", "洁面": "CLEANSER", "防晒": "SUN"}
+PLACES = [
+    ("浙江", "杭州", "西湖区"),
+    ("上海", "上海", "浦东新区"),
+    ("广东", "深圳", "南山区"),
+    ("北京", "北京", "朝阳区"),
+    ("四川", "成都", "武侯区"),
+    ("江苏", "南京", "鼓楼区"),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "杰", "娟", "涛", "明", "超", "秀英"]
+
+# Final state → the transitions (and their source) that lead there from 'placed'.
+PAID = [("pay", Source.API)]
+ALLOCATED = [*PAID, ("start_allocation", Source.SYSTEM), ("allocate", Source.SYSTEM)]
+PRINTED = [*ALLOCATED, ("print_label", Source.SCAN)]
+PICKED = [*PRINTED, ("pick_up", Source.SCAN)]
+TRANSIT = [*PICKED, ("transit", Source.CARRIER)]
+DELIVERED = [*TRANSIT, ("deliver", Source.CARRIER)]
+PATHS = {
+    "placed": [],
+    "paid": PAID,
+    "on_hold": [*PAID, ("hold", Source.ADMIN)],
+    "allocating": [*PAID, ("start_allocation", Source.SYSTEM)],
+    "allocated": ALLOCATED,
+    "printed": PRINTED,
+    "picked_up": PICKED,
+    "in_transit": TRANSIT,
+    "delivered": DELIVERED,
+    "cancelled": [("cancel", Source.ADMIN)],
+    "returned": [*DELIVERED, ("mark_returned", Source.ADMIN)],
+    "exception": [*TRANSIT, ("flag_exception", Source.ADMIN)],
+}
+WEIGHTS = {
+    "placed": 30,
+    "paid": 40,
+    "on_hold": 20,
+    "allocating": 30,
+    "allocated": 50,
+    "printed": 40,
+    "picked_up": 30,
+    "in_transit": 80,
+    "delivered": 120,
+    "cancelled": 25,
+    "returned": 15,
+    "exception": 20,
+}
+REASONS = {
+    "hold": "地址待客户确认",
+    "cancel": "客户申请取消",
+    "mark_returned": "七天无理由退货",
+    "flag_exception": "快递显示疑难件",
+}
+
+
+def _master_data() -> tuple[list[Sku], list[Warehouse], list[Carrier], list[Channel]]:
+    channels = [Channel.objects.get_or_create(code=c, defaults={"name": n, "kind": k})[0] for c, n, k in CHANNELS]
+    warehouses = [
+        Warehouse.objects.get_or_create(
+            code=c, defaults={"name": n, "province": p, "city": city, "daily_capacity": 3000}
+        )[0]
+        for c, n, p, city in WAREHOUSES
+    ]
+    carriers = [Carrier.objects.get_or_create(code=c, defaults={"name": n})[0] for c, n in CARRIERS]
+    skus = []
+    for category, prefix in CATEGORIES.items():
+        for i in range(1, 11):
+            sku, _ = Sku.objects.get_or_create(
+                code=f"{prefix}-{i:03d}",
+                defaults={
+                    "name": f"{category}{i}号",
+                    "spec": f"{30 + i * 5}ml",
+                    "category": category,
+                    "unit": "盒" if category == "面膜" else "瓶",
+                },
+            )
+            skus.append(sku)
+    Sku.objects.get_or_create(code="SAMPLE-3", defaults={"name": "面膜试用装", "category": "赠品", "unit": "片"})
+    return skus, warehouses, carriers, channels
+
+
+def _users() -> dict[str, object]:
+    User = get_user_model()
+    users = {}
+    for username, full_name, role in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": full_name, "is_staff": role != "系统对接", "is_superuser": role == "管理员"},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+        users[role] = user
+    Token.objects.get_or_create(user=users["系统对接"])
+    return users
+
+
+def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now) -> dict:
+    place = rng.choice(PLACES)
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    phone = f"1{rng.choice('3578')}{rng.randint(0, 999_999_999):09d}"
+    lines = [
+        {"sku": s.code, "quantity": rng.randint(1, 3), "unit_price": Decimal(rng.choice([59, 99, 129, 199, 299]))}
+        for s in rng.sample(skus, rng.randint(1, 3))
+    ]
+    total = sum(line["unit_price"] * line["quantity"] for line in lines)
+    return {
+        "channel": channel.code,
+        "channel_order_no": f"{channel.code.upper()}{20260000000 + i}",
+        "buyer_id": f"buyer-{i % 300}",
+        "ordered_at": now - timedelta(minutes=rng.randint(10, 14 * 24 * 60)),
+        "customer": {
+            "name": name,
+            "phone": phone,
+            "member_level": rng.choice(["normal"] * 5 + ["gold", "diamond", "vip"]),
+        },
+        "shipping_address": {
+            "receiver": name,
+            "phone": phone,
+            "province": place[0],
+            "city": place[1],
+            "district": place[2],
+            "detail": f"{rng.choice(['文三路', '人民路', '科技园'])}{rng.randint(1, 999)}号",
+        },
+        "lines": lines,
+        "paid_amount": total,
+        "tags": ["加急"] if i % 17 == 0 else [],
+        "priority": 2 if i % 17 == 0 else 0,
+    }
+
+
+def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
+    roles_sync()
+    status_nodes_ensure_defaults()
+    skus, warehouses, carriers, channels = _master_data()
+    users = _users()
+    rng = random.Random(seed)
+    now = timezone.now().replace(second=0, microsecond=0)
+    targets = [state for state, weight in WEIGHTS.items() for _ in range(weight)]
+    created = 0
+    for i in range(orders):
+        channel = channels[i % len(channels)]
+        data = _payload(rng, i, skus, channel, now)  # always drawn, so the sequence is the same every run
+        if Order.objects.filter(channel=channel, channel_order_no=data["channel_order_no"]).exists():
+            continue
+        target = targets[i % len(targets)]
+        with transaction.atomic():
+            result = order_create(data=data, actor=users["系统对接"], source=Source.API)
+            if not result.created:
+                continue
+            created += 1
+            order = result.order
+            for name, source in PATHS[target]:
+                changes = {}
+                if name == "allocate":
+                    changes["warehouse"] = warehouses[i % len(warehouses)].code
+                if name == "print_label":
+                    carrier = carriers[i % len(carriers)]
+                    changes = {
+                        "carrier": carrier.code,
+                        "tracking_number": f"{carrier.code[:2].upper()}{7800000000 + i}",
+                    }
+                actor = (
+                    None
+                    if source in (Source.CARRIER, Source.SYSTEM)
+                    else (users["财务"] if name == "pay" else users["仓库"] if source == Source.SCAN else users["客服"])
+                )
+                order = order_transition(
+                    order=order,
+                    transition=name,
+                    actor=actor,
+                    source=source,
+                    reason=REASONS.get(name, ""),
+                    changes=changes,
+                    actor_label=carriers[i % len(carriers)].name if source == Source.CARRIER else "",
+                )
+    return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}
