@@ -38,6 +38,12 @@ else
   if [ "$(id -u)" = 0 ]; then su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null; fi
 fi
 
+if [ -z "${DATABASE_URL:-}" ]; then
+  export PGPASSWORD=postgres
+  psql -h $PGHOST -U postgres -tAc "select 1 from pg_database where datname='orderhub'" | grep -q 1 \
+    || createdb -h $PGHOST -U postgres orderhub
+fi
+
 # --- Redis ---
 if [ -n "${REDIS_URL:-}" ]; then
   echo "services: using REDIS_URL from the environment"
@@ -54,7 +60,7 @@ else
 fi
 
 # --- Browser for the real-browser tests (Playwright drives Debian's Chromium) and a CJK font ---
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wqy"; then
+if [ ! -x /usr/bin/chromium ] || ! (fc-list 2>/dev/null | grep -i wqy >/dev/null); then
   echo "services: installing Chromium and the WenQuanYi font"
   apt_install chromium fonts-wqy-zenhei
 fi

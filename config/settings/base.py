@@ -152,3 +152,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Static files are served by WhiteNoise; outside production it finds them in the apps directly.
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,60 @@
+import os
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.roles import roles_sync
+from tests.factories import user_with_role
+
+# Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def roles_and_nodes(db):
+    """Every test starts with the role groups and default status-node settings, as after setup."""
+    roles_sync()
+    status_nodes_ensure_defaults()
+
+
+@pytest.fixture
+def kefu(db):
+    return user_with_role("客服", "kefu")
+
+
+@pytest.fixture
+def cangku(db):
+    return user_with_role("仓库", "cangku")
+
+
+@pytest.fixture
+def yunying(db):
+    return user_with_role("运营主管", "yunying")
+
+
+@pytest.fixture
+def caiwu(db):
+    return user_with_role("财务", "caiwu")
+
+
+@pytest.fixture
+def integrator(db):
+    user = user_with_role("系统对接", "api")
+    user.is_staff = False
+    user.save()
+    return user
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(integrator) -> APIClient:
+    """The integrator's token client: may create and read orders and verify payment."""
+    return client_for(integrator)
