@@ -172,7 +172,9 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     users = _users()
     rng = random.Random(seed)
     now = timezone.now().replace(second=0, microsecond=0)
-    targets = [state for state, weight in WEIGHTS.items() for _ in range(weight)]
+    # Interleave the states by weight, so even a small --orders count covers every state.
+    slots = [((k + 0.5) / weight, state) for state, weight in WEIGHTS.items() for k in range(weight)]
+    targets = [state for _, state in sorted(slots)]
     created = 0
     for i in range(orders):
         channel = channels[i % len(channels)]
@@ -180,13 +182,16 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
         if Order.objects.filter(channel=channel, channel_order_no=data["channel_order_no"]).exists():
             continue
         target = targets[i % len(targets)]
+        if target == "placed" and i % 2 == 0:  # every other unpaid order is a presale with its deposit in
+            data.update(is_presale=True, deposit_amount=Decimal("50.00"), paid_amount=Decimal("50.00"))
         with transaction.atomic():
             result = order_create(data=data, actor=users["系统对接"], source=Source.API)
             if not result.created:
                 continue
             created += 1
             order = result.order
-            for name, source in PATHS[target]:
+            steps = [("record_deposit", Source.API)] if order.is_presale else PATHS[target]
+            for name, source in steps:
                 changes = {}
                 if name == "allocate":
                     changes["warehouse"] = warehouses[i % len(warehouses)].code
@@ -199,7 +204,13 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                 actor = (
                     None
                     if source in (Source.CARRIER, Source.SYSTEM)
-                    else (users["财务"] if name == "pay" else users["仓库"] if source == Source.SCAN else users["客服"])
+                    else (
+                        users["财务"]
+                        if name in ("pay", "record_deposit")
+                        else users["仓库"]
+                        if source == Source.SCAN
+                        else users["客服"]
+                    )
                 )
                 order = order_transition(
                     order=order,

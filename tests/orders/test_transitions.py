@@ -124,7 +124,12 @@ def test_print_label_without_tracking_number_is_refused_with_reason():
     order = order_in("allocated")
     with pytest.raises(Conflict) as refused:
         order_transition(order=order, transition="print_label", actor=None, source=Source.ADMIN)
-    assert "tracking number" in refused.value.message
+    assert "运单号" in refused.value.message  # Chinese first
+    from django.utils import translation
+
+    with translation.override("en"), pytest.raises(Conflict) as refused_en:
+        order_transition(order=order, transition="print_label", actor=None, source=Source.ADMIN)
+    assert "tracking number" in refused_en.value.message
     order.refresh_from_db()
     assert order.status == Status.ALLOCATED
 
