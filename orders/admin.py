@@ -225,6 +225,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                     "node": selectors.status_node_for(status=order.status),
                     "overdue": selectors.order_is_overdue(order=order),
                     "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
+                    "order_lines": order.lines.select_related("sku"),
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

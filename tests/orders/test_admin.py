@@ -166,3 +166,13 @@ def test_other_admin_lists_render(client, django_user_model, name):
     client.force_login(django_user_model.objects.create_superuser("root2", password="pw-12345"))
     make_order()
     assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+
+
+def test_pages_are_chinese_first_even_for_english_browsers_and_english_is_selectable(client, kefu):
+    client.force_login(kefu)
+    zh = client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "订单号" in zh
+    client.post(reverse("set_language"), {"language": "en", "next": CHANGELIST})
+    en = client.get(CHANGELIST).content.decode()
+    assert "Order number" in en.title() or "order number" in en.lower()
+    assert "订单号" not in en
