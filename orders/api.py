@@ -1,7 +1,7 @@
 """REST API of orders: thin views that validate shape, call a service or selector, and render."""
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -71,6 +71,16 @@ class OrderIn(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
     priority = serializers.ChoiceField(choices=Order.Priority.choices, required=False)
     promised_ship_by = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ListQueryIn(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    channel = serializers.CharField(max_length=32, required=False)
+    q = serializers.CharField(max_length=64, required=False)
+
+
+class LookupQueryIn(serializers.Serializer):
+    q = serializers.CharField(max_length=64, help_text="Order no., channel order no., tracking no. or phone")
 
 
 class TransitionIn(serializers.Serializer):
@@ -182,11 +192,7 @@ class OrderListCreateApi(APIView):
     post_perm = "orders.add_order"
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", enum=Status.values),
-            OpenApiParameter("channel"),
-            OpenApiParameter("q", description="Order no., channel order no., tracking no. or phone"),
-        ],
+        parameters=[ListQueryIn],
         responses={200: OrderSummaryOut(many=True), 403: ERRORS[403]},
     )
     def get(self, request):
@@ -223,16 +229,11 @@ class OrderDetailApi(APIView):
 class OrderLookupApi(APIView):
     permission_classes = [HasModelPerm]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("q", required=True)], responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]}
-    )
+    @extend_schema(parameters=[LookupQueryIn], responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]})
     def get(self, request):
-        q = request.query_params.get("q", "").strip()
-        if not q:
-            raise serializers.ValidationError(
-                {"q": [_("Give an order no., channel order no., tracking no. or phone.")]}
-            )
-        return Response(OrderSummaryOut(selectors.order_lookup(q=q), many=True).data)
+        params = LookupQueryIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(OrderSummaryOut(selectors.order_lookup(q=params.validated_data["q"]), many=True).data)
 
 
 class OrderTraceApi(APIView):

@@ -52,6 +52,8 @@ def order_lookup(*, q: str, limit: int = 50) -> list[Order]:
 
 
 def order_get(*, number: str) -> Order:
+    if "\x00" in number or len(number) > 24:  # cannot be an order number; PostgreSQL refuses NUL in text
+        raise NotFound(_("Order %(number)s not found.") % {"number": number[:24]}, code=OrderErrorCode.ORDER_NOT_FOUND)
     order = (
         Order.objects.select_related("channel", "customer", "warehouse", "carrier")
         .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("sku")))
