@@ -14,11 +14,12 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from logistics.models import Carrier
-from orders.models import Channel, Order, Source
+from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.roles import roles_sync
-from orders.services.transitions import order_transition
+from orders.services.sweeps import overdue_alerts_raise
+from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku, Warehouse
 
 DEMO_PASSWORD = "orderhub-demo"  # noqa: S105 (demo logins, printed on purpose)
@@ -165,6 +166,22 @@ def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now)
     }
 
 
+def _spread_timeline(*, order: Order, rng: random.Random, now) -> None:
+    """Give a demo order a believable past: events hours apart, the last one recent unless the order is done."""
+    events = list(order.events.order_by("id"))
+    last_age = (
+        timedelta(days=rng.randint(1, 12)) if order.status in FINAL_STATES else timedelta(minutes=rng.randint(5, 300))
+    )
+    at = now - last_age
+    for event in reversed(events):
+        OrderEvent.objects.filter(pk=event.pk).update(created_at=at)  # events are append-only rows, not audited
+        at -= timedelta(minutes=rng.randint(10, 240))
+    order.state_entered_at = now - last_age
+    order.state_deadline = status_deadline(status=order.status, entered_at=order.state_entered_at)
+    order._change_reason = "demo data: backdated timeline"
+    order.save(update_fields=["state_entered_at", "state_deadline"])
+
+
 def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
@@ -221,4 +238,6 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                     changes=changes,
                     actor_label=carriers[i % len(carriers)].name if source == Source.CARRIER else "",
                 )
+            _spread_timeline(order=order, rng=rng, now=now)
+    overdue_alerts_raise()
     return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}
