@@ -33,6 +33,22 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Who, where and which state: shown first on the order page and never edited by hand.
+ORDER_HEADER_FIELDS = (
+    "number",
+    "status",
+    "status_reason",
+    "state_entered_at",
+    "state_deadline",
+    "channel",
+    "channel_order_no",
+    "buyer_id",
+    "ordered_at",
+    "source",
+    "is_legacy",
+)
+
+
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     fields = ("sku", "quantity", "unit_price", "is_gift", "note")
@@ -73,16 +89,8 @@ class OrderAdmin(SimpleHistoryAdmin):
     inlines = [OrderLineInline]
     change_form_template = "admin/orders/order/change_form.html"
     readonly_fields = (
-        "number",
-        "status",
-        "status_reason",
-        "state_entered_at",
-        "state_deadline",
-        "channel",
-        "channel_order_no",
-        "buyer_id",
+        *ORDER_HEADER_FIELDS,
         "customer",
-        "ordered_at",
         "subtotal",
         "paid_amount",
         "payment_status",
@@ -90,29 +98,13 @@ class OrderAdmin(SimpleHistoryAdmin):
         "deposit_amount",
         "paid_at",
         "fingerprint",
-        "source",
-        "is_legacy",
         "created_at",
         "updated_at",
     )
     fieldsets = (
         (
             _("Order"),
-            {
-                "fields": (
-                    "number",
-                    "status",
-                    "status_reason",
-                    "state_entered_at",
-                    "state_deadline",
-                    "channel",
-                    "channel_order_no",
-                    "buyer_id",
-                    "ordered_at",
-                    "source",
-                    "is_legacy",
-                )
-            },
+            {"fields": ORDER_HEADER_FIELDS},
         ),
         (
             _("Customer and address"),
