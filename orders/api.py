@@ -211,7 +211,8 @@ class OrderListCreateApi(APIView):
         payload = OrderIn(data=request.data)
         payload.is_valid(raise_exception=True)
         result = order_create(data=payload.validated_data, actor=request.user, source=Source.API)
-        order = selectors.order_get(number=result.order.number)
+        # A new order comes back with its lines loaded; a replay is read afresh.
+        order = result.order if result.created else selectors.order_get(number=result.order.number)
         return Response(
             _detail(request, order, duplicate=not result.created),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
@@ -253,7 +254,7 @@ class OrderTraceApi(APIView):
         }
     )
     def get(self, request, number: str):
-        order = selectors.order_get(number=number)
+        order = selectors.order_get_brief(number=number)
         events = selectors.order_timeline(order=order)
         return Response(
             {

@@ -23,7 +23,7 @@ def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[
     return qs
 
 
-def order_lookup_ids(*, q: str) -> list[int]:
+def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
     """Ids of orders matching one identifier: internal number, channel order no., tracking no. or phone.
 
     Each identifier is its own indexed equality query: an OR across them would defeat the indexes.
@@ -33,40 +33,49 @@ def order_lookup_ids(*, q: str) -> list[int]:
         return []
     if PHONE_RE.match(q):
         customer_ids = Customer.objects.filter(phone=q).values("id")
-        by_customer = Order.objects.filter(customer_id__in=customer_ids).values_list("id", flat=True)
-        by_receiver = Order.objects.filter(receiver_phone=q).values_list("id", flat=True)
-        return sorted(set(by_customer) | set(by_receiver), reverse=True)
-    by_number = list(Order.objects.filter(number=q.upper()).values_list("id", flat=True))
+        newest = ("-ordered_at", "-id")
+        by_customer = Order.objects.filter(customer_id__in=customer_ids).order_by(*newest)[:limit]
+        by_receiver = Order.objects.filter(receiver_phone=q).order_by(*newest)[:limit]
+        rows = set(by_customer.values_list("ordered_at", "id")) | set(by_receiver.values_list("ordered_at", "id"))
+        return [pk for _, pk in sorted(rows, reverse=True)[:limit]]
+    by_number = list(Order.objects.filter(number=q.upper()).order_by().values_list("id", flat=True))
     if by_number:
         return by_number
-    by_channel_no = set(Order.objects.filter(channel_order_no=q).values_list("id", flat=True))
-    by_tracking = set(Order.objects.filter(tracking_number=q).values_list("id", flat=True))
+    by_channel_no = set(Order.objects.filter(channel_order_no=q).order_by().values_list("id", flat=True))
+    by_tracking = set(Order.objects.filter(tracking_number=q).order_by().values_list("id", flat=True))
     return sorted(by_channel_no | by_tracking, reverse=True)
 
 
 def order_lookup(*, q: str, limit: int = 50) -> list[Order]:
-    ids = order_lookup_ids(q=q)[:limit]
+    ids = order_lookup_ids(q=q, limit=limit)
     if not ids:
         return []
     return list(Order.objects.select_related("channel", "customer").filter(pk__in=ids).order_by("-ordered_at"))
 
 
-def order_get(*, number: str) -> Order:
-    if "\x00" in number or len(number) > 24:  # cannot be an order number; PostgreSQL refuses NUL in text
-        raise NotFound(_("Order %(number)s not found.") % {"number": number[:24]}, code=OrderErrorCode.ORDER_NOT_FOUND)
-    order = (
-        Order.objects.select_related("channel", "customer", "warehouse", "carrier")
-        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.select_related("sku")))
-        .filter(number=number.strip().upper())
-        .first()
-    )
+def _by_number(qs: QuerySet[Order], number: str) -> Order:
+    order = None
+    if "\x00" not in number and len(number) <= 24:  # else it cannot be an order number (and PostgreSQL refuses NUL)
+        order = qs.filter(number=number.strip().upper()).order_by().first()
     if order is None:
-        raise NotFound(_("Order %(number)s not found.") % {"number": number}, code=OrderErrorCode.ORDER_NOT_FOUND)
+        raise NotFound(_("Order %(number)s not found.") % {"number": number[:24]}, code=OrderErrorCode.ORDER_NOT_FOUND)
     return order
 
 
+def order_get(*, number: str) -> Order:
+    qs = Order.objects.select_related("channel", "customer", "warehouse", "carrier").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.select_related("sku"))
+    )
+    return _by_number(qs, number)
+
+
+def order_get_brief(*, number: str) -> Order:
+    """Just the order row, for pages that show its timeline."""
+    return _by_number(Order.objects.all(), number)
+
+
 def order_timeline(*, order: Order) -> QuerySet[OrderEvent]:
-    return OrderEvent.objects.filter(order=order).select_related("actor").order_by("created_at", "id")
+    return OrderEvent.objects.filter(order=order).order_by("created_at", "id")
 
 
 def order_is_overdue(*, order: Order) -> bool:

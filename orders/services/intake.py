@@ -8,8 +8,10 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
@@ -130,12 +132,15 @@ def _insert(
         state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
     )
     order.save()
-    OrderLine.objects.bulk_create(
+    lines = bulk_create_with_history(
         [
             OrderLine(order=order, sku=skus[line["sku"]], quantity=line["quantity"], unit_price=line["unit_price"])
             for line in data["lines"]
-        ]
+        ],
+        OrderLine,
+        default_user=actor if actor is not None and actor.is_authenticated else None,
     )
+    order._prefetched_objects_cache = {"lines": lines}  # the caller renders them without a re-read
     event_record(
         order=order,
         kind=OrderEvent.Kind.CREATED,
@@ -148,10 +153,16 @@ def _insert(
 
 
 def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_no: str) -> Order | None:
-    existing = Order.objects.filter(fingerprint=fingerprint).first()
+    # One indexed query answers both: a replay (same fingerprint) or a clash (same channel order no.).
+    candidates = list(
+        Order.objects.filter(
+            Q(fingerprint=fingerprint) | Q(channel=channel, channel_order_no=channel_order_no, is_legacy=False)
+        ).order_by()[:2]
+    )
+    existing = next((o for o in candidates if o.fingerprint == fingerprint), None)
     if existing is not None:
         return existing
-    clash = Order.objects.filter(channel=channel, channel_order_no=channel_order_no, is_legacy=False).first()
+    clash = candidates[0] if candidates else None
     if clash is not None:
         raise Conflict(
             _("Channel order %(no)s already exists as order %(number)s with different buyer, time or items.")
@@ -191,7 +202,7 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
                     if data.get("paid_at") and order.is_payment_complete():
                         order.paid_at = data["paid_at"]
                         order.save(update_fields=["paid_at"])
-                        order = order_transition(
+                        paid = order_transition(
                             order=order,
                             transition="pay",
                             actor=None,
@@ -199,6 +210,10 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
                             actor_label=channel.code,
                             reason=_("Channel reports payment"),
                         )
+                        # Keep what is already loaded, so the caller can answer without reading again.
+                        paid.channel, paid.customer = order.channel, order.customer
+                        paid._prefetched_objects_cache = order._prefetched_objects_cache
+                        order = paid
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.

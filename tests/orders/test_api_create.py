@@ -32,6 +32,7 @@ def test_order_create_new_order_returns_201_and_stores_everything(api):
     assert order.state_deadline is not None  # the placed node has a 30-minute timeout by default
     assert list(order.events.values_list("kind", flat=True)) == ["created"]
     assert order.history.count() == 1
+    assert order.lines.get().history.count() == 1  # lines are audited too
 
 
 def test_order_create_number_is_date_prefixed_and_random():
