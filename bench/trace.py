@@ -672,7 +672,9 @@ def main() -> None:
     bare = bare_pass(orders, new_connection=False, deadline=time.monotonic() + args.time_limit)
     bare_conn = bare_pass(orders, new_connection=True, deadline=time.monotonic() + args.time_limit)
 
-    main_run = runs[common.SETTINGS]
+    # The verdict is judged as deployed (production settings) when that pass ran.
+    main_settings = common.SETTINGS_PERSISTENT if common.SETTINGS_PERSISTENT in runs else common.SETTINGS
+    main_run = runs[main_settings]
     print()
     print(f"=== trace.py: lookup and trace over HTTP, {info['orders']:,} orders ===")
     print(
@@ -735,7 +737,7 @@ def main() -> None:
     verdict = "MET" if p95 < TARGET_TRACE_P95_MS else "NOT MET"
     print(
         f"target: trace p95 < {TARGET_TRACE_P95_MS:.0f} ms -> measured {p95:.2f} ms "
-        f"({common.SETTINGS}, {main_run['server']}): {verdict}"
+        f"({main_settings}, {main_run['server']}): {verdict}"
     )
     errors = [e for run in runs.values() for e in run["errors"]]
     if errors:
