@@ -19,6 +19,7 @@ from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.roles import roles_sync
 from orders.services.sweeps import overdue_alerts_raise
+from orders.services.timeline import history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku, Warehouse
 
@@ -178,7 +179,7 @@ def _spread_timeline(*, order: Order, rng: random.Random, now) -> None:
         at -= timedelta(minutes=rng.randint(10, 240))
     order.state_entered_at = now - last_age
     order.state_deadline = status_deadline(status=order.status, entered_at=order.state_entered_at)
-    order._change_reason = "demo data: backdated timeline"
+    history_attribute(order, actor=None, reason="demo data: backdated timeline")
     order.save(update_fields=["state_entered_at", "state_deadline"])
 
 

@@ -15,7 +15,7 @@ from simple_history.utils import bulk_create_with_history
 
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
-from orders.services.timeline import event_record
+from orders.services.timeline import event_record, history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku
 
@@ -81,7 +81,7 @@ def _customer_for(data: dict) -> Customer:
     level = info.get("member_level")
     if not created and level and level != customer.member_level:
         customer.member_level = level  # the channel knows the current level best
-        customer._change_reason = "member level from channel order"
+        history_attribute(customer, actor=None, reason="member level from channel order")
         customer.save(update_fields=["member_level"])
     return customer
 
@@ -131,6 +131,7 @@ def _insert(
         state_entered_at=now,
         state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
     )
+    history_attribute(order, actor=actor, reason=f"created via {source}")
     order.save()
     lines = bulk_create_with_history(
         [
@@ -244,7 +245,7 @@ def order_record_payment(*, order: Order, paid_amount: Decimal, actor: AbstractB
             return locked
         before = locked.paid_amount
         locked.paid_amount = paid_amount
-        locked._change_reason = "payment recorded"
+        history_attribute(locked, actor=actor, reason="payment recorded")
         locked.save(update_fields=["paid_amount", "updated_at"])
         event_record(
             order=locked,

@@ -12,6 +12,16 @@ def actor_display(actor: AbstractBaseUser | None, fallback: str) -> str:
     return full_name or actor.get_username()
 
 
+def history_attribute(instance, *, actor: AbstractBaseUser | None, reason: str) -> None:
+    """Name who and why on the audit row the next save() writes.
+
+    The history middleware only knows session users; API tokens authenticate later, inside the view.
+    """
+    if actor is not None and actor.is_authenticated:
+        instance._history_user = actor
+    instance._change_reason = reason
+
+
 def event_record(
     *,
     order: Order,

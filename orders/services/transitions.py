@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from logistics.models import Carrier
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import Order, OrderEvent, Status, StatusNode
-from orders.services.timeline import event_record
+from orders.services.timeline import event_record, history_attribute
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
 
@@ -133,7 +133,7 @@ def order_transition(
         elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
             locked.status_reason = ""
             locked.resume_status = ""
-        locked._change_reason = f"{transition}: {reason}" if reason else transition
+        history_attribute(locked, actor=actor, reason=f"{transition}: {reason}" if reason else transition)
         locked.save()
         event_record(
             order=locked,

@@ -33,6 +33,7 @@ def test_order_create_new_order_returns_201_and_stores_everything(api):
     assert list(order.events.values_list("kind", flat=True)) == ["created"]
     assert order.history.count() == 1
     assert order.lines.get().history.count() == 1  # lines are audited too
+    assert order.history.get().history_user.username == "api"
 
 
 def test_order_create_number_is_date_prefixed_and_random():

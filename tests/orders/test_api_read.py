@@ -144,6 +144,8 @@ def test_transition_api_moves_order_and_409_explains_refusal(kefu, shipped_order
     ok = client.post(url, {"transition": "cancel", "reason": "客户拒收前取消"}, format="json")
     assert ok.status_code == 200
     assert ok.json()["status"] == "cancelled" and ok.json()["status_reason"] == "客户拒收前取消"
+    audit = shipped_order.history.first()  # the token user is on the audit row, with the reason
+    assert (audit.history_user, audit.history_change_reason) == (kefu, "cancel: 客户拒收前取消")
 
 
 def test_api_errors_speak_chinese_first_and_english_on_request(api):
