@@ -2,6 +2,7 @@
 
 # Permission codenames as "app_label.codename". Orders are never deleted by anyone (the admin forbids it).
 VIEW_MASTER_DATA = [
+    "rules.view_rule",
     "orders.view_channel",
     "orders.view_customer",
     "warehouse.view_sku",
@@ -39,7 +40,7 @@ ROLES: dict[str, list[str]] = {
         "warehouse.add_sku",
         "warehouse.change_sku",
     ],
-    # Ops manager: everything about how orders flow, including node settings and (later) rules.
+    # Ops manager: everything about how orders flow, including node settings and business rules.
     "运营主管": [
         *VIEW_MASTER_DATA,
         *SEE_ORDERS,
@@ -68,6 +69,8 @@ ROLES: dict[str, list[str]] = {
         "warehouse.change_warehouse",
         "logistics.add_carrier",
         "logistics.change_carrier",
+        "rules.add_rule",
+        "rules.change_rule",
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],

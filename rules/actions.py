@@ -1,0 +1,143 @@
+"""What a matched rule does, per kind: parameters are checked here and rendered as words. No ORM here:
+the caller passes which SKU, group and warehouse codes exist."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION = (
+    "gift",
+    "priority",
+    "approval",
+    "tag",
+    "route",
+    "merge",
+    "escalation",
+)
+KINDS = (GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION)
+PRIORITY_LEVELS = {0: ("普通", "normal"), 1: ("高", "high"), 2: ("紧急", "urgent")}
+
+
+@dataclass(frozen=True)
+class Known:
+    """Codes that exist, so actions can be checked without this module touching the database."""
+
+    skus: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    warehouses: frozenset[str] = field(default_factory=frozenset)
+
+
+class ActionError(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
+        self.errors = errors
+
+
+def _int(params: dict, key: str, low: int, high: int, errors: list, default: int | None = None) -> int | None:
+    raw = params.get(key, default)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not low <= raw <= high:
+        errors.append((key, f"{key} must be a whole number from {low} to {high}"))
+        return None
+    return raw
+
+
+def _text(params: dict, key: str, errors: list, required: bool = True, max_length: int = 100) -> str:
+    raw = params.get(key, "")
+    if not isinstance(raw, str) or (required and not raw.strip()) or len(raw) > max_length:
+        errors.append(
+            (
+                key,
+                f"{key} is required (text, at most {max_length} characters)"
+                if required
+                else f"{key} must be text of at most {max_length} characters",
+            )
+        )
+        return ""
+    return raw.strip()
+
+
+def _code(params: dict, key: str, known: frozenset[str], what: str, errors: list) -> str:
+    value = _text(params, key, errors)
+    if value and value not in known:
+        errors.append((key, f"{what} '{value}' does not exist"))
+    return value
+
+
+def validate_action(kind: str, params: Any, known: Known) -> dict:
+    """Check one action's parameters; return them cleaned or raise ActionError listing every problem."""
+    if kind not in KINDS:
+        raise ActionError([("kind", f"unknown kind {kind!r}")])
+    if not isinstance(params, dict):
+        raise ActionError([("action", "the action is an object of parameters")])
+    errors: list[tuple[str, str]] = []
+    if kind == GIFT:
+        cleaned = {
+            "sku": _code(params, "sku", known.skus, "SKU", errors),
+            "quantity": _int(params, "quantity", 1, 99, errors),
+            "note": _text(params, "note", errors, required=False, max_length=200),
+        }
+    elif kind == PRIORITY:
+        cleaned = {"level": _int(params, "level", 0, 2, errors)}
+    elif kind == APPROVAL:
+        cleaned = {
+            "group": _code(params, "group", known.groups, "group", errors),
+            "timeout_minutes": _int(params, "timeout_minutes", 1, 10080, errors, default=120),
+        }
+    elif kind == TAG:
+        cleaned = {"tag": _text(params, "tag", errors, max_length=32)}
+    elif kind == ROUTE:
+        cleaned = {"warehouse": _code(params, "warehouse", known.warehouses, "warehouse", errors)}
+    elif kind == MERGE:
+        cleaned = {
+            "window_hours": _int(params, "window_hours", 1, 168, errors, default=24),
+            "min_orders": _int(params, "min_orders", 2, 50, errors, default=3),
+            "waive_shipping": bool(params.get("waive_shipping", True)),
+        }
+    else:
+        cleaned = {
+            "group": _code(params, "group", known.groups, "group", errors),
+            "after_minutes": _int(params, "after_minutes", 1, 10080, errors),
+        }
+    extra = set(params) - set(cleaned)
+    if extra:
+        errors.append(("action", f"unexpected parameters for {kind}: {', '.join(sorted(extra))}"))
+    if errors:
+        raise ActionError(errors)
+    return cleaned
+
+
+def render_action(kind: str, params: dict, lang: str = "zh") -> str:
+    zh = lang == "zh"
+    if kind == GIFT:
+        text = f"赠 {params['sku']} × {params['quantity']}" if zh else f"gift {params['sku']} × {params['quantity']}"
+        return (
+            f"{text}（{params['note']}）"
+            if zh and params.get("note")
+            else (f"{text} ({params['note']})" if params.get("note") else text)
+        )
+    if kind == PRIORITY:
+        label = PRIORITY_LEVELS[params["level"]][0 if zh else 1]
+        return f"优先级设为{label}" if zh else f"priority {label}"
+    if kind == APPROVAL:
+        return (
+            f"挂起待 {params['group']} 审批，{params['timeout_minutes']} 分钟未批则升级"
+            if zh
+            else f"hold for approval by {params['group']}, escalate after {params['timeout_minutes']} min"
+        )
+    if kind == TAG:
+        return f"打标签 {params['tag']}" if zh else f"tag {params['tag']}"
+    if kind == ROUTE:
+        return f"发往仓库 {params['warehouse']}" if zh else f"ship from warehouse {params['warehouse']}"
+    if kind == MERGE:
+        waive = ("，免运费" if zh else ", waive shipping") if params.get("waive_shipping") else ""
+        return (
+            f"{params['window_hours']} 小时内同地址满 {params['min_orders']} 单合并发货{waive}"
+            if zh
+            else f"merge shipments of ≥{params['min_orders']} same-address orders in {params['window_hours']} h{waive}"
+        )
+    return (
+        f"超时 {params['after_minutes']} 分钟通知 {params['group']}"
+        if zh
+        else f"notify {params['group']} after {params['after_minutes']} min"
+    )

@@ -1,0 +1,132 @@
+"""Writes and decisions of the rules app. It reads a plain fact dict and never imports orders.services."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from rules import actions, engine
+from rules.models import Rule
+from warehouse.models import Sku, Warehouse
+
+
+def known_codes() -> actions.Known:
+    return actions.Known(
+        skus=frozenset(Sku.objects.filter(is_active=True).values_list("code", flat=True)),
+        groups=frozenset(Group.objects.values_list("name", flat=True)),
+        warehouses=frozenset(Warehouse.objects.filter(is_active=True).values_list("code", flat=True)),
+    )
+
+
+def rule_check(*, kind: str, condition, action, valid_from: datetime | None, valid_to: datetime | None) -> dict:
+    """Every reason this rule cannot be saved, as field errors (ValidationError); else the cleaned action."""
+    errors: dict[str, list[str]] = {}
+    try:
+        engine.validate(condition)
+    except engine.ConditionError as exc:
+        errors["condition"] = [f"{path}: {msg}" for path, msg in exc.errors]
+    cleaned_action = {}
+    try:
+        cleaned_action = actions.validate_action(kind, action, known_codes())
+    except actions.ActionError as exc:
+        errors["action"] = [f"{path}: {msg}" for path, msg in exc.errors]
+    if valid_from and valid_to and valid_to <= valid_from:
+        errors["valid_to"] = ["valid_to must be after valid_from"]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned_action
+
+
+def rule_sentence(*, rule: Rule, lang: str = "zh") -> str:
+    """The rule as one readable sentence: condition → action."""
+    try:
+        when = engine.render(engine.validate(rule.condition), lang)
+        then = actions.render_action(rule.kind, actions.validate_action(rule.kind, rule.action, _ANY), lang)
+    except (engine.ConditionError, actions.ActionError):
+        return "—"
+    return f"{when} → {then}"
+
+
+class _AnyCodes(frozenset):
+    """For rendering only: every code counts as known."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
+_ANY = actions.Known(skus=_AnyCodes(), groups=_AnyCodes(), warehouses=_AnyCodes())
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule_id: int
+    rule_name: str
+    version: int
+    kind: str
+    action: dict
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    rule_id: int
+    rule_name: str
+    version: int
+    message: str
+
+
+def _active(kinds: tuple[str, ...], at: datetime):
+    qs = Rule.objects.filter(kind__in=kinds, enabled=True).order_by("kind", "position", "id")
+    return [r for r in qs if (r.valid_from is None or r.valid_from <= at) and (r.valid_to is None or at < r.valid_to)]
+
+
+def rules_evaluate(*, rules: list[Rule], facts: dict) -> tuple[list[Decision], list[RuleFailure]]:
+    """Which rules match these facts, in order, honouring stop-after-match per kind. Changes nothing."""
+    decisions, failures, stopped = [], [], set()
+    for rule in rules:
+        if rule.kind in stopped:
+            continue
+        try:
+            predicate = engine.compile_condition(engine.validate(rule.condition))
+            matched = predicate(facts)
+        except engine.MissingFact as exc:
+            failures.append(RuleFailure(rule.pk, rule.name, rule.version, f"fact '{exc.fact}' is missing"))
+            continue
+        except (engine.ConditionError, TypeError) as exc:
+            failures.append(RuleFailure(rule.pk, rule.name, rule.version, str(exc)[:300]))
+            continue
+        if matched:
+            decisions.append(Decision(rule.pk, rule.name, rule.version, rule.kind, rule.action))
+            if rule.stop_after_match:
+                stopped.add(rule.kind)
+    return decisions, failures
+
+
+def rules_decide(*, kinds: tuple[str, ...], facts: dict, at: datetime | None = None) -> tuple[list, list]:
+    """Evaluate the enabled, currently valid rules of these kinds and record hits and errors on them."""
+    now = at or timezone.now()
+    decisions, failures = rules_evaluate(rules=_active(kinds, now), facts=facts)
+    with transaction.atomic():
+        for decision in decisions:
+            Rule.objects.filter(pk=decision.rule_id).update(hit_count=F("hit_count") + 1, last_hit_at=now)
+        for failure in failures:  # counters and error notes are not edits of the rule: no history row
+            Rule.objects.filter(pk=failure.rule_id).update(last_error=failure.message, last_error_at=now)
+    return decisions, failures
+
+
+def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:
+    """Save a checked rule; every change after the first is a new version (the timeline names versions)."""
+    rule.action = rule_check(
+        kind=rule.kind, condition=rule.condition, action=rule.action, valid_from=rule.valid_from, valid_to=rule.valid_to
+    )
+    with transaction.atomic():
+        if rule.pk is not None:
+            current = Rule.objects.select_for_update().only("version").get(pk=rule.pk)
+            rule.version = current.version + 1
+        rule._history_user = actor
+        rule._change_reason = reason
+        rule.save()
+    return rule
