@@ -101,3 +101,39 @@ def alerts_open(*, limit: int = 20) -> QuerySet[Alert]:
 
 def alerts_open_count() -> int:
     return Alert.objects.filter(acknowledged_at__isnull=True).count()
+
+
+def order_facts(*, order: Order, now=None) -> dict:
+    """The plain fact dict rules read (see rules.engine.FACTS). Gift lines do not count as bought items."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    now = now or timezone.now()
+    lines = [line for line in order.lines.select_related("sku") if not line.is_gift]
+    month_ago = order.ordered_at - timedelta(days=30)
+    day_ago = now - timedelta(hours=24)
+    paid_at = order.paid_at or (order.state_entered_at if order.status != "placed" else None)
+    return {
+        "channel": order.channel.code,
+        "member_level": order.customer.member_level,
+        "customer_tags": list(order.customer.tags or []),
+        "order_count_30d": Order.objects.filter(
+            customer_id=order.customer_id, ordered_at__gte=month_ago, ordered_at__lte=order.ordered_at
+        ).count(),
+        "subtotal": order.subtotal,
+        "paid_amount": order.paid_amount,
+        "sku_codes": [line.sku.code for line in lines],
+        "sku_categories": sorted({line.sku.category for line in lines if line.sku.category}),
+        "total_quantity": sum(line.quantity for line in lines),
+        "promo_code": order.promo_code,
+        "province": order.province,
+        "city": order.city,
+        "order_tags": list(order.tags or []),
+        "presale": order.is_presale,
+        "hours_since_paid": Decimal((now - paid_at).total_seconds() / 3600).quantize(Decimal("0.01"))
+        if paid_at
+        else Decimal("0"),
+        "same_address_orders_24h": Order.objects.filter(
+            receiver_phone=order.receiver_phone, address_detail=order.address_detail, created_at__gte=day_ago
+        ).count(),
+    }

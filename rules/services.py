@@ -83,6 +83,19 @@ def _active(kinds: tuple[str, ...], at: datetime):
     return [r for r in qs if (r.valid_from is None or r.valid_from <= at) and (r.valid_to is None or at < r.valid_to)]
 
 
+_COMPILED: dict[tuple[int, int], object] = {}  # (rule id, version) -> predicate; a saved change is a new key
+
+
+def _predicate(rule: Rule):
+    if rule.pk is None:  # an unsaved rule (a try-out): nothing to cache it under
+        return engine.compile_condition(engine.validate(rule.condition))
+    key = (rule.pk, rule.version)
+    predicate = _COMPILED.get(key)
+    if predicate is None:
+        predicate = _COMPILED[key] = engine.compile_condition(engine.validate(rule.condition))
+    return predicate
+
+
 def rules_evaluate(*, rules: list[Rule], facts: dict) -> tuple[list[Decision], list[RuleFailure]]:
     """Which rules match these facts, in order, honouring stop-after-match per kind. Changes nothing."""
     decisions, failures, stopped = [], [], set()
@@ -90,8 +103,7 @@ def rules_evaluate(*, rules: list[Rule], facts: dict) -> tuple[list[Decision], l
         if rule.kind in stopped:
             continue
         try:
-            predicate = engine.compile_condition(engine.validate(rule.condition))
-            matched = predicate(facts)
+            matched = _predicate(rule)(facts)
         except engine.MissingFact as exc:
             failures.append(RuleFailure(rule.pk, rule.name, rule.version, f"fact '{exc.fact}' is missing"))
             continue

@@ -147,6 +147,10 @@ def order_transition(
             to_status=locked.status,
             data={"set": applied} if applied else None,
         )
+        if transition == "pay":
+            from orders.services.rules import order_apply_rules_on_paid  # it holds orders via this module
+
+            locked = order_apply_rules_on_paid(order=locked)
     return locked
 
 

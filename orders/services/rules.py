@@ -1,0 +1,98 @@
+"""Where business rules act on an order: the orders side of rules.services.rules_decide."""
+
+from django.contrib.auth.models import Group
+from django.utils.translation import gettext as _
+
+from orders import selectors
+from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
+from orders.services.alerts import alert_raise
+from orders.services.timeline import event_record, history_attribute
+from orders.services.transitions import order_transition
+from rules import actions
+from rules.services import rules_decide
+from warehouse.models import Sku
+
+# Which kinds run when the order reaches each moment of its lifecycle.
+KINDS_ON_PAID = (actions.GIFT, actions.TAG, actions.PRIORITY, actions.APPROVAL)
+
+
+def order_apply_rules_on_paid(*, order: Order) -> Order:
+    """Gift lines, tags, priority, then approval holds. Call inside the transaction that paid the order.
+
+    A rule that fails (e.g. a fact missing on an old order) never stops the order: it is held with the
+    reason, and the error is recorded on the rule and raised as an alert.
+    """
+    decisions, failures = rules_decide(kinds=KINDS_ON_PAID, facts=selectors.order_facts(order=order))
+    changed = False
+    holds = []
+    for decision in decisions:
+        params = decision.action
+        if decision.kind == actions.GIFT:
+            sku = Sku.objects.get(code=params["sku"])
+            line = OrderLine(
+                order=order,
+                sku=sku,
+                quantity=params["quantity"],
+                unit_price=0,
+                is_gift=True,
+                note=params.get("note", ""),
+            )
+            history_attribute(line, actor=None, reason=f"rule {decision.rule_id} v{decision.version}")
+            line.save()
+        elif decision.kind == actions.TAG and params["tag"] not in order.tags:
+            order.tags = [*order.tags, params["tag"]]
+            changed = True
+        elif decision.kind == actions.PRIORITY and params["level"] > order.priority:
+            order.priority = params["level"]
+            changed = True
+        elif decision.kind == actions.APPROVAL:
+            holds.append(decision)
+        event_record(
+            order=order,
+            kind=OrderEvent.Kind.RULE,
+            source=Source.RULE,
+            actor_label=decision.rule_name,
+            reason=f"{decision.rule_name} v{decision.version}: {actions.render_action(decision.kind, params)}",
+            data={"rule_id": decision.rule_id, "version": decision.version, "kind": decision.kind, "action": params},
+        )
+    if changed:
+        history_attribute(order, actor=None, reason="rules on paid")
+        order.save(update_fields=["tags", "priority", "updated_at"])
+    for failure in failures:
+        alert_raise(
+            kind=Alert.Kind.RULE_ERROR,
+            severity=Alert.Severity.CRITICAL,
+            order=order,
+            owner_group=Group.objects.filter(name="运营主管").first(),
+            message=_("Rule '%(name)s' v%(v)s failed on order %(number)s: %(why)s")
+            % {"name": failure.rule_name, "v": failure.version, "number": order.number, "why": failure.message},
+            dedupe_key=f"rule-error:{failure.rule_id}:{order.pk}",
+        )
+    reasons = [
+        _("Awaiting approval by %(group)s (rule %(name)s v%(v)s)")
+        % {"group": d.action["group"], "name": d.rule_name, "v": d.version}
+        for d in holds
+    ]
+    reasons += [
+        _("Rule %(name)s v%(v)s failed: %(why)s") % {"name": f.rule_name, "v": f.version, "why": f.message}
+        for f in failures
+    ]
+    if reasons and order.status == Status.PAID:
+        order = order_transition(
+            order=order,
+            transition="hold",
+            actor=None,
+            source=Source.RULE,
+            actor_label=_("rules"),
+            reason="; ".join(reasons)[:500],
+        )
+        for d in holds:
+            alert_raise(
+                kind=Alert.Kind.APPROVAL_WAITING,
+                order=order,
+                owner_group=Group.objects.filter(name=d.action["group"]).first(),
+                message=_("Order %(number)s waits for approval (rule %(name)s).")
+                % {"number": order.number, "name": d.rule_name},
+                dedupe_key=f"approval:{order.pk}:{d.rule_id}",
+            )
+    return order
