@@ -137,3 +137,10 @@ def order_facts(*, order: Order, now=None) -> dict:
             receiver_phone=order.receiver_phone, address_detail=order.address_detail, created_at__gte=day_ago
         ).count(),
     }
+
+
+def order_facts_recent(*, last: int = 50, numbers: list[str] | None = None) -> dict[str, dict]:
+    """Facts of the given orders, or of the newest `last` ones, keyed by order number (for rule try-outs)."""
+    qs = Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id")
+    qs = qs.filter(number__in=[n.strip().upper() for n in numbers]) if numbers else qs[: max(1, min(last, 500))]
+    return {order.number: order_facts(order=order) for order in qs}

@@ -142,3 +142,29 @@ def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:
         rule._change_reason = reason
         rule.save()
     return rule
+
+
+@dataclass(frozen=True)
+class TryResult:
+    label: str  # e.g. the order number
+    matched: bool
+    outcome: str  # what the order would get, in words; empty when it does not match
+    error: str
+
+
+def rule_dry_run(*, rule: Rule, facts_by_label: dict[str, dict], lang: str = "zh") -> list[TryResult]:
+    """Try one rule (enabled or not, saved or not) on some orders' facts. Changes nothing, counts no hits."""
+    try:
+        predicate = engine.compile_condition(engine.validate(rule.condition))
+        outcome = actions.render_action(rule.kind, actions.validate_action(rule.kind, rule.action, _ANY), lang)
+    except (engine.ConditionError, actions.ActionError) as exc:
+        return [TryResult(label, False, "", str(exc)) for label in facts_by_label]
+    results = []
+    for label, facts in facts_by_label.items():
+        try:
+            matched = predicate(facts)
+        except engine.MissingFact as exc:
+            results.append(TryResult(label, False, "", f"fact '{exc.fact}' is missing"))
+            continue
+        results.append(TryResult(label, matched, outcome if matched else "", ""))
+    return results
