@@ -144,3 +144,34 @@ def order_facts_recent(*, last: int = 50, numbers: list[str] | None = None) -> d
     qs = Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id")
     qs = qs.filter(number__in=[n.strip().upper() for n in numbers]) if numbers else qs[: max(1, min(last, 500))]
     return {order.number: order_facts(order=order) for order in qs}
+
+
+def warehouse_remaining_capacity(*, now=None) -> dict[str, int]:
+    """Today's remaining order capacity per warehouse code: daily capacity minus orders allocated there today."""
+    from django.db.models import Count
+
+    from warehouse.models import Warehouse
+
+    start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    used = dict(
+        OrderEvent.objects.filter(transition="allocate", created_at__gte=start, order__warehouse__isnull=False)
+        .values_list("order__warehouse__code")
+        .annotate(n=Count("order_id", distinct=True))
+        .order_by()
+    )
+    return {w.code: max(0, w.daily_capacity - used.get(w.code, 0)) for w in Warehouse.objects.filter(is_active=True)}
+
+
+def orders_same_address_open(*, order: Order, hours: int) -> list[Order]:
+    """Open orders to the same receiver and address in the last `hours` (candidates to ship together)."""
+    from datetime import timedelta
+
+    return list(
+        Order.objects.filter(
+            receiver_phone=order.receiver_phone,
+            address_detail=order.address_detail,
+            city=order.city,
+            status__in=["allocated", "printed"],
+            created_at__gte=timezone.now() - timedelta(hours=hours),
+        ).order_by("id")
+    )

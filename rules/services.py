@@ -1,5 +1,6 @@
 """Writes and decisions of the rules app. It reads a plain fact dict and never imports orders.services."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,14 +97,24 @@ def _predicate(rule: Rule):
     return predicate
 
 
-def rules_evaluate(*, rules: list[Rule], facts: dict) -> tuple[list[Decision], list[RuleFailure]]:
-    """Which rules match these facts, in order, honouring stop-after-match per kind. Changes nothing."""
+FactsForAction = Callable[[dict], dict]
+
+
+def rules_evaluate(
+    *, rules: list[Rule], facts: dict, facts_for_action: FactsForAction | None = None
+) -> tuple[list[Decision], list[RuleFailure]]:
+    """Which rules match these facts, in order, honouring stop-after-match per kind. Changes nothing.
+
+    facts_for_action adds facts that depend on what the rule would do (e.g. the remaining capacity of the
+    warehouse a routing rule names).
+    """
     decisions, failures, stopped = [], [], set()
     for rule in rules:
         if rule.kind in stopped:
             continue
         try:
-            matched = _predicate(rule)(facts)
+            rule_facts = {**facts, **facts_for_action(rule.action)} if facts_for_action else facts
+            matched = _predicate(rule)(rule_facts)
         except engine.MissingFact as exc:
             failures.append(RuleFailure(rule.pk, rule.name, rule.version, f"fact '{exc.fact}' is missing"))
             continue
@@ -117,10 +128,12 @@ def rules_evaluate(*, rules: list[Rule], facts: dict) -> tuple[list[Decision], l
     return decisions, failures
 
 
-def rules_decide(*, kinds: tuple[str, ...], facts: dict, at: datetime | None = None) -> tuple[list, list]:
+def rules_decide(
+    *, kinds: tuple[str, ...], facts: dict, at: datetime | None = None, facts_for_action: FactsForAction | None = None
+) -> tuple[list, list]:
     """Evaluate the enabled, currently valid rules of these kinds and record hits and errors on them."""
     now = at or timezone.now()
-    decisions, failures = rules_evaluate(rules=_active(kinds, now), facts=facts)
+    decisions, failures = rules_evaluate(rules=_active(kinds, now), facts=facts, facts_for_action=facts_for_action)
     with transaction.atomic():
         for decision in decisions:
             Rule.objects.filter(pk=decision.rule_id).update(hit_count=F("hit_count") + 1, last_hit_at=now)

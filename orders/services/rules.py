@@ -1,5 +1,7 @@
 """Where business rules act on an order: the orders side of rules.services.rules_decide."""
 
+import hashlib
+
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext as _
 
@@ -10,7 +12,7 @@ from orders.services.timeline import event_record, history_attribute
 from orders.services.transitions import order_transition
 from rules import actions
 from rules.services import rules_decide
-from warehouse.models import Sku
+from warehouse.models import Sku, Warehouse
 
 # Which kinds run when the order reaches each moment of its lifecycle.
 KINDS_ON_PAID = (actions.GIFT, actions.TAG, actions.PRIORITY, actions.APPROVAL)
@@ -58,16 +60,7 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
     if changed:
         history_attribute(order, actor=None, reason="rules on paid")
         order.save(update_fields=["tags", "priority", "updated_at"])
-    for failure in failures:
-        alert_raise(
-            kind=Alert.Kind.RULE_ERROR,
-            severity=Alert.Severity.CRITICAL,
-            order=order,
-            owner_group=Group.objects.filter(name="运营主管").first(),
-            message=_("Rule '%(name)s' v%(v)s failed on order %(number)s: %(why)s")
-            % {"name": failure.rule_name, "v": failure.version, "number": order.number, "why": failure.message},
-            dedupe_key=f"rule-error:{failure.rule_id}:{order.pk}",
-        )
+    _alert_failures(order, failures)
     reasons = [
         _("Awaiting approval by %(group)s (rule %(name)s v%(v)s)")
         % {"group": d.action["group"], "name": d.rule_name, "v": d.version}
@@ -96,3 +89,71 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
                 dedupe_key=f"approval:{order.pk}:{d.rule_id}",
             )
     return order
+
+
+def _record_decision(order: Order, decision, text: str) -> None:
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.RULE,
+        source=Source.RULE,
+        actor_label=decision.rule_name,
+        reason=f"{decision.rule_name} v{decision.version}: {text}",
+        data={
+            "rule_id": decision.rule_id,
+            "version": decision.version,
+            "kind": decision.kind,
+            "action": decision.action,
+        },
+    )
+
+
+def _alert_failures(order: Order, failures) -> None:
+    for failure in failures:
+        alert_raise(
+            kind=Alert.Kind.RULE_ERROR,
+            severity=Alert.Severity.CRITICAL,
+            order=order,
+            owner_group=Group.objects.filter(name="运营主管").first(),
+            message=_("Rule '%(name)s' v%(v)s failed on order %(number)s: %(why)s")
+            % {"name": failure.rule_name, "v": failure.version, "number": order.number, "why": failure.message},
+            dedupe_key=f"rule-error:{failure.rule_id}:{order.pk}",
+        )
+
+
+def order_route_by_rules(*, order: Order) -> Order:
+    """Choose the warehouse by the first matching routing rule (facts include the named warehouse's
+    remaining capacity today). Leaves the warehouse empty when none matches."""
+    capacity = selectors.warehouse_remaining_capacity()
+    decisions, failures = rules_decide(
+        kinds=(actions.ROUTE,),
+        facts=selectors.order_facts(order=order),
+        facts_for_action=lambda action: {"warehouse_remaining_capacity": capacity.get(action.get("warehouse"), 0)},
+    )
+    _alert_failures(order, failures)
+    if decisions:
+        decision = decisions[0]
+        order.warehouse = Warehouse.objects.get(code=decision.action["warehouse"])
+        _record_decision(order, decision, actions.render_action(decision.kind, decision.action))
+    return order
+
+
+def order_merge_by_rules(*, order: Order) -> None:
+    """Before printing: when a merge rule matches, tag the open same-address orders to ship together."""
+    decisions, failures = rules_decide(kinds=(actions.MERGE,), facts=selectors.order_facts(order=order))
+    _alert_failures(order, failures)
+    for decision in decisions[:1]:
+        params = decision.action
+        group = selectors.orders_same_address_open(order=order, hours=params["window_hours"])
+        if len(group) < params["min_orders"]:
+            continue
+        key = hashlib.sha256(f"{order.receiver_phone}|{order.city}|{order.address_detail}".encode()).hexdigest()[:6]
+        tags = [f"合并发货-{key}", *(["免运费"] if params.get("waive_shipping") else [])]
+        for member in group:
+            new_tags = [t for t in tags if t not in member.tags]
+            if new_tags:
+                member.tags = [*member.tags, *new_tags]
+                history_attribute(member, actor=None, reason=f"merge rule {decision.rule_id} v{decision.version}")
+                member.save(update_fields=["tags", "updated_at"])
+            _record_decision(
+                member, decision, _("ship together with %(n)d orders (%(tag)s)") % {"n": len(group), "tag": tags[0]}
+            )

@@ -122,6 +122,10 @@ def order_transition(
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         applied = _apply_changes(locked, changes or {}) if not locked.is_legacy else {}
+        if transition == "allocate" and locked.warehouse_id is None and locked.status == Status.ALLOCATING:
+            from orders.services.rules import order_route_by_rules  # it holds orders via this module
+
+            locked = order_route_by_rules(order=locked)
         check_transition(order=locked, spec=spec, actor=actor, source=source)
         from_status = locked.status
         getattr(locked, transition)()
@@ -148,9 +152,14 @@ def order_transition(
             data={"set": applied} if applied else None,
         )
         if transition == "pay":
-            from orders.services.rules import order_apply_rules_on_paid  # it holds orders via this module
+            from orders.services.rules import order_apply_rules_on_paid
 
             locked = order_apply_rules_on_paid(order=locked)
+        elif transition == "print_label":
+            from orders.services.rules import order_merge_by_rules
+
+            order_merge_by_rules(order=locked)
+            locked.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
     return locked
 
 

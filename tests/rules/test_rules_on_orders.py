@@ -118,3 +118,72 @@ def test_changing_a_rule_does_not_change_what_already_happened(api, mask):
     first.refresh_from_db()
     assert first.tags == ["旧标签"] and first.events.get(kind="rule").data["version"] == 1
     assert second.tags == ["新标签"] and second.events.get(kind="rule").data["version"] == 2
+
+
+def allocate(order: Order, **changes) -> Order:
+    from orders.services.transitions import order_transition
+
+    order = order_transition(order=order, transition="start_allocation", actor=None, source="system")
+    return order_transition(order=order, transition="allocate", actor=None, source="system", changes=changes)
+
+
+def test_route_rule_picks_the_warehouse_while_it_has_capacity(api, mask):
+    from config.exceptions import Conflict
+    from tests.factories import WarehouseFactory
+
+    WarehouseFactory(code="SH01", daily_capacity=1)
+    WarehouseFactory(code="GZ01", name="广州仓", daily_capacity=100)
+    rule(
+        "route",
+        {
+            "all": [
+                {"fact": "province", "op": "eq", "value": "浙江"},
+                {"fact": "warehouse_remaining_capacity", "op": "gt", "value": 0},
+            ]
+        },
+        {"warehouse": "SH01"},
+        position=1,
+    )
+    rule(
+        "route",
+        {"all": [{"fact": "warehouse_remaining_capacity", "op": "gt", "value": 0}]},
+        {"warehouse": "GZ01"},
+        position=2,
+    )
+    first = allocate(post(api))
+    second = allocate(post(api))
+    assert (first.warehouse.code, second.warehouse.code) == ("SH01", "GZ01")  # SH01 was full after one
+    assert first.events.filter(kind="rule", data__kind="route").count() == 1
+    # an order no rule routes is refused with the reason, not silently sent anywhere
+    unrouted = post(
+        api,
+        shipping_address={"receiver": "a", "phone": "13800000009", "province": "西藏", "city": "拉萨", "detail": "x"},
+    )
+    Rule.objects.filter(kind="route", position=2).update(enabled=False)
+    with pytest.raises(Conflict):
+        allocate(unrouted)
+
+
+def test_merge_rule_tags_same_address_orders_before_printing(api, mask):
+    from orders.services.transitions import order_transition
+    from tests.factories import CarrierFactory, WarehouseFactory
+
+    WarehouseFactory()
+    CarrierFactory()
+    rule(
+        "merge",
+        {"all": [{"fact": "same_address_orders_24h", "op": "gte", "value": 3}]},
+        {"window_hours": 24, "min_orders": 3, "waive_shipping": True},
+    )
+    orders = [allocate(post(api), warehouse="SH01") for _ in range(3)]
+    printed = order_transition(
+        order=orders[0],
+        transition="print_label",
+        actor=None,
+        source="scan",
+        changes={"carrier": "shunfeng", "tracking_number": "SF1"},
+    )
+    assert any(t.startswith("合并发货-") for t in printed.tags) and "免运费" in printed.tags
+    for other in orders[1:]:
+        other.refresh_from_db()
+        assert printed.tags == other.tags
