@@ -21,6 +21,8 @@ from orders.services.roles import roles_sync
 from orders.services.sweeps import overdue_alerts_raise
 from orders.services.timeline import history_attribute
 from orders.services.transitions import order_transition, status_deadline
+from rules.models import Rule
+from rules.services import rule_save
 from warehouse.models import Sku, Warehouse
 
 DEMO_PASSWORD = "orderhub-demo"  # noqa: S105 (demo logins, printed on purpose)
@@ -183,6 +185,96 @@ def _spread_timeline(*, order: Order, rng: random.Random, now) -> None:
     order.save(update_fields=["state_entered_at", "state_deadline"])
 
 
+# The example rules of DESIGN.md, as a seller's ops manager would enter them.
+DEMO_RULES = [
+    (
+        "gift",
+        "钻石会员面膜满299赠试用装",
+        10,
+        {
+            "all": [
+                {"fact": "member_level", "op": "eq", "value": "diamond"},
+                {"fact": "sku_categories", "op": "contains", "value": "面膜"},
+                {"fact": "paid_amount", "op": "gte", "value": "299"},
+            ]
+        },
+        {"sku": "SAMPLE-3", "quantity": 3, "note": "拣货时放入面膜试用装"},
+    ),
+    (
+        "priority",
+        "VIP大单优先",
+        10,
+        {
+            "all": [
+                {"fact": "member_level", "op": "eq", "value": "vip"},
+                {"fact": "paid_amount", "op": "gt", "value": "5000"},
+            ]
+        },
+        {"level": 2},
+    ),
+    (
+        "approval",
+        "大额或定制订单主管审批",
+        10,
+        {
+            "any": [
+                {"fact": "paid_amount", "op": "gt", "value": "5000"},
+                {"fact": "order_tags", "op": "contains", "value": "定制"},
+            ]
+        },
+        {"group": "运营主管", "timeout_minutes": 120},
+    ),
+    (
+        "tag",
+        "复购高意向客户",
+        10,
+        {
+            "all": [
+                {"fact": "order_count_30d", "op": "gte", "value": 2},
+                {"fact": "paid_amount", "op": "gt", "value": "199"},
+            ]
+        },
+        {"tag": "高意向"},
+    ),
+    (
+        "merge",
+        "同地址24小时满3单合并发货",
+        10,
+        {"all": [{"fact": "same_address_orders_24h", "op": "gte", "value": 3}]},
+        {"window_hours": 24, "min_orders": 3, "waive_shipping": True},
+    ),
+    (
+        "route",
+        "华南订单发广州仓",
+        10,
+        {
+            "all": [
+                {"fact": "province", "op": "in", "value": ["广东", "广西", "福建", "海南"]},
+                {"fact": "warehouse_remaining_capacity", "op": "gt", "value": 0},
+            ]
+        },
+        {"warehouse": "GZ01"},
+    ),
+    (
+        "route",
+        "其余订单发上海仓",
+        20,
+        {"all": [{"fact": "warehouse_remaining_capacity", "op": "gt", "value": 0}]},
+        {"warehouse": "SH01"},
+    ),
+]
+
+
+def _demo_rules() -> None:
+    for kind, name, position, condition, action in DEMO_RULES:
+        if not Rule.objects.filter(kind=kind, name=name).exists():
+            rule_save(
+                rule=Rule(kind=kind, name=name, position=position, condition=condition, action=action, enabled=True),
+                actor=None,
+                reason="demo data",
+            )
+
+
 def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
@@ -241,4 +333,5 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                 )
             _spread_timeline(order=order, rng=rng, now=now)
     overdue_alerts_raise()
+    _demo_rules()  # after the orders, so the demo's own paths are not held by them; new orders meet them
     return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}
