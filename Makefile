@@ -32,6 +32,7 @@ bench: venv
 	bash .ci/services.sh
 	$(PY) bench/trace.py
 	$(PY) bench/ingest.py
+	$(PY) bench/rules.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles
