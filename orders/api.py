@@ -211,8 +211,9 @@ class OrderListCreateApi(APIView):
         payload = OrderIn(data=request.data)
         payload.is_valid(raise_exception=True)
         result = order_create(data=payload.validated_data, actor=request.user, source=Source.API)
-        # A new order comes back with its lines loaded; a replay is read afresh.
-        order = result.order if result.created else selectors.order_get(number=result.order.number)
+        # A plain new order comes back with its lines loaded; anything else is read afresh.
+        fresh = result.created and "lines" in getattr(result.order, "_prefetched_objects_cache", {})
+        order = result.order if fresh else selectors.order_get(number=result.order.number)
         return Response(
             _detail(request, order, duplicate=not result.created),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

@@ -211,10 +211,7 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
                             actor_label=channel.code,
                             reason=_("Channel reports payment"),
                         )
-                        # Keep what is already loaded, so the caller can answer without reading again.
-                        paid.channel, paid.customer = order.channel, order.customer
-                        paid._prefetched_objects_cache = order._prefetched_objects_cache
-                        order = paid
+                        order = paid  # rules may have added lines: the caller reads it afresh
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.

@@ -27,7 +27,11 @@ def mask():
 def post(api, **overrides) -> Order:
     response = api.post(URL, order_payload(paid_at=PAID, **overrides), format="json")
     assert response.status_code == 201, response.content
-    return Order.objects.get(number=response.json()["number"])
+    order = Order.objects.get(number=response.json()["number"])
+    body = response.json()  # the answer already shows what the rules did
+    assert (body["status"], body["tags"], body["priority"]) == (order.status, order.tags, order.priority)
+    assert len(body["lines"]) == order.lines.count()
+    return order
 
 
 def test_gift_rule_adds_gift_line_and_timeline_event_naming_rule_and_version(api, mask):
