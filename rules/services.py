@@ -79,7 +79,8 @@ class RuleFailure:
     message: str
 
 
-def _active(kinds: tuple[str, ...], at: datetime):
+def rules_active(*, kinds: tuple[str, ...], at: datetime) -> list[Rule]:
+    """Enabled rules of these kinds valid at `at`, in evaluation order."""
     qs = Rule.objects.filter(kind__in=kinds, enabled=True).order_by("kind", "position", "id")
     return [r for r in qs if (r.valid_from is None or r.valid_from <= at) and (r.valid_to is None or at < r.valid_to)]
 
@@ -133,13 +134,21 @@ def rules_decide(
 ) -> tuple[list, list]:
     """Evaluate the enabled, currently valid rules of these kinds and record hits and errors on them."""
     now = at or timezone.now()
-    decisions, failures = rules_evaluate(rules=_active(kinds, now), facts=facts, facts_for_action=facts_for_action)
+    decisions, failures = rules_evaluate(
+        rules=rules_active(kinds=kinds, at=now), facts=facts, facts_for_action=facts_for_action
+    )
+    rules_record(decisions=decisions, failures=failures, at=now)
+    return decisions, failures
+
+
+def rules_record(*, decisions: list[Decision], failures: list[RuleFailure], at: datetime) -> None:
+    """Count hits and note run-time errors on the rules (for callers that act on only some decisions)."""
+    now = at
     with transaction.atomic():
         for decision in decisions:
             Rule.objects.filter(pk=decision.rule_id).update(hit_count=F("hit_count") + 1, last_hit_at=now)
         for failure in failures:  # counters and error notes are not edits of the rule: no history row
             Rule.objects.filter(pk=failure.rule_id).update(last_error=failure.message, last_error_at=now)
-    return decisions, failures
 
 
 def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:

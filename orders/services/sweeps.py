@@ -1,38 +1,96 @@
 """Periodic checks over orders. Each is idempotent: running it twice raises nothing twice."""
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from orders import selectors
 from orders.models import FINAL_STATES, Alert, Order, StatusNode
 from orders.services.alerts import alert_raise
+from rules import actions
+from rules.services import rules_active, rules_evaluate, rules_record
+
+
+def _overdue_message(order: Order) -> str:
+    return _("Order %(number)s is overdue in '%(status)s' (deadline %(deadline)s).") % {
+        "number": order.number,
+        "status": order.get_status_display(),
+        "deadline": timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def overdue_alerts_raise(*, batch: int = 500) -> int:
-    """Raise one alert per order that sits past its node deadline, addressed to the node's owner."""
-    nodes = {n.status: n for n in StatusNode.objects.select_related("owner_group", "owner_user")}
+    """For each order past its node deadline: one alert to the node's owner, then one per escalation level
+    (node settings) and per matching escalation rule once the order is that many minutes overdue."""
+    now = timezone.now()
+    nodes = {
+        n.status: n
+        for n in StatusNode.objects.select_related("owner_group", "owner_user").prefetch_related(
+            "escalations__notify_group", "escalations__notify_user"
+        )
+    }
+    escalation_rules = rules_active(kinds=(actions.ESCALATION,), at=now)
     overdue = (
-        Order.objects.filter(state_deadline__lt=timezone.now(), is_legacy=False)
+        Order.objects.filter(state_deadline__lt=now, is_legacy=False)
         .exclude(status__in=FINAL_STATES)
+        .select_related("channel", "customer")
         .order_by("state_deadline")[:batch]
     )
     raised = 0
     for order in overdue:
-        key = f"overdue:{order.pk}:{order.status}:{order.state_entered_at:%Y%m%d%H%M%S}"
-        if Alert.objects.filter(dedupe_key=key).exists():
-            continue
+        stay = f"{order.pk}:{order.status}:{order.state_entered_at:%Y%m%d%H%M%S}"
+        minutes_over = (now - order.state_deadline).total_seconds() / 60
         node = nodes.get(order.status)
-        alert_raise(
-            kind=Alert.Kind.NODE_OVERDUE,
-            message=_("Order %(number)s is overdue in '%(status)s' (deadline %(deadline)s).")
-            % {
-                "number": order.number,
-                "status": order.get_status_display(),
-                "deadline": timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
-            },
-            order=order,
-            owner_group=node.owner_group if node else None,
-            owner_user=node.owner_user if node else None,
-            dedupe_key=key,
-        )
-        raised += 1
+        wanted = [
+            (
+                f"overdue:{stay}",
+                node.owner_group if node else None,
+                node.owner_user if node else None,
+                _overdue_message(order),
+                Alert.Severity.WARNING,
+            )
+        ]
+        for level in node.escalations.all() if node else []:
+            if minutes_over >= level.after_minutes:
+                wanted.append(
+                    (
+                        f"escalate:{stay}:L{level.level}",
+                        level.notify_group,
+                        level.notify_user,
+                        _("Escalation L%(level)s: %(msg)s") % {"level": level.level, "msg": _overdue_message(order)},
+                        Alert.Severity.CRITICAL,
+                    )
+                )
+        if escalation_rules:
+            decisions, failures = rules_evaluate(rules=escalation_rules, facts=selectors.order_facts(order=order))
+            fired = []
+            for d in decisions:
+                key = f"escalate:{stay}:rule{d.rule_id}"
+                if minutes_over >= d.action["after_minutes"] and not Alert.objects.filter(dedupe_key=key).exists():
+                    group = Group.objects.filter(name=d.action["group"]).first()
+                    wanted.append(
+                        (
+                            key,
+                            group,
+                            None,
+                            _("Escalation by rule %(name)s: %(msg)s")
+                            % {"name": d.rule_name, "msg": _overdue_message(order)},
+                            Alert.Severity.CRITICAL,
+                        )
+                    )
+                    fired.append(d)
+            rules_record(decisions=fired, failures=failures, at=now)
+        for key, group, user, message, severity in wanted:
+            if Alert.objects.filter(dedupe_key=key).exists():
+                continue
+            alert_raise(
+                kind=Alert.Kind.NODE_OVERDUE,
+                severity=severity,
+                message=message,
+                order=order,
+                owner_group=group,
+                owner_user=user,
+                dedupe_key=key,
+            )
+            raised += 1
     return raised

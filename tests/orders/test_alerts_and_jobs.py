@@ -52,3 +52,32 @@ def test_overdue_sweep_job_runs_on_a_real_rq_worker_and_alerts_the_node_owner(dj
     assert not Alert.objects.filter(order=on_time).exists()
     # and a second sweep raises nothing new
     assert sweep_overdue_orders() == 0
+
+
+def test_overdue_sweep_walks_the_escalation_chain_and_escalation_rules_once():
+    from rules.models import Rule
+    from rules.services import rule_save
+
+    # given: a placed order 45 minutes past its deadline; the 'placed' node escalates to 运营主管 after 30 min,
+    # and an escalation rule notifies 管理员 after 40 min for VIP-free orders over 100 yuan
+    rule = rule_save(
+        rule=Rule(
+            kind="escalation",
+            name="大单超时通知管理员",
+            enabled=True,
+            condition={"all": [{"fact": "paid_amount", "op": "gt", "value": "100"}]},
+            action={"group": "管理员", "after_minutes": 40},
+        ),
+        actor=None,
+    )
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(state_deadline=timezone.now() - timedelta(minutes=45))
+    # when
+    raised = sweep_overdue_orders()
+    # then
+    by_group = sorted((a.owner_group.name, a.severity) for a in Alert.objects.filter(order=order))
+    assert raised == 3
+    assert by_group == [("客服", "warning"), ("管理员", "critical"), ("运营主管", "critical")]
+    assert sweep_overdue_orders() == 0
+    rule.refresh_from_db()
+    assert rule.hit_count == 1  # counted when it escalated, not on every sweep
