@@ -13,7 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from orders.models import Order
 from orders.selectors import order_facts_recent
-from rules.models import Rule
+from rules.models import RULE_DEFINITION_FIELDS, Rule
 from rules.services import known_codes, rule_check, rule_dry_run, rule_save, rule_sentence
 from rules.widgets import SUGGESTION_LIMIT, ActionBuilderWidget, ConditionBuilderWidget
 from warehouse.models import Sku
@@ -25,18 +25,7 @@ ORDER_NUMBER_MAX_LENGTH = Order._meta.get_field("number").max_length
 class RuleForm(forms.ModelForm):
     class Meta:
         model = Rule
-        fields = [
-            "kind",
-            "name",
-            "description",
-            "condition",
-            "action",
-            "position",
-            "stop_after_match",
-            "valid_from",
-            "valid_to",
-            "enabled",
-        ]
+        fields = RULE_DEFINITION_FIELDS
         widgets = {"condition": ConditionBuilderWidget(), "action": ActionBuilderWidget(kind_field="kind")}
         help_texts = {
             "condition": _("用下面的列表搭建条件，无需手写 JSON。 Build the condition by picking from the lists."),

@@ -11,21 +11,8 @@ from rest_framework.views import APIView
 
 from config.api import error_response
 from orders.selectors import order_facts_recent
-from rules.models import Rule
+from rules.models import RULE_DEFINITION_FIELDS, Rule
 from rules.services import rule_dry_run, rule_save, rule_sentence
-
-DEFINITION_FIELDS = [
-    "kind",
-    "name",
-    "description",
-    "condition",
-    "action",
-    "position",
-    "stop_after_match",
-    "valid_from",
-    "valid_to",
-    "enabled",
-]
 
 
 class RulePerm(BasePermission):
@@ -44,7 +31,7 @@ class RulePerm(BasePermission):
 class RuleIn(serializers.ModelSerializer):
     class Meta:
         model = Rule
-        fields = DEFINITION_FIELDS
+        fields = RULE_DEFINITION_FIELDS
 
 
 class RuleOut(serializers.ModelSerializer):
@@ -55,7 +42,7 @@ class RuleOut(serializers.ModelSerializer):
         model = Rule
         fields = [
             "id",
-            *DEFINITION_FIELDS,
+            *RULE_DEFINITION_FIELDS,
             "version",
             "hit_count",
             "last_hit_at",

@@ -5,6 +5,20 @@ from simple_history.models import HistoricalRecords
 
 from rules import actions
 
+# What a person defines (admin form, API, export/import); the rest is kept by the engine.
+RULE_DEFINITION_FIELDS = [
+    "kind",
+    "name",
+    "description",
+    "condition",
+    "action",
+    "position",
+    "stop_after_match",
+    "valid_from",
+    "valid_to",
+    "enabled",
+]
+
 
 class Rule(models.Model):
     """A business rule staff edit as a row: when the condition holds, the action of its kind applies."""
