@@ -1,11 +1,13 @@
 import os
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.roles import roles_sync
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import user_with_role
 
 # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
@@ -58,3 +60,30 @@ def client_for(user) -> APIClient:
 def api(integrator) -> APIClient:
     """The integrator's token client: may create and read orders and verify payment."""
     return client_for(integrator)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    """One Chromium for the whole run, started only when a browser test asks for it.
+
+    It lives here so every test package shares it: a second sync Playwright in the same thread fails.
+    """
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Page:
+    """A fresh context (no cookies) per test, on a browser set to English as many office PCs are."""
+    context = browser.new_context(
+        locale="en-US",  # pages must still be Chinese first
+        timezone_id="Asia/Shanghai",
+        viewport={"width": 1400, "height": 1000},
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()

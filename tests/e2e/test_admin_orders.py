@@ -14,7 +14,7 @@ from orders.models import Alert, Order, OrderEvent, Source, Status
 from orders.services.alerts import alert_raise
 from orders.services.transitions import order_transition
 from orders.transitions import TRANSITIONS
-from tests.e2e.conftest import login
+from tests.browser import login
 from tests.factories import make_order
 
 pytestmark = pytest.mark.browser

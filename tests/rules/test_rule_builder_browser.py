@@ -7,11 +7,11 @@ import json
 import os
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from rules.models import Rule
 from rules.services import rule_save
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, login
+from tests.browser import login
 from tests.factories import SkuFactory
 
 pytestmark = pytest.mark.browser
@@ -25,25 +25,6 @@ GIFT_CONDITION = {
 }
 GIFT_ACTION = {"sku": "SAMPLE-3", "quantity": 3, "note": "放入面膜试用装"}
 GIFT_SENTENCE = "会员等级 等于 钻石会员 且 商品类目 包含 面膜 且 实付金额 ≥ 299 → 赠 SAMPLE-3 × 3（放入面膜试用装）"
-
-
-# Thin copies of tests/e2e/conftest.py's fixtures: another package's conftest fixtures are not visible here.
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    pw.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Page:
-    context = browser.new_context(locale="en-US", timezone_id="Asia/Shanghai", viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 @pytest.fixture
