@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import translation
 from django.utils.deprecation import MiddlewareMixin
 
@@ -24,3 +25,25 @@ class ChineseFirstLocaleMiddleware(MiddlewareMixin):
     def process_response(self, request, response):
         response.headers.setdefault("Content-Language", translation.get_language())
         return response
+
+
+class RejectNulBytesMiddleware:
+    """A NUL byte in a query parameter can never match anything, and PostgreSQL refuses it in text:
+    answer 400 naming the parameter instead of failing deep inside a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        bad = sorted({key for key, values in request.GET.lists() for value in [key, *values] if "\x00" in value})
+        if bad:
+            return JsonResponse(
+                {
+                    "message": translation.gettext("Query parameter %(name)s contains a NUL byte.")
+                    % {"name": ", ".join(repr(b) for b in bad)},
+                    "code": "invalid_input",
+                    "extra": {"fields": bad},
+                },
+                status=400,
+            )
+        return self.get_response(request)

@@ -11,6 +11,15 @@ VIEW_MASTER_DATA = [
     "orders.view_statusnode",
     "orders.view_escalationlevel",
 ]
+SEE_STOCK = [
+    "warehouse.view_stocklevel",
+    "warehouse.view_stockmovement",
+    "warehouse.view_stocklock",
+    "warehouse.view_stockreservation",
+    "warehouse.view_skualias",
+    "warehouse.view_allocationsettings",
+    "warehouse.view_breakerevent",
+]
 SEE_ORDERS = ["orders.view_order", "orders.view_orderline", "orders.view_orderevent", "orders.view_alert"]
 HANDLE_ALERTS = ["orders.change_alert"]
 
@@ -20,6 +29,7 @@ ROLES: dict[str, list[str]] = {
         *VIEW_MASTER_DATA,
         *SEE_ORDERS,
         *HANDLE_ALERTS,
+        "warehouse.view_stocklevel",
         "orders.change_order",
         "orders.change_customer",
         "orders.hold_order",
@@ -29,16 +39,34 @@ ROLES: dict[str, list[str]] = {
         "orders.flag_exception",
         "orders.track_order",
     ],
-    # Warehouse: the fulfilment steps, SKUs and warehouses.
+    # Warehouse: the fulfilment steps (pick lists, scan station), stock counts and inbound, SKUs.
     "仓库": [
         *VIEW_MASTER_DATA,
         *SEE_ORDERS,
+        *SEE_STOCK,
         *HANDLE_ALERTS,
         "orders.change_order",
         "orders.fulfil_order",
         "orders.flag_exception",
         "warehouse.add_sku",
         "warehouse.change_sku",
+        "warehouse.add_skualias",
+        "warehouse.change_skualias",
+        "warehouse.delete_skualias",
+        "warehouse.adjust_stock",
+    ],
+    # Purchasing: sees stock and shortfalls, books inbound stock, keeps SKU master data.
+    "采购": [
+        *VIEW_MASTER_DATA,
+        *SEE_ORDERS,
+        *SEE_STOCK,
+        *HANDLE_ALERTS,
+        "warehouse.add_sku",
+        "warehouse.change_sku",
+        "warehouse.add_skualias",
+        "warehouse.change_skualias",
+        "warehouse.delete_skualias",
+        "warehouse.adjust_stock",
     ],
     # Ops manager: everything about how orders flow, including node settings and business rules.
     "运营主管": [
@@ -67,6 +95,13 @@ ROLES: dict[str, list[str]] = {
         "warehouse.change_sku",
         "warehouse.add_warehouse",
         "warehouse.change_warehouse",
+        *SEE_STOCK,
+        "warehouse.add_skualias",
+        "warehouse.change_skualias",
+        "warehouse.delete_skualias",
+        "warehouse.add_stockreservation",
+        "warehouse.change_stockreservation",
+        "warehouse.change_allocationsettings",
         "logistics.add_carrier",
         "logistics.change_carrier",
         "rules.add_rule",

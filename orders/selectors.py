@@ -146,8 +146,12 @@ def order_facts_recent(*, last: int = 50, numbers: list[str] | None = None) -> d
     return {order.number: order_facts(order=order) for order in qs}
 
 
+UNLIMITED_CAPACITY = 999_999
+
+
 def warehouse_remaining_capacity(*, now=None) -> dict[str, int]:
-    """Today's remaining order capacity per warehouse code: daily capacity minus orders allocated there today."""
+    """Today's remaining order capacity per warehouse code: daily capacity minus orders allocated there today.
+    A warehouse with no daily capacity set has no limit (UNLIMITED_CAPACITY)."""
     from django.db.models import Count
 
     from warehouse.models import Warehouse
@@ -159,7 +163,10 @@ def warehouse_remaining_capacity(*, now=None) -> dict[str, int]:
         .annotate(n=Count("order_id", distinct=True))
         .order_by()
     )
-    return {w.code: max(0, w.daily_capacity - used.get(w.code, 0)) for w in Warehouse.objects.filter(is_active=True)}
+    return {
+        w.code: max(0, w.daily_capacity - used.get(w.code, 0)) if w.daily_capacity else UNLIMITED_CAPACITY
+        for w in Warehouse.objects.filter(is_active=True)
+    }
 
 
 def orders_same_address_open(*, order: Order, hours: int) -> list[Order]:
@@ -175,3 +182,13 @@ def orders_same_address_open(*, order: Order, hours: int) -> list[Order]:
             created_at__gte=timezone.now() - timedelta(hours=hours),
         ).order_by("id")
     )
+
+
+def allocation_queue_stats(*, now=None) -> tuple[int, float]:
+    """The allocation queue: how many orders wait in 'allocating' and their average wait in minutes.
+    The breaker keeps this queue a few hundred orders long, so reading their entry times is cheap."""
+    now = now or timezone.now()
+    entered = list(Order.objects.filter(status="allocating").values_list("state_entered_at", flat=True))
+    if not entered:
+        return 0, 0.0
+    return len(entered), sum((now - t).total_seconds() for t in entered) / 60 / len(entered)

@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.roles import roles_sync
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import user_with_role
+from tests.factories import SkuFactory, WarehouseFactory, stock_in, user_with_role
+from warehouse.selectors import allocation_settings
 
 # Playwright's sync API runs an event loop in the test thread; Django must still allow ORM calls there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -19,6 +20,16 @@ def roles_and_nodes(db):
     """Every test starts with the role groups and default status-node settings, as after setup."""
     roles_sync()
     status_nodes_ensure_defaults()
+
+
+@pytest.fixture(autouse=True)
+def manual_allocation(db):
+    """Most tests move orders step by step, so paid orders stay paid unless a test turns this back on
+    (the product's default is on: see tests/warehouse)."""
+    settings = allocation_settings()
+    settings.auto_allocate = False
+    settings.save()
+    return settings
 
 
 @pytest.fixture
@@ -47,6 +58,15 @@ def integrator(db):
     user.is_staff = False
     user.save()
     return user
+
+
+@pytest.fixture
+def stocked(db):
+    """The usual test SKUs (MASK-001, gift SAMPLE-3) with 100 units each in warehouse SH01."""
+    warehouse = WarehouseFactory()
+    for code, name, category in (("MASK-001", "补水面膜", "面膜"), ("SAMPLE-3", "面膜试用装", "赠品")):
+        stock_in(SkuFactory(code=code, name=name, category=category), warehouse, 100)
+    return warehouse
 
 
 def client_for(user) -> APIClient:

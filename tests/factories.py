@@ -55,6 +55,15 @@ class CarrierFactory(factory.django.DjangoModelFactory):
     name = "顺丰速运"
 
 
+def stock_in(sku: Sku, warehouse: Warehouse, quantity: int = 100):
+    """Book inbound stock through the real service, as a clerk would."""
+    from warehouse.services import stock_adjust
+
+    return stock_adjust(
+        sku=sku, warehouse=warehouse, kind="inbound", quantity=quantity, reason="test stock", actor=None
+    )
+
+
 def user_with_role(role: str, username: str | None = None):
     user = get_user_model().objects.create_user(
         username=username or f"{role}-{next(_seq)}", password="pw-12345", is_staff=True

@@ -23,7 +23,10 @@ from orders.services.timeline import history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from rules.models import Rule
 from rules.services import rule_save
-from warehouse.models import Sku, Warehouse
+from warehouse.exceptions import StockShortfall
+from warehouse.models import Sku, SkuAlias, StockLevel, StockMovement, StockReservation, Warehouse
+from warehouse.selectors import allocation_settings
+from warehouse.services import reservation_save, stock_adjust
 
 DEMO_PASSWORD = "orderhub-demo"  # noqa: S105 (demo logins, printed on purpose)
 DEMO_USERS = [  # username, full name, role
@@ -32,6 +35,7 @@ DEMO_USERS = [  # username, full name, role
     ("cangku", "仓库老李", "仓库"),
     ("yunying", "运营主管陈姐", "运营主管"),
     ("caiwu", "财务小周", "财务"),
+    ("caigou", "采购小孙", "采购"),
     ("api", "接口账号", "系统对接"),
 ]
 CHANNELS = [("tmall", "天猫旗舰店", "taobao"), ("douyin", "抖音小店", "douyin"), ("miniapp", "微信小程序", "wechat")]
@@ -114,8 +118,44 @@ def _master_data() -> tuple[list[Sku], list[Warehouse], list[Carrier], list[Chan
                 },
             )
             skus.append(sku)
-    Sku.objects.get_or_create(code="SAMPLE-3", defaults={"name": "面膜试用装", "category": "赠品", "unit": "片"})
+    sample, _ = Sku.objects.get_or_create(
+        code="SAMPLE-3", defaults={"name": "面膜试用装", "category": "赠品", "unit": "片"}
+    )
+    for alias in ("面膜小样", "sample 3"):
+        SkuAlias.objects.get_or_create(
+            normalized=alias.replace(" ", "").upper(), defaults={"sku": sample, "alias": alias}
+        )
+    _opening_stock([*skus, sample], warehouses)
     return skus, warehouses, carriers, channels
+
+
+def _opening_stock(skus: list[Sku], warehouses: list[Warehouse]) -> None:
+    """Opening stock booked as inbound movements; the last SKU of each category runs low, to show shortfalls."""
+    for sku in skus:
+        for warehouse in warehouses:
+            if StockLevel.objects.filter(sku=sku, warehouse=warehouse).exists():
+                continue
+            quantity = 1000 if sku.code == "SAMPLE-3" else (2 if sku.code.endswith("-010") else 300)
+            stock_adjust(
+                sku=sku,
+                warehouse=warehouse,
+                kind=StockMovement.Kind.INBOUND,
+                quantity=quantity,
+                reason="期初库存 opening stock",
+                actor=None,
+            )
+    if not StockReservation.objects.exists():
+        reservation_save(
+            reservation=StockReservation(
+                name="钻石会员专享 Diamond quota",
+                kind=StockReservation.Kind.MEMBER,
+                sku=skus[0],
+                warehouse=warehouses[0],
+                member_levels=["diamond", "vip"],
+            ),
+            quantity=30,
+            actor=None,
+        )
 
 
 def _users() -> dict[str, object]:
@@ -280,6 +320,10 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     status_nodes_ensure_defaults()
     skus, warehouses, carriers, channels = _master_data()
     users = _users()
+    # The demo places orders in every state by hand; automatic allocation resumes afterwards.
+    settings = allocation_settings()
+    auto_allocate, settings.auto_allocate = settings.auto_allocate, False
+    settings.save()
     rng = random.Random(seed)
     now = timezone.now().replace(second=0, microsecond=0)
     # Interleave the states by weight, so even a small --orders count covers every state.
@@ -322,16 +366,22 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                         else users["客服"]
                     )
                 )
-                order = order_transition(
-                    order=order,
-                    transition=name,
-                    actor=actor,
-                    source=source,
-                    reason=REASONS.get(name, ""),
-                    changes=changes,
-                    actor_label=carriers[i % len(carriers)].name if source == Source.CARRIER else "",
-                )
+                try:
+                    order = order_transition(
+                        order=order,
+                        transition=name,
+                        actor=actor,
+                        source=source,
+                        reason=REASONS.get(name, ""),
+                        changes=changes,
+                        actor_label=carriers[i % len(carriers)].name if source == Source.CARRIER else "",
+                    )
+                except StockShortfall:  # a low-stock SKU: the order is held for stock, as it would be live
+                    order.refresh_from_db()
+                    break
             _spread_timeline(order=order, rng=rng, now=now)
+    settings.auto_allocate = auto_allocate
+    settings.save()
     overdue_alerts_raise()
     _demo_rules()  # after the orders, so the demo's own paths are not held by them; new orders meet them
     return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}

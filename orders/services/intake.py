@@ -18,6 +18,7 @@ from orders.models import Channel, Customer, Order, OrderEvent, OrderLine, Sourc
 from orders.services.timeline import event_record, history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku
+from warehouse.selectors import skus_resolve
 
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out over the phone
 
@@ -61,8 +62,9 @@ def _resolve_channel(code: str) -> Channel:
 
 
 def _resolve_skus(lines: list[dict]) -> dict[str, Sku]:
+    """SKUs by code or alias (see warehouse.SkuAlias), keyed by what the payload sent."""
     codes = {line["sku"] for line in lines}
-    found = {sku.code: sku for sku in Sku.objects.filter(code__in=codes, is_active=True)}
+    found = skus_resolve(codes)
     missing = sorted(codes - found.keys())
     if missing:
         raise InvalidInput(
@@ -188,7 +190,7 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
         channel_order_no=data["channel_order_no"],
         buyer_id=data.get("buyer_id", ""),
         ordered_at=data["ordered_at"],
-        sku_codes=[line["sku"] for line in data["lines"]],
+        sku_codes=[skus[line["sku"]].code for line in data["lines"]],
     )
     existing = _existing_or_conflict(
         fingerprint=fingerprint, channel=channel, channel_order_no=data["channel_order_no"]

@@ -119,48 +119,86 @@ def order_transition(
             code=OrderErrorCode.REASON_REQUIRED,
             extra={"field": "reason"},
         )
+    shortfall = None
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         applied = _apply_changes(locked, changes or {}) if not locked.is_legacy else {}
-        if transition == "allocate" and locked.warehouse_id is None and locked.status == Status.ALLOCATING:
-            from orders.services.rules import order_route_by_rules  # it holds orders via this module
+        if transition == "allocate" and locked.status == Status.ALLOCATING and not locked.is_legacy:
+            from orders.services.allocation import order_route  # it moves orders via this module
 
-            locked = order_route_by_rules(order=locked)
+            locked = order_route(order=locked)
         check_transition(order=locked, spec=spec, actor=actor, source=source)
-        from_status = locked.status
-        getattr(locked, transition)()
-        now = timezone.now()
-        locked.state_entered_at = now
-        locked.state_deadline = status_deadline(status=locked.status, entered_at=now)
-        if locked.status in (Status.ON_HOLD, Status.CANCELLED, Status.RETURNED, Status.EXCEPTION):
-            locked.status_reason = reason
-        elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
-            locked.status_reason = ""
-            locked.resume_status = ""
-        history_attribute(locked, actor=actor, reason=f"{transition}: {reason}" if reason else transition)
-        locked.save()
-        event_record(
-            order=locked,
-            kind=OrderEvent.Kind.TRANSITION,
-            source=source,
-            actor=actor,
-            actor_label=actor_label,
-            reason=reason,
-            transition=transition,
-            from_status=from_status,
-            to_status=locked.status,
-            data={"set": applied} if applied else None,
-        )
-        if transition == "pay":
-            from orders.services.rules import order_apply_rules_on_paid
+        if transition == "allocate":
+            from orders.services.allocation import order_lock_stock_or_hold
 
-            locked = order_apply_rules_on_paid(order=locked)
-        elif transition == "print_label":
-            from orders.services.rules import order_merge_by_rules
-
-            order_merge_by_rules(order=locked)
-            locked.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
+            shortfall = order_lock_stock_or_hold(order=locked, actor=actor)
+        if shortfall is None:
+            locked = _transition_locked(
+                order=locked,
+                transition=transition,
+                actor=actor,
+                source=source,
+                reason=reason,
+                actor_label=actor_label,
+                applied=applied,
+            )
+    if shortfall is not None:
+        raise shortfall  # the order was held for stock in the transaction above, which is committed
     return locked
+
+
+def _transition_locked(
+    *, order: Order, transition: str, actor, source: str, reason: str, actor_label: str, applied: dict
+) -> Order:
+    """Change the row-locked order, record it, and make the effects this step has on stock and rules."""
+    from orders.services import allocation
+    from warehouse import services as stock
+
+    from_status = order.status
+    getattr(order, transition)()
+    now = timezone.now()
+    order.state_entered_at = now
+    order.state_deadline = status_deadline(status=order.status, entered_at=now)
+    if order.status in (Status.ON_HOLD, Status.CANCELLED, Status.RETURNED, Status.EXCEPTION):
+        order.status_reason = reason
+    elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
+        order.status_reason = ""
+        order.resume_status = ""
+    history_attribute(order, actor=actor, reason=f"{transition}: {reason}" if reason else transition)
+    order.save()
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.TRANSITION,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        transition=transition,
+        from_status=from_status,
+        to_status=order.status,
+        data={"set": applied} if applied else None,
+    )
+    stock_note = f"{order.number} {transition}"
+    if transition == "pay":
+        from orders.services.rules import order_apply_rules_on_paid
+
+        order = order_apply_rules_on_paid(order=order)
+    elif transition == "print_label":
+        from orders.services.rules import order_merge_by_rules
+
+        order_merge_by_rules(order=order)
+        order.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
+    elif transition == "pick_up":
+        stock.stock_deduct(order_id=order.pk, actor=actor, reason=stock_note)
+    elif transition == "cancel":
+        stock.stock_release(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
+    elif transition == "mark_returned":
+        stock.stock_restock(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
+    if order.status == Status.PAID and transition in ("pay", "release"):
+        order = allocation.order_admit(order=order)
+    elif order.status == Status.ALLOCATING:  # entered the queue: by hand, on admission, or released into it
+        allocation.allocation_enqueue(order_id=order.pk)
+    return order
 
 
 def transitions_available(*, order: Order, actor: AbstractBaseUser | None, source: str) -> list[TransitionSpec]:

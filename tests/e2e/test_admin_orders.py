@@ -17,7 +17,7 @@ from orders.transitions import TRANSITIONS
 from tests.browser import login
 from tests.factories import make_order
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stocked")]
 
 
 def zh(text) -> str:

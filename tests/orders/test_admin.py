@@ -9,7 +9,7 @@ from orders.services.alerts import alert_raise
 from orders.services.transitions import order_transition
 from tests.factories import make_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
 CHANGELIST = reverse("admin:orders_order_changelist")
 

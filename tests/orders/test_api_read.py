@@ -7,7 +7,7 @@ from orders.services.transitions import order_transition
 from tests.conftest import client_for
 from tests.factories import CarrierFactory, WarehouseFactory, make_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from orders.services.transitions import order_transition, transitions_available
 from orders.transitions import TRANSITIONS
 from tests.factories import CarrierFactory, WarehouseFactory, make_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
 # How to bring a fresh order to each state (transition, source, changes).
 STEPS = {
@@ -143,10 +143,22 @@ def test_pick_up_from_admin_is_refused_without_carrier_event_or_scan():
     assert order.status == Status.PRINTED
 
 
-def test_allocate_without_warehouse_is_refused():
+def test_allocate_without_warehouse_routes_by_stock_and_records_why():
     order = order_in("allocating")
+    order = order_transition(order=order, transition="allocate", actor=None, source=Source.ADMIN)
+    assert order.status == Status.ALLOCATED and order.warehouse.code == "SH01"
+    assert order.events.get(kind="note", data__routed_by="stock").reason.startswith("Routed to")
+
+
+def test_allocate_with_no_active_warehouse_is_refused():
+    order = order_in("allocating")
+    from warehouse.models import Warehouse
+
+    Warehouse.objects.update(is_active=False)
     with pytest.raises(Conflict):
         order_transition(order=order, transition="allocate", actor=None, source=Source.ADMIN)
+    order.refresh_from_db()
+    assert order.status == Status.ALLOCATING
 
 
 def test_allocate_with_unknown_warehouse_is_400_and_changes_nothing():

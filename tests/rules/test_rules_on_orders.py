@@ -7,7 +7,7 @@ from rules.models import Rule
 from rules.services import rule_save
 from tests.factories import SkuFactory, order_payload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 URL = "/api/v1/orders/"
 PAID = "2026-11-22T10:00:00+08:00"
 
@@ -132,11 +132,11 @@ def allocate(order: Order, **changes) -> Order:
 
 
 def test_route_rule_picks_the_warehouse_while_it_has_capacity(api, mask):
-    from config.exceptions import Conflict
-    from tests.factories import WarehouseFactory
+    from tests.factories import WarehouseFactory, stock_in
+    from warehouse.models import Warehouse
 
-    WarehouseFactory(code="SH01", daily_capacity=1)
-    WarehouseFactory(code="GZ01", name="广州仓", daily_capacity=100)
+    Warehouse.objects.filter(code="SH01").update(daily_capacity=1)
+    stock_in(mask, WarehouseFactory(code="GZ01", name="广州仓", daily_capacity=100))
     rule(
         "route",
         {
@@ -158,14 +158,16 @@ def test_route_rule_picks_the_warehouse_while_it_has_capacity(api, mask):
     second = allocate(post(api))
     assert (first.warehouse.code, second.warehouse.code) == ("SH01", "GZ01")  # SH01 was full after one
     assert first.events.filter(kind="rule", data__kind="route").count() == 1
-    # an order no rule routes is refused with the reason, not silently sent anywhere
+    # an order no rule routes goes where the stock and today's room are, and says so
     unrouted = post(
         api,
         shipping_address={"receiver": "a", "phone": "13800000009", "province": "西藏", "city": "拉萨", "detail": "x"},
     )
     Rule.objects.filter(kind="route", position=2).update(enabled=False)
-    with pytest.raises(Conflict):
-        allocate(unrouted)
+    routed = allocate(unrouted)
+    assert routed.warehouse.code == "GZ01"  # SH01 has no room left today
+    assert routed.events.filter(kind="rule", data__kind="route").count() == 0
+    assert routed.events.filter(kind="note", data__routed_by="stock").exists()
 
 
 def test_merge_rule_tags_same_address_orders_before_printing(api, mask):
