@@ -13,6 +13,7 @@ urlpatterns = [
     path("django-rq/", include("django_rq.urls")),
     path("api/v1/", include("orders.urls")),
     path("api/v1/", include("rules.urls")),
+    path("api/v1/", include("warehouse.api_urls")),
     # The API's shape is public (open-source product); every endpoint in it still needs a login or token.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

@@ -245,7 +245,8 @@ def allocation_tick(*, now=None) -> dict[str, int]:
     settings = allocation_settings()
     if settings.auto_allocate and allocation_breaker_closed():
         backlog, _wait = selectors.allocation_queue_stats(now=now)
-        room = max(0, settings.breaker_max_backlog - backlog) if settings.breaker_enabled else 500
+        # Fill the queue to just below the trip point, so the tick itself never trips the breaker.
+        room = max(0, settings.breaker_max_backlog - 1 - backlog) if settings.breaker_enabled else 500
         waiting = Order.objects.filter(status=Status.PAID, is_legacy=False).order_by("-priority", "state_entered_at")
         for order in waiting[:room]:
             try:
