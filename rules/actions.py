@@ -15,6 +15,12 @@ GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION = (
 )
 KINDS = (GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION)
 PRIORITY_LEVELS = {0: ("普通", "normal"), 1: ("高", "high"), 2: ("紧急", "urgent")}
+# How a routing rule picks the warehouse: the one it names, or a ranking of the warehouses that have the stock.
+ROUTE_RANKINGS = {
+    "fixed": ("指定仓库", "the named warehouse"),
+    "nearest": ("有货的最近仓库", "the nearest warehouse with stock"),
+    "capacity": ("有货且今日剩余产能最多的仓库", "the warehouse with stock and most capacity left today"),
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,18 @@ def validate_action(kind: str, params: Any, known: Known) -> dict:
     elif kind == TAG:
         cleaned = {"tag": _text(params, "tag", errors, max_length=32)}
     elif kind == ROUTE:
-        cleaned = {"warehouse": _code(params, "warehouse", known.warehouses, "warehouse", errors)}
+        ranking = params.get("ranking") or "fixed"
+        if ranking not in ROUTE_RANKINGS:
+            errors.append(("ranking", f"ranking must be one of {', '.join(ROUTE_RANKINGS)}"))
+        if ranking == "fixed":
+            cleaned = {
+                "ranking": ranking,
+                "warehouse": _code(params, "warehouse", known.warehouses, "warehouse", errors),
+            }
+        else:
+            if params.get("warehouse"):
+                errors.append(("warehouse", "leave the warehouse empty when ranking warehouses"))
+            cleaned = {"ranking": ranking}
     elif kind == MERGE:
         cleaned = {
             "window_hours": _int(params, "window_hours", 1, 168, errors, default=24),
@@ -128,6 +145,9 @@ def render_action(kind: str, params: dict, lang: str = "zh") -> str:
     if kind == TAG:
         return f"打标签 {params['tag']}" if zh else f"tag {params['tag']}"
     if kind == ROUTE:
+        ranking = params.get("ranking") or "fixed"
+        if ranking != "fixed":
+            return f"发往{ROUTE_RANKINGS[ranking][0]}" if zh else f"ship from {ROUTE_RANKINGS[ranking][1]}"
         return f"发往仓库 {params['warehouse']}" if zh else f"ship from warehouse {params['warehouse']}"
     if kind == MERGE:
         waive = ("，免运费" if zh else ", waive shipping") if params.get("waive_shipping") else ""

@@ -39,7 +39,17 @@ ACTION_PARAMS: dict[str, list[dict]] = {
         },
     ],
     actions.TAG: [{"name": "tag", "input": "text", "zh": "标签", "en": "tag", "max_length": 32}],
-    actions.ROUTE: [{"name": "warehouse", "input": "warehouse", "zh": "仓库编码", "en": "warehouse code"}],
+    actions.ROUTE: [
+        {
+            "name": "ranking",
+            "input": "choice",
+            "zh": "选仓方式",
+            "en": "how to pick",
+            "default": "fixed",
+            "choices": [{"value": k, "zh": zh, "en": en} for k, (zh, en) in actions.ROUTE_RANKINGS.items()],
+        },
+        {"name": "warehouse", "input": "warehouse", "zh": "仓库编码（指定仓库时）", "en": "warehouse code (if named)"},
+    ],
     actions.MERGE: [
         {
             "name": "window_hours",

@@ -105,7 +105,7 @@ def order_route(*, order: Order) -> Order:
         return order
     from orders.services.rules import order_route_by_rules
 
-    order = order_route_by_rules(order=order)
+    ranking = order_route_by_rules(order=order)
     if order.warehouse_id is not None:
         return order
     wanted = order_wanted_units(order=order)
@@ -115,12 +115,17 @@ def order_route(*, order: Order) -> Order:
     def rank(warehouse: Warehouse) -> tuple:
         covered = sum(min(n, max(0, usable.get((warehouse.pk, s), 0))) for s, n in wanted.items())
         room = capacity.get(warehouse.code, 0)
-        return (covered == sum(wanted.values()), room > 0, warehouse.province == order.province, covered, room)
+        in_stock, near = covered == sum(wanted.values()), warehouse.province == order.province
+        if ranking == "capacity":
+            return (in_stock, room > 0, room, near, covered)
+        return (in_stock, room > 0, near, covered, room)  # nearest first, the default
 
     candidates = sorted(Warehouse.objects.filter(is_active=True), key=rank, reverse=True)
     if candidates:
         order.warehouse = candidates[0]
-        in_stock, _room_left, near, _covered, room = rank(candidates[0])
+        best = candidates[0]
+        in_stock = rank(best)[0]
+        near, room = best.province == order.province, capacity.get(best.code, 0)
         why = [_("all items in stock") if in_stock else _("most items in stock")]
         if near:
             why.append(_("same province"))
@@ -135,7 +140,7 @@ def order_route(*, order: Order) -> Order:
             source=Source.SYSTEM,
             actor_label=_auto_label(),
             reason=_("Routed to %(warehouse)s: %(why)s") % {"warehouse": order.warehouse.name, "why": ", ".join(why)},
-            data={"warehouse": order.warehouse.code, "routed_by": "stock"},
+            data={"warehouse": order.warehouse.code, "routed_by": "stock", "ranking": ranking or "nearest"},
         )
     return order
 

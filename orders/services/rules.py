@@ -120,21 +120,28 @@ def _alert_failures(order: Order, failures) -> None:
         )
 
 
-def order_route_by_rules(*, order: Order) -> Order:
-    """Choose the warehouse by the first matching routing rule (facts include the named warehouse's
-    remaining capacity today). Leaves the warehouse empty when none matches."""
+def order_route_by_rules(*, order: Order) -> str | None:
+    """Apply the first matching routing rule. A rule naming a warehouse sets it ("fixed"); a ranking rule
+    returns how to rank the warehouses with stock ("nearest", "capacity"). None when no rule matches.
+    Facts include the remaining capacity today of the warehouse a rule names (the most of any, for rankings)."""
     capacity = selectors.warehouse_remaining_capacity()
+    most = max(capacity.values(), default=0)
     decisions, failures = rules_decide(
         kinds=(actions.ROUTE,),
         facts=selectors.order_facts(order=order),
-        facts_for_action=lambda action: {"warehouse_remaining_capacity": capacity.get(action.get("warehouse"), 0)},
+        facts_for_action=lambda action: {
+            "warehouse_remaining_capacity": capacity.get(action["warehouse"], 0) if action.get("warehouse") else most
+        },
     )
     _alert_failures(order, failures)
-    if decisions:
-        decision = decisions[0]
+    if not decisions:
+        return None
+    decision = decisions[0]
+    ranking = decision.action.get("ranking") or "fixed"
+    if ranking == "fixed":
         order.warehouse = Warehouse.objects.get(code=decision.action["warehouse"])
-        _record_decision(order, decision, actions.render_action(decision.kind, decision.action))
-    return order
+    _record_decision(order, decision, actions.render_action(decision.kind, decision.action))
+    return ranking
 
 
 def order_merge_by_rules(*, order: Order) -> None:

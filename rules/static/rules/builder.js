@@ -605,6 +605,16 @@
         value: value,
       });
     }
+    if (param.input === "choice") {
+      var picked = value || String(param.default || "");
+      return el(
+        "select",
+        { id: id },
+        param.choices.map(function (choice) {
+          return option(choice.value, bilingual(choice), choice.value === picked);
+        })
+      );
+    }
     if (param.input === "level" || param.input === "group" || param.input === "warehouse") {
       var options = [option("", text.choose)];
       var known = [];
@@ -654,6 +664,7 @@
   ActionBuilder.prototype.read = function (param, input) {
     if (param.input === "bool") return input.checked;
     var value = input.value.trim();
+    if (param.input === "warehouse" && value === "") return undefined; // ranking rules name no warehouse
     if (param.input === "int" || param.input === "level") {
       if (value === "") return undefined;
       return /^-?\d+$/.test(value) ? parseInt(value, 10) : value;
