@@ -33,6 +33,7 @@ bench: venv
 	$(PY) bench/trace.py
 	$(PY) bench/ingest.py
 	$(PY) bench/rules.py
+	$(PY) bench/allocate.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -396,7 +396,7 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sku_id} × {self.quantity}"
+        return f"{self.sku.code} × {self.quantity}{' (赠品 gift)' if self.is_gift else ''}"
 
     @property
     def amount(self):
