@@ -172,7 +172,11 @@ class StockLevelAdmin(ReadOnlyAdmin):
     def adjust_view(self, request: HttpRequest):
         if not request.user.has_perm("warehouse.adjust_stock"):
             raise PermissionDenied
-        form = StockAdjustForm(request.POST or None, initial=request.GET.dict())
+        initial = request.GET.dict()
+        active = list(Warehouse.objects.filter(is_active=True).values_list("pk", flat=True)[:2])
+        if "warehouse" not in initial and len(active) == 1:
+            initial["warehouse"] = active[0]  # one warehouse: nothing to choose
+        form = StockAdjustForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
