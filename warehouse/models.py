@@ -251,13 +251,13 @@ class AllocationSettings(models.Model):
     )
     breaker_enabled = models.BooleanField(_("circuit breaker on"), default=True)
     breaker_max_backlog = models.PositiveIntegerField(
-        _("trip when orders waiting exceed"), default=200, validators=[MinValueValidator(1)]
+        _("trip when orders waiting reach"), default=200, validators=[MinValueValidator(1)]
     )
     breaker_max_wait_minutes = models.PositiveIntegerField(
-        _("trip when average wait exceeds (minutes)"), default=8, validators=[MinValueValidator(1)]
+        _("trip when average wait reaches (minutes)"), default=8, validators=[MinValueValidator(1)]
     )
     breaker_resume_percent = models.PositiveIntegerField(
-        _("resume below (% of thresholds)"),
+        _("resume below (percent of thresholds)"),
         default=80,
         validators=[MinValueValidator(10), MaxValueValidator(100)],
         help_text=_("Intake resumes by itself once backlog and wait are both below this share of the thresholds."),

@@ -139,7 +139,8 @@ def order_route(*, order: Order) -> Order:
             kind=OrderEvent.Kind.NOTE,
             source=Source.SYSTEM,
             actor_label=_auto_label(),
-            reason=_("Routed to %(warehouse)s: %(why)s") % {"warehouse": order.warehouse.name, "why": ", ".join(why)},
+            reason=_("Routed to %(warehouse)s: %(why)s")
+            % {"warehouse": order.warehouse.name, "why": _(", ").join(str(w) for w in why)},
             data={"warehouse": order.warehouse.code, "routed_by": "stock", "ranking": ranking or "nearest"},
         )
     return order

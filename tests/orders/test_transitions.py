@@ -147,7 +147,7 @@ def test_allocate_without_warehouse_routes_by_stock_and_records_why():
     order = order_in("allocating")
     order = order_transition(order=order, transition="allocate", actor=None, source=Source.ADMIN)
     assert order.status == Status.ALLOCATED and order.warehouse.code == "SH01"
-    assert order.events.get(kind="note", data__routed_by="stock").reason.startswith("Routed to")
+    assert "上海仓" in order.events.get(kind="note", data__routed_by="stock").reason
 
 
 def test_allocate_with_no_active_warehouse_is_refused():
