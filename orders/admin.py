@@ -15,6 +15,7 @@ from orders import selectors
 from orders.models import FINAL_STATES, Alert, Channel, Customer, EscalationLevel, Order, OrderLine, Source, StatusNode
 from orders.services.alerts import alert_acknowledge
 from orders.services.transitions import order_transition, transitions_available
+from warehouse.selectors import order_locks
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -218,6 +219,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                     "overdue": selectors.order_is_overdue(order=order),
                     "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
                     "order_lines": order.lines.select_related("sku"),
+                    "stock_locks": order_locks(order_id=order.pk),
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

@@ -157,3 +157,17 @@ def test_ops_manager_sets_breaker_thresholds_with_history(client, yunying):
     assert (settings.breaker_max_backlog, settings.lock_expiry_hours) == (300, 48)
     assert settings.history.latest().history_user == yunying
     assert client.post(url, {**form, "breaker_max_backlog": 0}).status_code == 200  # refused on the field
+
+
+def test_order_page_shows_the_orders_stock_locks(client, kefu):
+    from orders.models import Source
+    from orders.services.transitions import order_transition
+    from tests.factories import make_order
+
+    order = make_order()
+    for name in ("pay", "start_allocation", "allocate"):
+        order = order_transition(order=order, transition=name, actor=None, source=Source.SYSTEM)
+    client.force_login(kefu)
+    page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    panel = page[page.index('id="oh-stock-locks"') :]
+    assert "MASK-001" in panel[:2000] and "SH01" in panel[:2000]
