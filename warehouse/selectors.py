@@ -36,12 +36,16 @@ def skus_resolve(texts: set[str]) -> dict[str, Sku]:
     return found
 
 
-def quotas_eligible(*, promo_code: str, member_level: str, now=None) -> Q:
+def quotas_serving(
+    queryset, *, sku_ids: list[int], promo_code: str, member_level: str, now=None
+) -> list[StockReservation]:
+    """The running quotas among `queryset` for these SKUs that an order with this promo code and member level
+    may use. Matched in Python: quotas are few, and JSON containment is not portable (SQLite demo)."""
     now = now or timezone.now()
-    serves = Q(kind=StockReservation.Kind.MEMBER, member_levels__contains=[member_level])
-    if promo_code:
-        serves |= Q(kind=StockReservation.Kind.PROMO, promo_code=promo_code)
-    return Q(is_active=True, quantity__gt=0) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)) & serves
+    running = queryset.filter(sku_id__in=sku_ids, is_active=True, quantity__gt=0).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    return [q for q in running.order_by("pk") if q.serves(promo_code=promo_code, member_level=member_level)]
 
 
 def stock_usable(*, sku_ids: list[int], promo_code: str, member_level: str) -> dict[tuple[int, int], int]:
@@ -49,15 +53,10 @@ def stock_usable(*, sku_ids: list[int], promo_code: str, member_level: str) -> d
     usable: dict[tuple[int, int], int] = defaultdict(int)
     for level in StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__is_active=True):
         usable[(level.warehouse_id, level.sku_id)] += level.available
-    quotas = (
-        StockReservation.objects.filter(quotas_eligible(promo_code=promo_code, member_level=member_level))
-        .filter(sku_id__in=sku_ids)
-        .values_list("warehouse_id", "sku_id")
-        .annotate(n=Sum("quantity"))
-        .order_by()
-    )
-    for warehouse_id, sku_id, n in quotas:
-        usable[(warehouse_id, sku_id)] += n
+    for quota in quotas_serving(
+        StockReservation.objects.all(), sku_ids=sku_ids, promo_code=promo_code, member_level=member_level
+    ):
+        usable[(quota.warehouse_id, quota.sku_id)] += quota.quantity
     return usable
 
 

@@ -24,7 +24,7 @@ from warehouse.models import (
     StockReservation,
     Warehouse,
 )
-from warehouse.selectors import allocation_settings, quotas_eligible
+from warehouse.selectors import allocation_settings, quotas_serving
 
 ADJUST_KINDS = (StockMovement.Kind.INBOUND, StockMovement.Kind.COUNT, StockMovement.Kind.DAMAGE)
 
@@ -174,11 +174,12 @@ def stock_lock(
     with transaction.atomic():
         levels = _levels_for_update(pairs={(warehouse.pk, s) for s in wanted})
         quotas: dict[int, list[StockReservation]] = {}
-        for quota in (
-            StockReservation.objects.select_for_update()
-            .filter(quotas_eligible(promo_code=promo_code, member_level=member_level, now=now))
-            .filter(warehouse=warehouse, sku_id__in=list(wanted))
-            .order_by("pk")
+        for quota in quotas_serving(
+            StockReservation.objects.select_for_update().filter(warehouse=warehouse),
+            sku_ids=list(wanted),
+            promo_code=promo_code,
+            member_level=member_level,
+            now=now,
         ):
             quotas.setdefault(quota.sku_id, []).append(quota)
         short = []
