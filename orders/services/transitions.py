@@ -193,7 +193,9 @@ def _transition_locked(
     elif transition == "cancel":
         stock.stock_release(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
     elif transition == "mark_returned":
+        # Shipped units come back on hand; units still locked (returned before pickup, via an exception) are freed.
         stock.stock_restock(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
+        stock.stock_release(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
     if order.status == Status.PAID and transition in ("pay", "release"):
         order = allocation.order_admit(order=order)
     elif order.status == Status.ALLOCATING:  # entered the queue: by hand, on admission, or released into it
