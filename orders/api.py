@@ -85,7 +85,7 @@ class LookupQueryIn(serializers.Serializer):
 
 class TransitionIn(serializers.Serializer):
     transition = serializers.CharField(max_length=32)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     warehouse = serializers.CharField(max_length=32, required=False, help_text="Warehouse code (for allocate).")
     carrier = serializers.CharField(max_length=32, required=False, help_text="Carrier code (for print_label).")
     tracking_number = serializers.CharField(max_length=32, required=False, help_text="For print_label.")

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.history import history_reason
 from rules import actions, engine
 from rules.models import Rule
 from warehouse.models import Sku, Warehouse
@@ -161,7 +162,7 @@ def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:
             current = Rule.objects.select_for_update().only("version").get(pk=rule.pk)
             rule.version = current.version + 1
         rule._history_user = actor
-        rule._change_reason = reason
+        rule._change_reason = history_reason(reason)
         rule.save()
     return rule
 

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.history import history_reason
 from warehouse.exceptions import InvalidInput, Shortfall, StockShortfall, WarehouseErrorCode
 from warehouse.models import (
     AllocationSettings,
@@ -364,7 +365,9 @@ def breaker_update(*, backlog: int, average_wait_minutes: float) -> str | None:
             return None
         settings.breaker_tripped = change == BreakerEvent.Kind.TRIPPED
         settings.breaker_changed_at = timezone.now()
-        settings._change_reason = f"breaker {change}: backlog {backlog}, average wait {average_wait_minutes:.1f} min"
+        settings._change_reason = history_reason(
+            f"breaker {change}: backlog {backlog}, wait {average_wait_minutes:.1f} min"
+        )
         settings.save()
         BreakerEvent.objects.create(
             kind=change,

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from config.history import history_reason
 from orders.models import Order, OrderEvent
 
 
@@ -19,7 +20,7 @@ def history_attribute(instance, *, actor: AbstractBaseUser | None, reason: str) 
     """
     if actor is not None and actor.is_authenticated:
         instance._history_user = actor
-    instance._change_reason = reason
+    instance._change_reason = history_reason(reason)
 
 
 def event_record(

@@ -12,6 +12,8 @@ from orders.services.timeline import event_record, history_attribute
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
 
+# The order keeps the reason of its current state in status_reason (varchar 255).
+REASON_MAX_LENGTH = 255
 # Fields a transition request may set on the order before its guard is checked.
 SETTABLE_ON_TRANSITION = ("warehouse", "carrier", "tracking_number")
 
@@ -117,6 +119,12 @@ def order_transition(
         raise InvalidInput(
             _("A reason is required to '%(label)s'.") % {"label": spec.label},
             code=OrderErrorCode.REASON_REQUIRED,
+            extra={"field": "reason"},
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InvalidInput(
+            _("The reason is longer than %(n)d characters.") % {"n": REASON_MAX_LENGTH},
+            code=OrderErrorCode.INVALID_FIELD,
             extra={"field": "reason"},
         )
     shortfall = None

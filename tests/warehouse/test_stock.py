@@ -333,3 +333,24 @@ def test_fifty_concurrent_allocations_for_the_last_ten_units_lock_exactly_ten(au
     assert StockLock.objects.filter(state="active").count() == 20
     assert Alert.objects.filter(kind=Alert.Kind.STOCK_SHORTFALL).count() == 40
     assert stock_check() == []
+
+
+def test_shortfall_of_many_skus_holds_the_order_although_the_reason_is_long(stocked):
+    codes = [f"LONG-NAMED-SKU-{n:02d}" for n in range(6)]
+    for code in codes:
+        SkuFactory(code=code)
+    order = paid(lines=lines(*[(code, 2) for code in codes]))
+    order_transition(order=order, transition="start_allocation", actor=None, source=Source.SYSTEM)
+    assert order_allocate_queued(order_id=order.pk) == "held"
+    order.refresh_from_db()
+    assert order.status == Status.ON_HOLD and "LONG-NAMED-SKU-00" in order.status_reason
+    assert len(order.history.first().history_change_reason) <= 100
+
+
+def test_a_reason_longer_than_the_order_keeps_is_refused_naming_the_field(stocked):
+    order = paid()
+    with pytest.raises(InvalidInput) as refused:
+        order_transition(order=order, transition="hold", actor=None, source=Source.ADMIN, reason="等" * 256)
+    assert refused.value.extra["field"] == "reason"
+    order.refresh_from_db()
+    assert order.status == Status.PAID
