@@ -431,7 +431,11 @@ class OrderEvent(models.Model):
         verbose_name = _("timeline event")
         verbose_name_plural = _("timeline events")
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["order", "created_at"])]
+        indexes = [
+            models.Index(fields=["order", "created_at"]),
+            # Today's allocations per warehouse (remaining capacity, read at every routing).
+            models.Index(fields=["created_at"], condition=Q(transition="allocate"), name="orderevent_allocate_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind} {self.to_status}"
