@@ -131,12 +131,20 @@ def rules_evaluate(
 
 
 def rules_decide(
-    *, kinds: tuple[str, ...], facts: dict, at: datetime | None = None, facts_for_action: FactsForAction | None = None
+    *,
+    kinds: tuple[str, ...],
+    facts: dict | Callable[[], dict],
+    at: datetime | None = None,
+    facts_for_action: FactsForAction | None = None,
 ) -> tuple[list, list]:
-    """Evaluate the enabled, currently valid rules of these kinds and record hits and errors on them."""
+    """Evaluate the enabled, currently valid rules of these kinds and record hits and errors on them.
+    `facts` may be a function: it is called only when there are rules to evaluate (facts cost queries)."""
     now = at or timezone.now()
+    rules = rules_active(kinds=kinds, at=now)
+    if not rules:
+        return [], []
     decisions, failures = rules_evaluate(
-        rules=rules_active(kinds=kinds, at=now), facts=facts, facts_for_action=facts_for_action
+        rules=rules, facts=facts() if callable(facts) else facts, facts_for_action=facts_for_action
     )
     rules_record(decisions=decisions, failures=failures, at=now)
     return decisions, failures

@@ -24,7 +24,7 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
     A rule that fails (e.g. a fact missing on an old order) never stops the order: it is held with the
     reason, and the error is recorded on the rule and raised as an alert.
     """
-    decisions, failures = rules_decide(kinds=KINDS_ON_PAID, facts=selectors.order_facts(order=order))
+    decisions, failures = rules_decide(kinds=KINDS_ON_PAID, facts=lambda: selectors.order_facts(order=order))
     changed = False
     holds = []
     for decision in decisions:
@@ -124,14 +124,16 @@ def order_route_by_rules(*, order: Order) -> str | None:
     """Apply the first matching routing rule. A rule naming a warehouse sets it ("fixed"); a ranking rule
     returns how to rank the warehouses with stock ("nearest", "capacity"). None when no rule matches.
     Facts include the remaining capacity today of the warehouse a rule names (the most of any, for rankings)."""
-    capacity = selectors.warehouse_remaining_capacity()
-    most = max(capacity.values(), default=0)
+    capacity: dict[str, int] = {}
+
+    def capacity_fact(action: dict) -> dict:
+        if not capacity:  # read once, and only when a routing rule is evaluated
+            capacity.update(selectors.warehouse_remaining_capacity())
+        named = action.get("warehouse")
+        return {"warehouse_remaining_capacity": capacity.get(named, 0) if named else max(capacity.values(), default=0)}
+
     decisions, failures = rules_decide(
-        kinds=(actions.ROUTE,),
-        facts=selectors.order_facts(order=order),
-        facts_for_action=lambda action: {
-            "warehouse_remaining_capacity": capacity.get(action["warehouse"], 0) if action.get("warehouse") else most
-        },
+        kinds=(actions.ROUTE,), facts=lambda: selectors.order_facts(order=order), facts_for_action=capacity_fact
     )
     _alert_failures(order, failures)
     if not decisions:
@@ -146,7 +148,7 @@ def order_route_by_rules(*, order: Order) -> str | None:
 
 def order_merge_by_rules(*, order: Order) -> None:
     """Before printing: when a merge rule matches, tag the open same-address orders to ship together."""
-    decisions, failures = rules_decide(kinds=(actions.MERGE,), facts=selectors.order_facts(order=order))
+    decisions, failures = rules_decide(kinds=(actions.MERGE,), facts=lambda: selectors.order_facts(order=order))
     _alert_failures(order, failures)
     for decision in decisions[:1]:
         params = decision.action
