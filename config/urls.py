@@ -22,5 +22,6 @@ urlpatterns = [
     path(
         "api/redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-redoc"
     ),
+    path("warehouse/", include("warehouse.urls")),
     path("", include("orders.site_urls")),
 ]

@@ -192,3 +192,42 @@ def allocation_queue_stats(*, now=None) -> tuple[int, float]:
     if not entered:
         return 0, 0.0
     return len(entered), sum((now - t).total_seconds() for t in entered) / 60 / len(entered)
+
+
+def orders_by_scan_code(*, code: str) -> list[Order]:
+    """Orders a scanned barcode names: the order with that number, else the orders with that tracking number.
+
+    Order numbers are stored upper-case; tracking numbers are tried as scanned, upper- and lower-cased (a scanner
+    with caps lock on or off), one indexed IN (iexact would bypass the index).
+    """
+    code = code.strip()
+    if not code or "\x00" in code or len(code) > 64:  # no stored number looks like this (PostgreSQL refuses NUL)
+        return []
+    qs = Order.objects.select_related("warehouse")
+    by_number = list(qs.filter(number=code.upper()).order_by()[:1])
+    if by_number:
+        return by_number
+    return list(qs.filter(tracking_number__in={code, code.upper(), code.lower()}).order_by("-created_at", "-id")[:20])
+
+
+def orders_for_picklist(
+    *, warehouse: str = "", province: str = "", numbers: list[str] | None = None, limit: int = 500
+) -> list[Order]:
+    """Orders waiting to be picked ('allocated'), most urgent first, then longest waiting, with lines and SKUs.
+
+    Two queries whatever the count: orders (+ channel, warehouse), then their lines (+ SKU).
+    """
+    lines = OrderLine.objects.select_related("sku").order_by("is_gift", "id")
+    qs = (
+        Order.objects.filter(status="allocated")
+        .select_related("channel", "warehouse")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-priority", "state_entered_at", "id")
+    )
+    if warehouse:
+        qs = qs.filter(warehouse__code=warehouse.strip())
+    if province:
+        qs = qs.filter(province=province.strip())
+    if numbers is not None:
+        qs = qs.filter(number__in=[n.strip().upper() for n in numbers if n.strip()])
+    return list(qs[:limit])

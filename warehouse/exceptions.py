@@ -17,6 +17,7 @@ class WarehouseErrorCode(StrEnum):
     ALIAS_TAKEN = "alias_taken"
     UNKNOWN_CODE = "unknown_code"
     WRONG_STEP = "wrong_step"
+    AMBIGUOUS_CODE = "ambiguous_code"
 
 
 @dataclass(frozen=True)

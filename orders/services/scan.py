@@ -1,0 +1,149 @@
+"""The warehouse scan station: a packer scans an order or tracking barcode to confirm one fulfilment step.
+
+Each step is an ordinary transition (source "scan", the packer as actor), so the timeline, stock deduction at
+pickup and every guard are those of order_transition. Before calling it, a scan of the wrong order or at the
+wrong step is refused with a sentence the packer can act on (what state the order is in, what to do instead).
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
+
+from config.exceptions import Conflict, InvalidInput, NotFound
+from orders import selectors
+from orders.exceptions import OrderErrorCode
+from orders.models import Order, Source, Status
+from orders.services.transitions import order_transition
+from warehouse.exceptions import WarehouseErrorCode
+
+
+@dataclass(frozen=True)
+class ScanStep:
+    transition: str
+    from_status: str
+
+
+SCAN_STEPS = {
+    "print": ScanStep(transition="print_label", from_status=Status.ALLOCATED),
+    "handover": ScanStep(transition="pick_up", from_status=Status.PRINTED),
+}
+
+ALREADY_WITH_CARRIER = {Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED}
+# Orders in these states must not leave the warehouse; the packer puts them aside.
+NOT_TO_SHIP = {
+    Status.PLACED,
+    Status.PAID,
+    Status.ALLOCATING,
+    Status.ON_HOLD,
+    Status.CANCELLED,
+    Status.RETURNED,
+    Status.EXCEPTION,
+}
+
+
+class GiftToAdd(NamedTuple):
+    sku: str
+    name: str
+    quantity: int
+    note: str
+
+
+@dataclass
+class ScanResult:
+    order: Order
+    step: str
+    message: str
+    gifts: list[GiftToAdd] = field(default_factory=list)
+
+
+def order_scan(*, code: str, step: str, actor: AbstractBaseUser | None) -> ScanResult:
+    """Confirm one fulfilment step for the order a barcode names. Refusals raise and change nothing."""
+    scan_step = SCAN_STEPS.get(step)
+    if scan_step is None:
+        raise InvalidInput(
+            _("Unknown scan step '%(step)s': choose Printed or Handover.") % {"step": str(step)[:20]},
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "step", "allowed": sorted(SCAN_STEPS)},
+        )
+    code = (code or "").strip()
+    if not code:
+        raise InvalidInput(
+            _("Scan or type an order number or tracking number."),
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "code"},
+        )
+    order = _order_for_step(code=code, scan_step=scan_step)
+    _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
+    try:
+        order = order_transition(order=order, transition=scan_step.transition, actor=actor, source=Source.SCAN)
+    except Conflict:
+        # Another scan may have moved it since we looked: explain with its state now, as for any wrong step.
+        order.refresh_from_db()
+        _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
+        raise
+    return ScanResult(order=order, step=step, message=_success_message(order, step), gifts=order_gifts(order=order))
+
+
+def order_gifts(*, order: Order) -> list[GiftToAdd]:
+    lines = order.lines.filter(is_gift=True).select_related("sku").order_by("id")
+    return [GiftToAdd(line.sku.code, line.sku.name, line.quantity, line.note) for line in lines]
+
+
+def _order_for_step(*, code: str, scan_step: ScanStep) -> Order:
+    """The order the code names. A tracking number shared by several orders is only usable when exactly one
+    of them can take this step; otherwise the packer scans the order number."""
+    candidates = selectors.orders_by_scan_code(code=code)
+    if not candidates:
+        raise NotFound(
+            _("No order or tracking number '%(code)s'.") % {"code": code[:40]},
+            code=WarehouseErrorCode.UNKNOWN_CODE,
+            extra={"code": code[:40]},
+        )
+    if len(candidates) == 1:
+        return candidates[0]
+    ready = [order for order in candidates if order.status == scan_step.from_status]
+    if len(ready) == 1:
+        return ready[0]
+    if not ready:
+        return candidates[0]  # the newest: its state explains the refusal
+    raise Conflict(
+        _("Several orders have tracking number '%(code)s' (%(numbers)s): scan the order number instead.")
+        % {"code": code, "numbers": ", ".join(order.number for order in ready)},
+        code=WarehouseErrorCode.AMBIGUOUS_CODE,
+        extra={"orders": [order.number for order in ready]},
+    )
+
+
+def _refuse_if_wrong_step(*, order: Order, step: str, scan_step: ScanStep) -> None:
+    facts = {"number": order.number, "status": order.get_status_display()}
+    if order.status == scan_step.from_status:
+        if step == "print" and not order.tracking_number:
+            raise _wrong_step(
+                order, _("Order %(number)s has no tracking number yet: get its waybill number first.") % facts
+            )
+        return
+    if order.status in ALREADY_WITH_CARRIER:
+        message = _("Order %(number)s is already handed to carrier ('%(status)s').") % facts
+    elif order.status in NOT_TO_SHIP:
+        message = _("Order %(number)s is '%(status)s': do not ship it. Put it aside and tell customer service.") % facts
+        if order.status_reason:
+            message = f"{message} {_('Reason: %(reason)s') % {'reason': order.status_reason}}"
+    elif step == "print":  # printed already
+        message = _("Order %(number)s is already '%(status)s': scan it in Handover when the carrier collects it.")
+        message %= facts
+    else:  # handover of an order whose label is not printed yet
+        message = _("Order %(number)s is '%(status)s': print its label first.") % facts
+    raise _wrong_step(order, message)
+
+
+def _wrong_step(order: Order, message: str) -> Conflict:
+    return Conflict(message, code=WarehouseErrorCode.WRONG_STEP, extra={"order": order.number, "status": order.status})
+
+
+def _success_message(order: Order, step: str) -> str:
+    facts = {"number": order.number, "status": order.get_status_display()}
+    if step == "print":
+        return _("Label printed: %(number)s is now '%(status)s'.") % facts
+    return _("Handed to carrier: %(number)s is now '%(status)s'.") % facts

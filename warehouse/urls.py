@@ -1,0 +1,10 @@
+from django.urls import path
+
+from warehouse import views
+
+app_name = "warehouse"
+
+urlpatterns = [
+    path("scan/", views.scan_station, name="scan"),
+    path("picklist/", views.picklist, name="picklist"),
+]
