@@ -129,7 +129,8 @@ def _refuse_if_wrong_step(*, order: Order, step: str, scan_step: ScanStep) -> No
     elif order.status in NOT_TO_SHIP:
         message = _("Order %(number)s is '%(status)s': do not ship it. Put it aside and tell customer service.") % facts
         if order.status_reason:
-            message = f"{message} {_('Reason: %(reason)s') % {'reason': order.status_reason}}"
+            reason = _("Reason: %(reason)s") % {"reason": order.status_reason}
+            message = f"{message} {reason}"
     elif step == "print":  # printed already
         message = _("Order %(number)s is already '%(status)s': scan it in Handover when the carrier collects it.")
         message %= facts
