@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from config.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from orders.models import Order, Source, Status
@@ -16,6 +17,14 @@ from tests.warehouse.fulfilment import allocated_order, printed_order
 from warehouse.models import StockLevel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Service messages are checked in English here; the pages speak Chinese (see the page tests)."""
+    with translation.override("en"):
+        yield
+
 
 SCAN_URL = "/warehouse/scan/"
 PICKLIST_URL = "/warehouse/picklist/"
@@ -285,7 +294,7 @@ def test_scan_page_json_post_wrong_step_is_409_with_reason_and_changes_nothing(c
     body = response.json()
     assert body["code"] == "wrong_step"
     assert body["order"] == order.number
-    assert "print its label first" in body["message"]
+    assert "请先打单" in body["message"]  # the page speaks Chinese first
     order.refresh_from_db()
     assert order.status == Status.ALLOCATED
 
