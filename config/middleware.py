@@ -45,5 +45,6 @@ class RejectNulBytesMiddleware:
                     "extra": {"fields": bad},
                 },
                 status=400,
+                json_dumps_params={"ensure_ascii": False},
             )
         return self.get_response(request)

@@ -112,5 +112,13 @@ ROLES: dict[str, list[str]] = {
     # Administrator: every permission of the hub's apps.
     "管理员": ["*"],
     # Integration accounts (API tokens of connectors and middleware): push orders in, read status.
-    "系统对接": [*SEE_ORDERS, "orders.view_channel", "orders.add_order", "orders.pay_order", "orders.track_order"],
+    # Reading stock tells a shop page what may still be sold.
+    "系统对接": [
+        *SEE_ORDERS,
+        "orders.view_channel",
+        "orders.add_order",
+        "orders.pay_order",
+        "orders.track_order",
+        "warehouse.view_stocklevel",
+    ],
 }

@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext
@@ -137,7 +138,7 @@ class StockAdjustForm(forms.Form):
 
 @admin.register(StockLevel)
 class StockLevelAdmin(ReadOnlyAdmin):
-    list_display = ("sku", "sku_name", "warehouse", "on_hand", "locked", "reserved", "available_display", "ledger")
+    list_display = ("sku", "warehouse", "on_hand", "locked", "reserved", "available_display", "ledger")
     list_filter = ("warehouse", AvailabilityFilter, "sku__category")
     search_fields = ("sku__code", "sku__name", "sku__aliases__alias")
     list_select_related = ("sku", "warehouse")
@@ -145,10 +146,6 @@ class StockLevelAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(available_units=F("on_hand") - F("locked") - F("reserved"))
-
-    @admin.display(description=_("name"))
-    def sku_name(self, level: StockLevel) -> str:
-        return level.sku.name
 
     @admin.display(description=_("available"), ordering="available_units")
     def available_display(self, level: StockLevel):
@@ -379,7 +376,7 @@ class AllocationSettingsAdmin(SimpleHistoryAdmin):
             return format_html(
                 '<strong class="oh-breaker-tripped">{}</strong> {}',
                 gettext("Tripped: paid orders wait"),
-                settings.breaker_changed_at and f"({settings.breaker_changed_at:%Y-%m-%d %H:%M})",
+                settings.breaker_changed_at and f"({timezone.localtime(settings.breaker_changed_at):%Y-%m-%d %H:%M})",
             )
         return format_html('<strong class="oh-breaker-closed">{}</strong>', gettext("Closed: orders flow"))
 
@@ -394,13 +391,13 @@ class AllocationSettingsAdmin(SimpleHistoryAdmin):
         if not events:
             return "—"
         return format_html(
-            "<ul>{}</ul>",
+            '<ul style="margin:0;padding-left:1em">{}</ul>',
             format_html_join(
                 "",
                 "<li>{} · {} · {} / {}</li>",
                 (
                     (
-                        f"{e.created_at:%Y-%m-%d %H:%M}",
+                        f"{timezone.localtime(e.created_at):%Y-%m-%d %H:%M}",
                         e.get_kind_display(),
                         gettext("%(n)d orders") % {"n": e.backlog},
                         gettext("%(m)s min") % {"m": e.average_wait_minutes},

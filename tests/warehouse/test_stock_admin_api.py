@@ -171,3 +171,9 @@ def test_order_page_shows_the_orders_stock_locks(client, kefu):
     page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     panel = page[page.index('id="oh-stock-locks"') :]
     assert "MASK-001" in panel[:2000] and "SH01" in panel[:2000]
+
+
+def test_integration_token_reads_stock_but_cannot_adjust_it(api):
+    assert api.get("/api/v1/stock/", {"sku": "MASK-001"}).json()["results"][0]["available"] == 100
+    adjust = {"sku": "MASK-001", "warehouse": "SH01", "kind": "inbound", "quantity": 5, "reason": "x"}
+    assert api.post("/api/v1/stock/adjustments/", adjust, format="json").status_code == 403

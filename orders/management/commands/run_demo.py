@@ -80,6 +80,7 @@ class Command(BaseCommand):
                 f"  Admin 管理后台:   http://{addr}/admin/\n"
                 f"  API docs 接口文档: http://{addr}/api/docs/\n"
                 f"  Jobs 任务队列:    http://{addr}/django-rq/\n"
+                f"  Scan station 扫码出库: http://{addr}/warehouse/scan/   Pick lists 拣货单: http://{addr}/warehouse/picklist/\n"
                 f"  Logins 登录 (password 密码 {DEMO_PASSWORD}): "
                 + ", ".join(f"{u} ({role})" for u, _, role in DEMO_USERS)
                 + "\n"
