@@ -2,6 +2,7 @@
 
 from orders.services.allocation import allocation_tick, order_allocate_queued
 from orders.services.sweeps import overdue_alerts_raise
+from orders.services.tracking import parcel_poll, parcels_poll_due, parcels_stall_sweep
 
 
 def sweep_overdue_orders() -> int:
@@ -14,3 +15,15 @@ def allocate_order(order_id: int) -> str:
 
 def tick_allocation_queue() -> dict[str, int]:
     return allocation_tick()
+
+
+def poll_parcel(shipment_id: int) -> str:
+    return parcel_poll(shipment_id=shipment_id)
+
+
+def poll_due_parcels() -> int:
+    return parcels_poll_due()
+
+
+def sweep_stalled_parcels() -> int:
+    return parcels_stall_sweep()

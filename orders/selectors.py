@@ -43,7 +43,16 @@ def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
         return by_number
     by_channel_no = set(Order.objects.filter(channel_order_no=q).order_by().values_list("id", flat=True))
     by_tracking = set(Order.objects.filter(tracking_number=q).order_by().values_list("id", flat=True))
-    return sorted(by_channel_no | by_tracking, reverse=True)
+    by_parcel = set(_parcel_order_ids(q))
+    return sorted(by_channel_no | by_tracking | by_parcel, reverse=True)
+
+
+def _parcel_order_ids(code: str) -> list[int]:
+    """Orders with a registered parcel of this tracking number (an order may have several parcels)."""
+    from logistics.models import Shipment
+
+    number = "".join(code.split()).upper()
+    return list(Shipment.objects.filter(tracking_number=number).order_by().values_list("order_id", flat=True)[:20])
 
 
 def order_lookup(*, q: str, limit: int = 50) -> list[Order]:
@@ -207,7 +216,10 @@ def orders_by_scan_code(*, code: str) -> list[Order]:
     by_number = list(qs.filter(number=code.upper()).order_by()[:1])
     if by_number:
         return by_number
-    return list(qs.filter(tracking_number__in={code, code.upper(), code.lower()}).order_by("-created_at", "-id")[:20])
+    tracked = qs.filter(tracking_number__in={code, code.upper(), code.lower()}) | qs.filter(
+        pk__in=_parcel_order_ids(code)
+    )
+    return list(tracked.order_by("-created_at", "-id")[:20])
 
 
 def orders_for_picklist(

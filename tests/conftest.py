@@ -5,6 +5,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from logistics.services import carrier_state_mappings_ensure
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.roles import roles_sync
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -20,6 +21,7 @@ def roles_and_nodes(db):
     """Every test starts with the role groups and default status-node settings, as after setup."""
     roles_sync()
     status_nodes_ensure_defaults()
+    carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
 
 
 @pytest.fixture(autouse=True)

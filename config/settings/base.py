@@ -156,3 +156,6 @@ LOGGING = {
 
 # Static files are served by WhiteNoise; outside production it finds them in the apps directly.
 WHITENOISE_USE_FINDERS = True
+
+# Carriers: seconds to wait for a tracking provider before the poll counts as failed (retried with backoff).
+CARRIER_HTTP_TIMEOUT_SECONDS = 10

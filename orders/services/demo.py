@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from logistics.models import Carrier
+from logistics.services import carrier_state_mappings_ensure
 from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
@@ -318,6 +319,7 @@ def _demo_rules() -> None:
 def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
+    carrier_state_mappings_ensure()
     skus, warehouses, carriers, channels = _master_data()
     users = _users()
     # The demo places orders in every state by hand; automatic allocation resumes afterwards.

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from logistics.models import Carrier
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderEvent, Status, StatusNode
+from orders.models import Order, OrderEvent, Source, Status, StatusNode
 from orders.services.timeline import event_record, history_attribute
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
@@ -196,6 +196,9 @@ def _transition_locked(
 
         order_merge_by_rules(order=order)
         order.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
+        from orders.services.tracking import order_register_parcel
+
+        order_register_parcel(order=order, source="manual" if source == Source.ADMIN else "warehouse")
     elif transition == "pick_up":
         stock.stock_deduct(order_id=order.pk, actor=actor, reason=stock_note)
     elif transition == "cancel":

@@ -14,7 +14,9 @@ def next_tracking_number() -> str:
     return f"SF{next(_tracking)}"
 
 
-def allocated_order(*, gift_note: str | None = None, tracking_number: str | None = "", warehouse="SH01", **payload):
+def allocated_order(
+    *, gift_note: str | None = None, tracking_number: str | None = "", warehouse="SH01", carrier="shunfeng", **payload
+):
     """An order in 'allocated' at `warehouse`. gift_note: add a SAMPLE-3 × 3 gift line with that note first.
     tracking_number: "" gives a fresh one, None leaves the order without one."""
     order = make_order(**payload)
@@ -31,8 +33,8 @@ def allocated_order(*, gift_note: str | None = None, tracking_number: str | None
     order = order_transition(order=order, transition="start_allocation", actor=None, source=Source.SYSTEM)
     changes = {"warehouse": warehouse}
     if tracking_number is not None:
-        CarrierFactory()
-        changes |= {"carrier": "shunfeng", "tracking_number": tracking_number or next_tracking_number()}
+        CarrierFactory(code=carrier, name=carrier)
+        changes |= {"carrier": carrier, "tracking_number": tracking_number or next_tracking_number()}
     return order_transition(order=order, transition="allocate", actor=None, source=Source.SYSTEM, changes=changes)
 
 

@@ -197,8 +197,9 @@ def test_order_scan_finds_order_by_tracking_number_or_number_in_any_case(cangku)
 
 
 def test_order_scan_tracking_number_shared_by_two_orders_takes_the_one_ready_for_the_step(cangku):
+    # one number is registered once per carrier, but two carriers may issue the same number
     printed = printed_order(tracking_number="SF8800000001")
-    waiting = allocated_order(tracking_number="SF8800000001")
+    waiting = allocated_order(tracking_number="SF8800000001", carrier="zhongtong")
 
     assert order_scan(code="SF8800000001", step="print", actor=cangku).order == waiting
     # now both are printed: the packer must scan an order number

@@ -1,0 +1,135 @@
+"""Kuaidi100 (快递100): real-time query (poll), subscribe, and the push to our callback.
+Shapes from ../shared/INTEGRATIONS.md; base URL, customer id and key are on the Carrier row."""
+
+import hashlib
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from logistics.carriers import BadSignature, CarrierUnavailable, TrackingAnswer
+from logistics.models import Carrier
+from logistics.services import CarrierEvent
+
+SIGNED_STATES = {"3", "4"}  # 签收, 退签: tracking is over
+
+
+def sign(*parts: str) -> str:
+    return hashlib.md5("".join(parts).encode()).hexdigest().upper()  # noqa: S324 - the provider's scheme
+
+
+def _post_form(url: str, fields: dict) -> dict:
+    if not url.startswith(("http://", "https://")):
+        raise CarrierUnavailable(f"{url!r} is not an http(s) URL: set the carrier's API base URL")
+    body = urllib.parse.urlencode(fields).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - http(s) checked above
+    try:
+        with urllib.request.urlopen(request, timeout=settings.CARRIER_HTTP_TIMEOUT_SECONDS) as response:  # noqa: S310 - URL from admin
+            text = response.read(2_000_000).decode("utf-8")
+    except (urllib.error.URLError, TimeoutError, OSError, UnicodeDecodeError) as exc:
+        raise CarrierUnavailable(f"{url}: {exc}") from exc
+    try:
+        answer = json.loads(text)
+    except ValueError as exc:
+        raise CarrierUnavailable(f"{url}: not JSON: {text[:80]!r}") from exc
+    if not isinstance(answer, dict):
+        raise CarrierUnavailable(f"{url}: not a JSON object")
+    return answer
+
+
+def _event(item: dict) -> CarrierEvent:
+    stamp = item.get("ftime") or item.get("time")
+    try:
+        moment = timezone.make_aware(datetime.strptime(str(stamp), "%Y-%m-%d %H:%M:%S"))
+    except ValueError as exc:
+        raise CarrierUnavailable(f"event time {stamp!r} is not 'YYYY-MM-DD HH:MM:SS'") from exc
+    context = str(item.get("context") or "").strip()
+    if not context:
+        raise CarrierUnavailable("event without context")
+    return CarrierEvent(
+        occurred_at=moment,
+        description=context,
+        carrier_state=str(item.get("status") or item.get("statusCode") or ""),
+        location=str(item.get("location") or item.get("areaName") or ""),
+        raw=item,
+    )
+
+
+def _answer(result: dict) -> TrackingAnswer:
+    items = result.get("data")
+    if not isinstance(items, list):
+        raise CarrierUnavailable("answer without a data list")
+    events = [_event(item) for item in items if isinstance(item, dict)]
+    state = str(result.get("state") or "")
+    # Kuaidi100 gives the parcel's state once, on the answer; the newest event carries it.
+    if events and state:
+        newest = max(events, key=lambda e: e.occurred_at)
+        events = [
+            CarrierEvent(e.occurred_at, e.description, state, e.location, e.raw)
+            if e is newest and not e.carrier_state
+            else e
+            for e in events
+        ]
+    return TrackingAnswer(
+        tracking_number=str(result.get("nu") or ""),
+        carrier_state=state,
+        finished=str(result.get("ischeck")) == "1" or state in SIGNED_STATES,
+        events=events,
+    )
+
+
+def query(*, carrier: Carrier, tracking_number: str, phone: str = "") -> TrackingAnswer:
+    """Ask for the whole track of one parcel now."""
+    param = json.dumps(
+        {"com": carrier.provider_code or carrier.code, "num": tracking_number, "phone": phone[-4:]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    answer = _post_form(
+        carrier.api_base_url.rstrip("/") + "/poll/query.do",
+        {"customer": carrier.api_customer, "param": param, "sign": sign(param, carrier.api_key, carrier.api_customer)},
+    )
+    if str(answer.get("status")) != "200":
+        raise CarrierUnavailable(
+            f"query refused: {answer.get('returnCode') or answer.get('status')} {answer.get('message')}"
+        )
+    return _answer(answer)
+
+
+def subscribe(*, carrier: Carrier, tracking_number: str, callback_url: str, phone: str = "") -> None:
+    """Ask Kuaidi100 to push this parcel's events to our callback; 501 (already subscribed) is fine."""
+    param = json.dumps(
+        {
+            "company": carrier.provider_code or carrier.code,
+            "number": tracking_number,
+            "key": carrier.api_key,
+            "parameters": {"callbackurl": callback_url, "salt": carrier.callback_secret, "phone": phone[-4:]},
+        },
+        ensure_ascii=False,
+    )
+    answer = _post_form(carrier.api_base_url.rstrip("/") + "/poll", {"schema": "json", "param": param})
+    if str(answer.get("returnCode")) not in ("200", "501"):
+        raise CarrierUnavailable(f"subscribe refused: {answer.get('returnCode')} {answer.get('message')}")
+
+
+def parse_push(*, carrier: Carrier, form: dict) -> TrackingAnswer:
+    """Read and verify one push. Raises BadSignature or CarrierUnavailable (unreadable) and stores nothing."""
+    param = form.get("param") or ""
+    if carrier.callback_secret and form.get("sign", "").upper() != sign(param, carrier.callback_secret):
+        raise BadSignature("sign does not match MD5(param + salt)")
+    try:
+        push = json.loads(param)
+        result = push["lastResult"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CarrierUnavailable("push without a readable param.lastResult") from exc
+    if not isinstance(result, dict):
+        raise CarrierUnavailable("lastResult is not an object")
+    answer = _answer(result)
+    answer.gave_up = push.get("status") == "abort"
+    answer.finished = answer.finished or push.get("status") == "shutdown"
+    return answer

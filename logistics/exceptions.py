@@ -1,0 +1,13 @@
+"""Error codes of the logistics app; the classes come from config.exceptions."""
+
+from enum import StrEnum
+
+from config.exceptions import Conflict, Forbidden, InvalidInput, NotFound  # noqa: F401
+
+
+class LogisticsErrorCode(StrEnum):
+    UNKNOWN_CARRIER = "unknown_carrier"
+    TRACKING_NUMBER_TAKEN = "tracking_number_taken"
+    BAD_SIGNATURE = "bad_signature"
+    BAD_PAYLOAD = "bad_payload"
+    CARRIER_UNAVAILABLE = "carrier_unavailable"
