@@ -24,5 +24,6 @@ urlpatterns = [
         "api/redoc/", SpectacularRedocView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-redoc"
     ),
     path("warehouse/", include("warehouse.urls")),
+    path("track/", include("logistics.urls")),
     path("", include("orders.site_urls")),
 ]

@@ -146,6 +146,15 @@ SPECTACULAR_SETTINGS = {
 # Order intake
 ORDER_NUMBER_PREFIX = "OH"
 
+# Customer tracking page (/track/)
+ORDERHUB_SUPPORT_CONTACT = env_str("ORDERHUB_SUPPORT_CONTACT", "客服热线 400-000-0000")
+# The request header (as in request.META) that carries the client's IP when a proxy we run sets it,
+# e.g. HTTP_X_REAL_IP behind nginx. Empty: REMOTE_ADDR. Never name a header clients can set themselves.
+ORDERHUB_CLIENT_IP_HEADER = env_str("ORDERHUB_CLIENT_IP_HEADER", "")
+# Lookups on /track/: at most this many per window, per client IP and per looked-up number.
+ORDERHUB_TRACK_ATTEMPTS = env_int("ORDERHUB_TRACK_ATTEMPTS", 10)
+ORDERHUB_TRACK_WINDOW_SECONDS = env_int("ORDERHUB_TRACK_WINDOW_SECONDS", 600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

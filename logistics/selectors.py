@@ -1,0 +1,215 @@
+"""Reads of the logistics app: the customer's public tracking page (finding the order, what it shows)."""
+
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import Prefetch, Q
+
+from logistics.models import Shipment, TrackingEvent
+from orders.models import Order, OrderEvent, Status, StatusNode
+
+TRACK_SALT = "orderhub.track"
+# Signed SMS links stay valid this long after they were made (they grant a masked view only).
+TRACK_LINK_MAX_AGE = timedelta(days=90)
+# The customer's path, in order. Any other status is a side exit shown as a notice.
+CUSTOMER_PATH = [
+    Status.PLACED,
+    Status.PAID,
+    Status.ALLOCATING,
+    Status.ALLOCATED,
+    Status.PRINTED,
+    Status.PICKED_UP,
+    Status.IN_TRANSIT,
+    Status.DELIVERED,
+]
+EVENTS_PER_PARCEL = 20
+_NUMBER_MAX = 64
+_DUMMY_LAST4 = b"\xff\xff\xff\xff"  # never equals 4 typed digits
+_SPACES = re.compile(r"\s+")
+
+
+def tracking_link_token(order: Order) -> str:
+    """The token of the no-login SMS link /track/o/<token>/: URL-safe, signed, carries only the order number."""
+    return signing.dumps({"n": order.number}, salt=TRACK_SALT)
+
+
+def tracking_order_from_token(*, token: str) -> Order | None:
+    """The order a signed link points to, or None when the token is tampered, malformed or too old."""
+    try:
+        data = signing.loads(token, salt=TRACK_SALT, max_age=TRACK_LINK_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        return None
+    number = data.get("n") if isinstance(data, dict) else None
+    if not isinstance(number, str) or not number:
+        return None
+    return Order.objects.select_related("carrier").filter(number=number).order_by().first()
+
+
+def tracking_order_find(*, number: str, last4: str) -> Order | None:
+    """The order whose number (or a parcel's tracking number) is `number` and whose receiver phone ends in `last4`.
+
+    A wrong number and a wrong phone cost the same: the same two indexed queries run whatever the input,
+    and at least one constant-time comparison is made (against a dummy when nothing matched).
+    """
+    number = number.strip()[:_NUMBER_MAX]
+    order_key = number.upper()
+    tracking_key = _SPACES.sub("", number).upper()
+    shipment_order_ids = list(
+        Shipment.objects.filter(tracking_number=tracking_key).order_by().values_list("order_id", flat=True)[:10]
+    )
+    by_number = Q(number=order_key)
+    if tracking_key:  # an empty key would match every order without a tracking number
+        by_number |= Q(tracking_number=tracking_key) | Q(pk__in=shipment_order_ids)
+    candidates = list(Order.objects.select_related("carrier").filter(by_number).order_by("-ordered_at")[:10])
+    candidates.sort(key=lambda o: o.number != order_key)  # an order-number match wins over a tracking match
+
+    typed = last4.encode()
+    found = None
+    for order in candidates or [None]:
+        expected = order.receiver_phone[-4:].encode() if order is not None else _DUMMY_LAST4
+        if hmac.compare_digest(typed, expected) and order is not None and found is None:
+            found = order
+    return found
+
+
+@dataclass
+class Step:
+    status: str
+    label: str
+    state: str  # "done", "current" or "todo"
+
+
+@dataclass
+class ParcelEvent:
+    time: datetime
+    description: str
+    location: str
+
+
+@dataclass
+class Parcel:
+    carrier: str
+    tracking_number: str
+    stalled: bool
+    events: list[ParcelEvent] = field(default_factory=list)
+
+
+@dataclass
+class TrackingView:
+    number: str
+    status_label: str
+    status_message: str
+    side_exit: bool
+    steps: list[Step]
+    receiver_name: str
+    receiver_phone: str
+    receiver_area: str
+    parcels: list[Parcel]
+    support_contact: str
+
+
+def mask_name(name: str) -> str:
+    name = name.strip()
+    return f"{name[0]}*" if name else ""
+
+
+def mask_phone(phone: str) -> str:
+    phone = phone.strip()
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
+
+
+def tracking_view(order: Order) -> TrackingView:
+    """Everything the customer's page shows, already masked: no street, no full phone, no database ids."""
+    nodes = {row["status"]: row for row in StatusNode.objects.values("status", "customer_label", "customer_message")}
+
+    def label_of(status: str) -> str:
+        node = nodes.get(status)
+        return node["customer_label"] if node and node["customer_label"] else str(Status(status).label)
+
+    current = order.status
+    side_exit = current not in CUSTOMER_PATH
+    if side_exit:
+        # How far along the path it got before leaving it: on hold remembers where it resumes, others ask the timeline.
+        if current == Status.ON_HOLD and order.resume_status in CUSTOMER_PATH:
+            reached = {order.resume_status}
+        else:
+            reached = set(
+                OrderEvent.objects.filter(order=order, to_status__in=CUSTOMER_PATH)
+                .order_by()
+                .values_list("to_status", flat=True)
+                .distinct()
+            )
+        furthest = max((CUSTOMER_PATH.index(s) for s in reached), default=-1)
+        steps = [Step(s, label_of(s), "done" if i <= furthest else "todo") for i, s in enumerate(CUSTOMER_PATH)]
+    else:
+        at = CUSTOMER_PATH.index(current)
+        steps = [
+            Step(s, label_of(s), "done" if i < at else "current" if i == at else "todo")
+            for i, s in enumerate(CUSTOMER_PATH)
+        ]
+
+    node = nodes.get(current)
+    steps = _merge_same_labels(steps)
+    area = "".join(part for part in (order.province, order.city, order.district) if part)
+    return TrackingView(
+        number=order.number,
+        status_label=label_of(current),
+        status_message=node["customer_message"] if node else "",
+        side_exit=side_exit,
+        steps=steps,
+        receiver_name=mask_name(order.receiver_name),
+        receiver_phone=mask_phone(order.receiver_phone),
+        receiver_area=area,
+        parcels=_parcels(order),
+        support_contact=settings.ORDERHUB_SUPPORT_CONTACT,
+    )
+
+
+_STATE_RANK = {"todo": 0, "done": 1, "current": 2}
+
+
+def _merge_same_labels(steps: list[Step]) -> list[Step]:
+    """Neighbouring nodes the customer sees under one label (e.g. 备货中 twice) are one step on the page."""
+    merged: list[Step] = []
+    for step in steps:
+        if merged and merged[-1].label == step.label:
+            if _STATE_RANK[step.state] > _STATE_RANK[merged[-1].state]:
+                merged[-1].state = step.state
+            continue
+        merged.append(step)
+    return merged
+
+
+def _parcels(order: Order) -> list[Parcel]:
+    latest_events = TrackingEvent.objects.order_by("-occurred_at", "-id")[:EVENTS_PER_PARCEL]
+    shipments = list(
+        Shipment.objects.filter(order=order)
+        .select_related("carrier")
+        .prefetch_related(Prefetch("events", queryset=latest_events, to_attr="latest_events"))
+        .order_by("created_at", "id")
+    )
+    parcels = [
+        Parcel(
+            carrier=s.carrier.name,
+            tracking_number=s.tracking_number,
+            stalled=s.is_stalled,
+            events=[ParcelEvent(e.occurred_at, e.description, e.location) for e in s.latest_events],
+        )
+        for s in shipments
+    ]
+    # An order may carry a tracking number that was never registered as a shipment (e.g. legacy imports).
+    if order.tracking_number and all(p.tracking_number != order.tracking_number for p in parcels):
+        parcels.append(
+            Parcel(
+                carrier=order.carrier.name if order.carrier_id else "",
+                tracking_number=order.tracking_number,
+                stalled=False,
+            )
+        )
+    return parcels

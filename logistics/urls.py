@@ -1,0 +1,10 @@
+from django.urls import path
+
+from logistics import views
+
+app_name = "tracking"
+
+urlpatterns = [
+    path("", views.track, name="track"),
+    path("o/<str:token>/", views.track_link, name="link"),
+]
