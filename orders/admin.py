@@ -2,10 +2,13 @@
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -14,13 +17,35 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from config.exceptions import ApplicationError
 from orders import selectors
-from orders.models import FINAL_STATES, Alert, Channel, Customer, EscalationLevel, Order, OrderLine, Source, StatusNode
+from orders.models import (
+    FINAL_STATES,
+    AddressChange,
+    Alert,
+    Channel,
+    Customer,
+    EscalationLevel,
+    Order,
+    OrderLine,
+    Source,
+    StatusNode,
+)
+from orders.services.address import ADDRESS_FIELDS, address_change_resolve, order_change_address
 from orders.services.alerts import alert_acknowledge
 from orders.services.transitions import order_transition, transitions_available
 from warehouse.selectors import order_locks
 
 # Selected order numbers travel in the pick list's URL; servers cut request lines at about 4 KB.
 PICK_LIST_MAX_SELECTED = 200
+
+
+class AddressChangeForm(forms.Form):
+    receiver_name = forms.CharField(label=_("receiver"), max_length=100)
+    receiver_phone = forms.CharField(label=_("receiver phone"), max_length=11)
+    province = forms.CharField(label=_("province"), max_length=32)
+    city = forms.CharField(label=_("city"), max_length=32)
+    district = forms.CharField(label=_("district"), max_length=32, required=False)
+    address_detail = forms.CharField(label=_("address"), max_length=255)
+    reason = forms.CharField(label=_("reason"), max_length=255)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -197,7 +222,8 @@ class OrderAdmin(SimpleHistoryAdmin):
         custom = [
             path(
                 "<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="orders_order_transition"
-            )
+            ),
+            path("<int:pk>/address/", self.admin_site.admin_view(self.address_view), name="orders_order_address"),
         ]
         return custom + super().get_urls()
 
@@ -224,6 +250,32 @@ class OrderAdmin(SimpleHistoryAdmin):
                 % {"number": order.number, "status": order.get_status_display()},
             )
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+
+    def address_view(self, request: HttpRequest, pk: int):
+        """Change where the order goes: applied before the label is printed, an intercept request after."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        current = {field: getattr(order, field) for field in ADDRESS_FIELDS}
+        form = AddressChangeForm(request.POST or None, initial=current)
+        if request.method == "POST" and form.is_valid():
+            data = dict(form.cleaned_data)
+            try:
+                change = order_change_address(order=order, address=data, reason=data.pop("reason"), actor=request.user)
+            except ApplicationError as refusal:
+                field = refusal.extra.get("field")
+                form.add_error(field if field in form.fields else None, refusal.message)
+            else:
+                messages.success(request, change.get_state_display())
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": order,
+            "title": _("Change address of %(number)s") % {"number": order.number},
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/orders/order/address.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
@@ -308,3 +360,33 @@ class AlertAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AddressChange)
+class AddressChangeAdmin(SimpleHistoryAdmin):
+    list_display = ("order", "state", "reason", "requested_by", "created_at", "resolved_at")
+    list_filter = ("state",)
+    search_fields = ("order__number",)
+    list_select_related = ("order", "requested_by")
+    raw_id_fields = ("order",)
+    readonly_fields = ("order", "state", "old_address", "new_address", "reason", "requested_by", "resolved_at")
+    actions = ["intercepted", "intercept_failed"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # from the order page (修改地址)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _resolve(self, request, queryset, intercepted: bool) -> None:
+        for change in queryset.filter(state=AddressChange.State.INTERCEPT):
+            address_change_resolve(change=change, intercepted=intercepted, actor=request.user)
+        self.message_user(request, _("Recorded. Resolve the order's exception when the parcel is on its way."))
+
+    @admin.action(description=_("Carrier intercepted: apply the new address"), permissions=["change"])
+    def intercepted(self, request, queryset):
+        self._resolve(request, queryset, True)
+
+    @admin.action(description=_("Intercept failed: keep the old address"), permissions=["change"])
+    def intercept_failed(self, request, queryset):
+        self._resolve(request, queryset, False)

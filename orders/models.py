@@ -574,3 +574,35 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
+
+
+class AddressChange(models.Model):
+    """A request to change where an order goes. Before the label is printed it is applied at once (the old
+    address stays in the order's history); after, it is an intercept request to the carrier and the order
+    waits in 'exception' until staff record the carrier's answer."""
+
+    class State(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        INTERCEPT = "intercept", _("Intercept requested")
+        INTERCEPTED = "intercepted", _("Intercepted, applied")
+        FAILED = "failed", _("Intercept failed")
+
+    order = models.ForeignKey(Order, models.CASCADE, related_name="address_changes", verbose_name=_("order"))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
+    old_address = models.JSONField(_("old address"))
+    new_address = models.JSONField(_("new address"))
+    reason = models.CharField(_("reason"), max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+", verbose_name=_("requested by")
+    )
+    created_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("address change")
+        verbose_name_plural = _("address changes")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.state}"

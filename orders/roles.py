@@ -23,7 +23,13 @@ SEE_STOCK = [
     "warehouse.view_allocationsettings",
     "warehouse.view_breakerevent",
 ]
-SEE_ORDERS = ["orders.view_order", "orders.view_orderline", "orders.view_orderevent", "orders.view_alert"]
+SEE_ORDERS = [
+    "orders.view_order",
+    "orders.view_orderline",
+    "orders.view_orderevent",
+    "orders.view_alert",
+    "orders.view_addresschange",
+]
 HANDLE_ALERTS = ["orders.change_alert"]
 
 ROLES: dict[str, list[str]] = {
@@ -34,6 +40,7 @@ ROLES: dict[str, list[str]] = {
         *HANDLE_ALERTS,
         "warehouse.view_stocklevel",
         "orders.change_order",
+        "orders.change_addresschange",
         "orders.change_customer",
         "orders.hold_order",
         "orders.release_order",

@@ -1,0 +1,157 @@
+"""Address changes asked for by customer service: applied before the label is printed, an intercept request
+to the carrier (and an exception until resolved) after it."""
+
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
+from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status, cn_mobile_validator
+from orders.services.alerts import alert_raise
+from orders.services.timeline import event_record, history_attribute
+
+ADDRESS_FIELDS = {  # order field: (max length, required)
+    "receiver_name": (100, True),
+    "receiver_phone": (11, True),
+    "province": (32, True),
+    "city": (32, True),
+    "district": (32, False),
+    "address_detail": (255, True),
+}
+BEFORE_LABEL = {Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, Status.ALLOCATED}
+WITH_CARRIER = {Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT}
+
+
+def _clean(address: dict) -> dict:
+    cleaned = {}
+    for field, (max_length, required) in ADDRESS_FIELDS.items():
+        value = str(address.get(field) or "").strip()
+        if (required and not value) or len(value) > max_length:
+            raise InvalidInput(
+                _("%(field)s is required, at most %(n)d characters.") % {"field": field, "n": max_length},
+                code=OrderErrorCode.INVALID_FIELD,
+                extra={"field": field},
+            )
+        cleaned[field] = value
+    try:
+        cn_mobile_validator(cleaned["receiver_phone"])
+    except ValidationError as exc:
+        raise InvalidInput(
+            str(exc.messages[0]), code=OrderErrorCode.INVALID_FIELD, extra={"field": "receiver_phone"}
+        ) from exc
+    return cleaned
+
+
+def _one_line(address: dict) -> str:
+    return (
+        f"{address['receiver_name']} {address['receiver_phone']} "
+        f"{address['province']}{address['city']}{address['district']}{address['address_detail']}"
+    )
+
+
+def order_change_address(*, order: Order, address: dict, reason: str, actor: AbstractBaseUser | None) -> AddressChange:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 255:
+        raise InvalidInput(
+            _("A reason of at most 255 characters is required."), code="reason_required", extra={"field": "reason"}
+        )
+    new = _clean(address)
+    from orders.services.transitions import order_transition
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        old = {field: getattr(order, field) for field in ADDRESS_FIELDS}
+        if new == old:
+            raise InvalidInput(_("The new address is the same as the current one."), code="unchanged", extra={})
+        if order.is_legacy or order.status not in BEFORE_LABEL | WITH_CARRIER:
+            raise Conflict(
+                _("The address of an order that is '%(status)s' cannot be changed.")
+                % {"status": order.get_status_display()},
+                code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
+                extra={"status": order.status},
+            )
+        if order.status in BEFORE_LABEL:
+            for field, value in new.items():
+                setattr(order, field, value)
+            history_attribute(order, actor=actor, reason=f"address change: {reason}")
+            order.save()
+            event_record(
+                order=order,
+                kind=OrderEvent.Kind.NOTE,
+                source=Source.ADMIN,
+                actor=actor,
+                reason=_("Address changed: %(old)s → %(new)s (%(why)s)")
+                % {"old": _one_line(old), "new": _one_line(new), "why": reason},
+                data={"old_address": old, "new_address": new},
+            )
+            return AddressChange.objects.create(
+                order=order,
+                state=AddressChange.State.APPLIED,
+                old_address=old,
+                new_address=new,
+                reason=reason,
+                requested_by=actor if actor and actor.is_authenticated else None,
+                resolved_at=timezone.now(),
+            )
+        change = AddressChange.objects.create(
+            order=order,
+            state=AddressChange.State.INTERCEPT,
+            old_address=old,
+            new_address=new,
+            reason=reason,
+            requested_by=actor if actor and actor.is_authenticated else None,
+        )
+        why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": _one_line(new), "why": reason}
+        order = order_transition(
+            order=order,
+            transition="flag_exception",
+            actor=None,
+            source=Source.ADMIN,
+            actor_label=_("address change"),
+            reason=why[:255],
+        )
+        alert_raise(
+            kind=Alert.Kind.OTHER,
+            order=order,
+            owner_group=Group.objects.filter(name="客服").first(),
+            message=_("Ask %(carrier)s to intercept parcel %(number)s and deliver to: %(new)s")
+            % {
+                "carrier": order.carrier.name if order.carrier else "-",
+                "number": order.tracking_number,
+                "new": _one_line(new),
+            },
+            dedupe_key=f"intercept:{change.pk}",
+        )
+        return change
+
+
+def address_change_resolve(
+    *, change: AddressChange, intercepted: bool, actor: AbstractBaseUser | None
+) -> AddressChange:
+    """Record the carrier's answer to an intercept: apply the new address, or keep the old one."""
+    with transaction.atomic():
+        change = AddressChange.objects.select_for_update().get(pk=change.pk)
+        if change.state != AddressChange.State.INTERCEPT:
+            raise Conflict(_("This address change is already resolved."), code="already_resolved", extra={})
+        order = Order.objects.select_for_update().get(pk=change.order_id)
+        if intercepted:
+            for field, value in change.new_address.items():
+                setattr(order, field, value)
+            history_attribute(order, actor=actor, reason=f"address change intercepted: {change.reason}"[:100])
+            order.save()
+        change.state = AddressChange.State.INTERCEPTED if intercepted else AddressChange.State.FAILED
+        change.resolved_at = timezone.now()
+        change.save()
+        event_record(
+            order=order,
+            kind=OrderEvent.Kind.NOTE,
+            source=Source.ADMIN,
+            actor=actor,
+            reason=_("Intercept succeeded: new address applied.")
+            if intercepted
+            else _("Intercept failed: address unchanged."),
+            data={"address_change": change.pk, "intercepted": intercepted},
+        )
+    return change
