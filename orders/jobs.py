@@ -2,7 +2,7 @@
 
 from orders.services.allocation import allocation_tick, order_allocate_queued
 from orders.services.sweeps import overdue_alerts_raise
-from orders.services.tracking import parcel_poll, parcels_poll_due, parcels_stall_sweep
+from orders.services.tracking import parcel_poll, parcel_subscribe, parcels_poll_due, parcels_stall_sweep
 
 
 def sweep_overdue_orders() -> int:
@@ -27,3 +27,7 @@ def poll_due_parcels() -> int:
 
 def sweep_stalled_parcels() -> int:
     return parcels_stall_sweep()
+
+
+def subscribe_parcel(shipment_id: int) -> str:
+    return parcel_subscribe(shipment_id=shipment_id)

@@ -166,5 +166,7 @@ LOGGING = {
 # Static files are served by WhiteNoise; outside production it finds them in the apps directly.
 WHITENOISE_USE_FINDERS = True
 
+# Where carriers reach us (push callbacks); the address customers and carriers see.
+ORDERHUB_PUBLIC_URL = env_str("ORDERHUB_PUBLIC_URL", "http://127.0.0.1:8000")
 # Carriers: seconds to wait for a tracking provider before the poll counts as failed (retried with backoff).
 CARRIER_HTTP_TIMEOUT_SECONDS = 10

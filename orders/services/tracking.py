@@ -26,9 +26,44 @@ def order_register_parcel(*, order: Order, source: str) -> Shipment | None:
     """Put the order's tracking number in the registry (once). Called when the label is printed."""
     if not order.tracking_number or order.carrier_id is None:
         return None
-    return registry.shipment_register(
+    shipment = registry.shipment_register(
         order=order, carrier=order.carrier, tracking_number=order.tracking_number, source=source
     )
+    if shipment.carrier.adapter == Carrier.Adapter.KUAIDI100 and shipment.subscribed_at is None:
+        transaction.on_commit(lambda: _enqueue_subscribe(shipment.pk), robust=True)
+    return shipment
+
+
+def _enqueue_subscribe(shipment_id: int) -> None:
+    from orders.jobs import subscribe_parcel
+
+    django_rq.get_queue("carriers").enqueue(subscribe_parcel, shipment_id)
+
+
+def parcel_subscribe(*, shipment_id: int) -> str:
+    """Ask the provider to push this parcel's events to us. Polling goes on whether or not this works."""
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils import timezone
+
+    shipment = Shipment.objects.select_related("carrier", "order").filter(pk=shipment_id).first()
+    if shipment is None or shipment.subscribed_at or shipment.carrier.adapter != Carrier.Adapter.KUAIDI100:
+        return "skipped"
+    callback = settings.ORDERHUB_PUBLIC_URL.rstrip("/") + reverse(
+        "api-carrier-callback", kwargs={"carrier": shipment.carrier.code}
+    )
+    try:
+        kuaidi100.subscribe(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            callback_url=callback,
+            phone=shipment.order.receiver_phone,
+        )
+    except CarrierUnavailable as exc:
+        logger.warning("subscribe of %s failed: %s", shipment, exc)
+        return "failed"
+    Shipment.objects.filter(pk=shipment.pk).update(subscribed_at=timezone.now())
+    return "subscribed"
 
 
 def _mappings(carrier: Carrier) -> dict[str, CarrierStateMapping]:

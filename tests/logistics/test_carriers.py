@@ -263,3 +263,29 @@ def test_any_registered_parcel_finds_its_order(carrier, kefu, client):
     assert order.number in client.get("/admin/orders/order/", {"q": "SF2000000002"}).content.decode()
     assert client.get("/admin/logistics/shipment/").status_code == 200
     assert client.get(f"/admin/logistics/shipment/{Shipment.objects.first().pk}/change/").status_code == 200
+
+
+def test_new_kuaidi100_parcel_is_subscribed_for_pushes(
+    carrier, httpserver, settings, django_capture_on_commit_callbacks
+):
+    from orders.services.tracking import parcel_subscribe
+
+    settings.ORDERHUB_PUBLIC_URL = "https://oms.example.com"
+    seen: list[dict] = []
+
+    def handle(request):
+        seen.append({k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()})
+        return Response(json.dumps({"result": True, "returnCode": "200", "message": "提交成功"}), 200)
+
+    httpserver.expect_request("/poll", method="POST").respond_with_handler(handle)
+    with django_capture_on_commit_callbacks() as callbacks:
+        printed(carrier)
+    assert callbacks  # a subscribe job is enqueued once the label's transaction commits
+    shipment = Shipment.objects.get()
+    assert parcel_subscribe(shipment_id=shipment.pk) == "subscribed"
+    param = json.loads(seen[0]["param"])
+    assert param["parameters"]["callbackurl"] == "https://oms.example.com/api/v1/logistics/callback/shunfeng/"
+    assert param["number"] == "SF1000000001" and param["key"] == KEY and param["parameters"]["salt"] == SALT
+    shipment.refresh_from_db()
+    assert shipment.subscribed_at is not None
+    assert parcel_subscribe(shipment_id=shipment.pk) == "skipped"
