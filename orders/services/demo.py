@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from logistics.models import Carrier
-from logistics.services import carrier_state_mappings_ensure
+from logistics.services import CarrierEvent, carrier_state_mappings_ensure, tracking_events_record
 from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
@@ -306,6 +306,29 @@ DEMO_RULES = [
 ]
 
 
+# What the carrier said at each step the demo order went through (for the tracking page).
+PARCEL_WORDS = {
+    "pick_up": ("1", "【{city}】快递员已揽收"),
+    "transit": ("0", "快件已到达【{city}转运中心】，正发往下一站"),
+    "deliver": ("3", "快件已签收，签收人：本人，感谢使用"),
+    "flag_exception": ("2", "快件派送不成功，收件人电话无人接听"),
+}
+
+
+def _parcel_events(*, order: Order) -> None:
+    shipment = order.shipments.first()
+    if shipment is None:
+        return
+    events = []
+    for step in order.events.filter(transition__in=PARCEL_WORDS).order_by("created_at"):
+        state, words = PARCEL_WORDS[step.transition]
+        events.append(
+            CarrierEvent(occurred_at=step.created_at, description=words.format(city=order.city), carrier_state=state)
+        )
+    if events:
+        tracking_events_record(shipment=shipment, events=events, via="demo", finished=order.status == "delivered")
+
+
 def _demo_rules() -> None:
     for kind, name, position, condition, action in DEMO_RULES:
         if not Rule.objects.filter(kind=kind, name=name).exists():
@@ -382,6 +405,7 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                     order.refresh_from_db()
                     break
             _spread_timeline(order=order, rng=rng, now=now)
+            _parcel_events(order=order)
     settings.auto_allocate = auto_allocate
     settings.save()
     overdue_alerts_raise()

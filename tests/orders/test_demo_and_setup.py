@@ -4,6 +4,7 @@ from django.core.management import call_command
 
 from orders.models import Order, Status, StatusNode
 from orders.roles import ROLES
+from warehouse.selectors import stock_check
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +16,11 @@ def test_load_demo_covers_every_state_and_is_idempotent():
     assert Order.objects.filter(is_presale=True, payment_status="deposit_paid").exists()
     assert StatusNode.objects.count() == len(Status.values)
     assert get_user_model().objects.filter(username__in=["kefu", "cangku", "yunying", "caiwu", "admin"]).count() == 5
+    # shipped demo orders have registered parcels whose carrier events match their timeline
+    delivered = Order.objects.filter(status="delivered").first()
+    parcel = delivered.shipments.get()
+    assert parcel.events.filter(carrier_state="3").exists() and parcel.is_finished
+    assert stock_check() == []
     before = (Order.objects.count(), Order.history.count())
     call_command("load_demo", orders=48)
     assert (Order.objects.count(), Order.history.count()) == before
