@@ -110,6 +110,7 @@ class TrackingView:
     receiver_area: str
     parcels: list[Parcel]
     support_contact: str
+    certificate_token: str = ""  # set for delivered orders: the signed token of the certificate PDF link
 
 
 def mask_name(name: str) -> str:
@@ -122,6 +123,11 @@ def mask_phone(phone: str) -> str:
     if len(phone) < 7:
         return "*" * len(phone)
     return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
+
+
+def receiver_area(order: Order) -> str:
+    """Province, city and district only: the street address is never shown outside the back office."""
+    return "".join(part for part in (order.province, order.city, order.district) if part)
 
 
 def tracking_view(order: Order) -> TrackingView:
@@ -156,7 +162,6 @@ def tracking_view(order: Order) -> TrackingView:
 
     node = nodes.get(current)
     steps = _merge_same_labels(steps)
-    area = "".join(part for part in (order.province, order.city, order.district) if part)
     return TrackingView(
         number=order.number,
         status_label=label_of(current),
@@ -165,9 +170,10 @@ def tracking_view(order: Order) -> TrackingView:
         steps=steps,
         receiver_name=mask_name(order.receiver_name),
         receiver_phone=mask_phone(order.receiver_phone),
-        receiver_area=area,
+        receiver_area=receiver_area(order),
         parcels=_parcels(order),
         support_contact=settings.ORDERHUB_SUPPORT_CONTACT,
+        certificate_token=tracking_link_token(order) if current == Status.DELIVERED else "",
     )
 
 

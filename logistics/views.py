@@ -6,13 +6,15 @@ import time
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from logistics.certificate import certificate_pdf
 from logistics.selectors import tracking_order_find, tracking_order_from_token, tracking_view
+from orders.models import Status
 
 NOT_FOUND = "未找到匹配的订单，请检查单号和手机尾号 / No matching order: check the number and the last 4 digits"
 BAD_INPUT = (
@@ -93,3 +95,15 @@ def track_link(request: HttpRequest, token: str) -> HttpResponse:
     if order is None:
         return _form_page(request, message=NOT_FOUND, status=404)
     return _order_page(request, order)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def track_certificate(request: HttpRequest, token: str) -> HttpResponse:
+    """The fulfilment certificate PDF of a delivered order, behind the same signed token as the SMS link."""
+    order = tracking_order_from_token(token=token)
+    if order is None or order.status != Status.DELIVERED:
+        raise Http404("No delivered order for this link")
+    response = HttpResponse(certificate_pdf(order=order), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="certificate-{order.number}.pdf"'
+    return response

@@ -155,6 +155,10 @@ ORDERHUB_CLIENT_IP_HEADER = env_str("ORDERHUB_CLIENT_IP_HEADER", "")
 ORDERHUB_TRACK_ATTEMPTS = env_int("ORDERHUB_TRACK_ATTEMPTS", 10)
 ORDERHUB_TRACK_WINDOW_SECONDS = env_int("ORDERHUB_TRACK_WINDOW_SECONDS", 600)
 
+# Fulfilment certificate PDF: a TrueType CJK font that reportlab embeds (subset) in every certificate, so it
+# renders on machines without Chinese fonts. Debian package fonts-wqy-zenhei (installed by .ci/services.sh).
+ORDERHUB_PDF_FONT = env_str("ORDERHUB_PDF_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,200 @@
+"""The fulfilment certificate of a delivered order: an A4 PDF with its key times, parcels, signer and timeline.
+
+The Chinese font (WenQuanYi Zen Hei, setting ORDERHUB_PDF_FONT) is embedded as a TrueType subset, so the
+certificate reads the same on machines without any CJK font. reportlab's built-in CJK fonts are not embedded.
+"""
+
+import io
+import os
+import threading
+from datetime import datetime
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone, translation
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from config.exceptions import Conflict
+from logistics.models import Shipment, TrackingEvent
+from logistics.selectors import mask_name, mask_phone, receiver_area
+from orders.models import Order, OrderEvent, Status
+
+FONT_NAME = "WenQuanYiZenHei"
+FONT_PACKAGE = "fonts-wqy-zenhei"
+SIGNED_WORD = "签收"
+NONE = "—"
+TITLE = "订单履约证明 Fulfilment certificate"
+
+_font_lock = threading.Lock()
+_font_path: str | None = None  # the file FONT_NAME is registered from in this process
+
+
+def certificate_font() -> str:
+    """Register the embeddable CJK font once per process (and again if the setting changes); returns its name."""
+    global _font_path
+    path = str(settings.ORDERHUB_PDF_FONT)
+    with _font_lock:
+        if _font_path != path:
+            if not os.path.isfile(path):
+                raise ImproperlyConfigured(
+                    f"The PDF font WenQuanYi Zen Hei is missing: no file at {path} (setting ORDERHUB_PDF_FONT). "
+                    f"Install the Debian package {FONT_PACKAGE} (apt-get install {FONT_PACKAGE}; .ci/services.sh "
+                    "does it) or point ORDERHUB_PDF_FONT at a TrueType font collection that has it."
+                )
+            try:
+                pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
+            except TTFError as error:
+                raise ImproperlyConfigured(
+                    f"The PDF font at {path} (setting ORDERHUB_PDF_FONT) cannot be embedded: {error}. "
+                    f"Use WenQuanYi Zen Hei from the Debian package {FONT_PACKAGE}."
+                ) from error
+            _font_path = path
+    return FONT_NAME
+
+
+def _fmt(value: datetime | None) -> str:
+    if value is None:
+        return NONE
+    return timezone.localtime(value, ZoneInfo(settings.TIME_ZONE)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _last_transition_at(events: list[OrderEvent], transition: str) -> datetime | None:
+    times = [e.created_at for e in events if e.kind == OrderEvent.Kind.TRANSITION and e.transition == transition]
+    return times[-1] if times else None
+
+
+def _event_label(event: OrderEvent) -> str:
+    if event.kind == OrderEvent.Kind.TRANSITION and event.to_status:
+        if event.from_status and event.from_status != event.to_status:
+            return f"{event.get_from_status_display()} → {event.get_to_status_display()}"
+        return str(event.get_to_status_display())
+    return str(event.get_kind_display())
+
+
+def _parcels(order: Order) -> list[tuple[str, str]]:
+    rows = [
+        (s.carrier.name, s.tracking_number)
+        for s in Shipment.objects.filter(order=order).select_related("carrier").order_by("created_at", "id")
+    ]
+    # A tracking number on the order that was never registered as a shipment (e.g. a legacy import).
+    if order.tracking_number and all(number != order.tracking_number for _, number in rows):
+        rows.append((order.carrier.name if order.carrier_id else NONE, order.tracking_number))
+    return rows
+
+
+def _signer(order: Order) -> str:
+    event = (
+        TrackingEvent.objects.filter(shipment__order=order, description__contains=SIGNED_WORD)
+        .order_by("-occurred_at", "-id")
+        .only("description")
+        .first()
+    )
+    return event.description if event else NONE
+
+
+def certificate_pdf(*, order: Order) -> bytes:
+    """The certificate of a delivered order as PDF bytes; any other status is refused with Conflict."""
+    if order.status != Status.DELIVERED:
+        raise Conflict(
+            f"Order {order.number} is not delivered (status: {order.status}); "
+            "a fulfilment certificate exists only for delivered orders.",
+            code="not_delivered",
+            extra={"status": order.status},
+        )
+    font = certificate_font()
+    with translation.override("zh-hans"):
+        return _render(order, font)
+
+
+def _render(order: Order, font: str) -> bytes:
+    events = list(OrderEvent.objects.filter(order=order).order_by("created_at", "id"))
+    parcels = _parcels(order)
+
+    title = ParagraphStyle("title", fontName=font, fontSize=18, leading=24, alignment=1, spaceAfter=4 * mm)
+    body = ParagraphStyle("body", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
+    small = ParagraphStyle("small", parent=body, fontSize=8.5, leading=11.5)
+    heading = ParagraphStyle("heading", parent=body, fontSize=12, leading=16, spaceBefore=5 * mm, spaceAfter=2 * mm)
+
+    def p(text: str, style: ParagraphStyle = body) -> Paragraph:
+        return Paragraph(escape(str(text)), style)
+
+    carriers = "<br/>".join(f"{escape(name)} {escape(number)}" for name, number in parcels) or NONE
+    facts = [
+        ("订单号 Order no.", p(order.number)),
+        ("渠道 Channel", p(order.channel.name)),
+        ("下单时间 Ordered", p(_fmt(order.ordered_at))),
+        ("支付时间 Paid", p(_fmt(order.paid_at or _last_transition_at(events, "pay")))),
+        ("发货（打单）时间 Shipped (label printed)", p(_fmt(_last_transition_at(events, "print_label")))),
+        ("揽收时间 Picked up", p(_fmt(_last_transition_at(events, "pick_up")))),
+        ("签收时间 Delivered", p(_fmt(_last_transition_at(events, "deliver")))),
+        ("快递公司及运单号 Carrier / tracking no.", Paragraph(carriers, body)),
+        ("签收信息 Signed for", p(_signer(order))),
+        ("收件人 Receiver", p(mask_name(order.receiver_name) or NONE)),
+        ("手机 Phone", p(mask_phone(order.receiver_phone) or NONE)),
+        ("地区 Area", p(receiver_area(order) or NONE)),
+    ]
+    grid = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#aab2bd")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("TOPPADDING", (0, 0), (-1, -1), 3),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ]
+    )
+    facts_table = Table(
+        [[p(label), value] for label, value in facts], colWidths=[62 * mm, None], style=grid, hAlign="LEFT"
+    )
+    facts_table.setStyle(TableStyle([("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f4f5f7"))]))
+
+    # Status changes only: notes, rule firings and reasons are staff-internal and this PDF goes to customers.
+    timeline_rows = [[p(h, small) for h in ("时间 Time", "状态 Status", "来源 Source")]]
+    timeline_rows += [
+        [p(_fmt(e.created_at), small), p(_event_label(e), small), p(e.get_source_display(), small)]
+        for e in events
+        if e.kind == OrderEvent.Kind.TRANSITION
+    ]
+    timeline = Table(timeline_rows, colWidths=[40 * mm, None, 36 * mm], repeatRows=1, style=grid)
+    timeline.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f4f5f7"))]))
+
+    generated = _fmt(timezone.now())
+    story = [
+        Paragraph(TITLE, title),
+        p("兹证明以下订单已完成履约并签收。This certifies that the order below was fulfilled and delivered."),
+        Spacer(1, 3 * mm),
+        facts_table,
+        p("订单时间线 Timeline", heading),
+        timeline,
+        Spacer(1, 5 * mm),
+        p(f"生成时间 Generated at: {generated}（{settings.TIME_ZONE}）· OrderHub", small),
+    ]
+
+    def footer(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont(font, 8)
+        canvas.setFillColor(colors.HexColor("#5b6470"))
+        canvas.drawString(18 * mm, 10 * mm, f"{TITLE} · {order.number}")
+        canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"第 {doc.page} 页 Page {doc.page}")
+        canvas.restoreState()
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=f"{TITLE} {order.number}",
+        author="OrderHub",
+        subject=order.number,
+    )
+    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    return buffer.getvalue()
