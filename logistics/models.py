@@ -28,6 +28,11 @@ class Carrier(models.Model):
     stall_hours = models.PositiveIntegerField(
         _("stalled after (hours without events)"), default=36, validators=[MinValueValidator(1)]
     )
+    transit_days = models.PositiveSmallIntegerField(
+        _("usual days from pickup to delivery"),
+        default=3,
+        help_text=_("Shown to customers as the expected delivery date."),
+    )
     poll_minutes = models.PositiveIntegerField(
         _("poll every (minutes)"), default=120, validators=[MinValueValidator(5)]
     )

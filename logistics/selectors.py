@@ -3,11 +3,12 @@
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.db.models import Prefetch, Q
+from django.utils import timezone
 
 from logistics.models import Shipment, TrackingEvent
 from orders.models import Order, OrderEvent, Status, StatusNode
@@ -96,6 +97,7 @@ class Parcel:
     tracking_number: str
     stalled: bool
     events: list[ParcelEvent] = field(default_factory=list)
+    expected_delivery: date | None = None  # while on its way: first carrier event (or registration) + usual days
 
 
 @dataclass
@@ -192,6 +194,13 @@ def _merge_same_labels(steps: list[Step]) -> list[Step]:
     return merged
 
 
+def _expected_delivery(shipment: Shipment) -> date | None:
+    if shipment.is_finished:
+        return None
+    started = min((e.occurred_at for e in shipment.latest_events), default=shipment.created_at)
+    return timezone.localtime(started).date() + timedelta(days=shipment.carrier.transit_days)
+
+
 def _parcels(order: Order) -> list[Parcel]:
     latest_events = TrackingEvent.objects.order_by("-occurred_at", "-id")[:EVENTS_PER_PARCEL]
     shipments = list(
@@ -206,6 +215,7 @@ def _parcels(order: Order) -> list[Parcel]:
             tracking_number=s.tracking_number,
             stalled=s.is_stalled,
             events=[ParcelEvent(e.occurred_at, e.description, e.location) for e in s.latest_events],
+            expected_delivery=_expected_delivery(s),
         )
         for s in shipments
     ]

@@ -286,3 +286,13 @@ def test_track_order_page_shows_one_step_for_nodes_sharing_a_label(client):
 
     assert html.count(">备货中</li>") == 1
     assert re.search(r'<li class="current" data-status="allocating" aria-current="step">备货中</li>', html)
+
+
+def test_track_order_page_shows_expected_delivery_from_first_event_and_carrier_days(client):
+    order = shipped_order(tracking_number="SF3333333333")
+    first = timezone.localtime(timezone.now() - timedelta(minutes=300)).date()
+    expected = first + timedelta(days=3)  # the carrier's usual 3 days
+    html = post(client, order.number, "5678").content.decode()
+    assert f"{expected:%Y-%m-%d}" in html and "预计送达" in html
+    Shipment.objects.filter(tracking_number="SF3333333333").update(is_finished=True)
+    assert "预计送达" not in post(client, order.number, "5678").content.decode()
