@@ -11,6 +11,10 @@ from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEve
 class CarrierForm(forms.ModelForm):
     """Keys are typed in and never shown back; left empty, the stored key stays."""
 
+    api_base_url = forms.URLField(
+        label=_("API base URL"), required=False, assume_scheme="https", help_text=_("e.g. https://poll.kuaidi100.com")
+    )
+
     class Meta:
         model = Carrier
         fields = (
