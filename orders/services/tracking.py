@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # How far along the parcel is; an event only ever moves the order further.
 PROGRESS = {Status.PRINTED: 0, Status.PICKED_UP: 1, Status.IN_TRANSIT: 2, Status.DELIVERED: 3}
 EFFECT_PROGRESS = {"pick_up": 1, "transit": 2, "deliver": 3}
+POLL_SPACING_SECONDS = 1.2
 
 
 def order_register_parcel(*, order: Order, source: str) -> Shipment | None:
@@ -148,18 +149,26 @@ def parcel_poll(*, shipment_id: int) -> str:
 
 
 def parcels_poll_due(*, limit: int = 200) -> int:
-    """Enqueue a poll job for every parcel due (the scheduler runs this). One failing carrier delays only
-    its own parcels: each poll is its own job."""
+    """Enqueue a poll job for every parcel due (the scheduler runs this). Each poll is its own job, so one
+    failing carrier delays only its own parcels; jobs of one carrier are spaced out, because Kuaidi100
+    allows about one query per second per account."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
     from orders.jobs import poll_parcel
 
     due = Shipment.objects.filter(
         is_finished=False, next_poll_at__lte=timezone.now(), carrier__adapter=Carrier.Adapter.KUAIDI100
-    ).values_list("pk", flat=True)[:limit]
+    ).values_list("pk", "carrier_id")[:limit]
     queue = django_rq.get_queue("carriers")
-    for pk in due:
-        queue.enqueue(poll_parcel, pk)
+    per_carrier: dict[int, int] = {}
+    for pk, carrier_id in due:
+        position = per_carrier[carrier_id] = per_carrier.get(carrier_id, -1) + 1
+        if position == 0:
+            queue.enqueue(poll_parcel, pk)
+        else:
+            queue.enqueue_in(timedelta(seconds=POLL_SPACING_SECONDS * position), poll_parcel, pk)
     return len(due)
 
 

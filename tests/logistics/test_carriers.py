@@ -289,3 +289,25 @@ def test_new_kuaidi100_parcel_is_subscribed_for_pushes(
     shipment.refresh_from_db()
     assert shipment.subscribed_at is not None
     assert parcel_subscribe(shipment_id=shipment.pk) == "skipped"
+
+
+def test_due_parcels_get_one_poll_job_each_spaced_per_carrier_account(carrier, django_capture_on_commit_callbacks):
+    import django_rq
+
+    from orders.services.tracking import parcels_poll_due
+
+    for n in range(3):
+        printed(carrier, number=f"SF30000000{n}")
+    queue = django_rq.get_queue("carriers")
+
+    def clear() -> None:
+        queue.empty()
+        for job_id in queue.scheduled_job_registry.get_job_ids():
+            queue.scheduled_job_registry.remove(job_id)
+
+    clear()
+    with django_capture_on_commit_callbacks(execute=True):  # django-rq enqueues on commit
+        assert parcels_poll_due() == 3
+    assert queue.count == 1  # the first now, the others later: about one query per second per account
+    assert len(queue.scheduled_job_registry.get_job_ids()) == 2
+    clear()
