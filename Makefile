@@ -34,6 +34,7 @@ bench: venv
 	$(PY) bench/ingest.py
 	$(PY) bench/rules.py
 	$(PY) bench/allocate.py
+	$(PY) bench/track.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles
