@@ -173,7 +173,7 @@ def tracking_view(order: Order) -> TrackingView:
         receiver_name=mask_name(order.receiver_name),
         receiver_phone=mask_phone(order.receiver_phone),
         receiver_area=receiver_area(order),
-        parcels=_parcels(order),
+        parcels=order_parcels(order),
         support_contact=settings.ORDERHUB_SUPPORT_CONTACT,
         certificate_token=tracking_link_token(order) if current == Status.DELIVERED else "",
     )
@@ -201,7 +201,8 @@ def _expected_delivery(shipment: Shipment) -> date | None:
     return timezone.localtime(started).date() + timedelta(days=shipment.carrier.transit_days)
 
 
-def _parcels(order: Order) -> list[Parcel]:
+def order_parcels(order: Order) -> list[Parcel]:
+    """The order's parcels with their latest carrier events (tracking page and the order page in the admin)."""
     latest_events = TrackingEvent.objects.order_by("-occurred_at", "-id")[:EVENTS_PER_PARCEL]
     shipments = list(
         Shipment.objects.filter(order=order)

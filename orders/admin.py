@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.exceptions import ApplicationError
+from logistics.selectors import order_parcels
 from orders import selectors
 from orders.models import (
     FINAL_STATES,
@@ -290,6 +291,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                     "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
                     "order_lines": order.lines.select_related("sku"),
                     "stock_locks": order_locks(order_id=order.pk),
+                    "parcels": order_parcels(order),
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
