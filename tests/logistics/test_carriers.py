@@ -311,3 +311,15 @@ def test_due_parcels_get_one_poll_job_each_spaced_per_carrier_account(carrier, d
     assert queue.count == 1  # the first now, the others later: about one query per second per account
     assert len(queue.scheduled_job_registry.get_job_ids()) == 2
     clear()
+
+
+def test_order_page_shows_parcels_with_carrier_events_and_stall(carrier, client, kefu):
+    order = printed(carrier)
+    client.post(
+        "/api/v1/logistics/callback/shunfeng/", push_form("SF1000000001", "1", [("2026-11-20 10:00:00", "顺丰已揽件")])
+    )
+    Shipment.objects.update(stalled_since=timezone.now())
+    client.force_login(kefu)
+    page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    panel = page[page.index('id="oh-parcels"') :][:3000]
+    assert "SF1000000001" in panel and "顺丰已揽件" in panel and "oh-stock-out" in panel
