@@ -17,6 +17,7 @@ from orders.models import Alert, Source, Status
 from orders.services.tracking import parcel_poll, parcels_stall_sweep
 from orders.services.transitions import order_transition
 from tests.factories import make_order
+from tests.logistics.parcels import printed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
@@ -36,27 +37,6 @@ def carrier(httpserver):
         callback_secret=SALT,
         stall_hours=36,
     )
-
-
-def printed(carrier, number="SF1000000001", phone="13812345678"):
-    order = make_order(
-        shipping_address={
-            "receiver": "张三",
-            "phone": phone,
-            "province": "浙江",
-            "city": "杭州",
-            "district": "西湖区",
-            "detail": "文三路 100 号",
-        }
-    )
-    for name, changes in (
-        ("pay", {}),
-        ("start_allocation", {}),
-        ("allocate", {}),
-        ("print_label", {"carrier": carrier.code, "tracking_number": number}),
-    ):
-        order = order_transition(order=order, transition=name, actor=None, source=Source.SCAN, changes=changes)
-    return order
 
 
 def k100_result(number: str, state: str, items: list[tuple[str, str]], ischeck="0") -> dict:

@@ -16,7 +16,7 @@ from logistics.models import Carrier, Shipment, TrackingEvent
 from logistics.selectors import tracking_link_token
 from orders.models import Source
 from orders.services.transitions import order_transition
-from tests.factories import make_order
+from tests.logistics.parcels import printed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
@@ -33,27 +33,6 @@ def clear_cache():
 @pytest.fixture
 def carrier():
     return Carrier.objects.create(code="shunfeng", name="顺丰速运")
-
-
-def printed(carrier, number="SF1000000001", phone="13812345678"):
-    order = make_order(
-        shipping_address={
-            "receiver": "张三",
-            "phone": phone,
-            "province": "浙江",
-            "city": "杭州",
-            "district": "西湖区",
-            "detail": "文三路 100 号",
-        }
-    )
-    for name, changes in (
-        ("pay", {}),
-        ("start_allocation", {}),
-        ("allocate", {}),
-        ("print_label", {"carrier": carrier.code, "tracking_number": number}),
-    ):
-        order = order_transition(order=order, transition=name, actor=None, source=Source.SCAN, changes=changes)
-    return order
 
 
 def delivered(carrier):
