@@ -30,7 +30,7 @@ from warehouse.models import (
     Warehouse,
     alias_normalize,
 )
-from warehouse.selectors import allocation_settings, skus_resolve
+from warehouse.selectors import allocation_settings, sku_get_by_text
 from warehouse.services import ADJUST_KINDS, reservation_end, reservation_save, stock_adjust
 
 
@@ -129,11 +129,10 @@ class StockAdjustForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=255, help_text=_("e.g. 采购单 PO-2026-118 到货"))
 
     def clean_sku(self):
-        text = self.cleaned_data["sku"].strip()
-        sku = skus_resolve({text}).get(text)
-        if sku is None:
-            raise ValidationError(_("Unknown SKU: %(codes)s.") % {"codes": text})
-        return sku
+        try:
+            return sku_get_by_text(text=self.cleaned_data["sku"].strip())
+        except ApplicationError as refusal:
+            raise ValidationError(refusal.message) from refusal
 
 
 @admin.register(StockLevel)

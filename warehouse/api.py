@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from config.api import DefaultPagination, error_response
 from warehouse.exceptions import InvalidInput, WarehouseErrorCode
 from warehouse.models import StockLevel, StockMovement, Warehouse
-from warehouse.selectors import skus_resolve
+from warehouse.selectors import sku_get_by_text
 from warehouse.services import ADJUST_KINDS, stock_adjust
 
 
@@ -80,14 +80,7 @@ class MovementOut(serializers.ModelSerializer):
 
 def _filtered(queryset, params: dict):
     if params.get("sku"):
-        sku = skus_resolve({params["sku"]}).get(params["sku"])
-        if sku is None:
-            raise InvalidInput(
-                _("Unknown SKU: %(codes)s.") % {"codes": params["sku"]},
-                code=WarehouseErrorCode.UNKNOWN_SKU,
-                extra={"field": "sku"},
-            )
-        queryset = queryset.filter(sku=sku)
+        queryset = queryset.filter(sku=sku_get_by_text(text=params["sku"]))
     if params.get("warehouse"):
         queryset = queryset.filter(warehouse__code=params["warehouse"])
     return queryset
@@ -126,13 +119,7 @@ class StockAdjustmentApi(APIView):
         body = AdjustmentIn(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        sku = skus_resolve({data["sku"]}).get(data["sku"])
-        if sku is None:
-            raise InvalidInput(
-                _("Unknown SKU: %(codes)s.") % {"codes": data["sku"]},
-                code=WarehouseErrorCode.UNKNOWN_SKU,
-                extra={"field": "sku"},
-            )
+        sku = sku_get_by_text(text=data["sku"])
         warehouse = Warehouse.objects.filter(code=data["warehouse"], is_active=True).first()
         if warehouse is None:
             raise InvalidInput(

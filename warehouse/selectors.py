@@ -4,7 +4,9 @@ from collections import defaultdict
 
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from warehouse.exceptions import InvalidInput, WarehouseErrorCode
 from warehouse.models import (
     AllocationSettings,
     Sku,
@@ -34,6 +36,18 @@ def skus_resolve(texts: set[str]) -> dict[str, Sku]:
             for sku in Sku.objects.filter(code__in=codes, is_active=True):
                 found[codes[alias_normalize(sku.code)]] = sku
     return found
+
+
+def sku_get_by_text(*, text: str, field: str = "sku") -> Sku:
+    """One active SKU by code or alias; an unknown one is refused naming the field."""
+    sku = skus_resolve({text}).get(text)
+    if sku is None:
+        raise InvalidInput(
+            _("Unknown SKU: %(codes)s.") % {"codes": text},
+            code=WarehouseErrorCode.UNKNOWN_SKU,
+            extra={"field": field},
+        )
+    return sku
 
 
 def quotas_serving(
