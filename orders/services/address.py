@@ -51,6 +51,14 @@ def _one_line(address: dict) -> str:
     )
 
 
+def _address_apply(*, order: Order, address: dict, actor, reason: str) -> None:
+    """Write the new address on the locked order; simple-history keeps the old one with who and why."""
+    for field, value in address.items():
+        setattr(order, field, value)
+    history_attribute(order, actor=actor, reason=reason)
+    order.save()
+
+
 def order_change_address(*, order: Order, address: dict, reason: str, actor: AbstractBaseUser | None) -> AddressChange:
     reason = (reason or "").strip()
     if not reason or len(reason) > 255:
@@ -72,11 +80,18 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
                 code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
                 extra={"status": order.status},
             )
-        if order.status in BEFORE_LABEL:
-            for field, value in new.items():
-                setattr(order, field, value)
-            history_attribute(order, actor=actor, reason=f"address change: {reason}")
-            order.save()
+        applied_now = order.status in BEFORE_LABEL
+        change = AddressChange.objects.create(
+            order=order,
+            state=AddressChange.State.APPLIED if applied_now else AddressChange.State.INTERCEPT,
+            old_address=old,
+            new_address=new,
+            reason=reason,
+            requested_by=actor if actor and actor.is_authenticated else None,
+            resolved_at=timezone.now() if applied_now else None,
+        )
+        if applied_now:
+            _address_apply(order=order, address=new, actor=actor, reason=f"address change: {reason}")
             event_record(
                 order=order,
                 kind=OrderEvent.Kind.NOTE,
@@ -86,23 +101,7 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
                 % {"old": _one_line(old), "new": _one_line(new), "why": reason},
                 data={"old_address": old, "new_address": new},
             )
-            return AddressChange.objects.create(
-                order=order,
-                state=AddressChange.State.APPLIED,
-                old_address=old,
-                new_address=new,
-                reason=reason,
-                requested_by=actor if actor and actor.is_authenticated else None,
-                resolved_at=timezone.now(),
-            )
-        change = AddressChange.objects.create(
-            order=order,
-            state=AddressChange.State.INTERCEPT,
-            old_address=old,
-            new_address=new,
-            reason=reason,
-            requested_by=actor if actor and actor.is_authenticated else None,
-        )
+            return change
         why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": _one_line(new), "why": reason}
         order = order_transition(
             order=order,
@@ -137,10 +136,12 @@ def address_change_resolve(
             raise Conflict(_("This address change is already resolved."), code="already_resolved", extra={})
         order = Order.objects.select_for_update().get(pk=change.order_id)
         if intercepted:
-            for field, value in change.new_address.items():
-                setattr(order, field, value)
-            history_attribute(order, actor=actor, reason=f"address change intercepted: {change.reason}"[:100])
-            order.save()
+            _address_apply(
+                order=order,
+                address=change.new_address,
+                actor=actor,
+                reason=f"address change intercepted: {change.reason}",
+            )
         change.state = AddressChange.State.INTERCEPTED if intercepted else AddressChange.State.FAILED
         change.resolved_at = timezone.now()
         change.save()
