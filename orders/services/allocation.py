@@ -33,6 +33,15 @@ def _auto_label() -> str:
     return _("automatic allocation")
 
 
+def _system_step(*, order: Order, transition: str, reason: str = "") -> Order:
+    """A transition the allocation queue makes by itself (no person; named 自动分仓 on the timeline)."""
+    from orders.services.transitions import order_transition  # transitions calls back into this module
+
+    return order_transition(
+        order=order, transition=transition, actor=None, source=Source.SYSTEM, actor_label=_auto_label(), reason=reason
+    )
+
+
 def order_wanted_units(*, order: Order) -> dict[int, int]:
     """Units to lock per SKU id: every line, gifts included."""
     wanted: Counter = Counter()
@@ -47,7 +56,6 @@ def allocation_breaker_closed() -> bool:
     backlog, wait = selectors.allocation_queue_stats()
     change = stock.breaker_update(backlog=backlog, average_wait_minutes=wait)
     if change == BreakerEvent.Kind.TRIPPED:
-        settings = allocation_settings()
         alert_raise(
             kind=Alert.Kind.BREAKER_TRIPPED,
             severity=Alert.Severity.CRITICAL,
@@ -65,9 +73,9 @@ def allocation_breaker_closed() -> bool:
             },
             dedupe_key="allocation-breaker",
         )
-    elif change == BreakerEvent.Kind.RESET:
-        settings = allocation_settings()
-    return not settings.breaker_tripped
+    if change is None:
+        return not settings.breaker_tripped
+    return change == BreakerEvent.Kind.RESET
 
 
 def order_admit(*, order: Order) -> Order:
@@ -77,11 +85,7 @@ def order_admit(*, order: Order) -> Order:
         return order
     if not allocation_breaker_closed():
         return order
-    from orders.services.transitions import order_transition  # transitions calls back into this module
-
-    return order_transition(
-        order=order, transition="start_allocation", actor=None, source=Source.SYSTEM, actor_label=_auto_label()
-    )
+    return _system_step(order=order, transition="start_allocation")
 
 
 def allocation_enqueue(*, order_id: int) -> None:
@@ -160,21 +164,12 @@ def order_lock_stock_or_hold(*, order: Order, actor: AbstractBaseUser | None) ->
             reason=order.number,
         )
     except StockShortfall as shortfall:
-        from orders.services.transitions import order_transition
-
         items = "; ".join(str(s) for s in shortfall.shortfalls)
         reason = _("缺货 Out of stock at %(warehouse)s: %(items)s") % {
             "warehouse": order.warehouse.code,
             "items": items,
         }
-        order_transition(
-            order=order,
-            transition="hold",
-            actor=None,
-            source=Source.SYSTEM,
-            actor_label=_auto_label(),
-            reason=reason[:250],
-        )
+        _system_step(order=order, transition="hold", reason=reason[:250])
         alert_raise(
             kind=Alert.Kind.STOCK_SHORTFALL,
             order=order,
@@ -188,15 +183,11 @@ def order_lock_stock_or_hold(*, order: Order, actor: AbstractBaseUser | None) ->
 
 def order_allocate_queued(*, order_id: int) -> str:
     """What the allocation job does: allocate one order if it is still waiting. Safe to run twice."""
-    from orders.services.transitions import order_transition
-
     order = Order.objects.filter(pk=order_id, status=Status.ALLOCATING).first()
     if order is None:
         return "skipped"
     try:
-        order_transition(
-            order=order, transition="allocate", actor=None, source=Source.SYSTEM, actor_label=_auto_label()
-        )
+        _system_step(order=order, transition="allocate")
     except StockShortfall:
         return "held"
     except Conflict:
@@ -207,8 +198,6 @@ def order_allocate_queued(*, order_id: int) -> str:
 def order_locks_expire(*, now=None) -> int:
     """Release locks held too long by orders not yet printed. The order is held (or stays held) and goes
     back through routing when released, since its stock is gone."""
-    from orders.services.transitions import order_transition
-
     now = now or timezone.now()
     hours = allocation_settings().lock_expiry_hours
     expired = 0
@@ -222,14 +211,7 @@ def order_locks_expire(*, now=None) -> int:
             }
             stock.stock_release(order_id=order.pk, actor=None, reason=reason, expired=True)
             if order.status == Status.ALLOCATED:
-                order = order_transition(
-                    order=order,
-                    transition="hold",
-                    actor=None,
-                    source=Source.SYSTEM,
-                    actor_label=_auto_label(),
-                    reason=reason,
-                )
+                order = _system_step(order=order, transition="hold", reason=reason)
             else:
                 event_record(order=order, kind=OrderEvent.Kind.NOTE, source=Source.SYSTEM, reason=reason)
             order.resume_status = Status.ALLOCATING
@@ -243,8 +225,6 @@ def order_locks_expire(*, now=None) -> int:
 def allocation_tick(*, now=None) -> dict[str, int]:
     """The periodic job: end quotas, expire locks, evaluate the breaker, admit waiting paid orders while it
     is closed, and allocate orders whose job went missing."""
-    from orders.services.transitions import order_transition
-
     now = now or timezone.now()
     done = {"quotas_ended": stock.reservations_end_expired(now=now), "locks_expired": order_locks_expire(now=now)}
     admitted = 0
@@ -256,13 +236,7 @@ def allocation_tick(*, now=None) -> dict[str, int]:
         waiting = Order.objects.filter(status=Status.PAID, is_legacy=False).order_by("-priority", "state_entered_at")
         for order in waiting[:room]:
             try:
-                order_transition(
-                    order=order,
-                    transition="start_allocation",
-                    actor=None,
-                    source=Source.SYSTEM,
-                    actor_label=_auto_label(),
-                )
+                _system_step(order=order, transition="start_allocation")
                 admitted += 1
             except Conflict:
                 continue

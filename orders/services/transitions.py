@@ -186,7 +186,9 @@ def _transition_locked(
         to_status=order.status,
         data={"set": applied} if applied else None,
     )
+    # Why stock moved, on each ledger row (the ledger caps it at 255 characters).
     stock_note = f"{order.number} {transition}"
+    stock_reason = f"{stock_note}: {reason}"
     if transition == "pay":
         from orders.services.rules import order_apply_rules_on_paid
 
@@ -202,11 +204,11 @@ def _transition_locked(
     elif transition == "pick_up":
         stock.stock_deduct(order_id=order.pk, actor=actor, reason=stock_note)
     elif transition == "cancel":
-        stock.stock_release(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
+        stock.stock_release(order_id=order.pk, actor=actor, reason=stock_reason)
     elif transition == "mark_returned":
         # Shipped units come back on hand; units still locked (returned before pickup, via an exception) are freed.
-        stock.stock_restock(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
-        stock.stock_release(order_id=order.pk, actor=actor, reason=f"{stock_note}: {reason}"[:255])
+        stock.stock_restock(order_id=order.pk, actor=actor, reason=stock_reason)
+        stock.stock_release(order_id=order.pk, actor=actor, reason=stock_reason)
     if order.status == Status.PAID and transition in ("pay", "release"):
         order = allocation.order_admit(order=order)
     elif order.status == Status.ALLOCATING:  # entered the queue: by hand, on admission, or released into it
