@@ -455,6 +455,12 @@ class ApiClient:
         headers = dict(self.base_headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
+        status, data, elapsed, _cookies = self.exchange(method, path, body, headers)
+        return status, data, elapsed
+
+    def exchange(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes, float, list]:
+        """One request with these exact headers: (status, body, seconds, Set-Cookie values). A kept-alive
+        connection the server closed meanwhile is reopened once."""
         for attempt in range(2):
             t0 = time.perf_counter()
             conn, reused = self._connection()
@@ -463,9 +469,10 @@ class ApiClient:
                 resp = conn.getresponse()
                 data = resp.read()
                 elapsed = time.perf_counter() - t0
+                cookies = resp.msg.get_all("Set-Cookie") or []
                 if resp.will_close:
                     conn.close()
-                return resp.status, data, elapsed
+                return resp.status, data, elapsed, cookies
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()
                 if not reused or attempt:  # a fresh connection failing is a real error

@@ -21,7 +21,6 @@ persistent connections) and, as trace.py does, under production settings (CONN_M
 """
 
 import argparse
-import http.client
 import importlib.util
 import logging
 import os
@@ -152,27 +151,8 @@ class FormClient(common.ApiClient):
         self.base_headers = {"Accept": "text/html"}
         self.csrf_token = ""
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes, float, list]:
-        for attempt in range(2):
-            t0 = time.perf_counter()
-            conn, reused = self._connection()
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                elapsed = time.perf_counter() - t0
-                cookies = resp.msg.get_all("Set-Cookie") or []
-                if resp.will_close:
-                    conn.close()
-                return resp.status, data, elapsed, cookies
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn.close()
-                if not reused or attempt:
-                    raise
-        raise RuntimeError("unreachable")
-
     def start_session(self) -> None:
-        status, body, _elapsed, cookies = self._send("GET", TRACK_PATH, None, dict(self.base_headers))
+        status, body, _elapsed, cookies = self.exchange("GET", TRACK_PATH, None, dict(self.base_headers))
         cookie = next((c.split(";", 1)[0] for c in cookies if c.startswith("csrftoken=")), "")
         match = _CSRF_INPUT.search(body)
         if status != 200 or not cookie or not match:
@@ -183,7 +163,7 @@ class FormClient(common.ApiClient):
     def track(self, number: str, last4: str) -> tuple[int, bytes, float]:
         body = urlencode({"csrfmiddlewaretoken": self.csrf_token, "number": number, "last4": last4}).encode()
         headers = {**self.base_headers, "Content-Type": "application/x-www-form-urlencoded"}
-        status, data, elapsed, _cookies = self._send("POST", TRACK_PATH, body, headers)
+        status, data, elapsed, _cookies = self.exchange("POST", TRACK_PATH, body, headers)
         return status, data, elapsed
 
 
