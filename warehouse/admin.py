@@ -137,7 +137,7 @@ class StockAdjustForm(forms.Form):
 
 @admin.register(StockLevel)
 class StockLevelAdmin(ReadOnlyAdmin):
-    list_display = ("sku", "warehouse", "on_hand", "locked", "reserved", "available_display", "ledger")
+    list_display = ("sku", "warehouse", "on_hand", "locked", "reserved", "available_display")  # + ledger, per role
     list_filter = ("warehouse", AvailabilityFilter, "sku__category")
     search_fields = ("sku__code", "sku__name", "sku__aliases__alias")
     list_select_related = ("sku", "warehouse")
@@ -156,7 +156,7 @@ class StockLevelAdmin(ReadOnlyAdmin):
         """The ledger column carries only the links this person can follow (movements, adjust)."""
         can_see_movements = request.user.has_perm("warehouse.view_stockmovement")
         can_adjust = request.user.has_perm("warehouse.adjust_stock")
-        columns = [c for c in super().get_list_display(request) if c != "ledger"]
+        columns = super().get_list_display(request)
         if not (can_see_movements or can_adjust):
             return columns
 
