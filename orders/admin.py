@@ -451,7 +451,7 @@ class AlertAdmin(SimpleHistoryAdmin):
     list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
     search_fields = ("message", "order__number")
     raw_id_fields = ("order", "owner_user")
-    autocomplete_fields = ("owner_group",)
+    # owner_group is a plain select of the few role groups: a group autocomplete needs rights on auth groups.
     readonly_fields = ("state_display",)
     date_hierarchy = "created_at"
     actions = ["acknowledge"]
