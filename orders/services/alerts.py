@@ -68,7 +68,8 @@ def alert_resolve(*, alerts: QuerySet[Alert], resolution: str) -> int:
     now = timezone.now()
     resolved = 0
     with transaction.atomic():
-        for alert in alerts.filter(resolved_at__isnull=True).select_for_update(of=("self",)).order_by("pk"):
+        pending = alerts.filter(resolved_at__isnull=True).select_related("order")
+        for alert in pending.select_for_update(of=("self",)).order_by("pk"):
             alert.resolved_at = now
             alert.resolution = resolution[:255]
             alert.save(update_fields=["resolved_at", "resolution"])
