@@ -1,10 +1,29 @@
 """Admin base classes shared by every app: fields services own stay read-only, and history is a record only."""
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import ModelChange, ModelDelta
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+
+class _ReadableChanges(HistoricalRecordContextHelper):
+    """Changes as a clerk reads them: choice labels instead of codes, local time, "—" for nothing."""
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if value in (None, "") or getattr(value, "pk", 0) is None:  # empty, or an unset foreign key
+            return "—"
+        if isinstance(value, datetime):
+            return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}"
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return super().prepare_delta_change_value(change, value)
 
 
 class ServiceOwnedFieldsMixin:
@@ -48,6 +67,29 @@ class HistoryAdmin(ServiceOwnedFieldsMixin, SimpleHistoryAdmin):
             messages.info(request, gettext("Old versions are shown in the list of changes below."))
         opts = self.model._meta
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_history", args=[object_id]))
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return _ReadableChanges(self.model, historical_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        """As simple-history's, plus the fields no form edits (simple-history skips them): status, stock and
+        breaker flags are exactly what a reader of this page looks for. Save timestamps are left out."""
+        super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs)
+        previous = None
+        for current in historical_records:
+            if previous is not None:
+                extra = [
+                    ModelChange(f.name, getattr(current, f.attname), getattr(previous, f.attname))
+                    for f in previous.tracked_fields
+                    if not f.editable and not f.primary_key and not getattr(f, "auto_now", False)
+                    if getattr(current, f.attname) != getattr(previous, f.attname)
+                ]
+                if extra:
+                    helper = self.get_historical_record_context_helper(request, previous)
+                    delta = ModelDelta(extra, [c.field for c in extra], current, previous)
+                    shown = helper.context_for_delta_changes(delta)
+                    previous.history_delta_changes = [*shown, *getattr(previous, "history_delta_changes", [])]
+            previous = current
 
     def history_view(self, request, object_id, extra_context=None):
         # A user link answers 403 to whoever may not open users (财务, 客服 …): show the name as text then.

@@ -140,6 +140,9 @@ class OrderLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # lines come from intake and rules (gifts); shown, never edited here
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("sku")
 
@@ -293,9 +296,6 @@ class OrderAdmin(HistoryAdmin):
         except ApplicationError as refusal:  # the order moved on since the form was shown
             request._order_refused = True
             messages.error(request, _("Refused: %(why)s") % {"why": refusal.message})
-
-    def save_related(self, request, form, formsets, change):
-        pass  # order lines are read-only here; nothing else hangs off the form
 
     def response_change(self, request, obj):
         if getattr(request, "_order_refused", False):
