@@ -129,6 +129,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Messages live in the session, not in a cookie: a generated carrier secret is shown once in one of them.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
