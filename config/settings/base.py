@@ -169,6 +169,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` with their own choices: name each enum after its model, so the names are
+    # stable and never collide (drf_spectacular.W001).
+    "ENUM_NAME_OVERRIDES": {
+        "RuleKindEnum": "rules.models.Rule.Kind",
+        "ChannelKindEnum": "orders.models.Channel.Kind",
+        "OrderEventKindEnum": "orders.models.OrderEvent.Kind",
+        "AlertKindEnum": "orders.models.Alert.Kind",
+        "StockReservationKindEnum": "warehouse.models.StockReservation.Kind",
+        "StockMovementKindEnum": "warehouse.models.StockMovement.Kind",
+        "BreakerEventKindEnum": "warehouse.models.BreakerEvent.Kind",
+    },
 }
 
 # Order intake
