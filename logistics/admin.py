@@ -11,6 +11,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
 from logistics.services import carrier_callback_secret_new, carrier_save
 
+SECRET_FIELDS = ("api_key", "callback_secret")
+
 
 class CarrierForm(forms.ModelForm):
     """Keys are typed in and never shown back; left empty, the stored key stays. A push adapter without a
@@ -40,6 +42,8 @@ class CarrierForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.generated_secret = ""
+        if "callback_secret" not in self.fields:  # a view-only form
+            return
         if self.instance.callback_secret:
             help_text = _("A secret is set (never shown). Leave empty to keep it; type a new one to replace it.")
         else:
@@ -73,6 +77,17 @@ class CarrierAdmin(SimpleHistoryAdmin):
     list_filter = ("adapter", "is_active")
     search_fields = ("code", "name")
     inlines = [StateMappingInline]
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            # A view-only page shows every field as text: never the keys, only whether they are set.
+            fields = [field for field in fields if field not in SECRET_FIELDS] + ["keys_set"]
+        return fields
+
+    @admin.display(description=_("API key and callback secret"))
+    def keys_set(self, obj: Carrier) -> str:
+        return " / ".join(str(_("set (hidden)") if getattr(obj, field) else _("not set")) for field in SECRET_FIELDS)
 
     def save_model(self, request, obj, form, change):
         carrier_save(carrier=obj, actor=request.user)

@@ -13,6 +13,7 @@ from logistics.carriers import generic, kuaidi100
 from logistics.models import Carrier, TrackingEvent
 from logistics.services import carrier_save
 from orders.models import Status
+from tests.factories import user_with_role
 from tests.logistics.parcels import printed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
@@ -173,3 +174,18 @@ def test_carrier_push_adapter_without_secret_refused_by_the_database():
     with pytest.raises(IntegrityError), transaction.atomic():
         Carrier.objects.create(code="yunda", name="韵达", adapter="kuaidi100", callback_secret="")
     Carrier.objects.create(code="jd", name="京东物流")  # manual carriers need none
+
+
+@pytest.mark.parametrize("role", ["客服", "财务", "采购"])
+def test_carrier_admin_view_only_page_shows_whether_keys_are_set_never_the_keys(client, role):
+    carrier = Carrier.objects.create(
+        code="shunfeng", name="顺丰速运", adapter="kuaidi100", api_key="k100-key", callback_secret="salt-hidden-1"
+    )
+    client.force_login(user_with_role(role, f"user-{role}"))
+
+    response = client.get(reverse("admin:logistics_carrier_change", args=[carrier.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "salt-hidden-1" not in html and "k100-key" not in html
+    assert "已设置（不显示）" in html
