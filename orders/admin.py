@@ -112,8 +112,11 @@ class OrderAdmin(SimpleHistoryAdmin):
     list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
-    search_fields = ("number",)  # replaced by get_search_results: exact match on any identifier
-    search_help_text = _("Order no., channel order no., tracking no. or mobile phone (exact)")
+    search_fields = ("number",)  # replaced by get_search_results (selectors.order_lookup_ids)
+    search_help_text = _(
+        "Order no., channel order no. or tracking no. (exact); mobile phone (full, last 4 digits or first 7+ "
+        "digits); customer or receiver name (exact or its beginning)"
+    )
     show_full_result_count = False
     list_per_page = 50
     raw_id_fields = ("customer",)

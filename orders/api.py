@@ -80,7 +80,11 @@ class ListQueryIn(serializers.Serializer):
 
 
 class LookupQueryIn(serializers.Serializer):
-    q = serializers.CharField(max_length=64, help_text="Order no., channel order no., tracking no. or phone")
+    q = serializers.CharField(
+        max_length=64,
+        help_text="Order no., channel order no. or tracking no.; phone (full, last 4 or first 7+ digits); "
+        "customer or receiver name (prefix)",
+    )
 
 
 class TransitionIn(serializers.Serializer):
