@@ -1,6 +1,5 @@
 """What a clerk reads is Chinese first: API validation messages, history pages, the job-queue label."""
 
-import json
 import re
 
 import pytest
