@@ -9,14 +9,15 @@ from rest_framework.views import APIView
 
 from config.api import DefaultPagination, error_response
 from orders import selectors
-from orders.models import Customer, Order, Source, Status
+from orders.models import Customer, Order, Source, Status, cn_mobile_validator
 from orders.services.intake import order_create
 from orders.services.transitions import order_transition, transitions_available
 
 PHONE_FIELD = {
     "regex": r"^1[3-9]\d{9}$",
     "max_length": 11,
-    "error_messages": {"invalid": "Enter a mainland China mobile number: 11 digits starting with 1."},
+    # The model's own message, translated (Chinese unless the caller asks for English).
+    "error_messages": {"invalid": cn_mobile_validator.message},
 }
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": 0}
 
@@ -80,7 +81,11 @@ class ListQueryIn(serializers.Serializer):
 
 
 class LookupQueryIn(serializers.Serializer):
-    q = serializers.CharField(max_length=64, help_text="Order no., channel order no., tracking no. or phone")
+    q = serializers.CharField(
+        max_length=64,
+        help_text="Order no., channel order no. or tracking no.; phone (full, last 4 or first 7+ digits); "
+        "customer or receiver name (prefix)",
+    )
 
 
 class TransitionIn(serializers.Serializer):

@@ -24,7 +24,7 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = [
     "django_fsm",
-    "django_rq",
+    "config.apps.JobQueuesConfig",  # django_rq, named in Chinese
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
