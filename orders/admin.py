@@ -1,5 +1,6 @@
 """Customer-service and manager screens. Status changes only through the transition services."""
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
@@ -32,6 +33,7 @@ from orders.models import (
 )
 from orders.services.address import ADDRESS_FIELDS, address_change_resolve, order_change_address
 from orders.services.alerts import alert_acknowledge
+from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
 from orders.services.transitions import order_transition, transitions_available
 from warehouse.selectors import order_locks
 
@@ -47,6 +49,26 @@ class AddressChangeForm(forms.Form):
     district = forms.CharField(label=_("district"), max_length=32, required=False)
     address_detail = forms.CharField(label=_("address"), max_length=255)
     reason = forms.CharField(label=_("reason"), max_length=255)
+
+
+class PaymentForm(forms.Form):
+    paid_amount = forms.DecimalField(
+        label=_("paid amount"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text=_("Total the buyer has paid for this order so far (presale: deposit, later deposit + balance)."),
+    )
+    paid_at = forms.DateTimeField(
+        label=_("paid at"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    payment_reference = forms.CharField(
+        label=_("payment reference"),
+        max_length=64,
+        help_text=_("The platform's trade number or the bank slip number."),
+    )
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -225,6 +247,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                 "<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="orders_order_transition"
             ),
             path("<int:pk>/address/", self.admin_site.admin_view(self.address_view), name="orders_order_address"),
+            path("<int:pk>/payment/", self.admin_site.admin_view(self.payment_view), name="orders_order_payment"),
         ]
         return custom + super().get_urls()
 
@@ -277,6 +300,47 @@ class OrderAdmin(SimpleHistoryAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/orders/order/address.html", context)
+
+    def payment_view(self, request: HttpRequest, pk: int):
+        """确认收款: finance records amount, time and reference; the payment service checks and moves the order."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.pay_order"):
+            raise PermissionDenied
+        expected = payment_expected(order=order)
+        form = PaymentForm(
+            request.POST or None,
+            initial={"paid_amount": expected[-1], "paid_at": timezone.localtime().replace(second=0, microsecond=0)},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = order_confirm_payment(order=order, **form.cleaned_data, actor=request.user, source=Source.ADMIN)
+            except ApplicationError as refusal:
+                field = refusal.extra.get("field")
+                form.add_error(field if field in form.fields else None, refusal.message)
+            else:
+                if order.status == "on_hold":
+                    messages.warning(request, order.status_reason)
+                else:
+                    messages.success(
+                        request,
+                        _("Payment recorded. Order %(number)s is now '%(status)s' (%(payment)s).")
+                        % {
+                            "number": order.number,
+                            "status": order.get_status_display(),
+                            "payment": order.get_payment_status_display(),
+                        },
+                    )
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": order,
+            "title": _("Confirm payment of %(number)s") % {"number": order.number},
+            "form": form,
+            "expected": expected,
+            "can_confirm": payment_can_confirm(order=order),
+        }
+        return TemplateResponse(request, "admin/orders/order/payment.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
