@@ -17,7 +17,12 @@ from simple_history.utils import bulk_create_with_history
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
-from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_mismatch_reason
+from orders.services.payment import (
+    order_confirm_payment,
+    order_payment_time_record,
+    payment_can_confirm,
+    payment_mismatch_reason,
+)
 from orders.services.timeline import event_record, history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku, StockLock
@@ -446,11 +451,22 @@ def _replay(
                 actor_label=channel.code,
             )
             payment_recorded = True
+        elif (
+            [d["field"] for d in payment] == ["paid_at"]
+            and order.paid_at is None
+            and order.payment_status == Order.PaymentStatus.PAID
+        ):
+            # Verified without a time (e.g. by hand); the channel now says when: keep it, nothing to review.
+            order = order_payment_time_record(order=order, paid_at=data["paid_at"], actor=actor, source=source)
+            payment_recorded = True
         elif payment:
             review += payment
         # A verified payment is never rewritten here: a paid order whose new total differs goes to review.
         mismatch = (
-            updatable and order.payment_status == Order.PaymentStatus.PAID and order.paid_amount != order.subtotal
+            "subtotal" in content.fields
+            and updatable
+            and order.payment_status == Order.PaymentStatus.PAID
+            and order.paid_amount != order.subtotal
         )
         held = False
         if review or mismatch:

@@ -175,3 +175,28 @@ def order_confirm_payment(
             actor_label=actor_label,
             reason=_("Payment %(ref)s") % {"ref": reference},
         )
+
+
+def order_payment_time_record(
+    *, order: Order, paid_at: datetime, actor: AbstractBaseUser | None, source: str, actor_label: str = ""
+) -> Order:
+    """Keep the payment time a channel reports for an order already verified without one. Changes nothing else."""
+    when = _clean_time(paid_at)
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.paid_at is not None or locked.payment_status != Order.PaymentStatus.PAID or locked.is_legacy:
+            return locked
+        locked.paid_at = when
+        history_attribute(locked, actor=actor, reason="payment time from channel")
+        locked.save(update_fields=["paid_at", "updated_at"])
+        event_record(
+            order=locked,
+            kind=OrderEvent.Kind.NOTE,
+            source=source,
+            actor=actor,
+            actor_label=actor_label,
+            reason=_("Payment time from the channel: %(at)s")
+            % {"at": timezone.localtime(when).strftime("%Y-%m-%d %H:%M")},
+            data={"payment": {"paid_at": when.isoformat()}},
+        )
+    return locked

@@ -123,3 +123,23 @@ def test_order_create_replay_after_label_printed_raises_alert_and_keeps_the_orde
     assert order.events.filter(kind=OrderEvent.Kind.ALERT).count() == 1
     post(api, changed)
     assert Alert.objects.filter(order=order).count() == 1
+
+
+def test_order_create_replay_with_paid_at_of_order_verified_by_hand_records_the_time(api):
+    payload = order_payload()
+    created = post(api, payload)
+    order = step(Order.objects.get(number=created["number"]), ("pay", {}))
+    assert order.paid_at is None
+    body = post(api, dict(payload, paid_at="2026-11-22T10:00:00+08:00"))
+    assert (body["status"], body["held"], body["payment_recorded"]) == ("paid", False, True)
+    order.refresh_from_db()
+    assert order.paid_at.isoformat() == "2026-11-22T02:00:00+00:00"
+
+
+def test_order_create_replay_with_other_amount_of_paid_order_holds_for_review(api):
+    payload = order_payload(paid_at="2026-11-22T10:00:00+08:00")
+    post(api, payload)
+    body = post(api, dict(payload, paid_amount="150.00"))
+    assert (body["status"], body["held"]) == ("on_hold", True)
+    assert body["differences"] == [{"field": "paid_amount", "old": "198.00", "new": "150.00"}]
+    assert Order.objects.get(number=body["number"]).paid_amount == Decimal("198.00")  # a verified payment stays
