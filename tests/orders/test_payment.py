@@ -199,3 +199,17 @@ def test_order_confirm_payment_presale_balance_short_holds(api):
     api.post(url, {"paid_amount": "50.00", "paid_at": PAID_AT, "payment_reference": "D-1"}, format="json")
     short = api.post(url, {"paid_amount": "120.00", "paid_at": PAID_AT, "payment_reference": "B-1"}, format="json")
     assert short.json()["status"] == "on_hold" and "金额不符" in short.json()["status_reason"]
+
+
+def test_order_confirm_payment_in_admin_presale_shows_deposit_and_total(client, caiwu):
+    order = make_order(is_presale=True, deposit_amount="50.00", paid_amount="0")
+    client.force_login(caiwu)
+    page = client.get(reverse("admin:orders_order_payment", args=[order.pk])).content.decode()
+    assert "¥50.00" in page and "¥198.00" in page
+    response = client.post(
+        reverse("admin:orders_order_payment", args=[order.pk]),
+        {"paid_amount": "50.00", "paid_at": "2026-11-22T10:00", "payment_reference": "D-7"},
+    )
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.status, order.payment_status) == ("placed", "deposit_paid")
