@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
 
 
@@ -46,7 +46,7 @@ class StateMappingInline(admin.TabularInline):
 
 
 @admin.register(Carrier)
-class CarrierAdmin(SimpleHistoryAdmin):
+class CarrierAdmin(HistoryAdmin):
     form = CarrierForm
     list_display = ("code", "name", "adapter", "provider_code", "stall_hours", "poll_minutes", "is_active")
     list_filter = ("adapter", "is_active")
@@ -55,7 +55,7 @@ class CarrierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CarrierStateMapping)
-class CarrierStateMappingAdmin(SimpleHistoryAdmin):
+class CarrierStateMappingAdmin(HistoryAdmin):
     list_display = ("carrier_state", "label", "effect", "carrier")
     list_filter = ("effect", "carrier")
     search_fields = ("carrier_state", "label")
@@ -73,7 +73,7 @@ class TrackingEventInline(admin.TabularInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     list_display = (
         "tracking_number",
         "carrier",
@@ -89,7 +89,7 @@ class ShipmentAdmin(admin.ModelAdmin):
     search_fields = ("=tracking_number", "=order__number")
     list_select_related = ("carrier", "order", "channel")
     raw_id_fields = ("order",)
-    readonly_fields = [f.name for f in Shipment._meta.fields]
+    service_owned_fields = tuple(f.name for f in Shipment._meta.fields)  # the parcel registry and carrier events
     inlines = [TrackingEventInline]
 
     def has_add_permission(self, request) -> bool:

@@ -13,9 +13,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels
 from orders import selectors
@@ -31,8 +32,23 @@ from orders.models import (
     Source,
     StatusNode,
 )
-from orders.services.address import ADDRESS_FIELDS, address_change_resolve, order_change_address
+from orders.services.address import (
+    ADDRESS_FIELDS,
+    BEFORE_LABEL,
+    WITH_CARRIER,
+    address_change_resolve,
+    order_change_address,
+)
 from orders.services.alerts import alert_acknowledge
+from orders.services.handling import (
+    DETAIL_FIELDS,
+    REASON_MAX_LENGTH,
+    details_editable,
+    order_set_details,
+    order_set_priority,
+    order_set_tags,
+    tags_parse,
+)
 from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
 from orders.services.transitions import order_transition, transitions_available
 from warehouse.selectors import order_locks
@@ -49,6 +65,11 @@ class AddressChangeForm(forms.Form):
     district = forms.CharField(label=_("district"), max_length=32, required=False)
     address_detail = forms.CharField(label=_("address"), max_length=255)
     reason = forms.CharField(label=_("reason"), max_length=255)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(label=_("priority"), choices=Order.Priority.choices, coerce=int)
+    reason = forms.CharField(label=_("reason"), max_length=REASON_MAX_LENGTH)
 
 
 class PaymentForm(forms.Form):
@@ -69,6 +90,34 @@ class PaymentForm(forms.Form):
         max_length=64,
         help_text=_("The platform's trade number or the bank slip number."),
     )
+
+
+class TagsForm(forms.Form):
+    """Tags one by one: untick to remove, type new ones to add."""
+
+    keep = forms.MultipleChoiceField(
+        label=_("current tags"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Untick a tag to remove it."),
+    )
+    add = forms.CharField(
+        label=_("add tags"),
+        required=False,
+        max_length=700,
+        help_text=_("Separate several tags with commas, e.g. 高意向，加急"),
+    )
+    reason = forms.CharField(label=_("reason"), max_length=REASON_MAX_LENGTH, required=False)
+
+    def __init__(self, *args, tags: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [(tag, tag) for tag in tags]
+        self.fields["keep"].initial = list(tags)
+        if not tags:
+            del self.fields["keep"]
+
+    def tags(self) -> list[str]:
+        return [*self.cleaned_data.get("keep", []), *tags_parse(self.cleaned_data["add"])]
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -113,12 +162,15 @@ class OrderLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # lines come from intake and rules (gifts); shown, never edited here
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("sku")
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(HistoryAdmin):
     list_display = (
         "number",
         "channel",
@@ -138,20 +190,29 @@ class OrderAdmin(SimpleHistoryAdmin):
     search_help_text = _("Order no., channel order no., tracking no. or mobile phone (exact)")
     show_full_result_count = False
     list_per_page = 50
-    raw_id_fields = ("customer",)
-    autocomplete_fields = ("warehouse", "carrier")
     inlines = [OrderLineInline]
     actions = ["print_pick_list"]
     change_form_template = "admin/orders/order/change_form.html"
-    readonly_fields = (
+    # Everything but invoice title and promised ship-by: the status machine, payment, allocation, the parcel,
+    # the address (修改地址), priority (设置优先级) and tags (标签) each change through their own service.
+    service_owned_fields = (
         *ORDER_HEADER_FIELDS,
         "customer",
+        *ADDRESS_FIELDS,
         "subtotal",
         "paid_amount",
         "payment_status",
         "is_presale",
         "deposit_amount",
         "paid_at",
+        "payment_reference",
+        "promo_code",  # a fact of the channel's sale: rules and promotion quotas were decided on it
+        "priority",
+        "tags",
+        "warehouse",
+        "carrier",
+        "tracking_number",
+        "resume_status",
         "fingerprint",
         "created_at",
         "updated_at",
@@ -164,15 +225,8 @@ class OrderAdmin(SimpleHistoryAdmin):
         (
             _("Customer and address"),
             {
-                "fields": (
-                    "customer",
-                    "receiver_name",
-                    "receiver_phone",
-                    "province",
-                    "city",
-                    "district",
-                    "address_detail",
-                )
+                "fields": ("customer", *ADDRESS_FIELDS),
+                "description": _("Read-only here: use the “Change address” button above."),
             },
         ),
         (
@@ -185,6 +239,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                     "is_presale",
                     "deposit_amount",
                     "paid_at",
+                    "payment_reference",
                     "promo_code",
                     "invoice_title",
                 )
@@ -192,9 +247,19 @@ class OrderAdmin(SimpleHistoryAdmin):
         ),
         (
             _("Handling"),
-            {"fields": ("priority", "tags", "promised_ship_by", "warehouse", "carrier", "tracking_number")},
+            {
+                "fields": ("priority", "tags_display", "promised_ship_by", "warehouse", "carrier", "tracking_number"),
+                "description": _(
+                    "Priority and tags change with the buttons above; warehouse, carrier and tracking number "
+                    "with the status steps (allocation, label printing)."
+                ),
+            },
         ),
     )
+
+    @admin.display(description=_("tags"))
+    def tags_display(self, order: Order) -> str:
+        return "、".join(order.tags) or "—"
 
     @admin.display(description=_("customer"), ordering="customer__name")
     def customer_name(self, order: Order) -> str:
@@ -231,9 +296,35 @@ class OrderAdmin(SimpleHistoryAdmin):
         return queryset.filter(pk__in=selectors.order_lookup_ids(q=search_term)), False
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = [*super().get_readonly_fields(request, obj), "tags_display"]
+        if obj is not None:  # legacy orders: nothing; shipped ones: no more promises about shipping
+            editable = details_editable(order=obj)
+            readonly += [f for f in DETAIL_FIELDS if f not in editable]
+        return readonly
+
+    def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_legacy:
-            return [f.name for f in Order._meta.concrete_fields] + ["customer_name"]
-        return self.readonly_fields
+            return False  # legacy (imported) orders are read-only
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        """The two fields left on the form go through their service too (history row + timeline event)."""
+        try:
+            order_set_details(
+                order=obj,
+                invoice_title=form.cleaned_data.get("invoice_title", obj.invoice_title),
+                promised_ship_by=form.cleaned_data.get("promised_ship_by", obj.promised_ship_by),
+                actor=request.user,
+                reason=gettext("edited on the order page"),
+            )
+        except ApplicationError as refusal:  # the order moved on since the form was shown
+            request._order_refused = True
+            messages.error(request, _("Refused: %(why)s") % {"why": refusal.message})
+
+    def response_change(self, request, obj):
+        if getattr(request, "_order_refused", False):
+            return HttpResponseRedirect(reverse("admin:orders_order_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # orders are never deleted; cancel them
@@ -247,6 +338,8 @@ class OrderAdmin(SimpleHistoryAdmin):
                 "<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="orders_order_transition"
             ),
             path("<int:pk>/address/", self.admin_site.admin_view(self.address_view), name="orders_order_address"),
+            path("<int:pk>/priority/", self.admin_site.admin_view(self.priority_view), name="orders_order_priority"),
+            path("<int:pk>/tags/", self.admin_site.admin_view(self.tags_view), name="orders_order_tags"),
             path("<int:pk>/payment/", self.admin_site.admin_view(self.payment_view), name="orders_order_payment"),
         ]
         return custom + super().get_urls()
@@ -287,19 +380,51 @@ class OrderAdmin(SimpleHistoryAdmin):
             try:
                 change = order_change_address(order=order, address=data, reason=data.pop("reason"), actor=request.user)
             except ApplicationError as refusal:
-                field = refusal.extra.get("field")
-                form.add_error(field if field in form.fields else None, refusal.message)
+                self._form_refusal(form, refusal)
             else:
                 messages.success(request, change.get_state_display())
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": order,
-            "title": _("Change address of %(number)s") % {"number": order.number},
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/orders/order/address.html", context)
+        title = _("Change address of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "address", title, form)
+
+    def priority_view(self, request: HttpRequest, pk: int):
+        """设置优先级: a place in the allocation queue and on pick lists, with the reason on the timeline."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        form = PriorityForm(request.POST or None, initial={"priority": order.priority})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                order = order_set_priority(
+                    order=order, priority=data["priority"], reason=data["reason"], actor=request.user
+                )
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                messages.success(request, _("Priority is now '%(p)s'.") % {"p": order.get_priority_display()})
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Set priority of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "priority", title, form)
+
+    def tags_view(self, request: HttpRequest, pk: int):
+        """标签: remove tags one by one and add new ones; one timeline event lists old → new."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        form = TagsForm(request.POST or None, tags=list(order.tags or []))
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = order_set_tags(
+                    order=order, tags=form.tags(), reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                messages.success(request, _("Tags saved: %(tags)s") % {"tags": "、".join(order.tags) or "—"})
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Tags of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "tags", title, form)
 
     def payment_view(self, request: HttpRequest, pk: int):
         """确认收款: finance records amount, time and reference; the payment service checks and moves the order."""
@@ -315,8 +440,7 @@ class OrderAdmin(SimpleHistoryAdmin):
             try:
                 order = order_confirm_payment(order=order, **form.cleaned_data, actor=request.user, source=Source.ADMIN)
             except ApplicationError as refusal:
-                field = refusal.extra.get("field")
-                form.add_error(field if field in form.fields else None, refusal.message)
+                self._form_refusal(form, refusal)
             else:
                 if order.status == "on_hold":
                     messages.warning(request, order.status_reason)
@@ -331,23 +455,41 @@ class OrderAdmin(SimpleHistoryAdmin):
                         },
                     )
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Confirm payment of %(number)s") % {"number": order.number}
+        return self._service_page(
+            request, order, "payment", title, form, expected=expected, can_confirm=payment_can_confirm(order=order)
+        )
+
+    @staticmethod
+    def _form_refusal(form: forms.Form, refusal: ApplicationError) -> None:
+        field = refusal.extra.get("field")
+        if field == "tags":
+            field = "add"
+        form.add_error(field if field in form.fields else None, refusal.message)
+
+    def _service_page(self, request, order: Order, name: str, title, form, **extra) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": order,
-            "title": _("Confirm payment of %(number)s") % {"number": order.number},
+            "title": title,
             "form": form,
-            "expected": expected,
-            "can_confirm": payment_can_confirm(order=order),
+            **extra,
         }
-        return TemplateResponse(request, "admin/orders/order/payment.html", context)
+        return TemplateResponse(request, f"admin/orders/order/{name}.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         order = self.get_object(request, object_id)
         if order is not None:
+            may_change = request.user.has_perm("orders.change_order") and not order.is_legacy
             extra_context.update(
                 {
+                    "can_change_address": may_change and order.status in BEFORE_LABEL | WITH_CARRIER,
+                    "can_set_priority": may_change and order.status not in FINAL_STATES,
+                    "can_set_tags": may_change,
+                    "can_confirm_payment": request.user.has_perm("orders.pay_order")
+                    and payment_can_confirm(order=order),
                     "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
                     "timeline": selectors.order_timeline(order=order),
                     "node": selectors.status_node_for(status=order.status),
@@ -362,14 +504,14 @@ class OrderAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(SimpleHistoryAdmin):
+class ChannelAdmin(HistoryAdmin):
     list_display = ("code", "name", "kind", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("code", "name")
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(HistoryAdmin):
     list_display = ("name", "phone", "member_level", "created_at")
     list_filter = ("member_level",)
     search_fields = ("=phone", "name")
@@ -384,7 +526,7 @@ class EscalationLevelInline(admin.TabularInline):
 
 
 @admin.register(StatusNode)
-class StatusNodeAdmin(SimpleHistoryAdmin):
+class StatusNodeAdmin(HistoryAdmin):
     list_display = ("status", "owner_group", "owner_user", "timeout_minutes", "customer_label", "notify_customer")
     list_filter = ("notify_customer", "owner_group")
     list_select_related = ("owner_group", "owner_user")
@@ -392,13 +534,17 @@ class StatusNodeAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("owner_group",)
     raw_id_fields = ("owner_user",)
     inlines = [EscalationLevelInline]
+    service_owned_fields = ("status",)  # which state a settings row belongs to
+
+    def has_add_permission(self, request) -> bool:
+        return False  # every state has its row from setup (status_nodes_ensure_defaults)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # every state keeps its settings row
 
 
 @admin.register(Alert)
-class AlertAdmin(SimpleHistoryAdmin):
+class AlertAdmin(HistoryAdmin):
     list_display = (
         "created_at",
         "severity",
@@ -417,6 +563,8 @@ class AlertAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ("owner_group",)
     date_hierarchy = "created_at"
     actions = ["acknowledge"]
+    # What the alert says and about which order is the raiser's; staff may hand it to another owner.
+    service_owned_fields = ("kind", "severity", "order", "message", "created_at")
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request, queryset: QuerySet[Alert]):
@@ -429,13 +577,13 @@ class AlertAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(AddressChange)
-class AddressChangeAdmin(SimpleHistoryAdmin):
+class AddressChangeAdmin(HistoryAdmin):
     list_display = ("order", "state", "reason", "requested_by", "created_at", "resolved_at")
     list_filter = ("state",)
     search_fields = ("order__number",)
     list_select_related = ("order", "requested_by")
     raw_id_fields = ("order",)
-    readonly_fields = ("order", "state", "old_address", "new_address", "reason", "requested_by", "resolved_at")
+    service_owned_fields = ("order", "state", "old_address", "new_address", "reason", "requested_by", "resolved_at")
     actions = ["intercepted", "intercept_failed"]
 
     def has_add_permission(self, request) -> bool:
