@@ -1,5 +1,6 @@
 """Customer-service and manager screens. Status changes only through the transition services."""
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
@@ -48,6 +49,7 @@ from orders.services.handling import (
     order_set_tags,
     tags_parse,
 )
+from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
 from orders.services.transitions import order_transition, transitions_available
 from warehouse.selectors import order_locks
 
@@ -68,6 +70,26 @@ class AddressChangeForm(forms.Form):
 class PriorityForm(forms.Form):
     priority = forms.TypedChoiceField(label=_("priority"), choices=Order.Priority.choices, coerce=int)
     reason = forms.CharField(label=_("reason"), max_length=REASON_MAX_LENGTH)
+
+
+class PaymentForm(forms.Form):
+    paid_amount = forms.DecimalField(
+        label=_("paid amount"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text=_("Total the buyer has paid for this order so far (presale: deposit, later deposit + balance)."),
+    )
+    paid_at = forms.DateTimeField(
+        label=_("paid at"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    payment_reference = forms.CharField(
+        label=_("payment reference"),
+        max_length=64,
+        help_text=_("The platform's trade number or the bank slip number."),
+    )
 
 
 class TagsForm(forms.Form):
@@ -187,6 +209,7 @@ class OrderAdmin(HistoryAdmin):
         "is_presale",
         "deposit_amount",
         "paid_at",
+        "payment_reference",
         "promo_code",  # a fact of the channel's sale: rules and promotion quotas were decided on it
         "priority",
         "tags",
@@ -220,6 +243,7 @@ class OrderAdmin(HistoryAdmin):
                     "is_presale",
                     "deposit_amount",
                     "paid_at",
+                    "payment_reference",
                     "promo_code",
                     "invoice_title",
                 )
@@ -332,6 +356,7 @@ class OrderAdmin(HistoryAdmin):
             path("<int:pk>/address/", self.admin_site.admin_view(self.address_view), name="orders_order_address"),
             path("<int:pk>/priority/", self.admin_site.admin_view(self.priority_view), name="orders_order_priority"),
             path("<int:pk>/tags/", self.admin_site.admin_view(self.tags_view), name="orders_order_tags"),
+            path("<int:pk>/payment/", self.admin_site.admin_view(self.payment_view), name="orders_order_payment"),
         ]
         return custom + super().get_urls()
 
@@ -417,6 +442,40 @@ class OrderAdmin(HistoryAdmin):
         title = _("Tags of %(number)s") % {"number": order.number}
         return self._service_page(request, order, "tags", title, form)
 
+    def payment_view(self, request: HttpRequest, pk: int):
+        """确认收款: finance records amount, time and reference; the payment service checks and moves the order."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.pay_order"):
+            raise PermissionDenied
+        expected = payment_expected(order=order)
+        form = PaymentForm(
+            request.POST or None,
+            initial={"paid_amount": expected[-1], "paid_at": timezone.localtime().replace(second=0, microsecond=0)},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = order_confirm_payment(order=order, **form.cleaned_data, actor=request.user, source=Source.ADMIN)
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                if order.status == "on_hold":
+                    messages.warning(request, order.status_reason)
+                else:
+                    messages.success(
+                        request,
+                        _("Payment recorded. Order %(number)s is now '%(status)s' (%(payment)s).")
+                        % {
+                            "number": order.number,
+                            "status": order.get_status_display(),
+                            "payment": order.get_payment_status_display(),
+                        },
+                    )
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Confirm payment of %(number)s") % {"number": order.number}
+        return self._service_page(
+            request, order, "payment", title, form, expected=expected, can_confirm=payment_can_confirm(order=order)
+        )
+
     @staticmethod
     def _form_refusal(form: forms.Form, refusal: ApplicationError) -> None:
         field = refusal.extra.get("field")
@@ -424,13 +483,14 @@ class OrderAdmin(HistoryAdmin):
             field = "add"
         form.add_error(field if field in form.fields else None, refusal.message)
 
-    def _service_page(self, request, order: Order, name: str, title, form) -> TemplateResponse:
+    def _service_page(self, request, order: Order, name: str, title, form, **extra) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": order,
             "title": title,
             "form": form,
+            **extra,
         }
         return TemplateResponse(request, f"admin/orders/order/{name}.html", context)
 
@@ -444,6 +504,8 @@ class OrderAdmin(HistoryAdmin):
                     "can_change_address": may_change and order.status in BEFORE_LABEL | WITH_CARRIER,
                     "can_set_priority": may_change and order.status not in FINAL_STATES,
                     "can_set_tags": may_change,
+                    "can_confirm_payment": request.user.has_perm("orders.pay_order")
+                    and payment_can_confirm(order=order),
                     "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
                     "timeline": selectors.order_timeline(order=order),
                     "node": selectors.status_node_for(status=order.status),

@@ -140,6 +140,8 @@ class Order(FSMModelMixin, models.Model):
     )
     ordered_at = models.DateTimeField(_("ordered at"))
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # The platform's trade / transaction number (or a bank slip number), set only by the payment service.
+    payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True, editable=False)
 
     receiver_name = models.CharField(_("receiver"), max_length=100)
     receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[cn_mobile_validator])
