@@ -5,10 +5,12 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+PATTERN_OPS = "varchar_pattern_ops"  # PostgreSQL; other databases ignore index opclasses
 cn_mobile_validator = RegexValidator(
     r"^1[3-9]\d{9}$", _("Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).")
 )
@@ -96,6 +98,11 @@ class Customer(models.Model):
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
+        # Order search: the phone's last 4 digits and a name prefix (the unique phone already has a LIKE index).
+        indexes = [
+            models.Index(Right("phone", 4), name="customer_phone_last4"),
+            models.Index(fields=["name"], name="customer_name_like", opclasses=[PATTERN_OPS]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.phone}"
@@ -141,6 +148,8 @@ class Order(FSMModelMixin, models.Model):
     )
     ordered_at = models.DateTimeField(_("ordered at"))
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # The platform's trade / transaction number (or a bank slip number), set only by the payment service.
+    payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True, editable=False)
 
     receiver_name = models.CharField(_("receiver"), max_length=100)
     receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[cn_mobile_validator])
@@ -177,7 +186,10 @@ class Order(FSMModelMixin, models.Model):
         verbose_name_plural = _("orders")
         ordering = ["-ordered_at"]
         indexes = [
-            models.Index(fields=["receiver_phone"]),
+            # Order search: pattern_ops serves both = and LIKE 'prefix%' whatever the database's collation.
+            models.Index(fields=["receiver_phone"], name="order_receiver_phone_like", opclasses=[PATTERN_OPS]),
+            models.Index(Right("receiver_phone", 4), name="order_receiver_phone_last4"),
+            models.Index(fields=["receiver_name"], name="order_receiver_name_like", opclasses=[PATTERN_OPS]),
             models.Index(fields=["status", "state_deadline"]),
             models.Index(fields=["channel", "-ordered_at"]),
             models.Index(fields=["-ordered_at"]),

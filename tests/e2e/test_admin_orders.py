@@ -5,10 +5,11 @@ The browser announces English (en-US): pages must still come up in Chinese first
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.utils import translation
+from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from orders.models import Alert, Order, OrderEvent, Source, Status
@@ -275,3 +276,35 @@ def test_order_list_bulk_release_asks_a_reason_then_counts_releases_and_lists_re
     for order in held:
         order.refresh_from_db()
         assert order.status == Status.PAID
+
+
+@pytest.mark.parametrize("role", ["kefu", "cangku"])  # cangku also gets the action checkboxes
+def test_order_list_on_1366_screen_shows_overdue_flag_without_scrolling(browser, live_server, kefu, cangku, role):
+    # given: a few orders with long channel numbers and names, one of them overdue in its status
+    for i in range(3):
+        make_order(
+            channel_order_no=f"TMALL2026112200001{i}",
+            customer={"name": "欧阳娜娜", "phone": f"1390000{i:04d}"},
+        )
+    overdue = make_order(channel_order_no="TMALL20261122000019")
+    overdue.state_deadline = timezone.now() - timedelta(minutes=40)
+    overdue.save(update_fields=["state_deadline"])
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        login(page, live_server, role)
+
+        # when
+        page.goto(f"{live_server.url}/admin/orders/order/")
+
+        # then: the overdue order's number, status, receiver phone and deadline with its marker are all in view
+        row = page.locator("#result_list tbody tr", has_text=overdue.number)
+        marker = row.locator(".oh-overdue")
+        expect(marker).to_have_text(f"⚠ {zh('overdue')}")
+        for cell in (row.get_by_role("link", name=overdue.number), row.locator(".oh-status"), marker):
+            expect(cell).to_be_in_viewport(ratio=1)
+        expect(row.get_by_text(overdue.receiver_phone)).to_be_in_viewport(ratio=1)
+        # and: the page itself does not scroll sideways
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        context.close()

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('orders', '0003_address_change'),
+        ('orders', '0005_order_payment_reference'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
