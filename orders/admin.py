@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
@@ -13,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
@@ -55,6 +56,12 @@ from warehouse.selectors import order_locks
 
 # Selected order numbers travel in the pick list's URL; servers cut request lines at about 4 KB.
 PICK_LIST_MAX_SELECTED = 200
+# Orders one bulk release may take: each goes through its own transition, inside the request.
+BULK_RELEASE_MAX_SELECTED = 200
+
+
+class HoldReleaseForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255)
 
 
 class AddressChangeForm(forms.Form):
@@ -195,7 +202,7 @@ class OrderAdmin(HistoryAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderLineInline]
-    actions = ["print_pick_list"]
+    actions = ["print_pick_list", "release_holds", "acknowledge_alerts"]
     change_form_template = "admin/orders/order/change_form.html"
     # Everything but invoice title and promised ship-by: the status machine, payment, allocation, the parcel,
     # the address (修改地址), priority (设置优先级) and tags (标签) each change through their own service.
@@ -305,6 +312,68 @@ class OrderAdmin(HistoryAdmin):
 
     def has_fulfil_permission(self, request) -> bool:
         return request.user.has_perm("orders.fulfil_order")
+
+    @admin.action(description=_("Release selected holds (with a reason)"), permissions=["release"])
+    def release_holds(self, request, queryset: QuerySet[Order]):
+        """Ask for one reason, then release each order through its own transition; refusals are listed."""
+        orders = list(queryset.order_by("pk")[: BULK_RELEASE_MAX_SELECTED + 1])
+        if len(orders) > BULK_RELEASE_MAX_SELECTED:
+            messages.error(
+                request, _("Select at most %(n)d orders to release at once.") % {"n": BULK_RELEASE_MAX_SELECTED}
+            )
+            return None
+        form = HoldReleaseForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            released = 0
+            for order in orders:
+                try:
+                    order_transition(
+                        order=order,
+                        transition="release",
+                        actor=request.user,
+                        source=Source.ADMIN,
+                        reason=form.cleaned_data["reason"],
+                    )
+                except ApplicationError as refusal:
+                    messages.error(
+                        request,
+                        _("%(number)s not released: %(why)s") % {"number": order.number, "why": refusal.message},
+                    )
+                else:
+                    released += 1
+            if released:
+                messages.success(
+                    request,
+                    ngettext("%(n)d order released.", "%(n)d orders released.", released) % {"n": released},
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Release holds"),
+            "orders": orders,
+            "form": form,
+            "action_name": "release_holds",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/orders/order/release_holds.html", context)
+
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("orders.release_order")
+
+    @admin.action(description=_("Acknowledge the selected orders' open alerts"), permissions=["acknowledge"])
+    def acknowledge_alerts(self, request, queryset: QuerySet[Order]):
+        acknowledged = 0
+        for alert in selectors.alerts_open().filter(order__in=queryset.order_by().values("pk")).order_by("pk"):
+            alert_acknowledge(alert=alert, actor=request.user)
+            acknowledged += 1
+        messages.success(
+            request,
+            ngettext("%(n)d alert acknowledged.", "%(n)d alerts acknowledged.", acknowledged) % {"n": acknowledged},
+        )
+
+    def has_acknowledge_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_alert")
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -510,7 +579,7 @@ class OrderAdmin(HistoryAdmin):
                     "timeline": selectors.order_timeline(order=order),
                     "node": selectors.status_node_for(status=order.status),
                     "overdue": selectors.order_is_overdue(order=order),
-                    "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
+                    "order_alerts": selectors.alerts_open().filter(order=order),
                     "order_lines": order.lines.select_related("sku"),
                     "stock_locks": order_locks(order_id=order.pk),
                     "parcels": order_parcels(order),
@@ -559,6 +628,38 @@ class StatusNodeAdmin(HistoryAdmin):
         return False  # every state keeps its settings row
 
 
+class AlertStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", _("Open")), ("acknowledged", _("Acknowledged")), ("resolved", _("Resolved by the system"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
+        if self.value() == "acknowledged":
+            return queryset.filter(acknowledged_at__isnull=False, resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class AlertOwnerFilter(admin.SimpleListFilter):
+    title = _("owner")
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return [("mine", _("My groups and me")), ("others", _("Others"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(selectors.alerts_owned_by(request.user))
+        if self.value() == "others":
+            return queryset.exclude(selectors.alerts_owned_by(request.user))
+        return queryset
+
+
 @admin.register(Alert)
 class AlertAdmin(HistoryAdmin):
     list_display = (
@@ -569,22 +670,40 @@ class AlertAdmin(HistoryAdmin):
         "order",
         "owner_group",
         "owner_user",
-        "acknowledged_by",
-        "acknowledged_at",
+        "state_display",
     )
-    list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter), "owner_group")
+    list_filter = (AlertStateFilter, AlertOwnerFilter, "severity", "kind", "owner_group")
     list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
     search_fields = ("message", "order__number")
     raw_id_fields = ("order", "owner_user")
-    autocomplete_fields = ("owner_group",)
+    # owner_group is a plain select of the few role groups: a group autocomplete needs rights on auth groups.
+    readonly_fields = ("state_display",)
     date_hierarchy = "created_at"
     actions = ["acknowledge"]
     # What the alert says and about which order is the raiser's; staff may hand it to another owner.
     service_owned_fields = ("kind", "severity", "order", "message", "created_at")
 
+    @admin.display(description=_("state"))
+    def state_display(self, alert: Alert) -> str:
+        if alert.resolved_at is not None:
+            return format_html(
+                '<span class="oh-alert-resolved" style="color:#417505">{} {}</span> · {}',
+                _("Resolved by the system"),
+                timezone.localtime(alert.resolved_at).strftime("%m-%d %H:%M"),
+                alert.resolution,
+            )
+        if alert.acknowledged_at is not None:
+            return format_html(
+                "{} {} {}",
+                _("Acknowledged"),
+                alert.acknowledged_by or "",
+                timezone.localtime(alert.acknowledged_at).strftime("%m-%d %H:%M"),
+            )
+        return format_html('<strong style="color:#ba2121">{}</strong>', _("Open"))
+
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request, queryset: QuerySet[Alert]):
-        for alert in queryset.filter(acknowledged_at__isnull=True):
+        for alert in queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True):
             alert_acknowledge(alert=alert, actor=request.user)
         messages.success(request, _("Alerts acknowledged."))
 

@@ -119,6 +119,11 @@ class Order(FSMModelMixin, models.Model):
         HIGH = 1, _("High")
         URGENT = 2, _("Urgent")
 
+    class HoldKind(models.TextChoices):
+        # Only the allocation queue's own shortfall hold is released by the system once stock arrives.
+        OTHER = "", _("Other hold")
+        STOCK = "stock", _("Held for stock")
+
     number = models.CharField(_("order number"), max_length=24, unique=True, editable=False)
     channel = models.ForeignKey(Channel, models.PROTECT, verbose_name=_("channel"), related_name="orders")
     channel_order_no = models.CharField(_("channel order number"), max_length=64, db_index=True)
@@ -128,6 +133,9 @@ class Order(FSMModelMixin, models.Model):
     status = FSMField(_("status"), max_length=16, choices=Status.choices, default=Status.PLACED, editable=False)
     status_reason = models.CharField(_("status reason"), max_length=255, blank=True, editable=False)
     resume_status = models.CharField(_("resume to"), max_length=16, choices=Status.choices, blank=True, editable=False)
+    hold_kind = models.CharField(
+        _("hold kind"), max_length=16, choices=HoldKind.choices, blank=True, default="", editable=False
+    )
     state_entered_at = models.DateTimeField(_("entered status at"), editable=False)
     state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
 
@@ -265,6 +273,7 @@ class Order(FSMModelMixin, models.Model):
     )
     def hold(self) -> None:
         self.resume_status = self.status
+        self.hold_kind = self.HoldKind.OTHER  # the shortfall hold marks itself after this step
 
     @transition(
         status,
@@ -275,6 +284,7 @@ class Order(FSMModelMixin, models.Model):
         custom={"label": _("Release hold"), "reason_required": False, "sources": None},
     )
     def release(self) -> str:
+        self.hold_kind = self.HoldKind.OTHER
         return self.resume_target()
 
     @transition(
@@ -564,18 +574,29 @@ class Alert(models.Model):
         editable=False,
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
+    # Set only by the system, when the alert's cause is gone (stock allocated, breaker reset, parcel moving …).
+    resolved_at = models.DateTimeField(_("resolved by the system at"), null=True, blank=True, editable=False)
+    resolution = models.CharField(_("resolution"), max_length=255, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("alert")
         verbose_name_plural = _("alerts")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["acknowledged_at", "-created_at"])]
+        indexes = [
+            models.Index(fields=["acknowledged_at", "-created_at"]),
+            # The admin home counts open alerts per owner and kind on every visit.
+            models.Index(
+                fields=["owner_group", "kind"],
+                condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True),
+                name="alert_open_owner_kind_idx",
+            ),
+        ]
         constraints = [
             # At most one open alert per dedupe key, so repeated sweeps do not pile up copies.
             models.UniqueConstraint(
                 fields=["dedupe_key"],
-                condition=Q(acknowledged_at__isnull=True) & ~Q(dedupe_key=""),
+                condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True) & ~Q(dedupe_key=""),
                 name="alert_one_open_per_key",
             )
         ]
@@ -585,7 +606,7 @@ class Alert(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.acknowledged_at is None
+        return self.acknowledged_at is None and self.resolved_at is None
 
 
 class AddressChange(models.Model):

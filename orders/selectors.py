@@ -1,8 +1,9 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
 import re
+from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -127,16 +128,51 @@ def status_node_for(*, status: str) -> StatusNode | None:
     )
 
 
-def alerts_open(*, limit: int = 20) -> QuerySet[Alert]:
-    return (
-        Alert.objects.filter(acknowledged_at__isnull=True)
-        .select_related("order", "owner_group", "owner_user")
-        .order_by("-created_at")[:limit]
-    )
+def alerts_open() -> QuerySet[Alert]:
+    """Alerts still waiting for a person: not acknowledged and not resolved by the system."""
+    return Alert.objects.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
 
 
-def alerts_open_count() -> int:
-    return Alert.objects.filter(acknowledged_at__isnull=True).count()
+def alerts_owned_by(user) -> Q:
+    """Alerts owned by one of the user's groups or by the user."""
+    return Q(owner_user_id=user.pk) | Q(owner_group__in=user.groups.all())
+
+
+@dataclass
+class AlertKindCount:
+    kind: str
+    label: str
+    count: int
+
+
+@dataclass
+class AlertsSummary:
+    mine: list[AlertKindCount] = field(default_factory=list)
+    mine_total: int = 0
+    others_total: int = 0
+    newest_mine: list[Alert] = field(default_factory=list)
+
+
+def alerts_open_summary(*, user, newest: int = 10) -> AlertsSummary:
+    """What the admin home shows: the open alerts of the user's groups (and the user) per kind, most first,
+    the newest few of them, and how many others are open. Two queries whatever the number of alerts."""
+    mine = alerts_owned_by(user)
+    rows = alerts_open().values("kind").annotate(total=Count("id"), mine=Count("id", filter=mine)).order_by()
+    labels = dict(Alert.Kind.choices)
+    summary = AlertsSummary()
+    for row in sorted(rows, key=lambda r: (-r["mine"], r["kind"])):
+        if row["mine"]:
+            summary.mine.append(AlertKindCount(row["kind"], str(labels.get(row["kind"], row["kind"])), row["mine"]))
+        summary.mine_total += row["mine"]
+        summary.others_total += row["total"] - row["mine"]
+    if summary.mine_total:
+        summary.newest_mine = list(
+            alerts_open()
+            .filter(mine)
+            .select_related("order", "owner_group", "owner_user")
+            .order_by("-created_at")[:newest]
+        )
+    return summary
 
 
 def order_facts(*, order: Order, now=None) -> dict:
