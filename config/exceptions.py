@@ -1,10 +1,12 @@
 """Application errors and the one DRF handler that renders every error as {message, code, extra}."""
 
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -65,6 +67,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     if isinstance(exc, drf_exceptions.ValidationError):
         response.data = {"message": _first_message(exc.detail), "code": "invalid", "extra": {"fields": exc.detail}}
+    elif isinstance(exc, drf_exceptions.ParseError) and str(exc.detail).startswith(JSON_PARSE_ERROR):
+        detail = str(exc.detail)
+        response.data = {"message": _json_parse_message(detail), "code": exc.default_code, "extra": {"detail": detail}}
     elif isinstance(exc, drf_exceptions.APIException):
         codes = exc.get_codes()
         response.data = {
@@ -73,3 +78,18 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             "extra": {},
         }
     return response
+
+
+JSON_PARSE_ERROR = "JSON parse error"  # DRF's JSONParser prefix; its detail is Python's English text
+_JSON_POSITION = re.compile(r"line (\d+) column (\d+)")
+
+
+def _json_parse_message(detail: str) -> str:
+    """DRF's JSON parse error in the caller's language, keeping where the body broke (Python's text is English)."""
+    position = _JSON_POSITION.search(detail)
+    if position is None:
+        return _("The request body is not valid JSON.")
+    return _("The request body is not valid JSON (line %(line)s, column %(column)s).") % {
+        "line": position.group(1),
+        "column": position.group(2),
+    }

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from config.exceptions import ApplicationError
 from logistics.carriers import BadSignature, CarrierUnavailable, generic, kuaidi100
+from logistics.exceptions import LogisticsErrorCode
 from logistics.models import Carrier, Shipment
 from logistics.services import tracking_number_clean
 from orders.services.tracking import parcel_record
@@ -23,6 +24,14 @@ def _kuaidi100_answer(ok: bool, code: str, message: str, status: int) -> Respons
     return Response({"result": ok, "returnCode": code, "message": message}, status=status)
 
 
+def _refusal(carrier: Carrier | None, *, code: str, message: str, status: int) -> Response:
+    """Each sender in its own convention: Kuaidi100's {result: false, returnCode, message} (it retries); a
+    generic sender gets the hub's {message, code, extra} like every other API error."""
+    if carrier is not None and carrier.adapter == Carrier.Adapter.GENERIC:
+        return Response({"message": message, "code": code, "extra": {}}, status=status)
+    return _kuaidi100_answer(False, str(status), message, status)
+
+
 class CarrierCallbackApi(APIView):
     authentication_classes = []  # carriers sign their pushes; there is no user
     permission_classes = [AllowAny]
@@ -33,7 +42,8 @@ class CarrierCallbackApi(APIView):
         body = request.body  # read first: the generic signature covers the raw bytes
         found = Carrier.objects.filter(code=carrier, is_active=True).first()
         if found is None or found.adapter == Carrier.Adapter.MANUAL:
-            return _kuaidi100_answer(False, "404", _("Unknown carrier '%(c)s'.") % {"c": carrier[:32]}, 404)
+            message = _("Unknown carrier '%(c)s'.") % {"c": carrier[:32]}
+            return _refusal(None, code=LogisticsErrorCode.UNKNOWN_CARRIER, message=message, status=404)
         try:
             if found.adapter == Carrier.Adapter.KUAIDI100:
                 answer = kuaidi100.parse_push(carrier=found, form=request.POST.dict())
@@ -43,14 +53,21 @@ class CarrierCallbackApi(APIView):
                 )
             number = tracking_number_clean(answer.tracking_number)
         except BadSignature as exc:
+            # Unsigned, wrongly signed, or the carrier has no secret: nothing is stored, nothing moves.
             logger.warning("callback of %s refused: %s", carrier, exc)
-            return _kuaidi100_answer(False, "403", _("Signature does not match."), 403)
+            message = _("Signature does not match.")
+            return _refusal(found, code=LogisticsErrorCode.BAD_SIGNATURE, message=message, status=403)
         except (CarrierUnavailable, ApplicationError) as exc:
             logger.warning("callback of %s unreadable: %s", carrier, exc)
-            return _kuaidi100_answer(False, "400", _("Unreadable callback: %(why)s") % {"why": str(exc)[:200]}, 400)
+            message = _("Unreadable callback: %(why)s") % {"why": str(exc)[:200]}
+            return _refusal(found, code=LogisticsErrorCode.BAD_PAYLOAD, message=message, status=400)
         shipment = Shipment.objects.select_related("carrier", "order").filter(carrier=found, tracking_number=number)
         shipment = shipment.first()
         if shipment is None:
-            return _kuaidi100_answer(False, "404", _("Unknown tracking number %(n)s.") % {"n": number}, 404)
+            message = _("Unknown tracking number %(n)s.") % {"n": number}
+            return _refusal(found, code=LogisticsErrorCode.UNKNOWN_TRACKING_NUMBER, message=message, status=404)
         new = parcel_record(shipment=shipment, answer=answer, via="callback")
-        return _kuaidi100_answer(True, "200", _("成功 stored %(n)d new events") % {"n": len(new)}, 200)
+        message = _("成功 stored %(n)d new events") % {"n": len(new)}
+        if found.adapter == Carrier.Adapter.GENERIC:
+            return Response({"message": message, "code": "ok", "extra": {"new_events": len(new)}}, status=200)
+        return _kuaidi100_answer(True, "200", message, 200)

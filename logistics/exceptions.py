@@ -7,7 +7,9 @@ from config.exceptions import Conflict, Forbidden, InvalidInput, NotFound  # noq
 
 class LogisticsErrorCode(StrEnum):
     UNKNOWN_CARRIER = "unknown_carrier"
+    UNKNOWN_TRACKING_NUMBER = "unknown_tracking_number"
     TRACKING_NUMBER_TAKEN = "tracking_number_taken"
     BAD_SIGNATURE = "bad_signature"
     BAD_PAYLOAD = "bad_payload"
     CARRIER_UNAVAILABLE = "carrier_unavailable"
+    CALLBACK_SECRET_REQUIRED = "callback_secret_required"  # noqa: S105 - an error code, not a secret

@@ -39,10 +39,21 @@ class Carrier(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords(excluded_fields=["api_key", "callback_secret"])
 
+    # Adapters whose carrier pushes to our callback: every push must be signed with the callback secret.
+    PUSH_ADAPTERS = (Adapter.KUAIDI100, Adapter.GENERIC)
+
     class Meta:
         verbose_name = _("carrier")
         verbose_name_plural = _("carriers")
         ordering = ["code"]
+        constraints = [
+            # Backstop: an unsigned push would otherwise be accepted from anyone.
+            models.CheckConstraint(
+                condition=models.Q(adapter="manual") | ~models.Q(callback_secret=""),
+                name="carrier_push_adapter_has_secret",
+                violation_error_message=_("A carrier with a push adapter needs a callback secret."),
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from config.security import client_ip
 from logistics.certificate import certificate_pdf
 from logistics.selectors import tracking_order_find, tracking_order_from_token, tracking_view
 from orders.models import Status
@@ -26,12 +27,6 @@ TOO_MANY = "查询次数过多，请 10 分钟后再试 / Too many attempts: ple
 class TrackForm(forms.Form):
     number = forms.CharField(max_length=64, strip=True)
     last4 = forms.RegexField(regex=r"^\d{4}$", strip=True)
-
-
-def _client_ip(request: HttpRequest) -> str:
-    header = settings.ORDERHUB_CLIENT_IP_HEADER
-    ip = request.META.get(header, "") if header else ""
-    return (ip.split(",")[0].strip() or request.META.get("REMOTE_ADDR", ""))[:64]
 
 
 def _hit(scope: str, value: str) -> int:
@@ -50,7 +45,7 @@ def _hit(scope: str, value: str) -> int:
 def _rate_limited(request: HttpRequest) -> bool:
     """Counts this POST against the client IP and the looked-up number (failed and successful alike)."""
     number = "".join(request.POST.get("number", "").split()).upper()[:64]
-    over = _hit("ip", _client_ip(request)) > settings.ORDERHUB_TRACK_ATTEMPTS
+    over = _hit("ip", client_ip(request)) > settings.ORDERHUB_TRACK_ATTEMPTS
     if number:
         over = _hit("number", number) > settings.ORDERHUB_TRACK_ATTEMPTS or over
     return over

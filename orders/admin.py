@@ -1,9 +1,11 @@
 """Customer-service and manager screens. Status changes only through the transition services."""
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -14,9 +16,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels
 from orders import selectors
@@ -32,13 +35,35 @@ from orders.models import (
     Source,
     StatusNode,
 )
-from orders.services.address import ADDRESS_FIELDS, address_change_resolve, order_change_address
+from orders.services.address import (
+    ADDRESS_FIELDS,
+    BEFORE_LABEL,
+    WITH_CARRIER,
+    address_change_resolve,
+    order_change_address,
+)
 from orders.services.alerts import alert_acknowledge
+from orders.services.handling import (
+    DETAIL_FIELDS,
+    REASON_MAX_LENGTH,
+    details_editable,
+    order_set_details,
+    order_set_priority,
+    order_set_tags,
+    tags_parse,
+)
+from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
 from orders.services.transitions import order_transition, transitions_available
 from warehouse.selectors import order_locks
 
 # Selected order numbers travel in the pick list's URL; servers cut request lines at about 4 KB.
 PICK_LIST_MAX_SELECTED = 200
+# Orders one bulk release may take: each goes through its own transition, inside the request.
+BULK_RELEASE_MAX_SELECTED = 200
+
+
+class HoldReleaseForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255)
 
 
 class AddressChangeForm(forms.Form):
@@ -49,6 +74,59 @@ class AddressChangeForm(forms.Form):
     district = forms.CharField(label=_("district"), max_length=32, required=False)
     address_detail = forms.CharField(label=_("address"), max_length=255)
     reason = forms.CharField(label=_("reason"), max_length=255)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(label=_("priority"), choices=Order.Priority.choices, coerce=int)
+    reason = forms.CharField(label=_("reason"), max_length=REASON_MAX_LENGTH)
+
+
+class PaymentForm(forms.Form):
+    paid_amount = forms.DecimalField(
+        label=_("paid amount"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text=_("Total the buyer has paid for this order so far (presale: deposit, later deposit + balance)."),
+    )
+    paid_at = forms.DateTimeField(
+        label=_("paid at"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    payment_reference = forms.CharField(
+        label=_("payment reference"),
+        max_length=64,
+        help_text=_("The platform's trade number or the bank slip number."),
+    )
+
+
+class TagsForm(forms.Form):
+    """Tags one by one: untick to remove, type new ones to add."""
+
+    keep = forms.MultipleChoiceField(
+        label=_("current tags"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Untick a tag to remove it."),
+    )
+    add = forms.CharField(
+        label=_("add tags"),
+        required=False,
+        max_length=700,
+        help_text=_("Separate several tags with commas, e.g. 高意向，加急"),
+    )
+    reason = forms.CharField(label=_("reason"), max_length=REASON_MAX_LENGTH, required=False)
+
+    def __init__(self, *args, tags: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [(tag, tag) for tag in tags]
+        self.fields["keep"].initial = list(tags)
+        if not tags:
+            del self.fields["keep"]
+
+    def tags(self) -> list[str]:
+        return [*self.cleaned_data.get("keep", []), *tags_parse(self.cleaned_data["add"])]
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -93,45 +171,61 @@ class OrderLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # lines come from intake and rules (gifts); shown, never edited here
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("sku")
 
 
 @admin.register(Order)
-class OrderAdmin(SimpleHistoryAdmin):
+class OrderAdmin(HistoryAdmin):
+    # What customer service scans first comes first, so it fits a 1366 px screen beside the menu and the
+    # filters; the rest scrolls inside the table.
     list_display = (
         "number",
-        "channel",
-        "channel_order_no",
-        "customer_name",
-        "receiver_phone",
         "status_badge",
-        "priority",
-        "paid_amount",
-        "ordered_at",
         "deadline_display",
+        "receiver_display",
+        "channel_display",
+        "customer_name",
+        "paid_amount",
+        "priority",
+        "ordered_short",
     )
     list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
-    search_fields = ("number",)  # replaced by get_search_results: exact match on any identifier
-    search_help_text = _("Order no., channel order no., tracking no. or mobile phone (exact)")
+    search_fields = ("number",)  # replaced by get_search_results (selectors.order_lookup_ids)
+    search_help_text = _(
+        "Order no., channel order no. or tracking no. (exact); mobile phone (full, last 4 digits or first 7+ "
+        "digits); customer or receiver name (exact or its beginning)"
+    )
     show_full_result_count = False
     list_per_page = 50
-    raw_id_fields = ("customer",)
-    autocomplete_fields = ("warehouse", "carrier")
     inlines = [OrderLineInline]
-    actions = ["print_pick_list"]
+    actions = ["print_pick_list", "release_holds", "acknowledge_alerts"]
     change_form_template = "admin/orders/order/change_form.html"
-    readonly_fields = (
+    # Everything but invoice title and promised ship-by: the status machine, payment, allocation, the parcel,
+    # the address (修改地址), priority (设置优先级) and tags (标签) each change through their own service.
+    service_owned_fields = (
         *ORDER_HEADER_FIELDS,
         "customer",
+        *ADDRESS_FIELDS,
         "subtotal",
         "paid_amount",
         "payment_status",
         "is_presale",
         "deposit_amount",
         "paid_at",
+        "payment_reference",
+        "promo_code",  # a fact of the channel's sale: rules and promotion quotas were decided on it
+        "priority",
+        "tags",
+        "warehouse",
+        "carrier",
+        "tracking_number",
+        "resume_status",
         "fingerprint",
         "created_at",
         "updated_at",
@@ -144,15 +238,8 @@ class OrderAdmin(SimpleHistoryAdmin):
         (
             _("Customer and address"),
             {
-                "fields": (
-                    "customer",
-                    "receiver_name",
-                    "receiver_phone",
-                    "province",
-                    "city",
-                    "district",
-                    "address_detail",
-                )
+                "fields": ("customer", *ADDRESS_FIELDS),
+                "description": _("Read-only here: use the “Change address” button above."),
             },
         ),
         (
@@ -165,6 +252,7 @@ class OrderAdmin(SimpleHistoryAdmin):
                     "is_presale",
                     "deposit_amount",
                     "paid_at",
+                    "payment_reference",
                     "promo_code",
                     "invoice_title",
                 )
@@ -172,13 +260,35 @@ class OrderAdmin(SimpleHistoryAdmin):
         ),
         (
             _("Handling"),
-            {"fields": ("priority", "tags", "promised_ship_by", "warehouse", "carrier", "tracking_number")},
+            {
+                "fields": ("priority", "tags_display", "promised_ship_by", "warehouse", "carrier", "tracking_number"),
+                "description": _(
+                    "Priority and tags change with the buttons above; warehouse, carrier and tracking number "
+                    "with the status steps (allocation, label printing)."
+                ),
+            },
         ),
     )
+
+    @admin.display(description=_("tags"))
+    def tags_display(self, order: Order) -> str:
+        return "、".join(order.tags) or "—"
 
     @admin.display(description=_("customer"), ordering="customer__name")
     def customer_name(self, order: Order) -> str:
         return order.customer.name
+
+    @admin.display(description=_("receiver"), ordering="receiver_name")
+    def receiver_display(self, order: Order) -> str:
+        return format_html('{}<br><span class="oh-sub">{}</span>', order.receiver_name, order.receiver_phone)
+
+    @admin.display(description=_("channel"), ordering="channel_order_no")
+    def channel_display(self, order: Order) -> str:
+        return format_html('{}<br><span class="oh-sub">{}</span>', order.channel.name, order.channel_order_no)
+
+    @admin.display(description=_("ordered at"), ordering="ordered_at")
+    def ordered_short(self, order: Order) -> str:
+        return timezone.localtime(order.ordered_at).strftime("%m-%d %H:%M")
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, order: Order) -> str:
@@ -190,7 +300,7 @@ class OrderAdmin(SimpleHistoryAdmin):
             return "—"
         when = timezone.localtime(order.state_deadline).strftime("%m-%d %H:%M")
         if order.state_deadline < timezone.now():
-            return format_html('<strong style="color:#ba2121">{} ⚠ {}</strong>', when, _("overdue"))
+            return format_html('{} <strong class="oh-overdue">⚠ {}</strong>', when, _("overdue"))
         return when
 
     @admin.action(description="打印拣货单 Print pick list", permissions=["fulfil"])
@@ -205,15 +315,103 @@ class OrderAdmin(SimpleHistoryAdmin):
     def has_fulfil_permission(self, request) -> bool:
         return request.user.has_perm("orders.fulfil_order")
 
+    @admin.action(description=_("Release selected holds (with a reason)"), permissions=["release"])
+    def release_holds(self, request, queryset: QuerySet[Order]):
+        """Ask for one reason, then release each order through its own transition; refusals are listed."""
+        orders = list(queryset.order_by("pk")[: BULK_RELEASE_MAX_SELECTED + 1])
+        if len(orders) > BULK_RELEASE_MAX_SELECTED:
+            messages.error(
+                request, _("Select at most %(n)d orders to release at once.") % {"n": BULK_RELEASE_MAX_SELECTED}
+            )
+            return None
+        form = HoldReleaseForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            released = 0
+            for order in orders:
+                try:
+                    order_transition(
+                        order=order,
+                        transition="release",
+                        actor=request.user,
+                        source=Source.ADMIN,
+                        reason=form.cleaned_data["reason"],
+                    )
+                except ApplicationError as refusal:
+                    messages.error(
+                        request,
+                        _("%(number)s not released: %(why)s") % {"number": order.number, "why": refusal.message},
+                    )
+                else:
+                    released += 1
+            if released:
+                messages.success(
+                    request,
+                    ngettext("%(n)d order released.", "%(n)d orders released.", released) % {"n": released},
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Release holds"),
+            "orders": orders,
+            "form": form,
+            "action_name": "release_holds",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/orders/order/release_holds.html", context)
+
+    def has_release_permission(self, request) -> bool:
+        return request.user.has_perm("orders.release_order")
+
+    @admin.action(description=_("Acknowledge the selected orders' open alerts"), permissions=["acknowledge"])
+    def acknowledge_alerts(self, request, queryset: QuerySet[Order]):
+        acknowledged = 0
+        for alert in selectors.alerts_open().filter(order__in=queryset.order_by().values("pk")).order_by("pk"):
+            alert_acknowledge(alert=alert, actor=request.user)
+            acknowledged += 1
+        messages.success(
+            request,
+            ngettext("%(n)d alert acknowledged.", "%(n)d alerts acknowledged.", acknowledged) % {"n": acknowledged},
+        )
+
+    def has_acknowledge_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_alert")
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
         return queryset.filter(pk__in=selectors.order_lookup_ids(q=search_term)), False
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = [*super().get_readonly_fields(request, obj), "tags_display"]
+        if obj is not None:  # legacy orders: nothing; shipped ones: no more promises about shipping
+            editable = details_editable(order=obj)
+            readonly += [f for f in DETAIL_FIELDS if f not in editable]
+        return readonly
+
+    def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_legacy:
-            return [f.name for f in Order._meta.concrete_fields] + ["customer_name"]
-        return self.readonly_fields
+            return False  # legacy (imported) orders are read-only
+        return super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        """The two fields left on the form go through their service too (history row + timeline event)."""
+        try:
+            order_set_details(
+                order=obj,
+                invoice_title=form.cleaned_data.get("invoice_title", obj.invoice_title),
+                promised_ship_by=form.cleaned_data.get("promised_ship_by", obj.promised_ship_by),
+                actor=request.user,
+                reason=gettext("edited on the order page"),
+            )
+        except ApplicationError as refusal:  # the order moved on since the form was shown
+            request._order_refused = True
+            messages.error(request, _("Refused: %(why)s") % {"why": refusal.message})
+
+    def response_change(self, request, obj):
+        if getattr(request, "_order_refused", False):
+            return HttpResponseRedirect(reverse("admin:orders_order_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # orders are never deleted; cancel them
@@ -227,6 +425,9 @@ class OrderAdmin(SimpleHistoryAdmin):
                 "<int:pk>/transition/", self.admin_site.admin_view(self.transition_view), name="orders_order_transition"
             ),
             path("<int:pk>/address/", self.admin_site.admin_view(self.address_view), name="orders_order_address"),
+            path("<int:pk>/priority/", self.admin_site.admin_view(self.priority_view), name="orders_order_priority"),
+            path("<int:pk>/tags/", self.admin_site.admin_view(self.tags_view), name="orders_order_tags"),
+            path("<int:pk>/payment/", self.admin_site.admin_view(self.payment_view), name="orders_order_payment"),
         ]
         return custom + super().get_urls()
 
@@ -266,31 +467,121 @@ class OrderAdmin(SimpleHistoryAdmin):
             try:
                 change = order_change_address(order=order, address=data, reason=data.pop("reason"), actor=request.user)
             except ApplicationError as refusal:
-                field = refusal.extra.get("field")
-                form.add_error(field if field in form.fields else None, refusal.message)
+                self._form_refusal(form, refusal)
             else:
                 messages.success(request, change.get_state_display())
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Change address of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "address", title, form)
+
+    def priority_view(self, request: HttpRequest, pk: int):
+        """设置优先级: a place in the allocation queue and on pick lists, with the reason on the timeline."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        form = PriorityForm(request.POST or None, initial={"priority": order.priority})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                order = order_set_priority(
+                    order=order, priority=data["priority"], reason=data["reason"], actor=request.user
+                )
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                messages.success(request, _("Priority is now '%(p)s'.") % {"p": order.get_priority_display()})
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Set priority of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "priority", title, form)
+
+    def tags_view(self, request: HttpRequest, pk: int):
+        """标签: remove tags one by one and add new ones; one timeline event lists old → new."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.change_order"):
+            raise PermissionDenied
+        form = TagsForm(request.POST or None, tags=list(order.tags or []))
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = order_set_tags(
+                    order=order, tags=form.tags(), reason=form.cleaned_data["reason"], actor=request.user
+                )
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                messages.success(request, _("Tags saved: %(tags)s") % {"tags": "、".join(order.tags) or "—"})
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Tags of %(number)s") % {"number": order.number}
+        return self._service_page(request, order, "tags", title, form)
+
+    def payment_view(self, request: HttpRequest, pk: int):
+        """确认收款: finance records amount, time and reference; the payment service checks and moves the order."""
+        order = get_object_or_404(Order, pk=pk)
+        if not request.user.has_perm("orders.pay_order"):
+            raise PermissionDenied
+        expected = payment_expected(order=order)
+        form = PaymentForm(
+            request.POST or None,
+            initial={"paid_amount": expected[-1], "paid_at": timezone.localtime().replace(second=0, microsecond=0)},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                order = order_confirm_payment(order=order, **form.cleaned_data, actor=request.user, source=Source.ADMIN)
+            except ApplicationError as refusal:
+                self._form_refusal(form, refusal)
+            else:
+                if order.status == "on_hold":
+                    messages.warning(request, order.status_reason)
+                else:
+                    messages.success(
+                        request,
+                        _("Payment recorded. Order %(number)s is now '%(status)s' (%(payment)s).")
+                        % {
+                            "number": order.number,
+                            "status": order.get_status_display(),
+                            "payment": order.get_payment_status_display(),
+                        },
+                    )
+                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+        title = _("Confirm payment of %(number)s") % {"number": order.number}
+        return self._service_page(
+            request, order, "payment", title, form, expected=expected, can_confirm=payment_can_confirm(order=order)
+        )
+
+    @staticmethod
+    def _form_refusal(form: forms.Form, refusal: ApplicationError) -> None:
+        field = refusal.extra.get("field")
+        if field == "tags":
+            field = "add"
+        form.add_error(field if field in form.fields else None, refusal.message)
+
+    def _service_page(self, request, order: Order, name: str, title, form, **extra) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": order,
-            "title": _("Change address of %(number)s") % {"number": order.number},
+            "title": title,
             "form": form,
+            **extra,
         }
-        return TemplateResponse(request, "admin/orders/order/address.html", context)
+        return TemplateResponse(request, f"admin/orders/order/{name}.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         order = self.get_object(request, object_id)
         if order is not None:
+            may_change = request.user.has_perm("orders.change_order") and not order.is_legacy
             extra_context.update(
                 {
+                    "can_change_address": may_change and order.status in BEFORE_LABEL | WITH_CARRIER,
+                    "can_set_priority": may_change and order.status not in FINAL_STATES,
+                    "can_set_tags": may_change,
+                    "can_confirm_payment": request.user.has_perm("orders.pay_order")
+                    and payment_can_confirm(order=order),
                     "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
                     "timeline": selectors.order_timeline(order=order),
                     "node": selectors.status_node_for(status=order.status),
                     "overdue": selectors.order_is_overdue(order=order),
-                    "order_alerts": order.alerts.filter(acknowledged_at__isnull=True),
+                    "order_alerts": selectors.alerts_open().filter(order=order),
                     "order_lines": order.lines.select_related("sku"),
                     "stock_locks": order_locks(order_id=order.pk),
                     "parcels": order_parcels(order),
@@ -300,14 +591,14 @@ class OrderAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(SimpleHistoryAdmin):
+class ChannelAdmin(HistoryAdmin):
     list_display = ("code", "name", "kind", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("code", "name")
 
 
 @admin.register(Customer)
-class CustomerAdmin(SimpleHistoryAdmin):
+class CustomerAdmin(HistoryAdmin):
     list_display = ("name", "phone", "member_level", "created_at")
     list_filter = ("member_level",)
     search_fields = ("=phone", "name")
@@ -396,7 +687,7 @@ class EscalationLevelInline(StaffPickerMixin, admin.TabularInline):
 
 
 @admin.register(StatusNode)
-class StatusNodeAdmin(StaffPickerMixin, SimpleHistoryAdmin):
+class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
     list_display = ("status", "owner_group", "owner_user", "timeout_minutes", "customer_label", "notify_customer")
     list_filter = ("notify_customer", "owner_group")
     list_select_related = ("owner_group", "owner_user")
@@ -406,13 +697,49 @@ class StatusNodeAdmin(StaffPickerMixin, SimpleHistoryAdmin):
     owner_group_plain = plain_related("owner_group", _("owner group"))
     owner_user_plain = plain_related("owner_user", _("owner user"))
     inlines = [EscalationLevelInline]
+    service_owned_fields = ("status",)  # which state a settings row belongs to
+
+    def has_add_permission(self, request) -> bool:
+        return False  # every state has its row from setup (status_nodes_ensure_defaults)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # every state keeps its settings row
 
 
+class AlertStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", _("Open")), ("acknowledged", _("Acknowledged")), ("resolved", _("Resolved by the system"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
+        if self.value() == "acknowledged":
+            return queryset.filter(acknowledged_at__isnull=False, resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class AlertOwnerFilter(admin.SimpleListFilter):
+    title = _("owner")
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return [("mine", _("My groups and me")), ("others", _("Others"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(selectors.alerts_owned_by(request.user))
+        if self.value() == "others":
+            return queryset.exclude(selectors.alerts_owned_by(request.user))
+        return queryset
+
+
 @admin.register(Alert)
-class AlertAdmin(StaffPickerMixin, SimpleHistoryAdmin):
+class AlertAdmin(StaffPickerMixin, HistoryAdmin):
     list_display = (
         "created_at",
         "severity",
@@ -421,24 +748,44 @@ class AlertAdmin(StaffPickerMixin, SimpleHistoryAdmin):
         "order",
         "owner_group",
         "owner_user",
-        "acknowledged_by",
-        "acknowledged_at",
+        "state_display",
     )
-    list_filter = ("severity", "kind", ("acknowledged_at", admin.EmptyFieldListFilter), "owner_group")
+    list_filter = (AlertStateFilter, AlertOwnerFilter, "severity", "kind", "owner_group")
     list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
     search_fields = ("message", "order__number")
     raw_id_fields = ("order",)
+    # Owners as plain selects: group autocomplete and user lookups need rights on auth (StaffPickerMixin).
     group_fields = ("owner_group",)
-    user_fields = ("owner_user", "acknowledged_by")
+    user_fields = ("owner_user",)
     owner_group_plain = plain_related("owner_group", _("owner group"))
     owner_user_plain = plain_related("owner_user", _("owner user"))
-    acknowledged_by_plain = plain_related("acknowledged_by", _("acknowledged by"))
+    readonly_fields = ("state_display",)
     date_hierarchy = "created_at"
     actions = ["acknowledge"]
+    # What the alert says and about which order is the raiser's; staff may hand it to another owner.
+    service_owned_fields = ("kind", "severity", "order", "message", "created_at")
+
+    @admin.display(description=_("state"))
+    def state_display(self, alert: Alert) -> str:
+        if alert.resolved_at is not None:
+            return format_html(
+                '<span class="oh-alert-resolved" style="color:#417505">{} {}</span> · {}',
+                _("Resolved by the system"),
+                timezone.localtime(alert.resolved_at).strftime("%m-%d %H:%M"),
+                alert.resolution,
+            )
+        if alert.acknowledged_at is not None:
+            return format_html(
+                "{} {} {}",
+                _("Acknowledged"),
+                alert.acknowledged_by or "",
+                timezone.localtime(alert.acknowledged_at).strftime("%m-%d %H:%M"),
+            )
+        return format_html('<strong style="color:#ba2121">{}</strong>', _("Open"))
 
     @admin.action(description=_("Acknowledge selected alerts"), permissions=["change"])
     def acknowledge(self, request, queryset: QuerySet[Alert]):
-        for alert in queryset.filter(acknowledged_at__isnull=True):
+        for alert in queryset.filter(acknowledged_at__isnull=True, resolved_at__isnull=True):
             alert_acknowledge(alert=alert, actor=request.user)
         messages.success(request, _("Alerts acknowledged."))
 
@@ -447,13 +794,13 @@ class AlertAdmin(StaffPickerMixin, SimpleHistoryAdmin):
 
 
 @admin.register(AddressChange)
-class AddressChangeAdmin(SimpleHistoryAdmin):
+class AddressChangeAdmin(HistoryAdmin):
     list_display = ("order", "state", "reason", "requested_by", "created_at", "resolved_at")
     list_filter = ("state",)
     search_fields = ("order__number",)
     list_select_related = ("order", "requested_by")
     raw_id_fields = ("order",)
-    readonly_fields = ("order", "state", "old_address", "new_address", "reason", "requested_by", "resolved_at")
+    service_owned_fields = ("order", "state", "old_address", "new_address", "reason", "requested_by", "resolved_at")
     actions = ["intercepted", "intercept_failed"]
 
     def has_add_permission(self, request) -> bool:

@@ -1,5 +1,7 @@
 """REST API of orders: thin views that validate shape, call a service or selector, and render."""
 
+from decimal import Decimal
+
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,14 +11,16 @@ from rest_framework.views import APIView
 
 from config.api import DefaultPagination, error_response
 from orders import selectors
-from orders.models import Customer, Order, Source, Status
+from orders.models import Customer, Order, Source, Status, cn_mobile_validator
 from orders.services.intake import order_create
+from orders.services.payment import order_confirm_payment
 from orders.services.transitions import order_transition, transitions_available
 
 PHONE_FIELD = {
     "regex": r"^1[3-9]\d{9}$",
     "max_length": 11,
-    "error_messages": {"invalid": "Enter a mainland China mobile number: 11 digits starting with 1."},
+    # The model's own message, translated (Chinese unless the caller asks for English).
+    "error_messages": {"invalid": cn_mobile_validator.message},
 }
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": 0}
 
@@ -58,16 +62,28 @@ class OrderIn(serializers.Serializer):
     buyer_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     ordered_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="When given and the amount is complete, the order enters 'paid'."
+        required=False,
+        allow_null=True,
+        help_text="With paid_amount: the payment is recorded and checked against the subtotal (presale: the "
+        "deposit, then the total); a match moves the order on to 'paid', a mismatch holds it with 金额不符.",
+    )
+    payment_reference = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The platform's trade number of the payment; defaults to channel_order_no.",
     )
     customer = CustomerIn()
     shipping_address = AddressIn()
     lines = LineIn(many=True, allow_empty=False)
-    paid_amount = serializers.DecimalField(**MONEY, required=False, default=0)
+    paid_amount = serializers.DecimalField(
+        **MONEY, required=False, default=0, help_text="Total the buyer has paid for the order so far."
+    )
     is_presale = serializers.BooleanField(required=False, default=False)
     deposit_amount = serializers.DecimalField(**MONEY, required=False, allow_null=True)
-    promo_code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    invoice_title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # No defaults: a replay that leaves a field out says nothing about it.
+    promo_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    invoice_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
     priority = serializers.ChoiceField(choices=Order.Priority.choices, required=False)
     promised_ship_by = serializers.DateTimeField(required=False, allow_null=True)
@@ -80,7 +96,24 @@ class ListQueryIn(serializers.Serializer):
 
 
 class LookupQueryIn(serializers.Serializer):
-    q = serializers.CharField(max_length=64, help_text="Order no., channel order no., tracking no. or phone")
+    q = serializers.CharField(
+        max_length=64,
+        help_text="Order no., channel order no. or tracking no.; phone (full, last 4 or first 7+ digits); "
+        "customer or receiver name (prefix)",
+    )
+
+
+class PaymentIn(serializers.Serializer):
+    paid_amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text="Total the buyer has paid for the order so far (presale: the deposit, later deposit + balance).",
+    )
+    paid_at = serializers.DateTimeField(help_text="When the (last) payment was made.")
+    payment_reference = serializers.CharField(
+        max_length=64, help_text="The platform's trade number or the bank slip number."
+    )
 
 
 class TransitionIn(serializers.Serializer):
@@ -121,6 +154,7 @@ class OrderOut(OrderSummaryOut):
     is_presale = serializers.BooleanField()
     deposit_amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
     paid_at = serializers.DateTimeField()
+    payment_reference = serializers.CharField()
     customer = inline_serializer(
         "OrderCustomer",
         fields={
@@ -159,6 +193,25 @@ class OrderOut(OrderSummaryOut):
             {"name": s.name, "label": str(s.label), "reason_required": s.reason_required}
             for s in transitions_available(order=order, actor=user, source=Source.API)
         ]
+
+
+class DifferenceOut(serializers.Serializer):
+    field = serializers.CharField(help_text="Payload path, e.g. lines[0].quantity or shipping_address.detail.")
+    old = serializers.CharField(help_text="What the hub held.")
+    new = serializers.CharField(help_text="What the channel sent.")
+
+
+class IntakeOut(OrderOut):
+    duplicate = serializers.BooleanField(help_text="True: a replay of an order the hub already has (200).")
+    differences = DifferenceOut(many=True, help_text="How a replay differs from the order; empty when identical.")
+    updated = serializers.ListField(
+        child=serializers.CharField(), help_text="Fields a replay updated (the order was not yet allocated)."
+    )
+    held = serializers.BooleanField(help_text="The order is on hold for review of the differences.")
+    flagged = serializers.BooleanField(
+        help_text="The differences could not be applied nor the order held (e.g. shipped): an alert asks a person."
+    )
+    payment_recorded = serializers.BooleanField(help_text="A replay's payment was recorded (see status).")
 
 
 class EventOut(serializers.Serializer):
@@ -206,7 +259,13 @@ class OrderListCreateApi(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(OrderSummaryOut(page, many=True).data)
 
-    @extend_schema(request=OrderIn, responses={201: OrderOut, 200: OrderOut, **ERRORS})
+    @extend_schema(
+        request=OrderIn,
+        responses={201: IntakeOut, 200: IntakeOut, **ERRORS},
+        description="Idempotent on the fingerprint. A replay answers 200 with `duplicate: true`; when its "
+        "content differs, before allocation the order is updated (`updated`), from allocation on it is held for "
+        "review (`held`), and where it cannot be held an alert is raised (`flagged`). Nothing is dropped.",
+    )
     def post(self, request):
         payload = OrderIn(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -215,7 +274,16 @@ class OrderListCreateApi(APIView):
         fresh = result.created and "lines" in getattr(result.order, "_prefetched_objects_cache", {})
         order = result.order if fresh else selectors.order_get(number=result.order.number)
         return Response(
-            _detail(request, order, duplicate=not result.created),
+            _detail(
+                request,
+                order,
+                duplicate=not result.created,
+                differences=result.differences,
+                updated=result.updated,
+                held=result.held,
+                flagged=result.flagged,
+                payment_recorded=result.payment_recorded,
+            ),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
@@ -283,5 +351,31 @@ class OrderTransitionApi(APIView):
             source=Source.API,
             reason=data["reason"],
             changes={k: data[k] for k in ("warehouse", "carrier", "tracking_number") if k in data},
+        )
+        return Response(_detail(request, selectors.order_get(number=number)))
+
+
+class OrderPaymentApi(APIView):
+    permission_classes = [HasModelPerm]
+    post_perm = "orders.pay_order"
+
+    @extend_schema(
+        request=PaymentIn,
+        responses={200: OrderOut, **ERRORS},
+        description="Record a payment (amount, time, reference) on an unpaid or deposit-paid order. A matching "
+        "amount moves the order on (presale: deposit, then paid); a mismatch holds it with 金额不符 and the "
+        "figures. 409 when the order cannot take a payment now (e.g. cancelled or already paid).",
+    )
+    def post(self, request, number: str):
+        payload = PaymentIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        order_confirm_payment(
+            order=selectors.order_get_brief(number=number),
+            paid_amount=data["paid_amount"],
+            paid_at=data["paid_at"],
+            payment_reference=data["payment_reference"],
+            actor=request.user,
+            source=Source.API,
         )
         return Response(_detail(request, selectors.order_get(number=number)))

@@ -1,11 +1,12 @@
 """RQ jobs of the orders app: thin, idempotent, take ids, reload and call a service."""
 
-from orders.services.allocation import allocation_tick, order_allocate_queued
-from orders.services.sweeps import overdue_alerts_raise
+from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
+from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_poll, parcel_subscribe, parcels_poll_due, parcels_stall_sweep
 
 
 def sweep_overdue_orders() -> int:
+    alerts_resolve_stale()  # orders that moved on first, so their alerts do not linger
     return overdue_alerts_raise()
 
 
@@ -15,6 +16,11 @@ def allocate_order(order_id: int) -> str:
 
 def tick_allocation_queue() -> dict[str, int]:
     return allocation_tick()
+
+
+def release_stock_holds(sku_ids: list[int] | None = None) -> dict[str, int]:
+    """Enqueued by name (orders.jobs.release_stock_holds) by warehouse.services when stock comes in."""
+    return orders_release_stock_holds(sku_ids=sku_ids)
 
 
 def poll_parcel(shipment_id: int) -> str:

@@ -5,10 +5,12 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+PATTERN_OPS = "varchar_pattern_ops"  # PostgreSQL; other databases ignore index opclasses
 cn_mobile_validator = RegexValidator(
     r"^1[3-9]\d{9}$", _("Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).")
 )
@@ -96,6 +98,11 @@ class Customer(models.Model):
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
+        # Order search: the phone's last 4 digits and a name prefix (the unique phone already has a LIKE index).
+        indexes = [
+            models.Index(Right("phone", 4), name="customer_phone_last4"),
+            models.Index(fields=["name"], name="customer_name_like", opclasses=[PATTERN_OPS]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.phone}"
@@ -112,6 +119,11 @@ class Order(FSMModelMixin, models.Model):
         HIGH = 1, _("High")
         URGENT = 2, _("Urgent")
 
+    class HoldKind(models.TextChoices):
+        # Only the allocation queue's own shortfall hold is released by the system once stock arrives.
+        OTHER = "", _("Other hold")
+        STOCK = "stock", _("Held for stock")
+
     number = models.CharField(_("order number"), max_length=24, unique=True, editable=False)
     channel = models.ForeignKey(Channel, models.PROTECT, verbose_name=_("channel"), related_name="orders")
     channel_order_no = models.CharField(_("channel order number"), max_length=64, db_index=True)
@@ -121,6 +133,9 @@ class Order(FSMModelMixin, models.Model):
     status = FSMField(_("status"), max_length=16, choices=Status.choices, default=Status.PLACED, editable=False)
     status_reason = models.CharField(_("status reason"), max_length=255, blank=True, editable=False)
     resume_status = models.CharField(_("resume to"), max_length=16, choices=Status.choices, blank=True, editable=False)
+    hold_kind = models.CharField(
+        _("hold kind"), max_length=16, choices=HoldKind.choices, blank=True, default="", editable=False
+    )
     state_entered_at = models.DateTimeField(_("entered status at"), editable=False)
     state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
 
@@ -133,6 +148,8 @@ class Order(FSMModelMixin, models.Model):
     )
     ordered_at = models.DateTimeField(_("ordered at"))
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # The platform's trade / transaction number (or a bank slip number), set only by the payment service.
+    payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True, editable=False)
 
     receiver_name = models.CharField(_("receiver"), max_length=100)
     receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[cn_mobile_validator])
@@ -169,7 +186,10 @@ class Order(FSMModelMixin, models.Model):
         verbose_name_plural = _("orders")
         ordering = ["-ordered_at"]
         indexes = [
-            models.Index(fields=["receiver_phone"]),
+            # Order search: pattern_ops serves both = and LIKE 'prefix%' whatever the database's collation.
+            models.Index(fields=["receiver_phone"], name="order_receiver_phone_like", opclasses=[PATTERN_OPS]),
+            models.Index(Right("receiver_phone", 4), name="order_receiver_phone_last4"),
+            models.Index(fields=["receiver_name"], name="order_receiver_name_like", opclasses=[PATTERN_OPS]),
             models.Index(fields=["status", "state_deadline"]),
             models.Index(fields=["channel", "-ordered_at"]),
             models.Index(fields=["-ordered_at"]),
@@ -253,6 +273,7 @@ class Order(FSMModelMixin, models.Model):
     )
     def hold(self) -> None:
         self.resume_status = self.status
+        self.hold_kind = self.HoldKind.OTHER  # the shortfall hold marks itself after this step
 
     @transition(
         status,
@@ -263,6 +284,7 @@ class Order(FSMModelMixin, models.Model):
         custom={"label": _("Release hold"), "reason_required": False, "sources": None},
     )
     def release(self) -> str:
+        self.hold_kind = self.HoldKind.OTHER
         return self.resume_target()
 
     @transition(
@@ -552,18 +574,29 @@ class Alert(models.Model):
         editable=False,
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
+    # Set only by the system, when the alert's cause is gone (stock allocated, breaker reset, parcel moving …).
+    resolved_at = models.DateTimeField(_("resolved by the system at"), null=True, blank=True, editable=False)
+    resolution = models.CharField(_("resolution"), max_length=255, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("alert")
         verbose_name_plural = _("alerts")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["acknowledged_at", "-created_at"])]
+        indexes = [
+            models.Index(fields=["acknowledged_at", "-created_at"]),
+            # The admin home counts open alerts per owner and kind on every visit.
+            models.Index(
+                fields=["owner_group", "kind"],
+                condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True),
+                name="alert_open_owner_kind_idx",
+            ),
+        ]
         constraints = [
             # At most one open alert per dedupe key, so repeated sweeps do not pile up copies.
             models.UniqueConstraint(
                 fields=["dedupe_key"],
-                condition=Q(acknowledged_at__isnull=True) & ~Q(dedupe_key=""),
+                condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True) & ~Q(dedupe_key=""),
                 name="alert_one_open_per_key",
             )
         ]
@@ -573,7 +606,7 @@ class Alert(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.acknowledged_at is None
+        return self.acknowledged_at is None and self.resolved_at is None
 
 
 class AddressChange(models.Model):

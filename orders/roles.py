@@ -1,5 +1,21 @@
 """The staff roles and what each may do. `manage.py setup_roles` makes the groups match this table."""
 
+# Who may move an order (transition permissions; orders.transitions lists which transition needs which):
+#
+# | role     | pay 确认收款 | hold | release | cancel | fulfil ¹ | track ² | return | exception |
+# |----------|--------------|------|---------|--------|----------|---------|--------|-----------|
+# | 客服     |              | ✓    | ✓       | ✓      |          | ✓       | ✓      | ✓         |
+# | 仓库     |              |      |         |        | ✓        |         |        | ✓         |
+# | 采购     |              |      |         |        |          |         |        |           |
+# | 运营主管 | ✓            | ✓    | ✓       | ✓      | ✓        | ✓       | ✓      | ✓         |
+# | 财务     | ✓            |      |         |        |          |         |        |           |
+# | 管理员   | ✓            | ✓    | ✓       | ✓      | ✓        | ✓       | ✓      | ✓         |
+# | 系统对接 | ✓            | ✓    |         | ✓      |          | ✓       |        |           |
+#
+# ¹ routing, warehouse order, label printed, handed to carrier. ² carrier steps accept only carrier sources (delivery
+# also customer/admin), so an API token cannot use them.
+# System steps (rules, the allocation queue, the payment check's 金额不符 hold) act without a person.
+#
 # Permission codenames as "app_label.codename". Orders are never deleted by anyone (the admin forbids it).
 VIEW_MASTER_DATA = [
     "rules.view_rule",
@@ -124,13 +140,18 @@ ROLES: dict[str, list[str]] = {
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],
     # Administrator: every permission of the hub's apps.
     "管理员": ["*"],
-    # Integration accounts (API tokens of connectors and middleware): push orders in, read status.
-    # Reading stock tells a shop page what may still be sold.
+    # Integration accounts (API tokens of connectors and middleware): push orders in, read status, and make
+    # the transitions a platform reports — paid (POST …/payment/, the payment service), buyer cancelled
+    # (cancel with the platform's reason) and a refund request (hold, e.g. "平台退款申请 …"). Not fulfilment,
+    # not release: a person decides what happens after a refund request. Reading stock tells a shop page what
+    # may still be sold.
     "系统对接": [
         *SEE_ORDERS,
         "orders.view_channel",
         "orders.add_order",
         "orders.pay_order",
+        "orders.cancel_order",
+        "orders.hold_order",
         "orders.track_order",
         "warehouse.view_stocklevel",
     ],

@@ -1,8 +1,10 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
 import re
+from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -10,6 +12,8 @@ from orders.exceptions import NotFound, OrderErrorCode
 from orders.models import Alert, Customer, Order, OrderEvent, OrderLine, StatusNode
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+LAST4_RE = re.compile(r"^\d{4}$")  # the last 4 digits of a phone, as customers read them out
+PHONE_PREFIX_RE = re.compile(r"^1[3-9]\d{5,8}$")  # the first 7 to 10 digits of a mobile number
 
 
 def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
@@ -24,27 +28,51 @@ def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[
 
 
 def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
-    """Ids of orders matching one identifier: internal number, channel order no., tracking no. or phone.
+    """Ids of orders matching what a clerk typed, newest first: internal number, channel order no., tracking no.,
+    phone (full, last 4 digits, or 7+ leading digits) or customer / receiver name (prefix).
 
-    Each identifier is its own indexed equality query: an OR across them would defeat the indexes.
+    Each kind of match is its own indexed query (an OR across them would defeat the indexes), so the number of
+    queries depends on the shape of `q`, never on how many orders match.
     """
     q = q.strip()
     if not q:
         return []
     if PHONE_RE.match(q):
-        customer_ids = Customer.objects.filter(phone=q).values("id")
-        newest = ("-ordered_at", "-id")
-        by_customer = Order.objects.filter(customer_id__in=customer_ids).order_by(*newest)[:limit]
-        by_receiver = Order.objects.filter(receiver_phone=q).order_by(*newest)[:limit]
-        rows = set(by_customer.values_list("ordered_at", "id")) | set(by_receiver.values_list("ordered_at", "id"))
-        return [pk for _, pk in sorted(rows, reverse=True)[:limit]]
+        return _newest([Order.objects.filter(customer__phone=q), Order.objects.filter(receiver_phone=q)], limit)
     by_number = list(Order.objects.filter(number=q.upper()).order_by().values_list("id", flat=True))
     if by_number:
         return by_number
-    by_channel_no = set(Order.objects.filter(channel_order_no=q).order_by().values_list("id", flat=True))
-    by_tracking = set(Order.objects.filter(tracking_number=q).order_by().values_list("id", flat=True))
-    by_parcel = set(_parcel_order_ids(q))
-    return sorted(by_channel_no | by_tracking | by_parcel, reverse=True)
+    orders = Order.objects
+    customers = Customer.objects.order_by()
+    found = [
+        orders.filter(channel_order_no=q),
+        orders.filter(tracking_number=q),
+        orders.filter(shipments__tracking_number="".join(q.split()).upper()),  # any of its parcels
+    ]
+    if LAST4_RE.match(q):  # functional indexes on the last 4 digits
+        found.append(orders.alias(last4=Right("receiver_phone", 4)).filter(last4=q))
+        customers = customers.alias(last4=Right("phone", 4)).filter(last4=q)
+    elif PHONE_PREFIX_RE.match(q):  # LIKE 'prefix%' on pattern_ops indexes
+        found.append(orders.filter(receiver_phone__startswith=q))
+        customers = customers.filter(phone__startswith=q)
+    elif not any(char.isdigit() for char in q):  # names carry no digits; identifiers nearly always do
+        found.append(orders.filter(receiver_name__startswith=q))
+        customers = customers.filter(name__startswith=q)
+    else:
+        customers = None
+    if customers is not None:
+        # The LIMIT makes PostgreSQL find the customers first on their index, then their orders (a join lets it
+        # walk every order newest first instead, hoping to meet matching customers soon).
+        found.append(orders.filter(customer_id__in=customers.values("id")[:limit]))
+    return _newest(found, limit)
+
+
+def _newest(querysets: list[QuerySet[Order]], limit: int) -> list[int]:
+    """The newest `limit` order ids over several queries, each cut at `limit` on its own index."""
+    rows = set()
+    for qs in querysets:
+        rows |= set(qs.order_by("-ordered_at", "-id").values_list("ordered_at", "id")[:limit])
+    return [pk for _, pk in sorted(rows, reverse=True)[:limit]]
 
 
 def _parcel_order_ids(code: str) -> list[int]:
@@ -100,16 +128,51 @@ def status_node_for(*, status: str) -> StatusNode | None:
     )
 
 
-def alerts_open(*, limit: int = 20) -> QuerySet[Alert]:
-    return (
-        Alert.objects.filter(acknowledged_at__isnull=True)
-        .select_related("order", "owner_group", "owner_user")
-        .order_by("-created_at")[:limit]
-    )
+def alerts_open() -> QuerySet[Alert]:
+    """Alerts still waiting for a person: not acknowledged and not resolved by the system."""
+    return Alert.objects.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
 
 
-def alerts_open_count() -> int:
-    return Alert.objects.filter(acknowledged_at__isnull=True).count()
+def alerts_owned_by(user) -> Q:
+    """Alerts owned by one of the user's groups or by the user."""
+    return Q(owner_user_id=user.pk) | Q(owner_group__in=user.groups.all())
+
+
+@dataclass
+class AlertKindCount:
+    kind: str
+    label: str
+    count: int
+
+
+@dataclass
+class AlertsSummary:
+    mine: list[AlertKindCount] = field(default_factory=list)
+    mine_total: int = 0
+    others_total: int = 0
+    newest_mine: list[Alert] = field(default_factory=list)
+
+
+def alerts_open_summary(*, user, newest: int = 10) -> AlertsSummary:
+    """What the admin home shows: the open alerts of the user's groups (and the user) per kind, most first,
+    the newest few of them, and how many others are open. Two queries whatever the number of alerts."""
+    mine = alerts_owned_by(user)
+    rows = alerts_open().values("kind").annotate(total=Count("id"), mine=Count("id", filter=mine)).order_by()
+    labels = dict(Alert.Kind.choices)
+    summary = AlertsSummary()
+    for row in sorted(rows, key=lambda r: (-r["mine"], r["kind"])):
+        if row["mine"]:
+            summary.mine.append(AlertKindCount(row["kind"], str(labels.get(row["kind"], row["kind"])), row["mine"]))
+        summary.mine_total += row["mine"]
+        summary.others_total += row["total"] - row["mine"]
+    if summary.mine_total:
+        summary.newest_mine = list(
+            alerts_open()
+            .filter(mine)
+            .select_related("order", "owner_group", "owner_user")
+            .order_by("-created_at")[:newest]
+        )
+    return summary
 
 
 def order_facts(*, order: Order, now=None) -> dict:

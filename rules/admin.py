@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin import HistoryAdmin
 from orders.models import Order
 from orders.selectors import order_facts_recent
 from rules.models import RULE_DEFINITION_FIELDS, Rule
@@ -113,7 +113,7 @@ class RuleTryForm(forms.Form):
 
 
 @admin.register(Rule)
-class RuleAdmin(SimpleHistoryAdmin):
+class RuleAdmin(HistoryAdmin):
     form = RuleForm
     list_display = (
         "name",
@@ -131,15 +131,9 @@ class RuleAdmin(SimpleHistoryAdmin):
     list_editable = ("enabled",)
     list_filter = ("kind", "enabled", "stop_after_match")
     search_fields = ("name", "description")
-    readonly_fields = (
-        "sentence_zh",
-        "sentence_en",
-        "version",
-        "hit_count",
-        "last_hit_at",
-        "last_error",
-        "last_error_at",
-    )
+    readonly_fields = ("sentence_zh", "sentence_en")
+    # Versions are counted by rule_save; hits and errors are written by the engine.
+    service_owned_fields = ("version", "hit_count", "last_hit_at", "last_error", "last_error_at")
     actions = ["switch_on", "switch_off"]
 
     @admin.display(description=_("rule (中文)"))

@@ -13,8 +13,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
+from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
 from config.exceptions import ApplicationError
 from orders.models import Customer
 from orders.selectors import allocation_queue_stats
@@ -34,8 +34,12 @@ from warehouse.selectors import allocation_settings, sku_get_by_text
 from warehouse.services import ADJUST_KINDS, reservation_end, reservation_save, stock_adjust
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     """Rows only services write (ledger, locks, breaker log): staff look, nobody edits by hand."""
+
+    @property
+    def service_owned_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.model._meta.fields)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -78,7 +82,7 @@ class SkuAliasInline(admin.TabularInline):
 
 
 @admin.register(Sku)
-class SkuAdmin(SimpleHistoryAdmin):
+class SkuAdmin(HistoryAdmin):
     list_display = ("code", "name", "spec", "unit", "category", "default_supplier", "alias_list", "is_active")
     list_filter = ("category", "is_active")
     search_fields = ("code", "name", "aliases__alias")
@@ -93,7 +97,7 @@ class SkuAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Warehouse)
-class WarehouseAdmin(SimpleHistoryAdmin):
+class WarehouseAdmin(HistoryAdmin):
     list_display = ("code", "name", "province", "city", "daily_capacity", "is_active")
     list_filter = ("province", "is_active")
     search_fields = ("code", "name")
@@ -310,7 +314,7 @@ class StockReservationForm(forms.ModelForm):
 
 
 @admin.register(StockReservation)
-class StockReservationAdmin(SimpleHistoryAdmin):
+class StockReservationAdmin(HistoryAdmin):
     form = StockReservationForm
     list_display = (
         "name",
@@ -327,9 +331,11 @@ class StockReservationAdmin(SimpleHistoryAdmin):
     search_fields = ("name", "sku__code", "promo_code")
     autocomplete_fields = ("sku",)
     actions = ["end_quotas"]
+    service_owned_fields = ("quantity", "is_active")  # units held back go through reservation_save
 
     def get_readonly_fields(self, request, obj=None):
-        return ("sku", "warehouse", "is_active") if obj else ("is_active",)
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "sku", "warehouse"] if obj else readonly
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -349,7 +355,7 @@ class StockReservationAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(AllocationSettings)
-class AllocationSettingsAdmin(SimpleHistoryAdmin):
+class AllocationSettingsAdmin(HistoryAdmin):
     """One row. The list page opens it directly."""
 
     fieldsets = (
@@ -370,6 +376,7 @@ class AllocationSettingsAdmin(SimpleHistoryAdmin):
         ),
     )
     readonly_fields = ("breaker_state", "queue_now", "recent_events")
+    service_owned_fields = ("breaker_tripped", "breaker_changed_at")  # breaker_update trips and resets it
 
     def has_add_permission(self, request) -> bool:
         return False

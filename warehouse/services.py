@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.history import history_reason
+from config.queue import job_enqueue_on_commit
 from warehouse.exceptions import InvalidInput, Shortfall, StockShortfall, WarehouseErrorCode
 from warehouse.models import (
     AllocationSettings,
@@ -28,6 +29,8 @@ from warehouse.models import (
 from warehouse.selectors import allocation_settings, quotas_serving
 
 ADJUST_KINDS = (StockMovement.Kind.INBOUND, StockMovement.Kind.COUNT, StockMovement.Kind.DAMAGE)
+# The orders app's job that releases orders held for stock; named, not imported (orders imports warehouse).
+RELEASE_STOCK_HOLDS_JOB = "orders.jobs.release_stock_holds"
 
 
 @dataclass
@@ -106,7 +109,8 @@ def stock_adjust(
 ) -> StockLevel:
     """Inbound adds `quantity`; damage removes it; a count correction sets on hand to the counted `quantity`.
 
-    Refused, with nothing changed, when on hand would go below zero or below what orders and quotas hold."""
+    Refused, with nothing changed, when on hand would go below zero or below what orders and quotas hold.
+    When on hand grows, orders held for this SKU's stock are re-tried after commit (the orders app's job)."""
     if kind not in ADJUST_KINDS:
         raise InvalidInput(
             _("Unknown adjustment kind '%(kind)s'.") % {"kind": kind},
@@ -152,6 +156,8 @@ def stock_adjust(
         ledger = _Ledger(actor=actor, reason=reason)
         ledger.move(level, kind, on_hand=delta)
         ledger.write()
+        if delta > 0:
+            job_enqueue_on_commit(job=RELEASE_STOCK_HOLDS_JOB, sku_ids=[sku.pk])
     return level
 
 

@@ -71,7 +71,7 @@ def _scan(request: HttpRequest, *, code: str, step: str) -> tuple[dict, int]:
             "order": exc.extra.get("order"),
             "status": status,
             "status_label": str(Status(status).label) if status in Status.values else "",
-            "gifts": [],
+            "gifts": exc.extra.get("gifts", []),  # a refused print scan of an order being packed still lists them
         }
         http_status = exc.http_status
     else:

@@ -1,5 +1,6 @@
 """Settings shared by every environment. Environment is read through config.env only."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -23,12 +24,13 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = [
     "django_fsm",
-    "django_rq",
+    "config.apps.JobQueuesConfig",  # django_rq, named in Chinese
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "axes",
 ]
 LOCAL_APPS = [
     "orders",
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -80,6 +83,15 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # the transaction boundary is the service
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded demo serves several threads and a worker on one file. WAL lets readers run beside the
+    # writer; IMMEDIATE takes the write lock when a transaction starts, so a transaction that read first
+    # never fails to upgrade its lock ("database is locked") but waits up to `timeout` seconds for its turn.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -120,6 +132,22 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Password guessing on the admin login (django-axes): after AXES_FAILURE_LIMIT wrong passwords in a row for one
+# username from one address, that pair is locked out for the cool-off time, even with the right password.
+# Unlock: admin → Axes → Access attempts (delete the row), or `manage.py axes_reset_username <username>`.
+# API tokens never pass through authenticate(), so they are not counted or locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.login_lockout_response"
+# Messages live in the session, not in a cookie: a generated carrier secret is shown once in one of them.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -141,6 +169,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` with their own choices: name each enum after its model, so the names are
+    # stable and never collide (drf_spectacular.W001).
+    "ENUM_NAME_OVERRIDES": {
+        "RuleKindEnum": "rules.models.Rule.Kind",
+        "ChannelKindEnum": "orders.models.Channel.Kind",
+        "OrderEventKindEnum": "orders.models.OrderEvent.Kind",
+        "AlertKindEnum": "orders.models.Alert.Kind",
+        "StockReservationKindEnum": "warehouse.models.StockReservation.Kind",
+        "StockMovementKindEnum": "warehouse.models.StockMovement.Kind",
+        "BreakerEventKindEnum": "warehouse.models.BreakerEvent.Kind",
+    },
 }
 
 # Order intake
@@ -148,8 +187,9 @@ ORDER_NUMBER_PREFIX = "OH"
 
 # Customer tracking page (/track/)
 ORDERHUB_SUPPORT_CONTACT = env_str("ORDERHUB_SUPPORT_CONTACT", "客服热线 400-000-0000")
-# The request header (as in request.META) that carries the client's IP when a proxy we run sets it,
-# e.g. HTTP_X_REAL_IP behind nginx. Empty: REMOTE_ADDR. Never name a header clients can set themselves.
+# The request header (as in request.META) that carries the client's IP when a proxy we run sets it, for the tracking
+# page's rate limits and the admin login lockout, e.g. HTTP_X_REAL_IP behind nginx. Empty: REMOTE_ADDR. Never name
+# a header clients can set themselves.
 ORDERHUB_CLIENT_IP_HEADER = env_str("ORDERHUB_CLIENT_IP_HEADER", "")
 # Lookups on /track/: at most this many per window, per client IP and per looked-up number.
 ORDERHUB_TRACK_ATTEMPTS = env_int("ORDERHUB_TRACK_ATTEMPTS", 10)

@@ -2,6 +2,7 @@
 Shapes from ../shared/INTEGRATIONS.md; base URL, customer id and key are on the Carrier row."""
 
 import hashlib
+import hmac
 import json
 import urllib.error
 import urllib.parse
@@ -120,7 +121,10 @@ def subscribe(*, carrier: Carrier, tracking_number: str, callback_url: str, phon
 def parse_push(*, carrier: Carrier, form: dict) -> TrackingAnswer:
     """Read and verify one push. Raises BadSignature or CarrierUnavailable (unreadable) and stores nothing."""
     param = form.get("param") or ""
-    if carrier.callback_secret and form.get("sign", "").upper() != sign(param, carrier.callback_secret):
+    # No salt, no trust: an unsigned push could come from anyone (and move someone else's order).
+    if not carrier.callback_secret:
+        raise BadSignature("the carrier has no callback salt: pushes cannot be verified")
+    if not hmac.compare_digest(str(form.get("sign") or "").upper(), sign(param, carrier.callback_secret)):
         raise BadSignature("sign does not match MD5(param + salt)")
     try:
         push = json.loads(param)

@@ -1,9 +1,14 @@
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from orders.models import Alert, Order, OrderEvent, Source
 from orders.services.timeline import event_record
+
+# Open: nobody acknowledged it and its cause is still there (as the constraint alert_one_open_per_key counts).
+OPEN = {"acknowledged_at__isnull": True, "resolved_at__isnull": True}
 
 
 def alert_raise(
@@ -18,7 +23,7 @@ def alert_raise(
 ) -> Alert:
     """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead."""
     if dedupe_key:
-        existing = Alert.objects.filter(dedupe_key=dedupe_key, acknowledged_at__isnull=True).first()
+        existing = Alert.objects.filter(dedupe_key=dedupe_key, **OPEN).first()
         if existing:
             return existing
     try:
@@ -42,7 +47,7 @@ def alert_raise(
                 )
     except IntegrityError:
         # Another process raised the same open alert a moment ago.
-        return Alert.objects.get(dedupe_key=dedupe_key, acknowledged_at__isnull=True)
+        return Alert.objects.get(dedupe_key=dedupe_key, **OPEN)
     return alert
 
 
@@ -54,3 +59,27 @@ def alert_acknowledge(*, alert: Alert, actor: AbstractBaseUser) -> Alert:
             alert.acknowledged_by = actor
             alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
     return alert
+
+
+def alert_resolve(*, alerts: QuerySet[Alert], resolution: str) -> int:
+    """Close, as resolved by the system (已由系统解决), the alerts of `alerts` not yet resolved, because their
+    cause is gone; acknowledged ones too, since the person working on them is done. Each alert with an order
+    gets a line on that order's timeline. Returns how many were resolved; running it twice resolves nothing."""
+    now = timezone.now()
+    resolved = 0
+    with transaction.atomic():
+        pending = alerts.filter(resolved_at__isnull=True).select_related("order")
+        for alert in pending.select_for_update(of=("self",)).order_by("pk"):
+            alert.resolved_at = now
+            alert.resolution = resolution[:255]
+            alert.save(update_fields=["resolved_at", "resolution"])
+            if alert.order_id is not None:
+                event_record(
+                    order=alert.order,
+                    kind=OrderEvent.Kind.ALERT,
+                    source=Source.SYSTEM,
+                    reason=_("Alert resolved by the system: %(why)s") % {"why": resolution},
+                    data={"alert_id": alert.pk, "alert_kind": alert.kind, "resolved": True},
+                )
+            resolved += 1
+    return resolved

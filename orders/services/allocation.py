@@ -8,13 +8,14 @@ from collections import Counter
 import django_rq
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders import selectors
 from orders.exceptions import Conflict
-from orders.models import Alert, Order, OrderEvent, Source, Status
-from orders.services.alerts import alert_raise
+from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
+from orders.services.alerts import alert_raise, alert_resolve
 from orders.services.timeline import event_record, history_attribute
 from warehouse import services as stock
 from warehouse.exceptions import StockShortfall
@@ -27,6 +28,13 @@ PURCHASING_GROUP = "采购"
 WAREHOUSE_GROUP = "仓库"
 # Orders still in 'allocating' this long after entering were probably missed by their job; the tick takes them.
 STALE_AFTER_SECONDS = 60
+BREAKER_ALERT_KEY = "allocation-breaker"
+# Held-for-stock orders tried per pass (inbound job or minute tick); the next pass takes the rest.
+RELEASE_BATCH = 200
+
+
+def _shortfall_alert_key(order_id: int) -> str:
+    return f"shortfall:{order_id}"
 
 
 def _auto_label() -> str:
@@ -71,7 +79,12 @@ def allocation_breaker_closed() -> bool:
                 "max_n": settings.breaker_max_backlog,
                 "max_wait": settings.breaker_max_wait_minutes,
             },
-            dedupe_key="allocation-breaker",
+            dedupe_key=BREAKER_ALERT_KEY,
+        )
+    elif change == BreakerEvent.Kind.RESET:
+        alert_resolve(
+            alerts=Alert.objects.filter(dedupe_key=BREAKER_ALERT_KEY),
+            resolution=_("the allocation breaker reset: the queue is below its thresholds again"),
         )
     if change is None:
         return not settings.breaker_tripped
@@ -152,7 +165,8 @@ def order_route(*, order: Order) -> Order:
 
 def order_lock_stock_or_hold(*, order: Order, actor: AbstractBaseUser | None) -> StockShortfall | None:
     """Lock the order's stock at its warehouse. On a shortfall nothing is locked: the order is held with
-    '缺货' and the missing SKUs, purchasing is alerted, and the shortfall is returned for the caller to report."""
+    '缺货' and the missing SKUs (marked as held for stock, so arriving stock releases it), purchasing is
+    alerted, and the shortfall is returned for the caller to report. Once locked, its shortfall alert closes."""
     try:
         stock.stock_lock(
             order_id=order.pk,
@@ -169,15 +183,22 @@ def order_lock_stock_or_hold(*, order: Order, actor: AbstractBaseUser | None) ->
             "warehouse": order.warehouse.code,
             "items": items,
         }
-        _system_step(order=order, transition="hold", reason=reason[:250])
+        held = _system_step(order=order, transition="hold", reason=reason[:250])
+        held.hold_kind = Order.HoldKind.STOCK
+        history_attribute(held, actor=None, reason="held for stock")
+        held.save(update_fields=["hold_kind", "updated_at"])
         alert_raise(
             kind=Alert.Kind.STOCK_SHORTFALL,
             order=order,
             owner_group=Group.objects.filter(name=PURCHASING_GROUP).first(),
             message=_("Order %(number)s is held for stock. %(reason)s") % {"number": order.number, "reason": reason},
-            dedupe_key=f"shortfall:{order.pk}",
+            dedupe_key=_shortfall_alert_key(order.pk),
         )
         return shortfall
+    alert_resolve(
+        alerts=Alert.objects.filter(dedupe_key=_shortfall_alert_key(order.pk)),
+        resolution=_("the order's stock is locked at %(warehouse)s") % {"warehouse": order.warehouse.code},
+    )
     return None
 
 
@@ -193,6 +214,48 @@ def order_allocate_queued(*, order_id: int) -> str:
     except Conflict:
         return "skipped"  # another worker moved it first
     return "allocated"
+
+
+def _stock_covers(order: Order) -> bool:
+    """Whether one active warehouse has every unit the order wants right now (a cheap check before trying)."""
+    wanted = order_wanted_units(order=order)
+    usable = stock_usable(sku_ids=list(wanted), promo_code=order.promo_code, member_level=order.customer.member_level)
+    warehouses = {w for w, _s in usable}
+    return any(all(usable.get((w, s), 0) >= n for s, n in wanted.items()) for w in warehouses)
+
+
+def orders_release_stock_holds(*, sku_ids: list[int] | None = None) -> dict[str, int]:
+    """Stock arrived (or was freed): release the orders held for stock that it now covers, most urgent and
+    oldest paid first, and allocate each at once through the lifecycle (release → allocating → allocate).
+
+    Each order is tried in its own transaction; when routing and locking still find a shortfall, the whole
+    try is rolled back, so an order that stock cannot cover stays held as it was (no hold/release flapping
+    on its timeline). With `sku_ids`, only orders wanting one of those SKUs are tried. Only holds the
+    allocation queue made for a shortfall are released; holds made by people or rules never are."""
+    settings = allocation_settings()
+    if not settings.auto_allocate or settings.breaker_tripped:
+        return {}  # a person allocates, or the warehouse is overloaded: the tick retries once it resets
+    held = Order.objects.filter(status=Status.ON_HOLD, hold_kind=Order.HoldKind.STOCK, is_legacy=False)
+    if sku_ids is not None:
+        held = held.filter(pk__in=OrderLine.objects.filter(sku_id__in=sku_ids).values("order_id"))
+    held = held.select_related("customer").order_by("-priority", Coalesce("paid_at", "ordered_at"), "pk")
+    done: Counter = Counter()
+    for order in held[:RELEASE_BATCH]:
+        if not _stock_covers(order):
+            done["still_short"] += 1
+            continue
+        try:
+            with transaction.atomic():
+                why = _("Stock arrived: released by the system to allocate")
+                released = _system_step(order=order, transition="release", reason=why)
+                _system_step(order=released, transition="allocate")
+        except StockShortfall:
+            done["still_short"] += 1  # e.g. a routing rule names a warehouse still short: rolled back
+        except Conflict:
+            done["skipped"] += 1  # someone moved it first
+        else:
+            done["released"] += 1
+    return dict(done)
 
 
 def order_locks_expire(*, now=None) -> int:
@@ -247,4 +310,6 @@ def allocation_tick(*, now=None) -> dict[str, int]:
     results = Counter(order_allocate_queued(order_id=pk) for pk in stale.values_list("pk", flat=True)[:200])
     done.update({f"allocation_{k}": v for k, v in results.items()})
     allocation_breaker_closed()  # the queue may have drained: reset now rather than next minute
+    # The safety net behind the inbound job: stock freed by cancellations, expired quotas or a lost job.
+    done.update({f"stock_holds_{k}": v for k, v in orders_release_stock_holds().items()})
     return done

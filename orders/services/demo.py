@@ -3,6 +3,7 @@
 Everything goes through the real services, and every key is fixed, so a second run adds nothing.
 """
 
+import hashlib
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -42,6 +43,9 @@ DEMO_USERS = [  # username, full name, role
 CHANNELS = [("tmall", "天猫旗舰店", "taobao"), ("douyin", "抖音小店", "douyin"), ("miniapp", "微信小程序", "wechat")]
 WAREHOUSES = [("SH01", "上海青浦仓", "上海", "上海"), ("GZ01", "广州白云仓", "广东", "广州")]
 CARRIERS = [("shunfeng", "顺丰速运"), ("zhongtong", "中通快递"), ("yuantong", "圆通速递"), ("jd", "京东物流")]
+# How each carrier's waybill numbers look: prefix + digits (SF1234567890123, 78123456789012, YT…, JDVA…).
+TRACKING_FORMATS = {"shunfeng": ("SF", 13), "zhongtong": ("7", 13), "yuantong": ("YT", 13), "jd": ("JDVA", 11)}
+BIG_ORDER_EVERY = 4  # every 4th order meant to wait on hold is a large VIP order that waits for approval
 CATEGORIES = {"面膜": "MASK", "精华": "SERUM", "面霜": "CREAM", "洁面": "CLEANSER", "防晒": "SUN"}
 PLACES = [
     ("浙江", "杭州", "西湖区"),
@@ -52,6 +56,8 @@ PLACES = [
     ("江苏", "南京", "鼓楼区"),
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+# A returning customer (the README's lookup example) who orders every so often to the same address.
+REGULAR = {"name": "张伟", "phone": "13812345678", "place": ("浙江", "杭州", "西湖区"), "detail": "文三路100号"}
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "杰", "娟", "涛", "明", "超", "秀英"]
 
 # Final state → the transitions (and their source) that lead there from 'placed'.
@@ -88,6 +94,15 @@ WEIGHTS = {
     "cancelled": 25,
     "returned": 15,
     "exception": 20,
+}
+# How long ago demo orders of each final state were placed (minutes): unpaid ones are recent, finished ones old.
+AGE_MINUTES = {
+    "placed": (10, 12 * 60),
+    "cancelled": (3 * 24 * 60, 14 * 24 * 60),
+    "delivered": (4 * 24 * 60, 14 * 24 * 60),
+    "returned": (6 * 24 * 60, 14 * 24 * 60),
+    "exception": (3 * 24 * 60, 10 * 24 * 60),
+    "in_transit": (2 * 24 * 60, 5 * 24 * 60),
 }
 REASONS = {
     "hold": "地址待客户确认",
@@ -176,7 +191,7 @@ def _users() -> dict[str, object]:
     return users
 
 
-def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now) -> dict:
+def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now, target: str, big: bool) -> dict:
     place = rng.choice(PLACES)
     name = rng.choice(SURNAMES) + rng.choice(GIVEN)
     phone = f"1{rng.choice('3578')}{rng.randint(0, 999_999_999):09d}"
@@ -184,24 +199,35 @@ def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now)
         {"sku": s.code, "quantity": rng.randint(1, 3), "unit_price": Decimal(rng.choice([59, 99, 129, 199, 299]))}
         for s in rng.sample(skus, rng.randint(1, 3))
     ]
+    member_level = rng.choice(["normal"] * 5 + ["gold", "diamond", "vip"])
+    detail = f"{rng.choice(['文三路', '人民路', '科技园'])}{rng.randint(1, 999)}号"
+    # Old enough for the steps that follow: finished orders days ago, open ones hours ago, unpaid ones recently.
+    low, high = AGE_MINUTES.get(target, (120, 4 * 24 * 60))
+    age = timedelta(minutes=rng.randint(low, high))
+    # Every draw above happens for every order, so the sequence is the same every run; now shape a few stories.
+    if i % 20 == 0:
+        name, phone, place, detail = REGULAR["name"], REGULAR["phone"], REGULAR["place"], REGULAR["detail"]
+    elif i % 5 == 3:  # a diamond member buying masks: the demo gift rule adds the sample pack
+        member_level = "diamond"
+        lines[0] = {"sku": "MASK-002", "quantity": 3, "unit_price": Decimal(129)}
+        lines = [line for n, line in enumerate(lines) if n == 0 or line["sku"] != "MASK-002"]
+    elif big:  # a large VIP order: priority, and the manager's approval
+        member_level = "vip"
+        lines = [{"sku": "CREAM-001", "quantity": 20, "unit_price": Decimal(299)}]
     total = sum(line["unit_price"] * line["quantity"] for line in lines)
     return {
         "channel": channel.code,
         "channel_order_no": f"{channel.code.upper()}{20260000000 + i}",
         "buyer_id": f"buyer-{i % 300}",
-        "ordered_at": now - timedelta(minutes=rng.randint(10, 14 * 24 * 60)),
-        "customer": {
-            "name": name,
-            "phone": phone,
-            "member_level": rng.choice(["normal"] * 5 + ["gold", "diamond", "vip"]),
-        },
+        "ordered_at": now - age,
+        "customer": {"name": name, "phone": phone, "member_level": member_level},
         "shipping_address": {
             "receiver": name,
             "phone": phone,
             "province": place[0],
             "city": place[1],
             "district": place[2],
-            "detail": f"{rng.choice(['文三路', '人民路', '科技园'])}{rng.randint(1, 999)}号",
+            "detail": detail,
         },
         "lines": lines,
         "paid_amount": total,
@@ -210,20 +236,44 @@ def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now)
     }
 
 
+def _tracking_number(carrier: Carrier, i: int) -> str:
+    """A number shaped like the carrier's own, fixed per demo order (so a second run registers the same)."""
+    prefix, digits = TRACKING_FORMATS.get(carrier.code, (carrier.code[:2].upper(), 12))
+    draw = int(hashlib.sha256(f"{carrier.code}-{i}".encode()).hexdigest(), 16)
+    return f"{prefix}{10 ** (digits - 1) + draw % (9 * 10 ** (digits - 1))}"  # no leading zero
+
+
 def _spread_timeline(*, order: Order, rng: random.Random, now) -> None:
-    """Give a demo order a believable past: events hours apart, the last one recent unless the order is done."""
+    """Give a demo order a believable past after its ordered_at: taken in a few minutes later, steps hours apart,
+    the last one days ago when the order is done and recent when it is still open. Paid orders get their paid_at."""
     events = list(order.events.order_by("id"))
-    last_age = (
-        timedelta(days=rng.randint(1, 12)) if order.status in FINAL_STATES else timedelta(minutes=rng.randint(5, 300))
-    )
-    at = now - last_age
-    for event in reversed(events):
+    first = order.ordered_at + timedelta(minutes=rng.randint(1, 5))
+    room = now - first  # at least 5 minutes (see AGE_MINUTES)
+    if order.status in FINAL_STATES:
+        last = first + room * rng.uniform(0.3, 0.8)
+    else:
+        last = max(first + room * 0.5, now - timedelta(minutes=rng.randint(5, 300)))
+    steps = [event for event in events[1:] if event.kind == OrderEvent.Kind.TRANSITION]
+    weights = [rng.uniform(0.2, 1.0) for _ in steps]
+    gaps = iter([(last - first) * (w / sum(weights)) for w in weights])
+    at, entered, paid_at = first, first, None
+    for event in events:
+        if event is not events[0]:
+            # a transition takes its share of the time; what a step caused (rules, routing) follows it at once
+            at += next(gaps) if event.kind == OrderEvent.Kind.TRANSITION else timedelta(seconds=rng.randint(1, 30))
         OrderEvent.objects.filter(pk=event.pk).update(created_at=at)  # events are append-only rows, not audited
-        at -= timedelta(minutes=rng.randint(10, 240))
-    order.state_entered_at = now - last_age
-    order.state_deadline = status_deadline(status=order.status, entered_at=order.state_entered_at)
+        if event.kind == OrderEvent.Kind.TRANSITION:
+            entered = at
+            if event.transition == "pay":
+                paid_at = at
+    order.state_entered_at = entered
+    order.state_deadline = status_deadline(status=order.status, entered_at=entered)
+    fields = ["state_entered_at", "state_deadline"]
+    if paid_at is not None:
+        order.paid_at = paid_at
+        fields.append("paid_at")
     history_attribute(order, actor=None, reason="demo data: backdated timeline")
-    order.save(update_fields=["state_entered_at", "state_deadline"])
+    order.save(update_fields=fields)
 
 
 # The example rules of DESIGN.md, as a seller's ops manager would enter them.
@@ -343,8 +393,9 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
     carrier_state_mappings_ensure()
-    skus, warehouses, carriers, channels = _master_data()
+    skus, _warehouses, carriers, channels = _master_data()
     users = _users()
+    _demo_rules()  # before the orders: they add gifts, tags and priority on payment and route at allocation
     # The demo places orders in every state by hand; automatic allocation resumes afterwards.
     settings = allocation_settings()
     auto_allocate, settings.auto_allocate = settings.auto_allocate, False
@@ -354,13 +405,15 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     # Interleave the states by weight, so even a small --orders count covers every state.
     slots = [((k + 0.5) / weight, state) for state, weight in WEIGHTS.items() for k in range(weight)]
     targets = [state for _, state in sorted(slots)]
+    held = [i for i in range(orders) if targets[i % len(targets)] == "on_hold" and i % 20 and i % 5 != 3]
+    big = set(held[::BIG_ORDER_EVERY])
     created = 0
     for i in range(orders):
         channel = channels[i % len(channels)]
-        data = _payload(rng, i, skus, channel, now)  # always drawn, so the sequence is the same every run
+        target = targets[i % len(targets)]
+        data = _payload(rng, i, skus, channel, now, target, i in big)  # always drawn: the same sequence every run
         if Order.objects.filter(channel=channel, channel_order_no=data["channel_order_no"]).exists():
             continue
-        target = targets[i % len(targets)]
         if target == "placed" and i % 2 == 0:  # every other unpaid order is a presale with its deposit in
             data.update(is_presale=True, deposit_amount=Decimal("50.00"), paid_amount=Decimal("50.00"))
         with transaction.atomic():
@@ -371,15 +424,12 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
             order = result.order
             steps = [("record_deposit", Source.API)] if order.is_presale else PATHS[target]
             for name, source in steps:
-                changes = {}
-                if name == "allocate":
-                    changes["warehouse"] = warehouses[i % len(warehouses)].code
+                if order.status == "on_hold":
+                    break  # a rule held it on payment (approval): it waits for the manager, as it would live
+                changes = {}  # no warehouse for 'allocate': the routing rules (or stock and distance) choose it
                 if name == "print_label":
                     carrier = carriers[i % len(carriers)]
-                    changes = {
-                        "carrier": carrier.code,
-                        "tracking_number": f"{carrier.code[:2].upper()}{7800000000 + i}",
-                    }
+                    changes = {"carrier": carrier.code, "tracking_number": _tracking_number(carrier, i)}
                 actor = (
                     None
                     if source in (Source.CARRIER, Source.SYSTEM)
@@ -404,10 +454,9 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                 except StockShortfall:  # a low-stock SKU: the order is held for stock, as it would be live
                     order.refresh_from_db()
                     break
-            _spread_timeline(order=order, rng=rng, now=now)
+            _spread_timeline(order=order, rng=random.Random(f"{seed}-{i}"), now=now)  # its own draws: same past
             _parcel_events(order=order)
     settings.auto_allocate = auto_allocate
     settings.save()
     overdue_alerts_raise()
-    _demo_rules()  # after the orders, so the demo's own paths are not held by them; new orders meet them
     return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}

@@ -1,12 +1,13 @@
 """Taking orders in: one path for the API, webhooks, pulls and the admin. Idempotent on the fingerprint."""
 
 import hashlib
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -14,19 +15,49 @@ from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
-from orders.models import Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
+from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
+from orders.services.alerts import alert_raise
+from orders.services.payment import (
+    order_confirm_payment,
+    order_payment_time_record,
+    payment_can_confirm,
+    payment_mismatch_reason,
+)
 from orders.services.timeline import event_record, history_attribute
 from orders.services.transitions import order_transition, status_deadline
-from warehouse.models import Sku
+from warehouse.models import Sku, StockLock
 from warehouse.selectors import skus_resolve
 
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out over the phone
+
+
+# A replay whose content differs updates the order while nothing is locked in a warehouse yet.
+UPDATABLE = {Status.PLACED, Status.PAID}
+# From allocation on the goods are being picked: a person decides (待人工复核).
+HOLD_FOR_REVIEW = {Status.ALLOCATING, Status.ALLOCATED}
+CUSTOMER_SERVICE_GROUP = "客服"
+# Payload address key: order field.
+ADDRESS_MAP = {
+    "receiver": "receiver_name",
+    "phone": "receiver_phone",
+    "province": "province",
+    "city": "city",
+    "district": "district",
+    "detail": "address_detail",
+}
+PLAIN_FIELDS = ("promo_code", "invoice_title", "promised_ship_by")
 
 
 @dataclass(frozen=True)
 class IntakeResult:
     order: Order
     created: bool
+    # What a replay found and did (see _replay): every difference, the fields updated, held, flagged.
+    differences: list[dict] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    held: bool = False
+    flagged: bool = False
+    payment_recorded: bool = False
 
 
 def order_fingerprint(
@@ -179,8 +210,9 @@ def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_n
 def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = Source.API) -> IntakeResult:
     """Create an order from validated payload data, or return the one already taken in for it.
 
-    A replay (same fingerprint) never creates a second order; a presale replay carrying the balance
-    records the new paid amount. The order row is committed before the caller says yes.
+    A replay (same fingerprint) never creates a second order, and is never dropped when it says something
+    new: see _replay. Payment reported with the order goes through the payment service. The order row is
+    committed before the caller says yes.
     """
     channel = _resolve_channel(data["channel"])
     skus = _resolve_skus(data["lines"])
@@ -202,18 +234,16 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
                     order = _insert(
                         data=data, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
                     )
-                    if data.get("paid_at") and order.is_payment_complete():
-                        order.paid_at = data["paid_at"]
-                        order.save(update_fields=["paid_at"])
-                        paid = order_transition(
+                    if data.get("paid_at") and (data.get("paid_amount") or 0) > 0:
+                        order = order_confirm_payment(
                             order=order,
-                            transition="pay",
-                            actor=None,
+                            paid_amount=data["paid_amount"],
+                            paid_at=data["paid_at"],
+                            payment_reference=_payment_reference(data),
+                            actor=actor,
                             source=source,
                             actor_label=channel.code,
-                            reason=_("Channel reports payment"),
-                        )
-                        order = paid  # rules may have added lines: the caller reads it afresh
+                        )  # rules may have added lines: the caller reads it afresh
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.
@@ -224,34 +254,240 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
                     break
         else:
             raise Conflict(_("Could not store the order, please retry."), code="retry")
-    return IntakeResult(order=_replay(existing=existing, data=data, actor=actor, source=source), created=False)
+    return _replay(existing=existing, data=data, skus=skus, channel=channel, actor=actor, source=source)
 
 
-def _replay(*, existing: Order, data: dict, actor: AbstractBaseUser | None, source: str) -> Order:
-    paid = data.get("paid_amount")
-    if existing.is_presale and paid is not None and paid > existing.paid_amount:
-        return order_record_payment(order=existing, paid_amount=paid, actor=actor, source=source)
-    return existing
+def _payment_reference(data: dict) -> str:
+    # Without a trade number of its own, the channel's order number identifies the platform payment.
+    return data.get("payment_reference") or data["channel_order_no"]
 
 
-def order_record_payment(*, order: Order, paid_amount: Decimal, actor: AbstractBaseUser | None, source: str) -> Order:
-    """Record a larger paid amount (a presale balance). Never lowers what was paid."""
-    with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
-        if locked.is_legacy:
-            raise Conflict(_("Legacy (imported) orders are read-only."), code=OrderErrorCode.LEGACY_READ_ONLY)
-        if paid_amount <= locked.paid_amount:
-            return locked
-        before = locked.paid_amount
-        locked.paid_amount = paid_amount
-        history_attribute(locked, actor=actor, reason="payment recorded")
-        locked.save(update_fields=["paid_amount", "updated_at"])
+def _diff(name: str, old, new) -> dict:
+    def text(value) -> str:
+        if isinstance(value, datetime):
+            return timezone.localtime(value).isoformat()
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return "" if value is None else str(value)
+
+    return {"field": name, "old": text(old), "new": text(new)}
+
+
+@dataclass
+class _Content:
+    """How a replay's content differs from the order: the differences, and what applying them writes."""
+
+    differences: list[dict] = field(default_factory=list)
+    lines: list[tuple[OrderLine, int, Decimal]] = field(default_factory=list)
+    fields: dict = field(default_factory=dict)
+
+
+def _content_differences(*, order: Order, data: dict, skus: dict[str, Sku]) -> _Content:
+    content = _Content()
+    # The same fingerprint means the same SKU codes; pair the channel's lines with ours in order (gift lines
+    # come from rules, not the channel).
+    ours: dict[int, list[OrderLine]] = {}
+    for line in order.lines.filter(is_gift=False).order_by("id"):
+        ours.setdefault(line.sku_id, []).append(line)
+    for i, item in enumerate(data["lines"]):
+        candidates = ours.get(skus[item["sku"]].pk) or []
+        if not candidates:
+            continue
+        line = candidates.pop(0)
+        quantity, price = item["quantity"], Decimal(item["unit_price"])
+        if line.quantity != quantity:
+            content.differences.append(_diff(f"lines[{i}].quantity", line.quantity, quantity))
+        if line.unit_price != price:
+            content.differences.append(_diff(f"lines[{i}].unit_price", line.unit_price, price))
+        if (line.quantity, line.unit_price) != (quantity, price):
+            content.lines.append((line, quantity, price))
+    subtotal = sum((Decimal(line["unit_price"]) * line["quantity"] for line in data["lines"]), Decimal("0"))
+    if subtotal != order.subtotal:
+        content.differences.append(_diff("subtotal", order.subtotal, subtotal))
+        content.fields["subtotal"] = subtotal
+    address = data["shipping_address"]
+    for key, name in ADDRESS_MAP.items():
+        new = address.get(key, "")
+        if getattr(order, name) != new:
+            content.differences.append(_diff(f"shipping_address.{key}", getattr(order, name), new))
+            content.fields[name] = new
+    for name in PLAIN_FIELDS:  # only what the replay sends; null says nothing
+        new = data.get(name)
+        if new is not None and getattr(order, name) != new:
+            content.differences.append(_diff(name, getattr(order, name), new))
+            content.fields[name] = new
+    # Rules add tags and raise priority too: the channel's tags are added, its priority only ever raises.
+    added = [tag for tag in data.get("tags") or [] if tag not in order.tags]
+    if added:
+        content.differences.append(_diff("tags", order.tags, [*order.tags, *added]))
+        content.fields["tags"] = [*order.tags, *added]
+    if data.get("priority") is not None and data["priority"] > order.priority:
+        content.differences.append(_diff("priority", order.priority, data["priority"]))
+        content.fields["priority"] = data["priority"]
+    return content
+
+
+def _payment_differences(*, order: Order, data: dict) -> list[dict]:
+    """What the replay says about payment that the hub does not know yet (nothing when it reports none)."""
+    amount, paid_at = data.get("paid_amount") or Decimal("0"), data.get("paid_at")
+    if amount <= 0:
+        return []
+    differences = []
+    if amount != order.paid_amount:
+        differences.append(_diff("paid_amount", order.paid_amount, amount))
+    if paid_at is not None and paid_at != order.paid_at:
+        differences.append(_diff("paid_at", order.paid_at, paid_at))
+    return differences
+
+
+def _describe(differences: list[dict]) -> str:
+    return "; ".join(f"{d['field']}: {d['old'] or '—'} → {d['new'] or '—'}" for d in differences)
+
+
+def order_update_from_replay(
+    *, order: Order, content: _Content, actor: AbstractBaseUser | None, source: str, actor_label: str
+) -> Order:
+    """Apply a channel replay's new content to a row-locked order that no warehouse has touched yet:
+    lines, subtotal, address and the other payload fields, with history rows and ONE timeline event."""
+    reason = f"channel replay: {', '.join(d['field'] for d in content.differences)}"
+    for line, quantity, price in content.lines:
+        line.quantity, line.unit_price = quantity, price
+        history_attribute(line, actor=actor, reason=reason)
+        line.save(update_fields=["quantity", "unit_price"])
+    for name, value in content.fields.items():
+        setattr(order, name, value)
+    history_attribute(order, actor=actor, reason=reason)
+    order.save()
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=_("渠道重推更新 Channel replay updated the order: %(changes)s")
+        % {"changes": _describe(content.differences)},
+        data={"replay_update": content.differences},
+    )
+    return order
+
+
+def _replay_review(
+    *, order: Order, differences: list[dict], headline: str, source: str, actor_label: str
+) -> tuple[Order, bool]:
+    """Put differences the hub cannot apply in front of a person: hold the order for review where it can be
+    held, else alert customer service (e.g. the parcel is already with the carrier). Returns (order, held).
+    The same differences reported again are not recorded twice."""
+    digest = hashlib.sha256(json.dumps(differences, sort_keys=True).encode()).hexdigest()[:16]
+    dedupe_key = f"replay:{order.pk}:{digest}"
+    if (
+        OrderEvent.objects.filter(order=order, data__replay_digest=digest).exists()
+        or Alert.objects.filter(dedupe_key=dedupe_key).exists()
+    ):
+        return order, order.status == Status.ON_HOLD
+    text = f"{headline}: {_describe(differences)}"
+    if not order.is_legacy and order.status in HOLD_FOR_REVIEW | {Status.PAID}:
         event_record(
-            order=locked,
+            order=order,
             kind=OrderEvent.Kind.NOTE,
             source=source,
-            actor=actor,
-            reason=_("Paid amount %(before)s → %(after)s") % {"before": before, "after": paid_amount},
-            data={"paid_amount": str(paid_amount)},
+            actor_label=actor_label,
+            reason=text,
+            data={"replay_digest": digest, "differences": differences},
         )
-    return locked
+        held = order_transition(
+            order=order, transition="hold", actor=None, source=source, actor_label=actor_label, reason=text[:255]
+        )
+        return held, True
+    alert_raise(
+        kind=Alert.Kind.OTHER,
+        order=order,
+        owner_group=Group.objects.filter(name=CUSTOMER_SERVICE_GROUP).first(),
+        message=_("%(text)s. The order is '%(status)s' and was left as it is: check with the channel.")
+        % {"text": text, "status": order.get_status_display()},
+        dedupe_key=dedupe_key,
+    )
+    return order, False
+
+
+def _replay(
+    *, existing: Order, data: dict, skus: dict[str, Sku], channel: Channel, actor: AbstractBaseUser | None, source: str
+) -> IntakeResult:
+    """A replay (same fingerprint). Identical: nothing changes. Different content: before allocation the order
+    is updated; from allocation on it is held for review with the differences (or, when it cannot be held any
+    more, an alert says so). Payment it reports goes through the payment service."""
+    label = _("%(channel)s replay") % {"channel": channel.code}
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=existing.pk)
+        content = _content_differences(order=order, data=data, skus=skus)
+        payment = _payment_differences(order=order, data=data)
+        if not content.differences and not payment:
+            return IntakeResult(order=order, created=False)
+        before_allocation = order.status in UPDATABLE or (
+            order.status == Status.ON_HOLD and order.resume_status in UPDATABLE
+        )
+        # Stock is locked only at allocation; check anyway, since changed quantities would not match the locks.
+        updatable = (
+            not order.is_legacy
+            and before_allocation
+            and not StockLock.objects.filter(order=order, state=StockLock.State.ACTIVE).exists()
+        )
+        updated, review = [], []
+        if content.differences and updatable:
+            order = order_update_from_replay(
+                order=order, content=content, actor=actor, source=source, actor_label=label
+            )
+            updated = [d["field"] for d in content.differences]
+        elif content.differences:
+            review += content.differences
+        payment_recorded = False
+        if payment and payment_can_confirm(order=order):
+            order = order_confirm_payment(
+                order=order,
+                paid_amount=data["paid_amount"],
+                paid_at=data.get("paid_at") or timezone.now(),
+                payment_reference=_payment_reference(data),
+                actor=actor,
+                source=source,
+                actor_label=channel.code,
+            )
+            payment_recorded = True
+        elif (
+            [d["field"] for d in payment] == ["paid_at"]
+            and order.paid_at is None
+            and order.payment_status == Order.PaymentStatus.PAID
+        ):
+            # Verified without a time (e.g. by hand); the channel now says when: keep it, nothing to review.
+            order = order_payment_time_record(order=order, paid_at=data["paid_at"], actor=actor, source=source)
+            payment_recorded = True
+        elif payment:
+            review += payment
+        # A verified payment is never rewritten here: a paid order whose new total differs goes to review.
+        mismatch = (
+            "subtotal" in content.fields
+            and updatable
+            and order.payment_status == Order.PaymentStatus.PAID
+            and order.paid_amount != order.subtotal
+        )
+        held = False
+        if review or mismatch:
+            headline = (
+                payment_mismatch_reason(expected=[order.subtotal], paid=order.paid_amount)
+                if mismatch
+                else _("渠道重推内容不同 Channel replay differs")
+            )
+            order, held = _replay_review(
+                order=order,
+                differences=review or content.differences,
+                headline=headline,
+                source=source,
+                actor_label=label,
+            )
+        return IntakeResult(
+            order=order,
+            created=False,
+            differences=content.differences + payment,
+            updated=updated,
+            held=held,
+            flagged=bool(review or mismatch) and not held,
+            payment_recorded=payment_recorded,
+        )

@@ -3,7 +3,8 @@ from django.db import transaction
 
 from orders.roles import ROLES
 
-HUB_APPS = ("orders", "rules", "warehouse", "logistics", "reports", "authtoken", "auth")
+# "axes": the administrator unlocks logins locked out after wrong passwords (Access attempts).
+HUB_APPS = ("orders", "rules", "warehouse", "logistics", "reports", "authtoken", "auth", "axes")
 
 
 def roles_sync() -> dict[str, int]:

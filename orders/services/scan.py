@@ -3,6 +3,10 @@
 Each step is an ordinary transition (source "scan", the packer as actor), so the timeline, stock deduction at
 pickup and every guard are those of order_transition. Before calling it, a scan of the wrong order or at the
 wrong step is refused with a sentence the packer can act on (what state the order is in, what to do instead).
+
+The gifts to add come with every print-step answer about an order that is still being packed — also when the
+label cannot be confirmed now (no waybill number yet, printed already) — because the parcel is sealed before
+handover: a gift list shown only at handover comes too late.
 """
 
 from dataclasses import dataclass, field
@@ -31,6 +35,8 @@ SCAN_STEPS = {
 }
 
 ALREADY_WITH_CARRIER = {Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED}
+# Orders being packed: a refused print-step scan of one still lists its gifts (refusal.extra["gifts"]).
+BEING_PACKED = {Status.ALLOCATED, Status.PRINTED}
 # Orders in these states must not leave the warehouse; the packer puts them aside.
 NOT_TO_SHIP = {
     Status.PLACED,
@@ -75,13 +81,18 @@ def order_scan(*, code: str, step: str, actor: AbstractBaseUser | None) -> ScanR
             extra={"field": "code"},
         )
     order = _order_for_step(code=code, scan_step=scan_step)
-    _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
     try:
-        order = order_transition(order=order, transition=scan_step.transition, actor=actor, source=Source.SCAN)
-    except Conflict:
-        # Another scan may have moved it since we looked: explain with its state now, as for any wrong step.
-        order.refresh_from_db()
         _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
+        try:
+            order = order_transition(order=order, transition=scan_step.transition, actor=actor, source=Source.SCAN)
+        except Conflict:
+            # Another scan may have moved it since we looked: explain with its state now, as for any wrong step.
+            order.refresh_from_db()
+            _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
+            raise
+    except Conflict as refusal:
+        if step == "print" and order.status in BEING_PACKED:
+            refusal.extra["gifts"] = [gift._asdict() for gift in order_gifts(order=order)]
         raise
     return ScanResult(order=order, step=step, message=_success_message(order, step), gifts=order_gifts(order=order))
 

@@ -1,12 +1,13 @@
 """Periodic checks over orders. Each is idempotent: running it twice raises nothing twice."""
 
 from django.contrib.auth.models import Group
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders import selectors
-from orders.models import FINAL_STATES, Alert, Order, StatusNode
-from orders.services.alerts import alert_raise
+from orders.models import FINAL_STATES, Alert, Order, Status, StatusNode
+from orders.services.alerts import alert_raise, alert_resolve
 from rules import actions
 from rules.services import rules_active, rules_evaluate, rules_record
 
@@ -17,6 +18,23 @@ def _overdue_message(order: Order) -> str:
         "status": order.get_status_display(),
         "deadline": timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def alerts_resolve_stale() -> int:
+    """Close the order alerts whose cause is gone: an overdue (or escalation) alert once its order has entered
+    another status since it was raised; a shortfall alert once its order no longer waits for stock (cancelled,
+    or moved on by hand). Shortfalls that get allocated close at once, in the allocation itself."""
+    resolved = alert_resolve(
+        alerts=Alert.objects.filter(kind=Alert.Kind.NODE_OVERDUE, order__state_entered_at__gt=F("created_at")),
+        resolution=_("the order left the overdue status"),
+    )
+    resolved += alert_resolve(
+        alerts=Alert.objects.filter(kind=Alert.Kind.STOCK_SHORTFALL, order__isnull=False).exclude(
+            order__status__in=(Status.ON_HOLD, Status.ALLOCATING)
+        ),
+        resolution=_("the order no longer waits for stock"),
+    )
+    return resolved
 
 
 def overdue_alerts_raise(*, batch: int = 500) -> int:

@@ -13,7 +13,7 @@ from logistics.carriers import CarrierUnavailable, TrackingAnswer, kuaidi100
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
 from orders import selectors
 from orders.models import Alert, Order, Source, Status
-from orders.services.alerts import alert_raise
+from orders.services.alerts import alert_raise, alert_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,11 @@ def parcel_record(*, shipment: Shipment, answer: TrackingAnswer, via: str) -> li
         )
         shipment.refresh_from_db()
         order_follow_parcel(shipment=shipment, events=new)
+        if new:  # the registry cleared the parcel's stall flag: its stall alert closes with it
+            alert_resolve(
+                alerts=Alert.objects.filter(dedupe_key=_stall_alert_key(shipment.pk)),
+                resolution=_("the parcel is moving again (new carrier event)"),
+            )
     if answer.gave_up and not new:
         parcel_stalled(shipment=shipment, why=_("the tracking provider stopped tracking it"))
     return new
@@ -172,6 +177,10 @@ def parcels_poll_due(*, limit: int = 200) -> int:
     return len(due)
 
 
+def _stall_alert_key(shipment_id: int) -> str:
+    return f"stall:{shipment_id}"
+
+
 def parcel_stalled(*, shipment: Shipment, why: str) -> None:
     """Flag the order, alert its current owner, and record it on the timeline (once per stall)."""
     order = shipment.order
@@ -187,7 +196,7 @@ def parcel_stalled(*, shipment: Shipment, why: str) -> None:
         owner_group=node.owner_group if node else None,
         owner_user=node.owner_user if node else None,
         message=message,
-        dedupe_key=f"stall:{shipment.pk}",
+        dedupe_key=_stall_alert_key(shipment.pk),
     )
 
 

@@ -5,11 +5,6 @@ from orders import selectors
 register = template.Library()
 
 
-@register.simple_tag
-def open_alerts(limit: int = 20):
-    return selectors.alerts_open(limit=limit)
-
-
-@register.simple_tag
-def open_alerts_count() -> int:
-    return selectors.alerts_open_count()
+@register.simple_tag(takes_context=True)
+def open_alerts_summary(context) -> selectors.AlertsSummary:
+    return selectors.alerts_open_summary(user=context["request"].user)

@@ -5,9 +5,11 @@ The browser announces English (en-US): pages must still come up in Chinese first
 """
 
 import re
+from datetime import timedelta
 
 import pytest
-from django.utils import translation
+from django.contrib.auth.models import Group
+from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from orders.models import Alert, Order, OrderEvent, Source, Status
@@ -48,29 +50,40 @@ def search_orders(page: Page, live_server, term: str):
 
 
 def test_admin_home_kefu_with_open_alert_shows_alert_panel_in_chinese(page: Page, live_server, kefu):
-    # given: an order with an open alert raised by the system before anyone logs in
+    # given: an order with an open alert for customer service raised by the system, and one for the warehouse
     order = make_order()
-    alert_raise(kind=Alert.Kind.OTHER, message="天猫拉单失败：签名错误 e2e-alert", order=order)
+    alert_raise(
+        kind=Alert.Kind.OTHER, message="天猫拉单失败：签名错误 e2e-alert", order=order, owner_group=kefu.groups.get()
+    )
+    alert_raise(kind=Alert.Kind.BREAKER_TRIPPED, message="e2e-breaker", owner_group=Group.objects.get(name="仓库"))
 
     # when
     login(page, live_server, "kefu")
 
-    # then: the open-alerts panel lists it, with a link to the order
+    # then: the open-alerts panel counts my group's alerts by kind and lists the newest, with a link to the order
     panel = page.locator("#open-alerts")
     expect(panel).to_be_visible()
-    expect(panel.locator("caption")).to_have_text(f"{zh('Open alerts')} (1)")
+    expect(panel.locator("#my-alerts caption")).to_have_text(f"{zh('Open alerts for my groups')} (1)")
+    kind_row = panel.locator("tr.oh-alert-kind")
+    expect(kind_row).to_have_count(1)
+    expect(kind_row).to_contain_text(zh(Alert.Kind.OTHER.label))
     row = panel.locator("tr.oh-alert")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("天猫拉单失败：签名错误 e2e-alert")
-    expect(row).to_contain_text(zh(Alert.Kind.OTHER.label))
     expect(row.get_by_role("link", name=order.number)).to_have_attribute(
         "href", f"/admin/orders/order/{order.pk}/change/"
     )
+    expect(panel.locator("#other-alerts")).to_contain_text("1")
     # and: the page is Chinese although the browser asked for English (the project's and Django's catalogs)
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(page.locator("#recent-actions-module h2")).to_have_text("最近动作")
     expect(page.locator("#logout-form button")).to_have_text("注销")
-    assert zh("Open alerts") != "Open alerts"
+    assert zh("Open alerts for my groups") != "Open alerts for my groups"
+    # when: the kind's count is followed, the alert list shows just those alerts, open
+    kind_row.get_by_role("link").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list")).to_contain_text("e2e-alert")
+    expect(page.locator("#result_list")).to_contain_text(zh("Open"))
 
 
 def test_order_list_search_exact_identifier_finds_only_that_order_and_opens_detail(
@@ -233,3 +246,65 @@ def _rgb(css: str) -> tuple[int, int, int]:
     match = re.match(r"rgba?\((\d+), (\d+), (\d+)", css)
     assert match, css
     return int(match[1]), int(match[2]), int(match[3])
+
+
+def test_order_list_bulk_release_asks_a_reason_then_counts_releases_and_lists_refusals_in_red(
+    page: Page, live_server, kefu
+):
+    # given: two orders on hold and one that is not
+    held = [
+        order_transition(order=paid_order(), transition="hold", actor=kefu, source="admin", reason="待确认")
+        for _ in range(2)
+    ]
+    not_held = paid_order()
+    login(page, live_server, "kefu")
+    page.goto(f"{live_server.url}/admin/orders/order/")
+    # when: 客服 selects the three and chooses the bulk release
+    for order in (*held, not_held):
+        page.locator(f"input.action-select[value='{order.pk}']").check()
+    page.select_option("select[name='action']", "release_holds")
+    page.locator("button[name='index']").click()
+    # then: the reason is asked first
+    form = page.locator("#release-form")
+    expect(form).to_be_visible()
+    expect(page.locator("#release-orders tbody tr")).to_have_count(3)
+    page.fill("#id_reason", "客户已确认地址")
+    form.locator("input[type='submit']").click()
+    # then: back on the list, the releases are counted and the refusal is red, naming the order
+    expect(page.locator("ul.messagelist li.success")).to_have_text("已解除 2 个订单的挂起。")
+    expect(page.locator("ul.messagelist li.error")).to_contain_text(not_held.number)
+    for order in held:
+        order.refresh_from_db()
+        assert order.status == Status.PAID
+
+
+@pytest.mark.parametrize("role", ["kefu", "cangku"])  # cangku also gets the action checkboxes
+def test_order_list_on_1366_screen_shows_overdue_flag_without_scrolling(browser, live_server, kefu, cangku, role):
+    # given: a few orders with long channel numbers and names, one of them overdue in its status
+    for i in range(3):
+        make_order(
+            channel_order_no=f"TMALL2026112200001{i}",
+            customer={"name": "欧阳娜娜", "phone": f"1390000{i:04d}"},
+        )
+    overdue = make_order(channel_order_no="TMALL20261122000019")
+    overdue.state_deadline = timezone.now() - timedelta(minutes=40)
+    overdue.save(update_fields=["state_deadline"])
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        login(page, live_server, role)
+
+        # when
+        page.goto(f"{live_server.url}/admin/orders/order/")
+
+        # then: the overdue order's number, status, receiver phone and deadline with its marker are all in view
+        row = page.locator("#result_list tbody tr", has_text=overdue.number)
+        marker = row.locator(".oh-overdue")
+        expect(marker).to_have_text(f"⚠ {zh('overdue')}")
+        for cell in (row.get_by_role("link", name=overdue.number), row.locator(".oh-status"), marker):
+            expect(cell).to_be_in_viewport(ratio=1)
+        expect(row.get_by_text(overdue.receiver_phone)).to_be_in_viewport(ratio=1)
+        # and: the page itself does not scroll sideways
+        assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        context.close()

@@ -145,7 +145,7 @@ def test_node_settings_editable_by_manager_not_by_customer_service(client, kefu,
 def test_admin_home_shows_open_alerts(client, kefu):
     client.force_login(kefu)
     order = make_order()
-    alert_raise(kind="stock_shortfall", message="MASK-001 缺货 3 件", order=order)
+    alert_raise(kind="stock_shortfall", message="MASK-001 缺货 3 件", order=order, owner_group=kefu.groups.get())
     html = client.get(reverse("admin:index")).content.decode()
     assert 'id="open-alerts"' in html and "MASK-001 缺货 3 件" in html and order.number in html
 

@@ -65,7 +65,13 @@ def test_order_create_with_paid_at_enters_paid(api):
     assert response.status_code == 201
     assert response.json()["status"] == "paid"
     order = Order.objects.get(number=response.json()["number"])
-    assert [e.transition for e in order.events.all()] == ["", "pay"]
+    # created, the payment recorded (amount, time, reference), then the status change
+    assert [(e.kind, e.transition) for e in order.events.all()] == [
+        ("created", ""),
+        ("note", ""),
+        ("transition", "pay"),
+    ]
+    assert order.paid_at is not None and order.payment_reference == order.channel_order_no
 
 
 def test_order_create_same_channel_order_no_with_other_details_is_409(api):

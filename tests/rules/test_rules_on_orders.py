@@ -81,7 +81,12 @@ def test_gift_rule_adds_gift_line_and_timeline_event_naming_rule_and_version(api
 def test_tag_and_priority_rules(api, mask):
     rule("tag", {"all": [{"fact": "paid_amount", "op": "gt", "value": "199"}]}, {"tag": "高意向"})
     rule("priority", {"all": [{"fact": "member_level", "op": "eq", "value": "vip"}]}, {"level": 2})
-    order = post(api, customer={"name": "V", "phone": "13800000002", "member_level": "vip"}, paid_amount="250")
+    order = post(
+        api,
+        customer={"name": "V", "phone": "13800000002", "member_level": "vip"},
+        lines=[{"sku": "MASK-001", "quantity": 1, "unit_price": "250.00"}],
+        paid_amount="250",
+    )
     assert order.tags == ["高意向"] and order.priority == 2 and order.status == "paid"
 
 

@@ -218,6 +218,49 @@ def test_order_scan_lists_gift_lines_to_add(cangku):
     assert order_scan(code=order.number, step="handover", actor=cangku).gifts == result.gifts
 
 
+GIFT = {"sku": "SAMPLE-3", "name": "面膜试用装", "quantity": 3, "note": "装箱时放入"}
+
+
+def test_order_scan_print_without_tracking_number_refused_but_lists_gifts_for_packing(cangku):
+    # given: an order being packed whose waybill number is not there yet
+    order = allocated_order(tracking_number=None, gift_note="装箱时放入")
+    before = snapshot(order)
+
+    # when
+    with pytest.raises(Conflict) as refused:
+        order_scan(code=order.number, step="print", actor=cangku)
+
+    # then: the label is refused, but the packer learns the gifts before sealing the parcel
+    assert "no tracking number" in refused.value.message
+    assert refused.value.extra["gifts"] == [GIFT]
+    assert snapshot(order) == before
+
+
+def test_order_scan_print_of_printed_order_refused_but_lists_gifts_for_packing(cangku):
+    # given: the label was printed elsewhere (admin), the parcel is being packed
+    order = printed_order(gift_note="装箱时放入")
+    before = snapshot(order)
+
+    with pytest.raises(Conflict) as refused:
+        order_scan(code=order.number, step="print", actor=cangku)
+
+    assert "Handover" in refused.value.message
+    assert refused.value.extra["gifts"] == [GIFT]
+    assert snapshot(order) == before
+
+
+@pytest.mark.parametrize("transition", ["cancel", "hold"])
+def test_order_scan_print_of_order_not_to_ship_lists_no_gifts(cangku, transition):
+    order = allocated_order(gift_note="装箱时放入")
+    order_transition(order=order, transition=transition, actor=None, source=Source.ADMIN, reason="顾客取消")
+
+    with pytest.raises(Conflict) as refused:
+        order_scan(code=order.number, step="print", actor=cangku)
+
+    assert "do not ship it" in refused.value.message
+    assert "gifts" not in refused.value.extra
+
+
 def test_order_scan_without_fulfil_permission_is_forbidden(kefu):
     order = allocated_order()
     before = snapshot(order)
@@ -298,6 +341,18 @@ def test_scan_page_json_post_wrong_step_is_409_with_reason_and_changes_nothing(c
     assert "请先打单" in body["message"]  # the page speaks Chinese first
     order.refresh_from_db()
     assert order.status == Status.ALLOCATED
+
+
+def test_scan_page_json_post_refused_print_of_order_being_packed_still_answers_gifts(client, cangku):
+    order = allocated_order(tracking_number=None, gift_note="装箱时放入")
+    client.force_login(cangku)
+
+    response = post_scan(client, code=order.number, step="print")
+
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["ok"], body["code"]) == (False, "wrong_step")
+    assert body["gifts"] == [GIFT]
 
 
 def test_scan_page_bad_json_is_400(client, cangku):

@@ -69,7 +69,7 @@ def test_scan_station_print_then_refuse_repeat_then_handover_by_tracking_number(
     # when: the same order is scanned again in Print mode
     scan(page, order.number)
 
-    # then: refused in red, saying why, with the error sound; nothing to add
+    # then: refused in red, saying why, with the error sound; the parcel is still open, so the gifts stay listed
     expect(result).to_have_class(re.compile(r"\berror\b"))
     expect(page.locator("#scan-message")).to_have_text(
         zh(
@@ -80,7 +80,9 @@ def test_scan_station_print_then_refuse_repeat_then_handover_by_tracking_number(
     )
     assert page.eval_on_selector("#scan-message", "el => getComputedStyle(el).color") == RED
     expect(page.locator("body[data-sound=error]")).to_have_count(1)
-    expect(gifts).to_be_hidden()
+    expect(gifts).to_be_visible()
+    expect(gifts.locator("h2")).to_have_text("加赠品 Add gifts")
+    expect(gifts.locator("li")).to_contain_text("SAMPLE-3")
     expect(page.locator("#scan-code")).to_have_value("")
 
     # when: switch to Handover (remembered on this device) and scan the tracking number
@@ -99,6 +101,9 @@ def test_scan_station_print_then_refuse_repeat_then_handover_by_tracking_number(
         )
     )
     expect(page.locator("body[data-sound=ok]")).to_have_count(1)
+    # the parcel is sealed by now: the gifts are a check, not a prompt to add them
+    expect(gifts).to_be_visible()
+    expect(gifts.locator("h2")).to_have_text("核对赠品已放入 Check the gifts are in")
     # and: the recent list shows all three scans, newest first
     history = page.locator("#scan-history li")
     expect(history).to_have_count(3)
@@ -112,3 +117,30 @@ def test_scan_station_print_then_refuse_repeat_then_handover_by_tracking_number(
     event = order.events.filter(transition="pick_up").get()
     assert (event.source, event.actor_id) == (Source.SCAN, cangku.pk)
     assert order.events.filter(transition="print_label", source=Source.SCAN, actor=cangku).count() == 1
+
+
+def test_scan_station_print_refused_without_waybill_still_shows_gifts_in_large_text(page: Page, live_server, cangku):
+    # given: an order being packed, its waybill number not there yet
+    order = allocated_order(tracking_number=None, gift_note="装箱时放入")
+    login(page, live_server, "cangku")
+    page.goto(live_server.url + "/warehouse/scan/")
+    page.click(".step[data-step=print]")
+
+    # when: the packer scans it at 打单确认
+    scan(page, order.number)
+
+    # then: the label is refused in red, and the gifts to put in the open parcel are listed in large text
+    expect(page.locator("#scan-result")).to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#scan-message")).to_have_text(
+        zh("Order %(number)s has no tracking number yet: get its waybill number first.", number=order.number)
+    )
+    gifts = page.locator("#scan-gifts")
+    expect(gifts).to_be_visible()
+    expect(gifts.locator("h2")).to_have_text("加赠品 Add gifts")
+    expect(gifts.locator("li")).to_contain_text("SAMPLE-3")
+    expect(gifts.locator("li")).to_contain_text("× 3")
+    expect(gifts.locator("li")).to_contain_text("装箱时放入")
+    font_px = float(page.eval_on_selector("#scan-gift-list", "el => parseFloat(getComputedStyle(el).fontSize)"))
+    assert font_px >= 24  # as large as at handover
+    order.refresh_from_db()
+    assert order.status == Status.ALLOCATED

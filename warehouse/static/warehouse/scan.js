@@ -13,6 +13,7 @@
   const orderLine = document.getElementById("scan-order");
   const gifts = document.getElementById("scan-gifts");
   const giftList = document.getElementById("scan-gift-list");
+  const giftHeading = document.getElementById("scan-gifts-heading");
   const history = document.getElementById("scan-history");
   const stepInputs = Array.from(form.querySelectorAll("input[name=step]"));
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
@@ -96,7 +97,9 @@
         return li;
       })
     );
+    // Also on a refused print scan of an order being packed: the gifts go in before the parcel is sealed.
     gifts.hidden = !(data.gifts && data.gifts.length);
+    giftHeading.textContent = giftHeading.dataset[step] || giftHeading.dataset.print;
     remember(data, code, step);
     beep(data.ok ? "ok" : "error");
   }
