@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
@@ -603,21 +605,97 @@ class CustomerAdmin(HistoryAdmin):
     date_hierarchy = "created_at"
 
 
-class EscalationLevelInline(admin.TabularInline):
+class StaffPickerMixin:
+    """Owner and recipient pickers as plain selects of the groups and active staff users.
+
+    The admin's autocomplete and raw-id lookups answer only to those who may view auth groups and users,
+    i.e. user administrators; managers who assign work must be able to choose without that right. A hub
+    has tens of groups and at most a few hundred staff, so a select stays usable.
+    """
+
+    group_fields: tuple[str, ...] = ()
+    user_fields: tuple[str, ...] = ()
+
+    # Read-only, the admin would link a group or user to auth's pages, which answer 403 to all but user
+    # admins: those who only look get the names as text instead (the `<field>_plain` display methods).
+    def _plain_names(self) -> dict[str, str]:
+        return {name: f"{name}_plain" for name in (*self.group_fields, *self.user_fields)}
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return readonly
+        return [*readonly, *self._plain_names().values()]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        plain = self._plain_names()
+        return list(dict.fromkeys(plain.get(name, name) for name in fields))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.group_fields:
+            kwargs["queryset"] = Group.objects.order_by("name")
+        elif db_field.name in self.user_fields:
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name in self.user_fields:
+            field.label_from_instance = staff_label
+        return field
+
+
+def staff_label(user) -> str:
+    name = user.get_full_name()
+    return f"{name} ({user.username})" if name else user.username
+
+
+def plain_related(field: str, description):
+    """A group or user shown as text, for those who only look (see StaffPickerMixin.get_fields)."""
+
+    @admin.display(description=description)
+    def show(self, obj) -> str:
+        related = getattr(obj, field)
+        if related is None:
+            return "—"
+        return staff_label(related) if hasattr(related, "get_full_name") else str(related)
+
+    return show
+
+
+class EscalationLevelForm(forms.ModelForm):
+    class Meta:
+        model = EscalationLevel
+        fields = ("level", "after_minutes", "notify_group", "notify_user")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("DELETE") and not data.get("notify_group") and not data.get("notify_user"):
+            # On the field, in words, before the database constraint answers with its name.
+            self.add_error("notify_group", _("Choose a group or a person to notify (at least one)."))
+        return data
+
+
+class EscalationLevelInline(StaffPickerMixin, admin.TabularInline):
     model = EscalationLevel
+    form = EscalationLevelForm
     extra = 0
-    autocomplete_fields = ("notify_group",)
-    raw_id_fields = ("notify_user",)
+    group_fields = ("notify_group",)
+    user_fields = ("notify_user",)
+    notify_group_plain = plain_related("notify_group", _("notify group"))
+    notify_user_plain = plain_related("notify_user", _("notify user"))
 
 
 @admin.register(StatusNode)
-class StatusNodeAdmin(HistoryAdmin):
+class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
     list_display = ("status", "owner_group", "owner_user", "timeout_minutes", "customer_label", "notify_customer")
     list_filter = ("notify_customer", "owner_group")
     list_select_related = ("owner_group", "owner_user")
     search_fields = ("status", "customer_label")
-    autocomplete_fields = ("owner_group",)
-    raw_id_fields = ("owner_user",)
+    group_fields = ("owner_group",)
+    user_fields = ("owner_user",)
+    owner_group_plain = plain_related("owner_group", _("owner group"))
+    owner_user_plain = plain_related("owner_user", _("owner user"))
     inlines = [EscalationLevelInline]
     service_owned_fields = ("status",)  # which state a settings row belongs to
 
@@ -661,7 +739,7 @@ class AlertOwnerFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(HistoryAdmin):
+class AlertAdmin(StaffPickerMixin, HistoryAdmin):
     list_display = (
         "created_at",
         "severity",
@@ -675,8 +753,12 @@ class AlertAdmin(HistoryAdmin):
     list_filter = (AlertStateFilter, AlertOwnerFilter, "severity", "kind", "owner_group")
     list_select_related = ("order", "owner_group", "owner_user", "acknowledged_by")
     search_fields = ("message", "order__number")
-    raw_id_fields = ("order", "owner_user")
-    # owner_group is a plain select of the few role groups: a group autocomplete needs rights on auth groups.
+    raw_id_fields = ("order",)
+    # Owners as plain selects: group autocomplete and user lookups need rights on auth (StaffPickerMixin).
+    group_fields = ("owner_group",)
+    user_fields = ("owner_user",)
+    owner_group_plain = plain_related("owner_group", _("owner group"))
+    owner_user_plain = plain_related("owner_user", _("owner user"))
     readonly_fields = ("state_display",)
     date_hierarchy = "created_at"
     actions = ["acknowledge"]

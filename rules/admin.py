@@ -15,7 +15,13 @@ from orders.models import Order
 from orders.selectors import order_facts_recent
 from rules.models import RULE_DEFINITION_FIELDS, Rule
 from rules.services import known_codes, rule_check, rule_dry_run, rule_save, rule_sentence
-from rules.widgets import SUGGESTION_LIMIT, ActionBuilderWidget, ConditionBuilderWidget
+from rules.widgets import (
+    SUGGESTION_LIMIT,
+    ActionBuilderWidget,
+    ConditionBuilderWidget,
+    action_readable,
+    condition_readable,
+)
 from warehouse.models import Sku
 
 TRY_DEFAULT, TRY_MAX = 50, 500
@@ -34,6 +40,8 @@ class RuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "condition" not in self.fields:  # view-only: the admin built the form without editable fields
+            return
         # What exists, offered as choices and typing suggestions; the save still checks every code.
         known = known_codes()
         categories = (
@@ -135,6 +143,22 @@ class RuleAdmin(HistoryAdmin):
     @admin.display(description=_("rule (English)"))
     def sentence_en(self, rule: Rule) -> str:
         return rule_sentence(rule=rule, lang="en") if rule.pk else "—"
+
+    @admin.display(description=_("condition"))
+    def condition_text(self, rule: Rule) -> str:
+        return condition_readable(rule.condition)
+
+    @admin.display(description=_("action"))
+    def action_text(self, rule: Rule) -> str:
+        return action_readable(rule.kind, rule.action)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Those who may only look read the condition and action in words, not as JSON.
+            readable = {"condition": "condition_text", "action": "action_text"}
+            fields = [readable.get(name, name) for name in fields]
+        return fields
 
     def get_urls(self):
         custom = [path("<path:object_id>/try/", self.admin_site.admin_view(self.try_view), name="rules_rule_try")]

@@ -6,8 +6,10 @@ action parameters, button texts — comes from Python as JSON (json_script), so 
 vocabulary. The server still checks every value when the form is saved (rules.services.rule_check).
 """
 
+import json
+
 from django import forms
-from django.utils.html import format_html, json_script
+from django.utils.html import format_html, format_html_join, json_script
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -202,3 +204,41 @@ class ActionBuilderWidget(_BuilderWidget):
 
     def vocabulary(self) -> dict:
         return {**action_vocabulary(self.known), "kind_field": self.kind_field}
+
+
+# --- read-only rendering: what those who may only look see instead of the builders ------------------
+
+
+def _raw_json(value) -> str:
+    return format_html('<pre class="rb-raw">{}</pre>', json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _condition_items(group: dict, lang: str) -> str:
+    key, items = next(iter(group.items()))
+    lines = format_html_join(
+        "",
+        "<li>{}</li>",
+        (
+            (_condition_items(item, lang) if "all" in item or "any" in item else engine.render({"all": [item]}, lang),)
+            for item in items
+        ),
+    )
+    heading = _("全部满足 all") if key == "all" else _("任一满足 any")
+    return format_html("{}<ul>{}</ul>", heading, lines)
+
+
+def condition_readable(condition) -> str:
+    """The condition as a list of comparisons in words, groups nested; JSON only when it cannot be read."""
+    try:
+        checked = engine.validate(condition)
+    except engine.ConditionError:
+        return _raw_json(condition)
+    return format_html('<div class="rb-readable">{}</div>', _condition_items(checked, _lang()))
+
+
+def action_readable(kind: str, params) -> str:
+    """The action in words. Stored actions were cleaned when saved; an older or hand-made row shows as JSON."""
+    try:
+        return actions.render_action(kind, params, _lang())
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _raw_json(params)

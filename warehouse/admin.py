@@ -141,7 +141,7 @@ class StockAdjustForm(forms.Form):
 
 @admin.register(StockLevel)
 class StockLevelAdmin(ReadOnlyAdmin):
-    list_display = ("sku", "warehouse", "on_hand", "locked", "reserved", "available_display", "ledger")
+    list_display = ("sku", "warehouse", "on_hand", "locked", "reserved", "available_display")  # + ledger, per role
     list_filter = ("warehouse", AvailabilityFilter, "sku__category")
     search_fields = ("sku__code", "sku__name", "sku__aliases__alias")
     list_select_related = ("sku", "warehouse")
@@ -156,14 +156,26 @@ class StockLevelAdmin(ReadOnlyAdmin):
             return format_html('<strong class="oh-stock-out">{}</strong>', level.available)
         return level.available
 
-    @admin.display(description=_("ledger"))
-    def ledger(self, level: StockLevel):
-        both = urlencode({"sku__id__exact": level.sku_id, "warehouse__id__exact": level.warehouse_id})
-        movements = f"{reverse('admin:warehouse_stockmovement_changelist')}?{both}"
-        prefill = urlencode({"sku": level.sku.code, "warehouse": level.warehouse_id})
-        adjust = f"{reverse('admin:warehouse_stocklevel_adjust')}?{prefill}"
-        links = [(movements, gettext("movements")), (adjust, gettext("adjust"))]
-        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+    def get_list_display(self, request):
+        """The ledger column carries only the links this person can follow (movements, adjust)."""
+        can_see_movements = request.user.has_perm("warehouse.view_stockmovement")
+        can_adjust = request.user.has_perm("warehouse.adjust_stock")
+        columns = super().get_list_display(request)
+        if not (can_see_movements or can_adjust):
+            return columns
+
+        @admin.display(description=_("ledger"))
+        def ledger(level: StockLevel):
+            links = []
+            if can_see_movements:
+                both = urlencode({"sku__id__exact": level.sku_id, "warehouse__id__exact": level.warehouse_id})
+                links.append((f"{reverse('admin:warehouse_stockmovement_changelist')}?{both}", gettext("movements")))
+            if can_adjust:
+                prefill = urlencode({"sku": level.sku.code, "warehouse": level.warehouse_id})
+                links.append((f"{reverse('admin:warehouse_stocklevel_adjust')}?{prefill}", gettext("adjust")))
+            return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+        return [*columns, ledger]
 
     def get_urls(self):
         urls = [path("adjust/", self.admin_site.admin_view(self.adjust_view), name="warehouse_stocklevel_adjust")]
