@@ -32,7 +32,7 @@ bench: venv
 	bash .ci/services.sh
 	$(PY) bench/trace.py
 	$(PY) bench/ingest.py
-	$(PY) bench/rules.py
+	$(PY) bench/rule_eval.py
 	$(PY) bench/allocate.py
 	$(PY) bench/track.py
 
