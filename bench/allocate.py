@@ -62,6 +62,8 @@ COLD_STOCK_SHARE = 1.10
 CUSTOMERS = 300
 PROVINCES = [("浙江", "杭州"), ("上海", "上海"), ("广东", "深圳"), ("江苏", "南京"), ("北京", "北京")]
 BARRIER_TIMEOUT = 180.0
+TARGET_ORDERS_PER_S = 150.0  # issue 10: with 8 workers on contended SKUs
+TARGET_STATEMENTS = 12  # per allocated order
 
 
 # --- database and Django --------------------------------------------------------------------------------------
@@ -573,6 +575,11 @@ def main() -> None:
         f"equal to their lines: {'yes' if limit_checks['consistent'] else 'no'}"
     )
     print(f"service run: {service['load']} before the run; bare UPDATEs: {limit['load']}")
+    allocated = service["counts"]["allocated"]
+    common.verdict(f"orders/s with {args.workers} workers", s_rate, TARGET_ORDERS_PER_S, "orders/s")
+    if allocated:
+        per = service["statements"]["allocated"] / allocated
+        common.verdict("SQL statements per allocated order", per, TARGET_STATEMENTS, "", at_least=False)
     errors = service["errors"] + [e for r in limit_runs for e in r["errors"]]
     if errors:
         print(f"errors: {len(errors)} reported (first 5 per worker kept); first:")

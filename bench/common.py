@@ -65,6 +65,8 @@ def bench_env(settings: str = SETTINGS) -> dict[str, str]:
     env.pop("DB_CONN_MAX_AGE", None)
     if settings == SETTINGS_PERSISTENT:  # production settings demand these; loopback only, no TLS here
         env.update(SECRET_KEY="bench-" + "x" * 40, ALLOWED_HOSTS="127.0.0.1,localhost", SECURE_COOKIES="false")
+        # Plain HTTP on loopback, no TLS proxy in front: no redirect to https, no HSTS.
+        env.update(SECURE_SSL_REDIRECT="false", BEHIND_TLS_PROXY="false", SECURE_HSTS_SECONDS="0")
     return env
 
 
@@ -463,7 +465,9 @@ def verdict(label: str, measured: float, target: float, unit: str, *, at_least: 
     """'target: <label> >= 500 orders/s -> measured 312 orders/s: NOT MET', printed and returned."""
     ok = measured >= target if at_least else measured <= target
     sign = ">=" if at_least else "<="
-    line = f"target: {label} {sign} {target:g} {unit} -> measured {measured:.2f} {unit}: {'MET' if ok else 'NOT MET'}"
+    unit = f" {unit}" if unit else ""
+    shown = f"{measured:.0f}" if float(measured).is_integer() or abs(measured) >= 100 else f"{measured:.2f}"
+    line = f"target: {label} {sign} {target:g}{unit} -> measured {shown}{unit}: {'MET' if ok else 'NOT MET'}"
     print(line, flush=True)
     return line
 

@@ -14,8 +14,8 @@ Our paths: unpaid (intake of an order without payment), paid (intake of a paid o
 allocation queue, the allocation job enqueued on commit), inline (paid, then the allocation job's own call,
 orders.services.allocation.order_allocate_queued, right after: stock routed and locked, as oscar allocates
 inside place_order; the like-for-like path). Phase 1: --orders per path, in --rounds interleaved rounds (one
-subprocess per path per round, the order of paths rotating). Phase 2: for oscar and for our inline path, 2
-processes at once on the same two SKUs (started together once both are warm), --concurrent orders each.
+subprocess per path per round, the order of paths rotating). Phase 2: for each path, 2 processes at once on
+the same two SKUs (started together once both are warm), --concurrent orders each.
 """
 
 import argparse
@@ -276,7 +276,7 @@ def main() -> None:
 
     phase2 = {}
     if args.concurrent:
-        for path in ("oscar", "inline"):
+        for path in PATHS:
             pair = run_pair(path, args.concurrent, f"{stamp}c{path[0]}")
             phase2[path] = (merge(pair), pair[0]["pair_wall"])
             log(f"  concurrent {path}: {phase2[path][0]['ok']} in {phase2[path][1]:.2f}s")
@@ -310,8 +310,18 @@ def main() -> None:
             )
         )
     if phase2:
-        (r, w), (o, ow) = phase2["inline"], phase2["oscar"]
-        ratios.append(("2 processes: inline / oscar", common.ratio(r["ok"] / w, o["ok"] / ow), "", "", ""))
+        o, ow = phase2["oscar"]
+        for p in PATHS[1:]:
+            r, w = phase2[p]
+            ratios.append(
+                (
+                    f"2 processes: {p} / oscar",
+                    common.ratio(r["ok"] / w, o["ok"] / ow),
+                    common.ratio(percentile(r["latencies"], 50), percentile(o["latencies"], 50)),
+                    "",
+                    "",
+                )
+            )
     table(["ratio", "orders/s", "p50", "SQL/order", "rows/order"], ratios)
     print()
     outcomes = {p: phase1[p]["outcomes"] for p in PATHS[1:]}
