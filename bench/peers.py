@@ -210,7 +210,7 @@ def merge(parts: list[dict]) -> dict:
 
 
 def row(label: str, r: dict, wall: float | None = None) -> tuple:
-    n = max(1, r["n"] + 0)  # statements and rows are over every attempt, failed ones included
+    n = max(1, r["n"])  # statements and rows are over every attempt, failed ones included
     wall = r["wall"] if wall is None else wall
     return (
         label,
