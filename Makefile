@@ -32,9 +32,10 @@ bench: venv
 	bash .ci/services.sh
 	$(PY) bench/trace.py
 	$(PY) bench/ingest.py
-	$(PY) bench/rules.py
+	$(PY) bench/rule_eval.py
 	$(PY) bench/allocate.py
 	$(PY) bench/track.py
+	$(PY) bench/peers.py  # creates .venv-oscar from bench/requirements-oscar.txt on first run
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -1,8 +1,14 @@
-"""Shared bench plumbing: the bench database, master data, the API user, gunicorn, an HTTP client, statistics.
+"""Shared bench plumbing: the command line, the bench database, Django in-process, the API user, gunicorn, an
+HTTP client, statistics and printing. The data itself (master data, order history, order payloads) is in
+dataset.py.
 
-Everything talks to 127.0.0.1 only. The bench database is `orderhub_bench`, never the app's own database.
+Every bench script imports this module (and dataset.py) by plain `import common` / `import dataset`: Python
+puts a script's own folder first on sys.path, and no file in bench/ is named like a project app or a stdlib
+module the benches use, so nothing has to be reordered or loaded by path. Everything talks to 127.0.0.1 only.
+The bench database is `orderhub_bench`, never the app's own database.
 """
 
+import argparse
 import http.client
 import json
 import os
@@ -23,41 +29,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # the project's apps, after bench/ (which holds no name of one)
+
 HOST = "127.0.0.1"
-DB_NAME = "orderhub_bench"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "orderhub_bench")  # another name keeps a second bench run apart
 DB_CONNINFO = f"host={HOST} port=5432 user=postgres password=postgres dbname={DB_NAME}"
 ADMIN_CONNINFO = f"host={HOST} port=5432 user=postgres password=postgres dbname=postgres"
 DATABASE_URL = f"postgres://postgres:postgres@{HOST}:5432/{DB_NAME}"
-REDIS_URL = f"redis://{HOST}:6379/14"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", f"redis://{HOST}:6379/14")
 SETTINGS = "config.settings.test"  # production settings demand secrets; test settings run on PostgreSQL + Redis
 SETTINGS_PERSISTENT = "config.settings.production"  # as deployed: persistent connections (CONN_MAX_AGE=60)
 
 API_USERNAME = "bench-api"
 API_GROUP = "系统对接"
 
-# Master data of the bench database (codes are stable so reruns reuse them).
-CHANNELS = [  # code, name, kind, share of orders
-    ("tmall", "天猫旗舰店", "taobao", 0.40),
-    ("jd", "京东自营店", "other", 0.20),
-    ("pdd", "拼多多店", "pdd", 0.15),
-    ("douyin", "抖音小店", "douyin", 0.15),
-    ("miniapp", "微信小程序", "wechat", 0.10),
-]
-INGEST_CHANNEL = ("bench-ingest", "压测渠道", "other")
-WAREHOUSES = [
-    ("SH01", "上海青浦仓", "上海", "上海"),
-    ("GZ01", "广州白云仓", "广东", "广州"),
-    ("BJ01", "北京大兴仓", "北京", "北京"),
-]
-CARRIERS = [  # code, name, tracking prefix
-    ("shunfeng", "顺丰速运", "SF"),
-    ("zhongtong", "中通快递", "75"),
-    ("yuantong", "圆通速递", "YT"),
-    ("jd", "京东物流", "JDVA"),
-    ("yunda", "韵达快递", "46"),
-]
-CATEGORIES = {"面膜": "MASK", "精华": "SERUM", "面霜": "CREAM", "洁面": "CLEANSER", "防晒": "SUN", "彩妆": "MAKEUP"}
-SKUS_PER_CATEGORY = 40
+
+def cli(doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of a bench script, its module docstring as help."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def log(msg: str) -> None:
@@ -75,6 +65,8 @@ def bench_env(settings: str = SETTINGS) -> dict[str, str]:
     env.pop("DB_CONN_MAX_AGE", None)
     if settings == SETTINGS_PERSISTENT:  # production settings demand these; loopback only, no TLS here
         env.update(SECRET_KEY="bench-" + "x" * 40, ALLOWED_HOSTS="127.0.0.1,localhost", SECURE_COOKIES="false")
+        # Plain HTTP on loopback, no TLS proxy in front: no redirect to https, no HSTS.
+        env.update(SECURE_SSL_REDIRECT="false", BEHIND_TLS_PROXY="false", SECURE_HSTS_SECONDS="0")
     return env
 
 
@@ -120,14 +112,14 @@ def database_ensure(*, fresh: bool = False) -> None:
 _django_ready = False
 
 
-def django_setup() -> None:
+def django_setup(*, database_url: str = DATABASE_URL, redis_url: str = REDIS_URL) -> None:
+    """Django in this process (test settings: PostgreSQL + Redis), on the given bench database; once."""
     global _django_ready
     if _django_ready:
         return
-    os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL)
+    os.environ.update(DJANGO_SETTINGS_MODULE=SETTINGS, DATABASE_URL=database_url, REDIS_URL=redis_url)
     os.environ.pop("DB_CONN_MAX_AGE", None)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    os.environ.pop("RQ_INLINE", None)
     import django
 
     django.setup()
@@ -139,48 +131,6 @@ def django_close_connections() -> None:
         from django.db import connections
 
         connections.close_all()
-
-
-def sku_price(idx: int) -> str:
-    """List price of the idx-th bench SKU (0-based), as a 2-decimal string."""
-    return f"{19 + (idx * 37) % 480}.90"
-
-
-def master_data_ensure() -> dict:
-    """Channels, warehouses, carriers, SKUs and status nodes; idempotent. Returns ids by code."""
-    django_setup()
-    from logistics.models import Carrier
-    from orders.models import Channel
-    from orders.services.nodes import status_nodes_ensure_defaults
-    from warehouse.models import Sku, Warehouse
-
-    status_nodes_ensure_defaults()
-    channels = {}
-    for code, name, kind, _share in CHANNELS:
-        channels[code] = Channel.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})[0].pk
-    code, name, kind = INGEST_CHANNEL
-    channels[code] = Channel.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})[0].pk
-    warehouses = {
-        code: Warehouse.objects.get_or_create(
-            code=code, defaults={"name": name, "province": province, "city": city, "daily_capacity": 5000}
-        )[0].pk
-        for code, name, province, city in WAREHOUSES
-    }
-    carriers = {
-        code: Carrier.objects.get_or_create(code=code, defaults={"name": name})[0].pk for code, name, _p in CARRIERS
-    }
-    wanted = [
-        (f"{prefix}-{i:03d}", f"{category}{i}号", category)
-        for category, prefix in CATEGORIES.items()
-        for i in range(1, SKUS_PER_CATEGORY + 1)
-    ]
-    have = set(Sku.objects.filter(code__in=[w[0] for w in wanted]).values_list("code", flat=True))
-    missing = [Sku(code=c, name=n, category=cat, spec="50ml", unit="盒") for c, n, cat in wanted if c not in have]
-    Sku.objects.bulk_create(missing)
-    ids = dict(Sku.objects.filter(code__in=[w[0] for w in wanted]).values_list("code", "pk"))
-    skus = [(code, ids[code], sku_price(idx)) for idx, (code, _n, _c) in enumerate(wanted)]
-    django_close_connections()
-    return {"channels": channels, "warehouses": warehouses, "carriers": carriers, "skus": skus}
 
 
 def api_token_ensure() -> str:
@@ -505,6 +455,21 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def verdict(label: str, measured: float, target: float, unit: str, *, at_least: bool = True) -> str:
+    """'target: <label> >= 500 orders/s -> measured 312 orders/s: NOT MET', printed and returned."""
+    ok = measured >= target if at_least else measured <= target
+    sign = ">=" if at_least else "<="
+    unit = f" {unit}" if unit else ""
+    shown = f"{measured:.0f}" if float(measured).is_integer() or abs(measured) >= 100 else f"{measured:.2f}"
+    line = f"target: {label} {sign} {target:g}{unit} -> measured {shown}{unit}: {'MET' if ok else 'NOT MET'}"
+    print(line, flush=True)
+    return line
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/track.py [--orders N] [--samples 500] [--wrong 20] [--rebuild]
 
-Reuses orderhub_bench as bench/trace.py builds it (bulk SQL, 1,000,000 orders); builds it with trace.py's code
+Reuses orderhub_bench as bench/trace.py builds it (bulk SQL, 1,000,000 orders); builds it with dataset.py's code
 only when it is missing, incomplete or of another size (or with --rebuild), and always migrates it first.
 For the sampled orders that carry a tracking number it registers one Shipment with three carrier TrackingEvents
 (SQL, idempotent), so the page renders real parcels; the other orders have no Shipment rows.
@@ -20,20 +20,15 @@ persistent connections) and, as trace.py does, under production settings (CONN_M
 "target p95 < 50 ms" is judged on the production-settings pass.
 """
 
-import argparse
-import importlib.util
 import logging
 import os
 import random
 import re
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import common
+import dataset
 from common import log, ms, percentile, table
 
 TARGET_P95_MS = 50.0
@@ -49,14 +44,6 @@ PREWARM_TABLES = (
     "logistics_trackingevent",
 )
 _CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def _trace_module():
-    """bench/trace.py (its build code and metadata); loaded by path, since `trace` is also a stdlib module."""
-    spec = importlib.util.spec_from_file_location("bench_trace", Path(__file__).resolve().parent / "trace.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- data --------------------------------------------------------------------------------------------------------
@@ -245,7 +232,7 @@ def stats_row(label: str, xs: list[float]) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.cli(__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=0, help="for a build; default: 5000 (fewer for small N)")
     parser.add_argument("--samples", type=int, default=500, help="random orders to look up (half by each key)")
@@ -263,22 +250,8 @@ def main() -> None:
     # Read by config/settings/base.py in gunicorn (common.bench_env copies os.environ) and in this process.
     os.environ["ORDERHUB_TRACK_ATTEMPTS"] = TRACK_ATTEMPTS
 
-    trace = _trace_module()
-    info = None
-    if not args.rebuild and common.database_exists():
-        common.database_ensure()  # migrate is a no-op on a current schema
-        info = trace.meta_read()
-        if info is not None and info["orders"] != n:
-            info = None
-    if info is None:
-        log(f"building {common.DB_NAME} with {n:,} orders, {customers:,} customers (bench/trace.py's bulk SQL)")
-        info = trace.build(n, customers, args.workers)
-        log(f"built in {info['build_seconds']:.1f}s")
-        reused = False
-    else:
-        reused = True
-        log(f"reusing {common.DB_NAME}: {info['orders']:,} orders built {info['built_at']}")
-    common.master_data_ensure()
+    info, reused = dataset.history_ensure(n, customers, args.workers, rebuild=args.rebuild)
+    dataset.master_data_ensure()
     token = common.api_token_ensure()  # gunicorn's readiness probe is an authenticated API lookup
 
     plan = sample_orders(info["orders"], args.samples, args.seed)

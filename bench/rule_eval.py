@@ -1,21 +1,21 @@
 """Rule engine evaluation cost: 500 compiled conditions against one order's facts, vs hand-written lambdas.
 
-    .venv/bin/python bench/rules.py [--rules 500] [--evals 2000] [--seed 20240601]
+    .venv/bin/python bench/rule_eval.py [--rules 500] [--evals 2000] [--seed 20240601]
 
-Pure Python, no database: imports rules.engine directly (no django.setup). The lambda baseline is benchmark-only
-code generated from the same rule specs and compiled once; the engine itself never evaluates generated source.
+Pure Python, no database: imports rules.engine directly (no django.setup; `common` puts the project on
+sys.path). Named rule_eval.py, not rules.py, so that it does not shadow the project's `rules` app in bench/.
+The lambda baseline is benchmark-only code generated from the same rule specs and compiled once; the
+engine itself never evaluates generated source.
 """
 
-import argparse
 import gc
 import random
 import statistics
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import common
 
 from rules.engine import FACTS, MEMBER_LEVELS, MONEY, compile_condition, validate
 
@@ -159,7 +159,7 @@ def timed(preds, facts: dict, evals: int) -> tuple[list[float], int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.cli(__doc__)
     ap.add_argument("--rules", type=int, default=500)
     ap.add_argument("--evals", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=20240601)

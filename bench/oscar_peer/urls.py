@@ -1,0 +1,3 @@
+"""No pages: the bench only places orders."""
+
+urlpatterns = []
