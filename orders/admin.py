@@ -27,6 +27,7 @@ from orders.models import (
     FINAL_STATES,
     AddressChange,
     Alert,
+    AlertRoute,
     Channel,
     Customer,
     EscalationLevel,
@@ -791,6 +792,28 @@ class AlertAdmin(StaffPickerMixin, HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AlertRoute)
+class AlertRouteAdmin(StaffPickerMixin, HistoryAdmin):
+    """Who gets each kind of alert, and how severe it is: managers change owners here, nobody edits code."""
+
+    list_display = ("kind", "owner_group", "owner_user", "severity", "note")
+    list_filter = ("severity", "owner_group")
+    list_select_related = ("owner_group", "owner_user")
+    search_fields = ("kind", "note")
+    fields = ("kind", "owner_group", "owner_user", "severity", "note")
+    group_fields = ("owner_group",)
+    user_fields = ("owner_user",)
+    owner_group_plain = plain_related("owner_group", _("owner group"))
+    owner_user_plain = plain_related("owner_user", _("owner user"))
+    service_owned_fields = ("kind",)  # which alert kind a route belongs to
+
+    def has_add_permission(self, request) -> bool:
+        return False  # every alert kind has its row from the migration (alert_routes_ensure_defaults)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # every alert kind keeps its route; an empty owner leaves its alerts unowned
 
 
 @admin.register(AddressChange)

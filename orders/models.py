@@ -609,6 +609,38 @@ class Alert(models.Model):
         return self.acknowledged_at is None and self.resolved_at is None
 
 
+class AlertRoute(models.Model):
+    """Who owns each kind of alert, and how severe it is: one row per kind, seeded by a migration, edited by
+    managers in the admin. An alert about a status node (overdue, stalled parcel) goes to the node's owner
+    first, and an approval to the group its rule names; this row answers when they name nobody."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Alert.Kind.choices, unique=True)
+    owner_group = models.ForeignKey(
+        Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("owner group")
+    )
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner user"),
+    )
+    severity = models.CharField(
+        _("severity"), max_length=16, choices=Alert.Severity.choices, default=Alert.Severity.WARNING
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("alert route")
+        verbose_name_plural = _("alert routes")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
 class AddressChange(models.Model):
     """A request to change where an order goes. Before the label is printed it is applied at once (the old
     address stays in the order's history); after, it is an intercept request to the carrier and the order

@@ -44,6 +44,7 @@ SEE_ORDERS = [
     "orders.view_orderline",
     "orders.view_orderevent",
     "orders.view_alert",
+    "orders.view_alertroute",  # who gets which alert: everyone who gets alerts may read it
     "orders.view_addresschange",
 ]
 HANDLE_ALERTS = ["orders.change_alert"]
@@ -109,6 +110,7 @@ ROLES: dict[str, list[str]] = {
         "orders.add_escalationlevel",
         "orders.change_escalationlevel",
         "orders.delete_escalationlevel",
+        "orders.change_alertroute",
         "orders.pay_order",
         "orders.hold_order",
         "orders.release_order",
@@ -155,4 +157,32 @@ ROLES: dict[str, list[str]] = {
         "orders.track_order",
         "warehouse.view_stocklevel",
     ],
+}
+
+# Who owns what until a manager changes it in the admin: the seeds of status-node owners, their escalation
+# levels and the alert routes (migrations and the *_ensure_defaults services read these). Services never name
+# a group; they ask orders.services.owners.
+DEFAULT_NODE_OWNERS = {  # status: owner group
+    "placed": "客服",
+    "paid": "客服",
+    "on_hold": "运营主管",
+    "allocating": "仓库",
+    "allocated": "仓库",
+    "printed": "仓库",
+    "exception": "客服",
+}
+DEFAULT_ESCALATIONS = {  # status: [(level, minutes overdue, group)]
+    "placed": [(1, 30, "运营主管")],
+    "on_hold": [(1, 60, "运营主管"), (2, 240, "管理员")],
+    "exception": [(1, 60, "运营主管")],
+    "printed": [(1, 240, "运营主管")],
+}
+DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
+    "stock_shortfall": ("采购", "warning", "缺货待补：入库后分配成功即自动解决。"),
+    "breaker_tripped": ("仓库", "critical", "分仓熔断：队列消化后自动恢复。"),
+    "parcel_stalled": (None, "warning", "先交给订单当前状态节点的负责人；节点无负责人时交给这里的负责人。"),
+    "node_overdue": (None, "warning", "先交给超时节点的负责人（再按节点的升级层级）；节点无负责人时交给这里。"),
+    "approval_waiting": ("运营主管", "warning", "先交给审批规则指定的组；该组不存在时交给这里的负责人。"),
+    "rule_error": ("运营主管", "critical", "规则执行出错，请检查规则。"),
+    "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.exceptions import NotFound, OrderErrorCode
-from orders.models import Alert, Customer, Order, OrderEvent, OrderLine, StatusNode
+from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 LAST4_RE = re.compile(r"^\d{4}$")  # the last 4 digits of a phone, as customers read them out
@@ -126,6 +126,11 @@ def status_node_for(*, status: str) -> StatusNode | None:
         .filter(status=status)
         .first()
     )
+
+
+def alert_route_for(*, kind: str) -> AlertRoute | None:
+    """The routing row of an alert kind (one indexed read, on `kind`; read at every alert raised)."""
+    return AlertRoute.objects.select_related("owner_group", "owner_user").filter(kind=kind).first()
 
 
 def alerts_open() -> QuerySet[Alert]:

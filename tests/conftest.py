@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
 from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import SkuFactory, WarehouseFactory, stock_in, user_with_role
@@ -22,6 +23,7 @@ def roles_and_nodes(db):
     roles_sync()
     status_nodes_ensure_defaults()
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
+    alert_routes_ensure_defaults()  # likewise
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """Address changes asked for by customer service: applied before the label is printed, an intercept request
 to the carrier (and an exception until resolved) after it."""
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -114,7 +114,6 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
         alert_raise(
             kind=Alert.Kind.OTHER,
             order=order,
-            owner_group=Group.objects.filter(name="客服").first(),
             message=_("Ask %(carrier)s to intercept parcel %(number)s and deliver to: %(new)s")
             % {
                 "carrier": order.carrier.name if order.carrier else "-",

@@ -2,10 +2,11 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from orders.models import Alert, Order, OrderEvent, Source
-from orders.services.timeline import event_record
+from orders import selectors
+from orders.models import Alert, EscalationLevel, Order, StatusNode
+from orders.services.owners import owner_for
+from orders.services.timeline import alert_raised_event, alert_resolved_event
 
 # Open: nobody acknowledged it and its cause is still there (as the constraint alert_one_open_per_key counts).
 OPEN = {"acknowledged_at__isnull": True, "resolved_at__isnull": True}
@@ -15,17 +16,32 @@ def alert_raise(
     *,
     kind: str,
     message: str,
-    severity: str = Alert.Severity.WARNING,
+    severity: str | None = None,
     order: Order | None = None,
     owner_group: Group | None = None,
     owner_user: AbstractBaseUser | None = None,
+    node: StatusNode | None = None,
+    escalation: EscalationLevel | None = None,
+    rule_group: str = "",
     dedupe_key: str = "",
 ) -> Alert:
-    """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead."""
+    """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead.
+
+    Without an explicit owner, `owner_for` decides from what the alert is about (an escalation level, the group
+    a rule names, a status node) and else the kind's route (AlertRoute, edited in the admin); a route naming
+    nobody leaves the alert unowned. Without a severity the alert takes its route's."""
     if dedupe_key:
         existing = Alert.objects.filter(dedupe_key=dedupe_key, **OPEN).first()
         if existing:
             return existing
+    unowned = owner_group is None and owner_user is None
+    if unowned or severity is None:
+        route = selectors.alert_route_for(kind=kind)  # one indexed read
+        if unowned:
+            owner_group, owner_user = owner_for(
+                kind=kind, node=node, escalation=escalation, rule_group=rule_group, route=route
+            )
+        severity = severity or (route.severity if route else Alert.Severity.WARNING)
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
@@ -38,13 +54,7 @@ def alert_raise(
                 dedupe_key=dedupe_key,
             )
             if order is not None:
-                event_record(
-                    order=order,
-                    kind=OrderEvent.Kind.ALERT,
-                    source=Source.SYSTEM,
-                    reason=message,
-                    data={"alert_id": alert.pk, "alert_kind": kind, "severity": severity},
-                )
+                alert_raised_event(alert=alert)
     except IntegrityError:
         # Another process raised the same open alert a moment ago.
         return Alert.objects.get(dedupe_key=dedupe_key, **OPEN)
@@ -74,12 +84,6 @@ def alert_resolve(*, alerts: QuerySet[Alert], resolution: str) -> int:
             alert.resolution = resolution[:255]
             alert.save(update_fields=["resolved_at", "resolution"])
             if alert.order_id is not None:
-                event_record(
-                    order=alert.order,
-                    kind=OrderEvent.Kind.ALERT,
-                    source=Source.SYSTEM,
-                    reason=_("Alert resolved by the system: %(why)s") % {"why": resolution},
-                    data={"alert_id": alert.pk, "alert_kind": alert.kind, "resolved": True},
-                )
+                alert_resolved_event(alert=alert)
             resolved += 1
     return resolved

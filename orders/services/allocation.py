@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 
 import django_rq
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -24,8 +24,6 @@ from warehouse.selectors import allocation_settings, locks_expired_order_ids, st
 
 logger = logging.getLogger(__name__)
 
-PURCHASING_GROUP = "采购"
-WAREHOUSE_GROUP = "仓库"
 # Orders still in 'allocating' this long after entering were probably missed by their job; the tick takes them.
 STALE_AFTER_SECONDS = 60
 BREAKER_ALERT_KEY = "allocation-breaker"
@@ -66,8 +64,6 @@ def allocation_breaker_closed() -> bool:
     if change == BreakerEvent.Kind.TRIPPED:
         alert_raise(
             kind=Alert.Kind.BREAKER_TRIPPED,
-            severity=Alert.Severity.CRITICAL,
-            owner_group=Group.objects.filter(name=WAREHOUSE_GROUP).first(),
             message=_(
                 "Allocation breaker tripped: %(n)d orders waiting, average wait %(wait).1f min (thresholds "
                 "%(max_n)d orders / %(max_wait)d min). New paid orders wait in 'Payment verified' and resume "
@@ -190,7 +186,6 @@ def order_lock_stock_or_hold(*, order: Order, actor: AbstractBaseUser | None) ->
         alert_raise(
             kind=Alert.Kind.STOCK_SHORTFALL,
             order=order,
-            owner_group=Group.objects.filter(name=PURCHASING_GROUP).first(),
             message=_("Order %(number)s is held for stock. %(reason)s") % {"number": order.number, "reason": reason},
             dedupe_key=_shortfall_alert_key(order.pk),
         )

@@ -19,6 +19,7 @@ from logistics.services import CarrierEvent, carrier_state_mappings_ensure, trac
 from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
 from orders.services.sweeps import overdue_alerts_raise
 from orders.services.timeline import history_attribute
@@ -393,6 +394,7 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
     carrier_state_mappings_ensure()
+    alert_routes_ensure_defaults()
     skus, _warehouses, carriers, channels = _master_data()
     users = _users()
     _demo_rules()  # before the orders: they add gifts, tags and priority on payment and route at allocation

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -35,7 +35,6 @@ NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out o
 UPDATABLE = {Status.PLACED, Status.PAID}
 # From allocation on the goods are being picked: a person decides (待人工复核).
 HOLD_FOR_REVIEW = {Status.ALLOCATING, Status.ALLOCATED}
-CUSTOMER_SERVICE_GROUP = "客服"
 # Payload address key: order field.
 ADDRESS_MAP = {
     "receiver": "receiver_name",
@@ -401,7 +400,6 @@ def _replay_review(
     alert_raise(
         kind=Alert.Kind.OTHER,
         order=order,
-        owner_group=Group.objects.filter(name=CUSTOMER_SERVICE_GROUP).first(),
         message=_("%(text)s. The order is '%(status)s' and was left as it is: check with the channel.")
         % {"text": text, "status": order.get_status_display()},
         dedupe_key=dedupe_key,

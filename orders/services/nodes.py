@@ -4,28 +4,22 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from orders.models import EscalationLevel, Status, StatusNode
+from orders.roles import DEFAULT_ESCALATIONS, DEFAULT_NODE_OWNERS
 
-# status: (owner group, timeout minutes, customer label, customer message, notify customer)
+# status: (timeout minutes, customer label, customer message, notify customer); owners: orders.roles
 DEFAULT_NODES = {
-    Status.PLACED: ("客服", 30, "已下单", "订单已收到，正在确认付款。", False),
-    Status.PAID: ("客服", 60, "付款成功", "已确认您的付款，正在安排发货。", True),
-    Status.ON_HOLD: ("运营主管", 120, "处理中", "订单正在人工复核，我们会尽快处理。", False),
-    Status.ALLOCATING: ("仓库", 60, "备货中", "正在为您的订单分配仓库。", False),
-    Status.ALLOCATED: ("仓库", 240, "备货中", "仓库正在为您拣货打包。", False),
-    Status.PRINTED: ("仓库", 720, "待揽收", "包裹已打包，等待快递员揽收。", False),
-    Status.PICKED_UP: (None, 1440, "已发货", "快递已揽收，包裹正在发往您的城市。", True),
-    Status.IN_TRANSIT: (None, 4320, "运输中", "包裹正在运输途中。", False),
-    Status.DELIVERED: (None, None, "已签收", "包裹已签收，感谢您的购买。", True),
-    Status.CANCELLED: (None, None, "已取消", "订单已取消。", True),
-    Status.RETURNED: (None, None, "已退货", "退货已完成。", True),
-    Status.EXCEPTION: ("客服", 240, "配送异常", "您的订单遇到问题，客服会主动联系您。", True),
-}
-# status: [(level, minutes overdue, group)]
-DEFAULT_ESCALATIONS = {
-    Status.PLACED: [(1, 30, "运营主管")],
-    Status.ON_HOLD: [(1, 60, "运营主管"), (2, 240, "管理员")],
-    Status.EXCEPTION: [(1, 60, "运营主管")],
-    Status.PRINTED: [(1, 240, "运营主管")],
+    Status.PLACED: (30, "已下单", "订单已收到，正在确认付款。", False),
+    Status.PAID: (60, "付款成功", "已确认您的付款，正在安排发货。", True),
+    Status.ON_HOLD: (120, "处理中", "订单正在人工复核，我们会尽快处理。", False),
+    Status.ALLOCATING: (60, "备货中", "正在为您的订单分配仓库。", False),
+    Status.ALLOCATED: (240, "备货中", "仓库正在为您拣货打包。", False),
+    Status.PRINTED: (720, "待揽收", "包裹已打包，等待快递员揽收。", False),
+    Status.PICKED_UP: (1440, "已发货", "快递已揽收，包裹正在发往您的城市。", True),
+    Status.IN_TRANSIT: (4320, "运输中", "包裹正在运输途中。", False),
+    Status.DELIVERED: (None, "已签收", "包裹已签收，感谢您的购买。", True),
+    Status.CANCELLED: (None, "已取消", "订单已取消。", True),
+    Status.RETURNED: (None, "已退货", "退货已完成。", True),
+    Status.EXCEPTION: (240, "配送异常", "您的订单遇到问题，客服会主动联系您。", True),
 }
 
 
@@ -34,11 +28,11 @@ def status_nodes_ensure_defaults() -> int:
     created = 0
     groups = {g.name: g for g in Group.objects.all()}
     with transaction.atomic():
-        for status, (owner, timeout, label, message, notify) in DEFAULT_NODES.items():
+        for status, (timeout, label, message, notify) in DEFAULT_NODES.items():
             node, was_created = StatusNode.objects.get_or_create(
                 status=status,
                 defaults={
-                    "owner_group": groups.get(owner),
+                    "owner_group": groups.get(DEFAULT_NODE_OWNERS.get(status)),
                     "timeout_minutes": timeout,
                     "customer_label": label,
                     "customer_message": message,

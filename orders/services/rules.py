@@ -2,7 +2,6 @@
 
 import hashlib
 
-from django.contrib.auth.models import Group
 from django.utils.translation import gettext as _
 
 from orders import selectors
@@ -83,7 +82,7 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
             alert_raise(
                 kind=Alert.Kind.APPROVAL_WAITING,
                 order=order,
-                owner_group=Group.objects.filter(name=d.action["group"]).first(),
+                rule_group=d.action["group"],
                 message=_("Order %(number)s waits for approval (rule %(name)s).")
                 % {"number": order.number, "name": d.rule_name},
                 dedupe_key=f"approval:{order.pk}:{d.rule_id}",
@@ -111,9 +110,7 @@ def _alert_failures(order: Order, failures) -> None:
     for failure in failures:
         alert_raise(
             kind=Alert.Kind.RULE_ERROR,
-            severity=Alert.Severity.CRITICAL,
             order=order,
-            owner_group=Group.objects.filter(name="运营主管").first(),
             message=_("Rule '%(name)s' v%(v)s failed on order %(number)s: %(why)s")
             % {"name": failure.rule_name, "v": failure.version, "number": order.number, "why": failure.message},
             dedupe_key=f"rule-error:{failure.rule_id}:{order.pk}",

@@ -1,6 +1,5 @@
 """Periodic checks over orders. Each is idempotent: running it twice raises nothing twice."""
 
-from django.contrib.auth.models import Group
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -59,24 +58,16 @@ def overdue_alerts_raise(*, batch: int = 500) -> int:
         stay = f"{order.pk}:{order.status}:{order.state_entered_at:%Y%m%d%H%M%S}"
         minutes_over = (now - order.state_deadline).total_seconds() / 60
         node = nodes.get(order.status)
-        wanted = [
-            (
-                f"overdue:{stay}",
-                node.owner_group if node else None,
-                node.owner_user if node else None,
-                _overdue_message(order),
-                Alert.Severity.WARNING,
-            )
-        ]
+        # (dedupe key, message, severity, what the alert is about: owner_for picks its owner from it)
+        wanted = [(f"overdue:{stay}", _overdue_message(order), None, {"node": node})]
         for level in node.escalations.all() if node else []:
             if minutes_over >= level.after_minutes:
                 wanted.append(
                     (
                         f"escalate:{stay}:L{level.level}",
-                        level.notify_group,
-                        level.notify_user,
                         _("Escalation L%(level)s: %(msg)s") % {"level": level.level, "msg": _overdue_message(order)},
                         Alert.Severity.CRITICAL,
+                        {"escalation": level},
                     )
                 )
         if escalation_rules:
@@ -85,30 +76,22 @@ def overdue_alerts_raise(*, batch: int = 500) -> int:
             for d in decisions:
                 key = f"escalate:{stay}:rule{d.rule_id}"
                 if minutes_over >= d.action["after_minutes"] and not Alert.objects.filter(dedupe_key=key).exists():
-                    group = Group.objects.filter(name=d.action["group"]).first()
                     wanted.append(
                         (
                             key,
-                            group,
-                            None,
                             _("Escalation by rule %(name)s: %(msg)s")
                             % {"name": d.rule_name, "msg": _overdue_message(order)},
                             Alert.Severity.CRITICAL,
+                            {"rule_group": d.action["group"]},
                         )
                     )
                     fired.append(d)
             rules_record(decisions=fired, failures=failures, at=now)
-        for key, group, user, message, severity in wanted:
+        for key, message, severity, about in wanted:
             if Alert.objects.filter(dedupe_key=key).exists():
                 continue
             alert_raise(
-                kind=Alert.Kind.NODE_OVERDUE,
-                severity=severity,
-                message=message,
-                order=order,
-                owner_group=group,
-                owner_user=user,
-                dedupe_key=key,
+                kind=Alert.Kind.NODE_OVERDUE, severity=severity, message=message, order=order, dedupe_key=key, **about
             )
             raised += 1
     return raised

@@ -1,9 +1,10 @@
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 
 from config.history import history_reason
-from orders.models import Order, OrderEvent
+from orders.models import Alert, Order, OrderEvent, Source
 
 
 def actor_display(actor: AbstractBaseUser | None, fallback: str) -> str:
@@ -48,4 +49,27 @@ def event_record(
         from_status=from_status,
         to_status=to_status,
         data=data or {},
+    )
+
+
+# Typed constructors: one per kind of timeline line, with fixed data keys, so reports can read them.
+def alert_raised_event(*, alert: Alert) -> OrderEvent:
+    """The line an alert about an order leaves on its timeline. data: alert_id, alert_kind, severity, resolved."""
+    return event_record(
+        order=alert.order,
+        kind=OrderEvent.Kind.ALERT,
+        source=Source.SYSTEM,
+        reason=alert.message,
+        data={"alert_id": alert.pk, "alert_kind": alert.kind, "severity": alert.severity, "resolved": False},
+    )
+
+
+def alert_resolved_event(*, alert: Alert) -> OrderEvent:
+    """The line the system leaves when it closes an alert whose cause is gone (same keys as alert_raised_event)."""
+    return event_record(
+        order=alert.order,
+        kind=OrderEvent.Kind.ALERT,
+        source=Source.SYSTEM,
+        reason=_("Alert resolved by the system: %(why)s") % {"why": alert.resolution},
+        data={"alert_id": alert.pk, "alert_kind": alert.kind, "severity": alert.severity, "resolved": True},
     )

@@ -193,8 +193,7 @@ def parcel_stalled(*, shipment: Shipment, why: str) -> None:
     alert_raise(  # with an order, the alert is also a line on the order's timeline
         kind=Alert.Kind.PARCEL_STALLED,
         order=order,
-        owner_group=node.owner_group if node else None,
-        owner_user=node.owner_user if node else None,
+        node=node,
         message=message,
         dedupe_key=_stall_alert_key(shipment.pk),
     )
