@@ -167,6 +167,7 @@ def setup(orders: int, workers: int, seed: int) -> dict:
     log(f"  migrated in {time.monotonic() - t0:.1f}s")
 
     from orders import api
+    from orders.drafts import OrderDraft
     from orders.models import Channel, Source, Status
     from orders.services import allocation
     from orders.services.intake import order_create
@@ -206,7 +207,7 @@ def setup(orders: int, workers: int, seed: int) -> dict:
     for k, plan in enumerate(plans):
         data = api.OrderIn(data=payload(k, plan, seed, rng))
         data.is_valid(raise_exception=True)
-        order = order_create(data=data.validated_data, actor=None, source=Source.API).order
+        order = order_create(draft=OrderDraft.from_api(data.validated_data), actor=None, source=Source.API).order
         if order.status != Status.PAID:
             raise SystemExit(f"order {order.number} is '{order.status}' after intake, expected 'paid'")
         order = order_transition(
