@@ -24,6 +24,7 @@ class PhoneField(serializers.CharField):
     checked by the model's own validator (its message, translated: Chinese unless the caller asks for English)."""
 
     def __init__(self, *, validator=cn_mobile_validator, **kwargs):
+        kwargs.setdefault("help_text", "Mainland mobile; +86 / 0086, spaces, dashes and full-width digits are dropped.")
         super().__init__(max_length=32, **kwargs)
         self.validators.append(validator)  # its pattern also goes into the OpenAPI schema
 
