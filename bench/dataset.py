@@ -640,8 +640,9 @@ def order_intake(payload: dict, *, source: str = "api"):
     """Create the order through our intake service in this process, as the API does; returns the result."""
     common.django_setup()
     from orders import api
+    from orders.drafts import OrderDraft
     from orders.services.intake import order_create
 
     data = api.OrderIn(data=payload)
     data.is_valid(raise_exception=True)
-    return order_create(data=data.validated_data, actor=None, source=source)
+    return order_create(draft=OrderDraft.from_api(data.validated_data), actor=None, source=source)

@@ -23,6 +23,7 @@ from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels
 from orders import selectors
+from orders.drafts import Address
 from orders.models import (
     FINAL_STATES,
     AddressChange,
@@ -69,7 +70,8 @@ class HoldReleaseForm(forms.Form):
 
 class AddressChangeForm(forms.Form):
     receiver_name = forms.CharField(label=_("receiver"), max_length=100)
-    receiver_phone = forms.CharField(label=_("receiver phone"), max_length=11)
+    # Any usual spelling (+86, spaces, dashes): the service cleans it with orders.phones.
+    receiver_phone = forms.CharField(label=_("receiver phone"), max_length=32)
     province = forms.CharField(label=_("province"), max_length=32)
     city = forms.CharField(label=_("city"), max_length=32)
     district = forms.CharField(label=_("district"), max_length=32, required=False)
@@ -221,6 +223,7 @@ class OrderAdmin(HistoryAdmin):
         "paid_at",
         "payment_reference",
         "promo_code",  # a fact of the channel's sale: rules and promotion quotas were decided on it
+        "platform_ship_by",  # the platform's deadline: only the channel says it
         "priority",
         "tags",
         "warehouse",
@@ -262,7 +265,15 @@ class OrderAdmin(HistoryAdmin):
         (
             _("Handling"),
             {
-                "fields": ("priority", "tags_display", "promised_ship_by", "warehouse", "carrier", "tracking_number"),
+                "fields": (
+                    "priority",
+                    "tags_display",
+                    "promised_ship_by",
+                    "platform_ship_by",
+                    "warehouse",
+                    "carrier",
+                    "tracking_number",
+                ),
                 "description": _(
                     "Priority and tags change with the buttons above; warehouse, carrier and tracking number "
                     "with the status steps (allocation, label printing)."
@@ -461,12 +472,14 @@ class OrderAdmin(HistoryAdmin):
         order = get_object_or_404(Order, pk=pk)
         if not request.user.has_perm("orders.change_order"):
             raise PermissionDenied
-        current = {field: getattr(order, field) for field in ADDRESS_FIELDS}
-        form = AddressChangeForm(request.POST or None, initial=current)
+        form = AddressChangeForm(request.POST or None, initial=Address.of(order).order_fields())
         if request.method == "POST" and form.is_valid():
             data = dict(form.cleaned_data)
+            reason = data.pop("reason")
             try:
-                change = order_change_address(order=order, address=data, reason=data.pop("reason"), actor=request.user)
+                change = order_change_address(
+                    order=order, address=Address.from_order_fields(data), reason=reason, actor=request.user
+                )
             except ApplicationError as refusal:
                 self._form_refusal(form, refusal)
             else:

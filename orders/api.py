@@ -11,17 +11,27 @@ from rest_framework.views import APIView
 
 from config.api import DefaultPagination, error_response
 from orders import selectors
-from orders.models import Customer, Order, Source, Status, cn_mobile_validator
+from orders.drafts import Address, OrderDraft
+from orders.models import Customer, Order, Source, Status
+from orders.phones import cn_mobile_validator, normalize_phone, receiver_phone_validator
 from orders.services.intake import order_create
 from orders.services.payment import order_confirm_payment
 from orders.services.transitions import order_transition, transitions_available
 
-PHONE_FIELD = {
-    "regex": r"^1[3-9]\d{9}$",
-    "max_length": 11,
-    # The model's own message, translated (Chinese unless the caller asks for English).
-    "error_messages": {"invalid": cn_mobile_validator.message},
-}
+
+class PhoneField(serializers.CharField):
+    """A phone in any usual spelling (full-width digits, +86, spaces, dashes), stored as orders.phones cleans it,
+    checked by the model's own validator (its message, translated: Chinese unless the caller asks for English)."""
+
+    def __init__(self, *, validator=cn_mobile_validator, **kwargs):
+        kwargs.setdefault("help_text", "Mainland mobile; +86 / 0086, spaces, dashes and full-width digits are dropped.")
+        super().__init__(max_length=32, **kwargs)
+        self.validators.append(validator)  # its pattern also goes into the OpenAPI schema
+
+    def to_internal_value(self, data):
+        return normalize_phone(super().to_internal_value(data))
+
+
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": 0}
 
 
@@ -37,13 +47,15 @@ class HasModelPerm(BasePermission):
 # --- input ---
 class CustomerIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    phone = serializers.RegexField(**PHONE_FIELD)
+    phone = PhoneField()
     member_level = serializers.ChoiceField(choices=Customer.MemberLevel.choices, required=False)
 
 
 class AddressIn(serializers.Serializer):
     receiver = serializers.CharField(max_length=100)
-    phone = serializers.RegexField(**PHONE_FIELD)
+    phone = PhoneField(
+        validator=receiver_phone_validator, help_text="A mobile number, or as the platform masked it (138****5678)."
+    )
     province = serializers.CharField(max_length=32)
     city = serializers.CharField(max_length=32)
     district = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
@@ -86,7 +98,10 @@ class OrderIn(serializers.Serializer):
     invoice_title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=20)
     priority = serializers.ChoiceField(choices=Order.Priority.choices, required=False)
-    promised_ship_by = serializers.DateTimeField(required=False, allow_null=True)
+    promised_ship_by = serializers.DateTimeField(required=False, allow_null=True, help_text="The seller's promise.")
+    platform_ship_by = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="The platform's ship-by deadline."
+    )
 
 
 class ListQueryIn(serializers.Serializer):
@@ -169,6 +184,7 @@ class OrderOut(OrderSummaryOut):
     invoice_title = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
     promised_ship_by = serializers.DateTimeField()
+    platform_ship_by = serializers.DateTimeField()
     warehouse = serializers.CharField(source="warehouse.code", default=None)
     carrier = serializers.CharField(source="carrier.code", default=None)
     tracking_number = serializers.CharField()
@@ -178,14 +194,7 @@ class OrderOut(OrderSummaryOut):
     available_transitions = serializers.SerializerMethodField()
 
     def get_shipping_address(self, order: Order) -> dict:
-        return {
-            "receiver": order.receiver_name,
-            "phone": order.receiver_phone,
-            "province": order.province,
-            "city": order.city,
-            "district": order.district,
-            "detail": order.address_detail,
-        }
+        return Address.of(order).payload()
 
     def get_available_transitions(self, order: Order) -> list[dict]:
         user = self.context["request"].user
@@ -269,7 +278,7 @@ class OrderListCreateApi(APIView):
     def post(self, request):
         payload = OrderIn(data=request.data)
         payload.is_valid(raise_exception=True)
-        result = order_create(data=payload.validated_data, actor=request.user, source=Source.API)
+        result = order_create(draft=OrderDraft.from_api(payload.validated_data), actor=request.user, source=Source.API)
         # A plain new order comes back with its lines loaded; anything else is read afresh.
         fresh = result.created and "lines" in getattr(result.order, "_prefetched_objects_cache", {})
         order = result.order if fresh else selectors.order_get(number=result.order.number)

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right
@@ -10,10 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+from orders.phones import cn_mobile_validator, receiver_phone_validator
+
 PATTERN_OPS = "varchar_pattern_ops"  # PostgreSQL; other databases ignore index opclasses
-cn_mobile_validator = RegexValidator(
-    r"^1[3-9]\d{9}$", _("Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).")
-)
 
 
 class Status(models.TextChoices):
@@ -152,7 +151,8 @@ class Order(FSMModelMixin, models.Model):
     payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True, editable=False)
 
     receiver_name = models.CharField(_("receiver"), max_length=100)
-    receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[cn_mobile_validator])
+    # 11 characters: a mobile number, or a platform-masked one (138****5678) kept as the channel gave it.
+    receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[receiver_phone_validator])
     province = models.CharField(_("province"), max_length=32)
     city = models.CharField(_("city"), max_length=32)
     district = models.CharField(_("district"), max_length=32, blank=True)
@@ -165,6 +165,8 @@ class Order(FSMModelMixin, models.Model):
     tags = models.JSONField(_("tags"), default=list, blank=True)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     promised_ship_by = models.DateTimeField(_("promised ship-by"), null=True, blank=True)
+    # The platform's own ship-by deadline (e.g. Taobao's 48 h); the seller's promise may be earlier.
+    platform_ship_by = models.DateTimeField(_("platform ship-by deadline"), null=True, blank=True)
 
     warehouse = models.ForeignKey(
         "warehouse.Warehouse", models.PROTECT, null=True, blank=True, verbose_name=_("warehouse"), related_name="+"

@@ -1,6 +1,5 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
-import re
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -10,10 +9,7 @@ from django.utils.translation import gettext as _
 
 from orders.exceptions import NotFound, OrderErrorCode
 from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
-
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-LAST4_RE = re.compile(r"^\d{4}$")  # the last 4 digits of a phone, as customers read them out
-PHONE_PREFIX_RE = re.compile(r"^1[3-9]\d{5,8}$")  # the first 7 to 10 digits of a mobile number
+from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
 
 
 def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
@@ -37,8 +33,11 @@ def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
     q = q.strip()
     if not q:
         return []
-    if PHONE_RE.match(q):
-        return _newest([Order.objects.filter(customer__phone=q), Order.objects.filter(receiver_phone=q)], limit)
+    phone = normalize_phone(q)  # '+86 138-1234-5678' finds 13812345678
+    if is_cn_mobile(phone):
+        return _newest([Order.objects.filter(customer__phone=phone), Order.objects.filter(receiver_phone=phone)], limit)
+    if is_masked_phone(phone):  # stored as the platform masked it
+        return _newest([Order.objects.filter(receiver_phone=phone)], limit)
     by_number = list(Order.objects.filter(number=q.upper()).order_by().values_list("id", flat=True))
     if by_number:
         return by_number
@@ -52,7 +51,7 @@ def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
     if LAST4_RE.match(q):  # functional indexes on the last 4 digits
         found.append(orders.alias(last4=Right("receiver_phone", 4)).filter(last4=q))
         customers = customers.alias(last4=Right("phone", 4)).filter(last4=q)
-    elif PHONE_PREFIX_RE.match(q):  # LIKE 'prefix%' on pattern_ops indexes
+    elif CN_MOBILE_PREFIX_RE.match(q):  # LIKE 'prefix%' on pattern_ops indexes
         found.append(orders.filter(receiver_phone__startswith=q))
         customers = customers.filter(phone__startswith=q)
     elif not any(char.isdigit() for char in q):  # names carry no digits; identifiers nearly always do

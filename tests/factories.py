@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from logistics.models import Carrier
+from orders.drafts import OrderDraft
 from orders.models import Channel, Source
 from orders.services.intake import order_create
 from warehouse.models import Sku, Warehouse
@@ -103,7 +104,7 @@ def make_order(**overrides):
 
     serializer = OrderIn(data=order_payload(**overrides))
     serializer.is_valid(raise_exception=True)
-    return order_create(data=serializer.validated_data, actor=None, source=Source.API).order
+    return order_create(draft=OrderDraft.from_api(serializer.validated_data), actor=None, source=Source.API).order
 
 
 def money(value: str) -> Decimal:

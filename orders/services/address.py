@@ -7,8 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from orders.drafts import Address
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
-from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status, cn_mobile_validator
+from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status
+from orders.phones import cn_mobile_validator
 from orders.services.alerts import alert_raise
 from orders.services.timeline import event_record, history_attribute
 
@@ -24,53 +26,48 @@ BEFORE_LABEL = {Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, S
 WITH_CARRIER = {Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT}
 
 
-def _clean(address: dict) -> dict:
-    cleaned = {}
-    for field, (max_length, required) in ADDRESS_FIELDS.items():
-        value = str(address.get(field) or "").strip()
+def _check(address: Address) -> None:
+    """Errors name the order's field (the admin form's field)."""
+    for field, value in address.order_fields().items():
+        max_length, required = ADDRESS_FIELDS[field]
         if (required and not value) or len(value) > max_length:
             raise InvalidInput(
                 _("%(field)s is required, at most %(n)d characters.") % {"field": field, "n": max_length},
                 code=OrderErrorCode.INVALID_FIELD,
                 extra={"field": field},
             )
-        cleaned[field] = value
     try:
-        cn_mobile_validator(cleaned["receiver_phone"])
+        cn_mobile_validator(address.phone)  # a person typed it: a real number, not a masked one
     except ValidationError as exc:
         raise InvalidInput(
             str(exc.messages[0]), code=OrderErrorCode.INVALID_FIELD, extra={"field": "receiver_phone"}
         ) from exc
-    return cleaned
 
 
-def _one_line(address: dict) -> str:
-    return (
-        f"{address['receiver_name']} {address['receiver_phone']} "
-        f"{address['province']}{address['city']}{address['district']}{address['address_detail']}"
-    )
-
-
-def _address_apply(*, order: Order, address: dict, actor, reason: str) -> None:
+def _address_apply(*, order: Order, address: Address, actor, reason: str) -> None:
     """Write the new address on the locked order; simple-history keeps the old one with who and why."""
-    for field, value in address.items():
+    for field, value in address.order_fields().items():
         setattr(order, field, value)
     history_attribute(order, actor=actor, reason=reason)
     order.save()
 
 
-def order_change_address(*, order: Order, address: dict, reason: str, actor: AbstractBaseUser | None) -> AddressChange:
+def order_change_address(
+    *, order: Order, address: Address, reason: str, actor: AbstractBaseUser | None
+) -> AddressChange:
+    """`address` is cleaned by Address (phone in any usual spelling); AddressChange rows keep the Order spelling."""
     reason = (reason or "").strip()
     if not reason or len(reason) > 255:
         raise InvalidInput(
             _("A reason of at most 255 characters is required."), code="reason_required", extra={"field": "reason"}
         )
-    new = _clean(address)
+    _check(address)
+    new = address
     from orders.services.transitions import order_transition
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        old = {field: getattr(order, field) for field in ADDRESS_FIELDS}
+        old = Address.of(order)
         if new == old:
             raise InvalidInput(_("The new address is the same as the current one."), code="unchanged", extra={})
         if order.is_legacy or order.status not in BEFORE_LABEL | WITH_CARRIER:
@@ -84,8 +81,8 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
         change = AddressChange.objects.create(
             order=order,
             state=AddressChange.State.APPLIED if applied_now else AddressChange.State.INTERCEPT,
-            old_address=old,
-            new_address=new,
+            old_address=old.order_fields(),
+            new_address=new.order_fields(),
             reason=reason,
             requested_by=actor if actor and actor.is_authenticated else None,
             resolved_at=timezone.now() if applied_now else None,
@@ -98,11 +95,11 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
                 source=Source.ADMIN,
                 actor=actor,
                 reason=_("Address changed: %(old)s → %(new)s (%(why)s)")
-                % {"old": _one_line(old), "new": _one_line(new), "why": reason},
-                data={"old_address": old, "new_address": new},
+                % {"old": old.one_line(), "new": new.one_line(), "why": reason},
+                data={"old_address": old.order_fields(), "new_address": new.order_fields()},
             )
             return change
-        why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": _one_line(new), "why": reason}
+        why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": new.one_line(), "why": reason}
         order = order_transition(
             order=order,
             transition="flag_exception",
@@ -118,7 +115,7 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
             % {
                 "carrier": order.carrier.name if order.carrier else "-",
                 "number": order.tracking_number,
-                "new": _one_line(new),
+                "new": new.one_line(),
             },
             dedupe_key=f"intercept:{change.pk}",
         )
@@ -137,7 +134,7 @@ def address_change_resolve(
         if intercepted:
             _address_apply(
                 order=order,
-                address=change.new_address,
+                address=Address.from_order_fields(change.new_address),
                 actor=actor,
                 reason=f"address change intercepted: {change.reason}",
             )

@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from logistics.models import Carrier
 from logistics.services import CarrierEvent, carrier_state_mappings_ensure, tracking_events_record
+from orders.drafts import OrderDraft
 from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
@@ -419,7 +420,7 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
         if target == "placed" and i % 2 == 0:  # every other unpaid order is a presale with its deposit in
             data.update(is_presale=True, deposit_amount=Decimal("50.00"), paid_amount=Decimal("50.00"))
         with transaction.atomic():
-            result = order_create(data=data, actor=users["系统对接"], source=Source.API)
+            result = order_create(draft=OrderDraft.from_api(data), actor=users["系统对接"], source=Source.API)
             if not result.created:
                 continue
             created += 1

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from simple_history.utils import bulk_create_with_history
 
+from orders.drafts import Address, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
@@ -35,16 +36,8 @@ NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out o
 UPDATABLE = {Status.PLACED, Status.PAID}
 # From allocation on the goods are being picked: a person decides (待人工复核).
 HOLD_FOR_REVIEW = {Status.ALLOCATING, Status.ALLOCATED}
-# Payload address key: order field.
-ADDRESS_MAP = {
-    "receiver": "receiver_name",
-    "phone": "receiver_phone",
-    "province": "province",
-    "city": "city",
-    "district": "district",
-    "detail": "address_detail",
-}
-PLAIN_FIELDS = ("promo_code", "invoice_title", "promised_ship_by")
+# Draft fields a replay may update when it says them (None says nothing).
+PLAIN_FIELDS = ("promo_code", "invoice_title", "promised_ship_by", "platform_ship_by")
 
 
 @dataclass(frozen=True)
@@ -91,9 +84,9 @@ def _resolve_channel(code: str) -> Channel:
     return channel
 
 
-def _resolve_skus(lines: list[dict]) -> dict[str, Sku]:
-    """SKUs by code or alias (see warehouse.SkuAlias), keyed by what the payload sent."""
-    codes = {line["sku"] for line in lines}
+def _resolve_skus(lines: tuple[LineDraft, ...]) -> dict[str, Sku]:
+    """SKUs by code or alias (see warehouse.SkuAlias), keyed by what the draft says."""
+    codes = {line.sku for line in lines}
     found = skus_resolve(codes)
     missing = sorted(codes - found.keys())
     if missing:
@@ -105,23 +98,27 @@ def _resolve_skus(lines: list[dict]) -> dict[str, Sku]:
     return found
 
 
-def _customer_for(data: dict) -> Customer:
-    info = data["customer"]
-    customer, created = Customer.objects.get_or_create(
-        phone=info["phone"], defaults={"name": info["name"], "member_level": info.get("member_level") or "normal"}
-    )
-    level = info.get("member_level")
-    if not created and level and level != customer.member_level:
+def _customer_for(draft: OrderDraft) -> Customer:
+    info = draft.customer
+    customer = Customer.objects.filter(phone=info.phone).first()
+    if customer is None:
+        # No get_or_create savepoint: the caller's atomic block retries on IntegrityError (a concurrent insert).
+        customer = Customer(phone=info.phone, name=info.name, member_level=info.member_level or "normal")
+        history_attribute(customer, actor=None, reason="customer from channel order")
+        customer.save(force_insert=True)
+        return customer
+    level = info.member_level
+    if level and level != customer.member_level:
         customer.member_level = level  # the channel knows the current level best
         history_attribute(customer, actor=None, reason="member level from channel order")
         customer.save(update_fields=["member_level"])
     return customer
 
 
-def _validate_presale(data: dict) -> None:
-    if not data.get("is_presale"):
+def _validate_presale(draft: OrderDraft) -> None:
+    if not draft.is_presale:
         return
-    deposit = data.get("deposit_amount")
+    deposit = draft.deposit_amount
     if deposit is None or deposit <= 0:
         raise InvalidInput(
             _("A presale order needs a deposit_amount above zero."),
@@ -131,33 +128,33 @@ def _validate_presale(data: dict) -> None:
 
 
 def _insert(
-    *, data: dict, channel: Channel, skus: dict[str, Sku], fingerprint: str, source: str, actor: AbstractBaseUser | None
+    *,
+    draft: OrderDraft,
+    channel: Channel,
+    skus: dict[str, Sku],
+    fingerprint: str,
+    source: str,
+    actor: AbstractBaseUser | None,
 ) -> Order:
-    address = data["shipping_address"]
-    subtotal = sum((Decimal(line["unit_price"]) * line["quantity"] for line in data["lines"]), Decimal("0"))
     now = timezone.now()
     order = Order(
         number=order_number_generate(at=now),
         channel=channel,
-        channel_order_no=data["channel_order_no"],
-        buyer_id=data.get("buyer_id", ""),
-        customer=_customer_for(data),
-        ordered_at=data["ordered_at"],
-        receiver_name=address["receiver"],
-        receiver_phone=address["phone"],
-        province=address["province"],
-        city=address["city"],
-        district=address.get("district", ""),
-        address_detail=address["detail"],
-        subtotal=subtotal,
-        paid_amount=data.get("paid_amount") or Decimal("0"),
-        is_presale=bool(data.get("is_presale")),
-        deposit_amount=data.get("deposit_amount"),
-        promo_code=data.get("promo_code", ""),
-        invoice_title=data.get("invoice_title", ""),
-        tags=list(data.get("tags") or []),
-        priority=data.get("priority") or Order.Priority.NORMAL,
-        promised_ship_by=data.get("promised_ship_by"),
+        channel_order_no=draft.channel_order_no,
+        buyer_id=draft.buyer_id,
+        customer=_customer_for(draft),
+        ordered_at=draft.ordered_at,
+        **draft.address.order_fields(),
+        subtotal=draft.subtotal,
+        paid_amount=draft.paid_amount,
+        is_presale=draft.is_presale,
+        deposit_amount=draft.deposit_amount,
+        promo_code=draft.promo_code or "",
+        invoice_title=draft.invoice_title or "",
+        tags=list(draft.tags),
+        priority=draft.priority or Order.Priority.NORMAL,
+        promised_ship_by=draft.promised_ship_by,
+        platform_ship_by=draft.platform_ship_by,
         fingerprint=fingerprint,
         source=source,
         state_entered_at=now,
@@ -167,8 +164,8 @@ def _insert(
     order.save()
     lines = bulk_create_with_history(
         [
-            OrderLine(order=order, sku=skus[line["sku"]], quantity=line["quantity"], unit_price=line["unit_price"])
-            for line in data["lines"]
+            OrderLine(order=order, sku=skus[line.sku], quantity=line.quantity, unit_price=line.unit_price)
+            for line in draft.lines
         ],
         OrderLine,
         default_user=actor if actor is not None and actor.is_authenticated else None,
@@ -206,39 +203,37 @@ def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_n
     return None
 
 
-def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = Source.API) -> IntakeResult:
-    """Create an order from validated payload data, or return the one already taken in for it.
+def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: str = Source.API) -> IntakeResult:
+    """Create an order from a draft (every door builds one), or return the one already taken in for it.
 
     A replay (same fingerprint) never creates a second order, and is never dropped when it says something
     new: see _replay. Payment reported with the order goes through the payment service. The order row is
     committed before the caller says yes.
     """
-    channel = _resolve_channel(data["channel"])
-    skus = _resolve_skus(data["lines"])
-    _validate_presale(data)
+    channel = _resolve_channel(draft.channel)
+    skus = _resolve_skus(draft.lines)
+    _validate_presale(draft)
     fingerprint = order_fingerprint(
         channel_code=channel.code,
-        channel_order_no=data["channel_order_no"],
-        buyer_id=data.get("buyer_id", ""),
-        ordered_at=data["ordered_at"],
-        sku_codes=[skus[line["sku"]].code for line in data["lines"]],
+        channel_order_no=draft.channel_order_no,
+        buyer_id=draft.buyer_id,
+        ordered_at=draft.ordered_at,
+        sku_codes=[skus[line.sku].code for line in draft.lines],
     )
-    existing = _existing_or_conflict(
-        fingerprint=fingerprint, channel=channel, channel_order_no=data["channel_order_no"]
-    )
+    existing = _existing_or_conflict(fingerprint=fingerprint, channel=channel, channel_order_no=draft.channel_order_no)
     if existing is None:
         for _attempt in range(3):
             try:
                 with transaction.atomic():
                     order = _insert(
-                        data=data, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
+                        draft=draft, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
                     )
-                    if data.get("paid_at") and (data.get("paid_amount") or 0) > 0:
+                    if draft.paid_at and draft.reports_payment:
                         order = order_confirm_payment(
                             order=order,
-                            paid_amount=data["paid_amount"],
-                            paid_at=data["paid_at"],
-                            payment_reference=_payment_reference(data),
+                            paid_amount=draft.paid_amount,
+                            paid_at=draft.paid_at,
+                            payment_reference=_payment_reference(draft),
                             actor=actor,
                             source=source,
                             actor_label=channel.code,
@@ -247,18 +242,18 @@ def order_create(*, data: dict, actor: AbstractBaseUser | None, source: str = So
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.
                 existing = _existing_or_conflict(
-                    fingerprint=fingerprint, channel=channel, channel_order_no=data["channel_order_no"]
+                    fingerprint=fingerprint, channel=channel, channel_order_no=draft.channel_order_no
                 )
                 if existing is not None:
                     break
         else:
             raise Conflict(_("Could not store the order, please retry."), code="retry")
-    return _replay(existing=existing, data=data, skus=skus, channel=channel, actor=actor, source=source)
+    return _replay(existing=existing, draft=draft, skus=skus, channel=channel, actor=actor, source=source)
 
 
-def _payment_reference(data: dict) -> str:
+def _payment_reference(draft: OrderDraft) -> str:
     # Without a trade number of its own, the channel's order number identifies the platform payment.
-    return data.get("payment_reference") or data["channel_order_no"]
+    return draft.payment_reference or draft.channel_order_no
 
 
 def _diff(name: str, old, new) -> dict:
@@ -281,54 +276,51 @@ class _Content:
     fields: dict = field(default_factory=dict)
 
 
-def _content_differences(*, order: Order, data: dict, skus: dict[str, Sku]) -> _Content:
+def _content_differences(*, order: Order, draft: OrderDraft, skus: dict[str, Sku]) -> _Content:
     content = _Content()
     # The same fingerprint means the same SKU codes; pair the channel's lines with ours in order (gift lines
     # come from rules, not the channel).
     ours: dict[int, list[OrderLine]] = {}
     for line in order.lines.filter(is_gift=False).order_by("id"):
         ours.setdefault(line.sku_id, []).append(line)
-    for i, item in enumerate(data["lines"]):
-        candidates = ours.get(skus[item["sku"]].pk) or []
+    for i, item in enumerate(draft.lines):
+        candidates = ours.get(skus[item.sku].pk) or []
         if not candidates:
             continue
         line = candidates.pop(0)
-        quantity, price = item["quantity"], Decimal(item["unit_price"])
+        quantity, price = item.quantity, item.unit_price
         if line.quantity != quantity:
             content.differences.append(_diff(f"lines[{i}].quantity", line.quantity, quantity))
         if line.unit_price != price:
             content.differences.append(_diff(f"lines[{i}].unit_price", line.unit_price, price))
         if (line.quantity, line.unit_price) != (quantity, price):
             content.lines.append((line, quantity, price))
-    subtotal = sum((Decimal(line["unit_price"]) * line["quantity"] for line in data["lines"]), Decimal("0"))
+    subtotal = draft.subtotal
     if subtotal != order.subtotal:
         content.differences.append(_diff("subtotal", order.subtotal, subtotal))
         content.fields["subtotal"] = subtotal
-    address = data["shipping_address"]
-    for key, name in ADDRESS_MAP.items():
-        new = address.get(key, "")
-        if getattr(order, name) != new:
-            content.differences.append(_diff(f"shipping_address.{key}", getattr(order, name), new))
-            content.fields[name] = new
+    for key, old, new in Address.of(order).differences(draft.address):
+        content.differences.append(_diff(f"shipping_address.{key}", old, new))
+        content.fields[Address.ORDER_FIELDS[key]] = new
     for name in PLAIN_FIELDS:  # only what the replay sends; null says nothing
-        new = data.get(name)
+        new = getattr(draft, name)
         if new is not None and getattr(order, name) != new:
             content.differences.append(_diff(name, getattr(order, name), new))
             content.fields[name] = new
     # Rules add tags and raise priority too: the channel's tags are added, its priority only ever raises.
-    added = [tag for tag in data.get("tags") or [] if tag not in order.tags]
+    added = [tag for tag in draft.tags if tag not in order.tags]
     if added:
         content.differences.append(_diff("tags", order.tags, [*order.tags, *added]))
         content.fields["tags"] = [*order.tags, *added]
-    if data.get("priority") is not None and data["priority"] > order.priority:
-        content.differences.append(_diff("priority", order.priority, data["priority"]))
-        content.fields["priority"] = data["priority"]
+    if draft.priority is not None and draft.priority > order.priority:
+        content.differences.append(_diff("priority", order.priority, draft.priority))
+        content.fields["priority"] = draft.priority
     return content
 
 
-def _payment_differences(*, order: Order, data: dict) -> list[dict]:
+def _payment_differences(*, order: Order, draft: OrderDraft) -> list[dict]:
     """What the replay says about payment that the hub does not know yet (nothing when it reports none)."""
-    amount, paid_at = data.get("paid_amount") or Decimal("0"), data.get("paid_at")
+    amount, paid_at = draft.paid_amount, draft.paid_at
     if amount <= 0:
         return []
     differences = []
@@ -408,7 +400,13 @@ def _replay_review(
 
 
 def _replay(
-    *, existing: Order, data: dict, skus: dict[str, Sku], channel: Channel, actor: AbstractBaseUser | None, source: str
+    *,
+    existing: Order,
+    draft: OrderDraft,
+    skus: dict[str, Sku],
+    channel: Channel,
+    actor: AbstractBaseUser | None,
+    source: str,
 ) -> IntakeResult:
     """A replay (same fingerprint). Identical: nothing changes. Different content: before allocation the order
     is updated; from allocation on it is held for review with the differences (or, when it cannot be held any
@@ -416,8 +414,8 @@ def _replay(
     label = _("%(channel)s replay") % {"channel": channel.code}
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=existing.pk)
-        content = _content_differences(order=order, data=data, skus=skus)
-        payment = _payment_differences(order=order, data=data)
+        content = _content_differences(order=order, draft=draft, skus=skus)
+        payment = _payment_differences(order=order, draft=draft)
         if not content.differences and not payment:
             return IntakeResult(order=order, created=False)
         before_allocation = order.status in UPDATABLE or (
@@ -441,9 +439,9 @@ def _replay(
         if payment and payment_can_confirm(order=order):
             order = order_confirm_payment(
                 order=order,
-                paid_amount=data["paid_amount"],
-                paid_at=data.get("paid_at") or timezone.now(),
-                payment_reference=_payment_reference(data),
+                paid_amount=draft.paid_amount,
+                paid_at=draft.paid_at or timezone.now(),
+                payment_reference=_payment_reference(draft),
                 actor=actor,
                 source=source,
                 actor_label=channel.code,
@@ -455,7 +453,7 @@ def _replay(
             and order.payment_status == Order.PaymentStatus.PAID
         ):
             # Verified without a time (e.g. by hand); the channel now says when: keep it, nothing to review.
-            order = order_payment_time_record(order=order, paid_at=data["paid_at"], actor=actor, source=source)
+            order = order_payment_time_record(order=order, paid_at=draft.paid_at, actor=actor, source=source)
             payment_recorded = True
         elif payment:
             review += payment

@@ -3,6 +3,7 @@
 import pytest
 
 from config.exceptions import Conflict, InvalidInput
+from orders.drafts import Address
 from orders.models import AddressChange, Alert, Source, Status
 from orders.services.address import address_change_resolve, order_change_address
 from orders.services.transitions import order_transition
@@ -39,7 +40,9 @@ PRINTED = [
 
 def test_before_printing_the_address_is_applied_and_the_old_one_kept_in_history(kefu):
     order = moved(*PAID)
-    change = order_change_address(order=order, address=NEW, reason="客户来电改地址", actor=kefu)
+    change = order_change_address(
+        order=order, address=Address.from_order_fields(NEW), reason="客户来电改地址", actor=kefu
+    )
     order.refresh_from_db()
     assert change.state == AddressChange.State.APPLIED and order.city == "苏州" and order.status == Status.PAID
     previous = order.history.all()[1]
@@ -49,7 +52,7 @@ def test_before_printing_the_address_is_applied_and_the_old_one_kept_in_history(
 
 def test_after_printing_it_becomes_an_intercept_request_and_an_exception(kefu):
     order = moved(*PRINTED)
-    change = order_change_address(order=order, address=NEW, reason="客户搬家", actor=kefu)
+    change = order_change_address(order=order, address=Address.from_order_fields(NEW), reason="客户搬家", actor=kefu)
     order.refresh_from_db()
     assert change.state == AddressChange.State.INTERCEPT
     assert order.status == Status.EXCEPTION and "拦截改址" in order.status_reason and order.city == "杭州"
@@ -72,7 +75,9 @@ def test_after_printing_it_becomes_an_intercept_request_and_an_exception(kefu):
 def test_bad_address_is_refused_naming_the_field_and_changes_nothing(kefu, override, field):
     order = moved(*PAID)
     with pytest.raises(InvalidInput) as refused:
-        order_change_address(order=order, address={**NEW, **override}, reason="改", actor=kefu)
+        order_change_address(
+            order=order, address=Address.from_order_fields({**NEW, **override}), reason="改", actor=kefu
+        )
     assert refused.value.extra["field"] == field
     order.refresh_from_db()
     assert order.city == "杭州" and not AddressChange.objects.exists()

@@ -15,6 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import HistoryAdmin
 from orders import api as orders_api
+from orders.drafts import Address
 from orders.models import Alert, Order, Source, Status
 from orders.roles import ROLES
 from orders.services.address import order_change_address
@@ -57,7 +58,7 @@ def world(stocked):
     order = in_transit_order()
     printed_order()
     paid = order_transition(order=make_order(), transition="pay", actor=None, source=Source.API)
-    order_change_address(order=paid, address=ADDRESS, reason="客户来电", actor=None)
+    order_change_address(order=paid, address=Address.from_order_fields(ADDRESS), reason="客户来电", actor=None)
     alert_raise(kind=Alert.Kind.OTHER, message="请回访", order=order)
     rule_save(
         rule=Rule(
@@ -275,7 +276,7 @@ def test_order_form_in_transit_order_promised_ship_by_is_read_only(client, kefu)
 
 def test_history_page_caiwu_sees_users_as_text_and_admin_as_links(client, caiwu, kefu, django_user_model):
     order = order_transition(order=make_order(), transition="pay", actor=None, source=Source.API)
-    order_change_address(order=order, address=ADDRESS, reason="客户来电", actor=kefu)
+    order_change_address(order=order, address=Address.from_order_fields(ADDRESS), reason="客户来电", actor=kefu)
     url = reverse("admin:orders_order_history", args=[order.pk])
     user_link = reverse("admin:auth_user_change", args=[kefu.pk])
     client.force_login(caiwu)
