@@ -27,7 +27,6 @@ from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEve
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CarrierEvent"]  # parsed events are built by adapters and by the demo through this module
 
 TRACKING_NUMBER_MAX = 32
 CALLBACK_SECRET_BYTES = 24

@@ -10,7 +10,5 @@ urlpatterns = [
     path("orders/<str:number>/transitions/", api.OrderTransitionApi.as_view(), name="api-order-transition"),
     path("orders/<str:number>/payment/", api.OrderPaymentApi.as_view(), name="api-order-payment"),
     # Carriers push here; the URL keeps its place under logistics/ (carriers are subscribed to it).
-    path(
-        "logistics/callback/<slug:carrier>/", api_tracking.CarrierCallbackApi.as_view(), name="api-carrier-callback"
-    ),
+    path("logistics/callback/<slug:carrier>/", api_tracking.CarrierCallbackApi.as_view(), name="api-carrier-callback"),
 ]

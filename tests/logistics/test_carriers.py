@@ -128,7 +128,8 @@ def test_poll_moves_the_order_with_the_parcel_and_keeps_raw_events(
     assert order.status == Status.PICKED_UP
     assert json.loads(seen[0]["param"])["phone"] == "5678" and seen[0]["customer"] == CUSTOMER
 
-    assert poll_and_follow(shipment.pk, django_capture_on_commit_callbacks) == "2 new"  # the collected event is not stored twice
+    # the collected event is not stored twice
+    assert poll_and_follow(shipment.pk, django_capture_on_commit_callbacks) == "2 new"
     order.refresh_from_db()
     assert order.status == Status.DELIVERED
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 3
