@@ -2,7 +2,8 @@
 
 from rq import cron
 
-from orders.jobs import poll_due_parcels, sweep_overdue_orders, sweep_stalled_parcels, tick_allocation_queue
+from logistics.jobs import poll_due_parcels
+from orders.jobs import sweep_overdue_orders, sweep_stalled_parcels, tick_allocation_queue
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
 cron.register(tick_allocation_queue, queue_name="default", interval=60)

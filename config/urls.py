@@ -14,7 +14,6 @@ urlpatterns = [
     path("api/v1/", include("orders.urls")),
     path("api/v1/", include("rules.urls")),
     path("api/v1/", include("warehouse.api_urls")),
-    path("api/v1/", include("logistics.api_urls")),
     # The API's shape is public (open-source product); every endpoint in it still needs a login or token.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
+from logistics.carriers import adapter_for
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
 from logistics.services import carrier_callback_secret_new, carrier_save
 
@@ -58,7 +59,7 @@ class CarrierForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("adapter") in Carrier.PUSH_ADAPTERS and not cleaned.get("callback_secret"):
+        if adapter_for(cleaned.get("adapter") or "").pushes and not cleaned.get("callback_secret"):
             # Never a push callback without a secret: make one now, the admin shows it once.
             self.generated_secret = cleaned["callback_secret"] = carrier_callback_secret_new()
         return cleaned

@@ -39,9 +39,6 @@ class Carrier(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords(excluded_fields=["api_key", "callback_secret"])
 
-    # Adapters whose carrier pushes to our callback: every push must be signed with the callback secret.
-    PUSH_ADAPTERS = (Adapter.KUAIDI100, Adapter.GENERIC)
-
     class Meta:
         verbose_name = _("carrier")
         verbose_name_plural = _("carriers")

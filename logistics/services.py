@@ -1,39 +1,42 @@
-"""The tracking registry and carrier events: register a parcel once, store each carrier event once, keep the
-parcel's state and stall flag. What an event means for the order is decided in orders.services.tracking."""
+"""Everything said to and by carriers: the tracking registry (register a parcel once, store each carrier event
+once, keep the parcel's state and stall flag), subscribe, poll and receive pushes through the adapter registry.
+What an event means for the order is decided in orders.services.tracking: a poll hands its new events over by
+job name (FOLLOW_PARCEL_JOB); a push is received by orders' entry service, which calls carrier_push_receive."""
 
-import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.exceptions import ApplicationError
+from config.queue import job_enqueue_on_commit
+from logistics.carriers import ADAPTERS, Adapter, adapter_for, adapter_names
+from logistics.carriers.base import BadSignature, CarrierEvent, CarrierUnavailable, PushRequest, TrackingAnswer
+from logistics.defaults import DEFAULT_STATE_MAPPINGS
 from logistics.exceptions import Conflict, InvalidInput, LogisticsErrorCode
-from logistics.models import Carrier, Shipment, TrackingEvent
+from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
+
+logger = logging.getLogger(__name__)
+
 
 TRACKING_NUMBER_MAX = 32
 CALLBACK_SECRET_BYTES = 24
-
-
-@dataclass(frozen=True)
-class CarrierEvent:
-    """One event as an adapter parsed it."""
-
-    occurred_at: datetime
-    description: str
-    carrier_state: str = ""
-    location: str = ""
-    raw: dict | None = None
-
-    def fingerprint(self) -> str:
-        # Not the state: Kuaidi100 states the parcel, so the same event comes with and without one.
-        key = f"{self.occurred_at.astimezone(UTC).isoformat()}|{self.description}|{self.location}"
-        return hashlib.sha256(key.encode()).hexdigest()
+POLL_SPACING_SECONDS = 1.2  # Kuaidi100 allows about one query per second per account
+SUBSCRIBE_JOB = "logistics.jobs.subscribe_parcel"
+POLL_JOB = "logistics.jobs.poll_parcel"
+# The order follows its parcel in orders (above us): new polled events are handed over by job name.
+FOLLOW_PARCEL_JOB = "orders.jobs.follow_parcel"
+# A push from a sender we do not know is answered in Kuaidi100's convention (it is the one that retries).
+UNKNOWN_SENDER = ADAPTERS[Carrier.Adapter.KUAIDI100]
 
 
 def carrier_callback_secret_new() -> str:
@@ -44,7 +47,7 @@ def carrier_callback_secret_new() -> str:
 def carrier_save(*, carrier: Carrier, actor: AbstractBaseUser | None) -> Carrier:
     """Save a carrier row. A push adapter without a callback secret is refused on the field: its callback
     would accept unsigned pushes. (The admin form generates one and shows it once before it gets here.)"""
-    if carrier.adapter in Carrier.PUSH_ADAPTERS and not carrier.callback_secret:
+    if adapter_for(carrier).pushes and not carrier.callback_secret:
         raise InvalidInput(
             _("%(adapter)s needs a callback secret: without one anybody could push tracking events.")
             % {"adapter": carrier.get_adapter_display()},
@@ -82,7 +85,7 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
                     carrier=carrier,
                     tracking_number=number,
                     source=source,
-                    next_poll_at=timezone.now() if carrier.adapter == Carrier.Adapter.KUAIDI100 else None,
+                    next_poll_at=timezone.now() if adapter_for(carrier).polls else None,
                 )
         except IntegrityError:  # registered by another process a moment ago
             existing = Shipment.objects.select_related("order").get(carrier=carrier, tracking_number=number)
@@ -93,6 +96,8 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
             code=LogisticsErrorCode.TRACKING_NUMBER_TAKEN,
             extra={"field": "tracking_number", "order": existing.order.number},
         )
+    if adapter_for(carrier).subscribes and existing.subscribed_at is None:
+        job_enqueue_on_commit(job=SUBSCRIBE_JOB, queue="carriers", shipment_id=existing.pk)
     return existing
 
 
@@ -165,9 +170,6 @@ def shipments_mark_stalled(*, now=None) -> list[Shipment]:
 
 def carrier_state_mappings_ensure() -> int:
     """Create the default state mappings that are missing (never changes edited ones). Returns how many."""
-    from logistics.defaults import DEFAULT_STATE_MAPPINGS
-    from logistics.models import CarrierStateMapping
-
     created = 0
     for state, label, effect in DEFAULT_STATE_MAPPINGS:
         _row, made = CarrierStateMapping.objects.get_or_create(
@@ -175,3 +177,120 @@ def carrier_state_mappings_ensure() -> int:
         )
         created += made
     return created
+
+
+def _tracked(shipment_id: int) -> Shipment | None:
+    return Shipment.objects.select_related("carrier", "order").filter(pk=shipment_id).first()
+
+
+def shipment_subscribe(*, shipment_id: int) -> str:
+    """Ask the provider to push this parcel's events to us (the subscribe job). Polling goes on whether or not
+    this works."""
+    shipment = _tracked(shipment_id)
+    if shipment is None or shipment.subscribed_at or not adapter_for(shipment.carrier).subscribes:
+        return "skipped"
+    callback = settings.ORDERHUB_PUBLIC_URL.rstrip("/") + reverse(
+        "api-carrier-callback", kwargs={"carrier": shipment.carrier.code}
+    )
+    try:
+        adapter_for(shipment.carrier).subscribe(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            callback_url=callback,
+            phone=shipment.order.receiver_phone,
+        )
+    except CarrierUnavailable as exc:
+        logger.warning("subscribe of %s failed: %s", shipment, exc)
+        return "failed"
+    Shipment.objects.filter(pk=shipment.pk).update(subscribed_at=timezone.now())
+    return "subscribed"
+
+
+def shipment_poll(*, shipment_id: int) -> str:
+    """Query the carrier for one parcel now (the poll job) and store what is new; the order follows in a job
+    of its own. Failures are logged and retried with backoff; safe to run twice."""
+    shipment = _tracked(shipment_id)
+    if shipment is None or not adapter_for(shipment.carrier).polls:
+        return "skipped"
+    try:
+        answer = adapter_for(shipment.carrier).query(
+            carrier=shipment.carrier, tracking_number=shipment.tracking_number, phone=shipment.order.receiver_phone
+        )
+    except CarrierUnavailable as exc:
+        shipment_poll_failed(shipment=shipment, error=str(exc))
+        logger.warning("poll of %s failed: %s", shipment, exc)
+        return "failed"
+    new = tracking_events_record(shipment=shipment, events=answer.events, via="poll", finished=answer.finished)
+    if new:
+        job_enqueue_on_commit(job=FOLLOW_PARCEL_JOB, shipment_id=shipment.pk, event_ids=[e.pk for e in new])
+    return f"{len(new)} new"
+
+
+def shipments_poll_due(*, limit: int = 200) -> int:
+    """Enqueue a poll job for every parcel due (the scheduler runs this). Each poll is its own job, so one
+    failing carrier delays only its own parcels; jobs of one carrier are spaced out (one query a second)."""
+    due = Shipment.objects.filter(
+        is_finished=False, next_poll_at__lte=timezone.now(), carrier__adapter__in=adapter_names(polls=True)
+    ).values_list("pk", "carrier_id")[:limit]
+    per_carrier: dict[int, int] = {}
+    for pk, carrier_id in due:
+        position = per_carrier[carrier_id] = per_carrier.get(carrier_id, -1) + 1
+        delay = timedelta(seconds=POLL_SPACING_SECONDS * position) if position else None
+        job_enqueue_on_commit(job=POLL_JOB, queue="carriers", delay=delay, shipment_id=pk)
+    return len(due)
+
+
+class PushRefused(Exception):
+    """A push we answer with an error and store nothing of: unknown carrier or number, bad signature, garbage."""
+
+    def __init__(self, *, adapter: Adapter, code: str, message: str, status: int):
+        super().__init__(message)
+        self.adapter, self.code, self.message, self.status = adapter, code, message, status
+
+    def reply(self) -> dict:
+        return self.adapter.push_reply(ok=False, code=self.code, message=self.message, status=self.status, extra={})
+
+
+@dataclass
+class PushReceived:
+    shipment: Shipment
+    adapter: Adapter
+    new: list[TrackingEvent]  # stored now, oldest first; a redelivered push brings none
+    gave_up: bool  # the provider stopped tracking without a result
+
+    def reply(self) -> dict:
+        message = _("成功 stored %(n)d new events") % {"n": len(self.new)}
+        return self.adapter.push_reply(
+            ok=True, code="ok", message=message, status=200, extra={"new_events": len(self.new)}
+        )
+
+
+def carrier_push_receive(*, carrier_code: str, push: PushRequest) -> PushReceived:
+    """Verify, read and store one push to our callback. Raises PushRefused (nothing stored). Idempotent: the
+    same push again stores nothing new. The caller (orders' tracking entry service) lets the order follow."""
+    carrier = Carrier.objects.filter(code=carrier_code, is_active=True).first()
+    adapter = adapter_for(carrier) if carrier is not None else UNKNOWN_SENDER
+    if carrier is None or not adapter.pushes:
+        message = _("Unknown carrier '%(c)s'.") % {"c": carrier_code[:32]}
+        raise PushRefused(adapter=UNKNOWN_SENDER, code=LogisticsErrorCode.UNKNOWN_CARRIER, message=message, status=404)
+    try:
+        answer: TrackingAnswer = adapter.parse_push(carrier=carrier, push=push)
+        number = tracking_number_clean(answer.tracking_number)
+    except BadSignature as exc:
+        # Unsigned, wrongly signed, or the carrier has no secret: nothing is stored, nothing moves.
+        logger.warning("callback of %s refused: %s", carrier_code, exc)
+        message = _("Signature does not match.")
+        raise PushRefused(adapter=adapter, code=LogisticsErrorCode.BAD_SIGNATURE, message=message, status=403) from exc
+    except (CarrierUnavailable, ApplicationError) as exc:
+        logger.warning("callback of %s unreadable: %s", carrier_code, exc)
+        message = _("Unreadable callback: %(why)s") % {"why": str(exc)[:200]}
+        raise PushRefused(adapter=adapter, code=LogisticsErrorCode.BAD_PAYLOAD, message=message, status=400) from exc
+    shipment = Shipment.objects.select_related("carrier", "order").filter(carrier=carrier, tracking_number=number)
+    shipment = shipment.first()
+    if shipment is None:
+        message = _("Unknown tracking number %(n)s.") % {"n": number}
+        code = LogisticsErrorCode.UNKNOWN_TRACKING_NUMBER
+        raise PushRefused(adapter=adapter, code=code, message=message, status=404)
+    new = tracking_events_record(shipment=shipment, events=answer.events, via="callback", finished=answer.finished)
+    shipment.refresh_from_db()
+    return PushReceived(shipment=shipment, adapter=adapter, new=new, gave_up=answer.gave_up)

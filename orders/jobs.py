@@ -2,7 +2,7 @@
 
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
-from orders.services.tracking import parcel_poll, parcel_subscribe, parcels_poll_due, parcels_stall_sweep
+from orders.services.tracking import parcel_follow, parcels_stall_sweep
 
 
 def sweep_overdue_orders() -> int:
@@ -23,17 +23,10 @@ def release_stock_holds(sku_ids: list[int] | None = None) -> dict[str, int]:
     return orders_release_stock_holds(sku_ids=sku_ids)
 
 
-def poll_parcel(shipment_id: int) -> str:
-    return parcel_poll(shipment_id=shipment_id)
-
-
-def poll_due_parcels() -> int:
-    return parcels_poll_due()
+def follow_parcel(shipment_id: int, event_ids: list[int]) -> str:
+    """Enqueued by name (orders.jobs.follow_parcel) by logistics.services after a poll stored new events."""
+    return parcel_follow(shipment_id=shipment_id, event_ids=event_ids)
 
 
 def sweep_stalled_parcels() -> int:
     return parcels_stall_sweep()
-
-
-def subscribe_parcel(shipment_id: int) -> str:
-    return parcel_subscribe(shipment_id=shipment_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import api
+from orders import api, api_tracking
 
 urlpatterns = [
     path("orders/", api.OrderListCreateApi.as_view(), name="api-orders"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("orders/<str:number>/trace/", api.OrderTraceApi.as_view(), name="api-order-trace"),
     path("orders/<str:number>/transitions/", api.OrderTransitionApi.as_view(), name="api-order-transition"),
     path("orders/<str:number>/payment/", api.OrderPaymentApi.as_view(), name="api-order-payment"),
+    # Carriers push here; the URL keeps its place under logistics/ (carriers are subscribed to it).
+    path("logistics/callback/<slug:carrier>/", api_tracking.CarrierCallbackApi.as_view(), name="api-carrier-callback"),
 ]

@@ -1,22 +1,35 @@
-"""Carrier adapters, one module each. An adapter turns a provider's answers into CarrierEvents."""
+"""Carrier adapters, one module each, chosen by the carrier row's `adapter` through ADAPTERS (never an
+if/elif on its name). An adapter turns a provider's answers into CarrierEvents."""
 
-from dataclasses import dataclass, field
+from logistics.carriers import generic, kuaidi100, manual
+from logistics.carriers.base import (  # noqa: F401 - the package's public names
+    Adapter,
+    BadSignature,
+    CarrierEvent,
+    CarrierUnavailable,
+    PushRequest,
+    TrackingAnswer,
+)
+from logistics.models import Carrier
 
-from logistics.services import CarrierEvent
+ADAPTERS: dict[str, Adapter] = {
+    Carrier.Adapter.KUAIDI100: kuaidi100.Kuaidi100(),
+    Carrier.Adapter.GENERIC: generic.Generic(),
+    Carrier.Adapter.MANUAL: manual.Manual(),
+}
 
 
-class CarrierUnavailable(Exception):
-    """The carrier timed out, failed, or answered something we cannot read. Retried later."""
+def adapter_for(carrier: Carrier | str) -> Adapter:
+    """The adapter of a carrier (or of an adapter name); an unknown name is treated as manual."""
+    name = carrier if isinstance(carrier, str) else carrier.adapter
+    return ADAPTERS.get(name, ADAPTERS[Carrier.Adapter.MANUAL])
 
 
-class BadSignature(Exception):
-    """A push that is not signed by the carrier's secret."""
-
-
-@dataclass
-class TrackingAnswer:
-    tracking_number: str
-    carrier_state: str = ""
-    finished: bool = False
-    gave_up: bool = False  # the provider stopped tracking without a result (a stall signal)
-    events: list[CarrierEvent] = field(default_factory=list)
+def adapter_names(*, polls: bool | None = None, subscribes: bool | None = None, pushes: bool | None = None) -> list:
+    """Adapter names with the given abilities, e.g. adapter_names(polls=True) for the poll scheduler."""
+    wanted = {"polls": polls, "subscribes": subscribes, "pushes": pushes}
+    return [
+        name
+        for name, adapter in ADAPTERS.items()
+        if all(getattr(adapter, ability) == value for ability, value in wanted.items() if value is not None)
+    ]

@@ -7,9 +7,8 @@ import hmac
 import json
 from datetime import datetime
 
-from logistics.carriers import BadSignature, CarrierUnavailable, TrackingAnswer
+from logistics.carriers.base import Adapter, BadSignature, CarrierEvent, CarrierUnavailable, PushRequest, TrackingAnswer
 from logistics.models import Carrier
-from logistics.services import CarrierEvent
 
 SIGNATURE_HEADER = "X-OrderHub-Signature"
 
@@ -41,3 +40,10 @@ def parse_callback(*, carrier: Carrier, body: bytes, signature_header: str) -> T
     if any(e.occurred_at.tzinfo is None for e in events):
         raise CarrierUnavailable("event times need a UTC offset, e.g. 2026-11-22T10:00:00+08:00")
     return TrackingAnswer(tracking_number=number, finished=bool(data.get("finished")), events=events)
+
+
+class Generic(Adapter):
+    pushes = True
+
+    def parse_push(self, *, carrier: Carrier, push: PushRequest) -> TrackingAnswer:
+        return parse_callback(carrier=carrier, body=push.body, signature_header=push.headers.get(SIGNATURE_HEADER, ""))

@@ -12,9 +12,8 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from logistics.carriers import BadSignature, CarrierUnavailable, TrackingAnswer
+from logistics.carriers.base import Adapter, BadSignature, CarrierEvent, CarrierUnavailable, PushRequest, TrackingAnswer
 from logistics.models import Carrier
-from logistics.services import CarrierEvent
 
 SIGNED_STATES = {"3", "4"}  # 签收, 退签: tracking is over
 
@@ -137,3 +136,20 @@ def parse_push(*, carrier: Carrier, form: dict) -> TrackingAnswer:
     answer.gave_up = push.get("status") == "abort"
     answer.finished = answer.finished or push.get("status") == "shutdown"
     return answer
+
+
+class Kuaidi100(Adapter):
+    polls = subscribes = pushes = True
+
+    def query(self, *, carrier: Carrier, tracking_number: str, phone: str = "") -> TrackingAnswer:
+        return query(carrier=carrier, tracking_number=tracking_number, phone=phone)
+
+    def subscribe(self, *, carrier: Carrier, tracking_number: str, callback_url: str, phone: str = "") -> None:
+        subscribe(carrier=carrier, tracking_number=tracking_number, callback_url=callback_url, phone=phone)
+
+    def parse_push(self, *, carrier: Carrier, push: PushRequest) -> TrackingAnswer:
+        return parse_push(carrier=carrier, form=push.form)
+
+    def push_reply(self, *, ok: bool, code: str, message: str, status: int, extra: dict) -> dict:
+        """Kuaidi100 retries unless it reads result true / returnCode 200."""
+        return {"result": ok, "returnCode": "200" if ok else str(status), "message": message}

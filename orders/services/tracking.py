@@ -1,70 +1,30 @@
-"""The order follows its parcels: carrier events (polled or pushed) move it forward through picked_up,
-in_transit and delivered, or flag an exception; never backwards. Stalled parcels alert the order's owner."""
+"""The order follows its parcels: carrier events that logistics received (polled or pushed) move it forward
+through picked_up, in_transit and delivered, or flag an exception; never backwards. Stalled parcels alert the
+order's owner.
+
+An entry service: logistics does every carrier call and stores the events; this module only decides what they
+mean for the order and moves it through the lifecycle. Pushes come in through `parcel_push_receive` (the
+callback view), polled events through `parcel_follow` (the job logistics names after a poll)."""
 
 import logging
 
-import django_rq
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from logistics import services as registry
-from logistics.carriers import CarrierUnavailable, TrackingAnswer, kuaidi100
+from logistics.carriers import PushRequest
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
 from orders import selectors
 from orders.models import Alert, Order, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
+from orders.services.transitions import order_transition
 
 logger = logging.getLogger(__name__)
 
 # How far along the parcel is; an event only ever moves the order further.
 PROGRESS = {Status.PRINTED: 0, Status.PICKED_UP: 1, Status.IN_TRANSIT: 2, Status.DELIVERED: 3}
 EFFECT_PROGRESS = {"pick_up": 1, "transit": 2, "deliver": 3}
-POLL_SPACING_SECONDS = 1.2
-
-
-def order_register_parcel(*, order: Order, source: str) -> Shipment | None:
-    """Put the order's tracking number in the registry (once). Called when the label is printed."""
-    if not order.tracking_number or order.carrier_id is None:
-        return None
-    shipment = registry.shipment_register(
-        order=order, carrier=order.carrier, tracking_number=order.tracking_number, source=source
-    )
-    if shipment.carrier.adapter == Carrier.Adapter.KUAIDI100 and shipment.subscribed_at is None:
-        transaction.on_commit(lambda: _enqueue_subscribe(shipment.pk), robust=True)
-    return shipment
-
-
-def _enqueue_subscribe(shipment_id: int) -> None:
-    from orders.jobs import subscribe_parcel
-
-    django_rq.get_queue("carriers").enqueue(subscribe_parcel, shipment_id)
-
-
-def parcel_subscribe(*, shipment_id: int) -> str:
-    """Ask the provider to push this parcel's events to us. Polling goes on whether or not this works."""
-    from django.conf import settings
-    from django.urls import reverse
-    from django.utils import timezone
-
-    shipment = Shipment.objects.select_related("carrier", "order").filter(pk=shipment_id).first()
-    if shipment is None or shipment.subscribed_at or shipment.carrier.adapter != Carrier.Adapter.KUAIDI100:
-        return "skipped"
-    callback = settings.ORDERHUB_PUBLIC_URL.rstrip("/") + reverse(
-        "api-carrier-callback", kwargs={"carrier": shipment.carrier.code}
-    )
-    try:
-        kuaidi100.subscribe(
-            carrier=shipment.carrier,
-            tracking_number=shipment.tracking_number,
-            callback_url=callback,
-            phone=shipment.order.receiver_phone,
-        )
-    except CarrierUnavailable as exc:
-        logger.warning("subscribe of %s failed: %s", shipment, exc)
-        return "failed"
-    Shipment.objects.filter(pk=shipment.pk).update(subscribed_at=timezone.now())
-    return "subscribed"
 
 
 def _mappings(carrier: Carrier) -> dict[str, CarrierStateMapping]:
@@ -92,9 +52,8 @@ def _steps_to(status: str, effect: str) -> list[str]:
 
 
 def order_follow_parcel(*, shipment: Shipment, events: list[TrackingEvent]) -> Order:
-    """Apply new carrier events, oldest first, to the order by the carrier's state mapping."""
-    from orders.services.transitions import order_transition
-
+    """Apply new carrier events, oldest first, to the order by the carrier's state mapping. Safe to run twice
+    with the same events: an event only moves the order to where it has not been yet."""
     mappings = _mappings(shipment.carrier)
     order = shipment.order
     for event in events:
@@ -116,65 +75,34 @@ def order_follow_parcel(*, shipment: Shipment, events: list[TrackingEvent]) -> O
             except ApplicationError as refusal:  # e.g. a legacy order: keep the event, leave the order
                 logger.info("carrier event not applied to %s: %s", order.number, refusal.message)
                 break
+    if events:  # the registry cleared the parcel's stall flag: its stall alert closes with it
+        alert_resolve(
+            alerts=Alert.objects.filter(dedupe_key=_stall_alert_key(shipment.pk)),
+            resolution=_("the parcel is moving again (new carrier event)"),
+        )
     return order
 
 
-def parcel_record(*, shipment: Shipment, answer: TrackingAnswer, via: str) -> list[TrackingEvent]:
-    """Store what the carrier said and let the order follow. Safe to run twice with the same answer."""
-    with transaction.atomic():
-        new = registry.tracking_events_record(
-            shipment=shipment, events=answer.events, via=via, finished=answer.finished
-        )
-        shipment.refresh_from_db()
-        order_follow_parcel(shipment=shipment, events=new)
-        if new:  # the registry cleared the parcel's stall flag: its stall alert closes with it
-            alert_resolve(
-                alerts=Alert.objects.filter(dedupe_key=_stall_alert_key(shipment.pk)),
-                resolution=_("the parcel is moving again (new carrier event)"),
-            )
-    if answer.gave_up and not new:
-        parcel_stalled(shipment=shipment, why=_("the tracking provider stopped tracking it"))
-    return new
-
-
-def parcel_poll(*, shipment_id: int) -> str:
-    """Query the carrier for one parcel now (the poll job). Failures are logged and retried with backoff."""
+def parcel_follow(*, shipment_id: int, event_ids: list[int]) -> str:
+    """The order follows events logistics stored after a poll (the job logistics enqueues by name)."""
     shipment = Shipment.objects.select_related("carrier", "order").filter(pk=shipment_id).first()
-    if shipment is None or shipment.carrier.adapter != Carrier.Adapter.KUAIDI100:
+    if shipment is None:
         return "skipped"
-    try:
-        answer = kuaidi100.query(
-            carrier=shipment.carrier, tracking_number=shipment.tracking_number, phone=shipment.order.receiver_phone
-        )
-    except CarrierUnavailable as exc:
-        registry.shipment_poll_failed(shipment=shipment, error=str(exc))
-        logger.warning("poll of %s failed: %s", shipment, exc)
-        return "failed"
-    return f"{len(parcel_record(shipment=shipment, answer=answer, via='poll'))} new"
+    events = list(shipment.events.filter(pk__in=event_ids).order_by("occurred_at", "pk"))
+    order = order_follow_parcel(shipment=shipment, events=events)
+    return order.status
 
 
-def parcels_poll_due(*, limit: int = 200) -> int:
-    """Enqueue a poll job for every parcel due (the scheduler runs this). Each poll is its own job, so one
-    failing carrier delays only its own parcels; jobs of one carrier are spaced out, because Kuaidi100
-    allows about one query per second per account."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from orders.jobs import poll_parcel
-
-    due = Shipment.objects.filter(
-        is_finished=False, next_poll_at__lte=timezone.now(), carrier__adapter=Carrier.Adapter.KUAIDI100
-    ).values_list("pk", "carrier_id")[:limit]
-    queue = django_rq.get_queue("carriers")
-    per_carrier: dict[int, int] = {}
-    for pk, carrier_id in due:
-        position = per_carrier[carrier_id] = per_carrier.get(carrier_id, -1) + 1
-        if position == 0:
-            queue.enqueue(poll_parcel, pk)
-        else:
-            queue.enqueue_in(timedelta(seconds=POLL_SPACING_SECONDS * position), poll_parcel, pk)
-    return len(due)
+def parcel_push_receive(*, carrier_code: str, push: PushRequest) -> registry.PushReceived:
+    """A carrier's push to our callback: logistics verifies, reads and stores it, then the order follows, in one
+    transaction (a failure stores nothing, so the carrier's retry finds the events new). Raises
+    logistics.services.PushRefused (nothing stored)."""
+    with transaction.atomic():
+        received = registry.carrier_push_receive(carrier_code=carrier_code, push=push)
+        order_follow_parcel(shipment=received.shipment, events=received.new)
+    if received.gave_up and not received.new:
+        parcel_stalled(shipment=received.shipment, why=_("the tracking provider stopped tracking it"))
+    return received
 
 
 def _stall_alert_key(shipment_id: int) -> str:
@@ -206,5 +134,5 @@ def parcels_stall_sweep() -> int:
         hours = shipment.carrier.stall_hours
         parcel_stalled(shipment=shipment, why=_("no carrier event for %(h)d hours") % {"h": hours})
     if flagged:
-        parcels_poll_due()
+        registry.shipments_poll_due()
     return len(flagged)

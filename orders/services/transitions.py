@@ -198,7 +198,7 @@ def _transition_locked(
 
         order_merge_by_rules(order=order)
         order.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
-        from orders.services.tracking import order_register_parcel
+        from orders.services.parcels import order_register_parcel
 
         order_register_parcel(order=order, source="manual" if source == Source.ADMIN else "warehouse")
     elif transition == "pick_up":

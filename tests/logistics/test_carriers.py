@@ -6,15 +6,18 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+import django_rq
 import pytest
 from django.utils import timezone
+from rq import SimpleWorker
 from werkzeug import Response
 
 from config.exceptions import Conflict
 from logistics.carriers import generic, kuaidi100
 from logistics.models import Carrier, Shipment, TrackingEvent
+from logistics.services import shipment_poll, shipment_subscribe, shipments_poll_due
 from orders.models import Alert, Source, Status
-from orders.services.tracking import parcel_poll, parcels_stall_sweep
+from orders.services.tracking import parcels_stall_sweep
 from orders.services.transitions import order_transition
 from tests.factories import make_order
 from tests.logistics.parcels import printed
@@ -64,6 +67,21 @@ def query_handler(answers: list[dict], seen: list[dict]):
     return handle
 
 
+def poll_and_follow(shipment_id: int, capture) -> str:
+    """The poll job as a worker runs it: logistics polls and stores, then names orders' follow job, which a real
+    RQ worker runs (real Redis)."""
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    with capture(execute=True):
+        result = shipment_poll(shipment_id=shipment_id)
+    jobs = queue.get_jobs()
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    for job in jobs:
+        job.refresh()
+        assert job.func_name == "orders.jobs.follow_parcel" and job.get_status() == "finished", job.exc_info
+    return result
+
+
 def test_printing_a_label_registers_the_tracking_number_once(carrier):
     order = printed(carrier)
     shipment = Shipment.objects.get()
@@ -84,7 +102,9 @@ def test_printing_a_label_registers_the_tracking_number_once(carrier):
     assert other.status == Status.ALLOCATED and Shipment.objects.count() == 1
 
 
-def test_poll_moves_the_order_with_the_parcel_and_keeps_raw_events(carrier, httpserver):
+def test_poll_moves_the_order_with_the_parcel_and_keeps_raw_events(
+    carrier, httpserver, django_capture_on_commit_callbacks
+):
     order = printed(carrier)
     seen: list[dict] = []
     answers = [
@@ -103,12 +123,13 @@ def test_poll_moves_the_order_with_the_parcel_and_keeps_raw_events(carrier, http
     httpserver.expect_request("/poll/query.do", method="POST").respond_with_handler(query_handler(answers, seen))
     shipment = Shipment.objects.get()
 
-    assert parcel_poll(shipment_id=shipment.pk) == "1 new"
+    assert poll_and_follow(shipment.pk, django_capture_on_commit_callbacks) == "1 new"
     order.refresh_from_db()
     assert order.status == Status.PICKED_UP
     assert json.loads(seen[0]["param"])["phone"] == "5678" and seen[0]["customer"] == CUSTOMER
 
-    assert parcel_poll(shipment_id=shipment.pk) == "2 new"  # the collected event is not stored twice
+    # the collected event is not stored twice
+    assert poll_and_follow(shipment.pk, django_capture_on_commit_callbacks) == "2 new"
     order.refresh_from_db()
     assert order.status == Status.DELIVERED
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 3
@@ -142,12 +163,12 @@ def test_failing_carrier_is_retried_with_backoff_and_loses_nothing(carrier, http
         received_via="poll",
     )
     respond(httpserver.expect_request("/poll/query.do"))
-    assert parcel_poll(shipment_id=shipment.pk) == "failed"
+    assert shipment_poll(shipment_id=shipment.pk) == "failed"
     shipment.refresh_from_db()
     first_retry = shipment.next_poll_at - timezone.now()
     assert shipment.poll_failures == 1 and shipment.last_error
     assert timedelta(minutes=4) < first_retry <= timedelta(minutes=5)
-    assert parcel_poll(shipment_id=shipment.pk) == "failed"
+    assert shipment_poll(shipment_id=shipment.pk) == "failed"
     shipment.refresh_from_db()
     assert shipment.next_poll_at - timezone.now() > timedelta(minutes=9)  # later each time
     assert shipment.events.count() == 1
@@ -248,8 +269,6 @@ def test_any_registered_parcel_finds_its_order(carrier, kefu, client):
 def test_new_kuaidi100_parcel_is_subscribed_for_pushes(
     carrier, httpserver, settings, django_capture_on_commit_callbacks
 ):
-    from orders.services.tracking import parcel_subscribe
-
     settings.ORDERHUB_PUBLIC_URL = "https://oms.example.com"
     seen: list[dict] = []
 
@@ -262,20 +281,16 @@ def test_new_kuaidi100_parcel_is_subscribed_for_pushes(
         printed(carrier)
     assert callbacks  # a subscribe job is enqueued once the label's transaction commits
     shipment = Shipment.objects.get()
-    assert parcel_subscribe(shipment_id=shipment.pk) == "subscribed"
+    assert shipment_subscribe(shipment_id=shipment.pk) == "subscribed"
     param = json.loads(seen[0]["param"])
     assert param["parameters"]["callbackurl"] == "https://oms.example.com/api/v1/logistics/callback/shunfeng/"
     assert param["number"] == "SF1000000001" and param["key"] == KEY and param["parameters"]["salt"] == SALT
     shipment.refresh_from_db()
     assert shipment.subscribed_at is not None
-    assert parcel_subscribe(shipment_id=shipment.pk) == "skipped"
+    assert shipment_subscribe(shipment_id=shipment.pk) == "skipped"
 
 
 def test_due_parcels_get_one_poll_job_each_spaced_per_carrier_account(carrier, django_capture_on_commit_callbacks):
-    import django_rq
-
-    from orders.services.tracking import parcels_poll_due
-
     for n in range(3):
         printed(carrier, number=f"SF30000000{n}")
     queue = django_rq.get_queue("carriers")
@@ -287,7 +302,7 @@ def test_due_parcels_get_one_poll_job_each_spaced_per_carrier_account(carrier, d
 
     clear()
     with django_capture_on_commit_callbacks(execute=True):  # django-rq enqueues on commit
-        assert parcels_poll_due() == 3
+        assert shipments_poll_due() == 3
     assert queue.count == 1  # the first now, the others later: about one query per second per account
     assert len(queue.scheduled_job_registry.get_job_ids()) == 2
     clear()
