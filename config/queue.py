@@ -8,14 +8,24 @@ import logging
 
 import django_rq
 from django.db import transaction
+from rq import Retry
 
 logger = logging.getLogger(__name__)
+
+# Every job is idempotent, so a failed or killed one is simply run again, a little later each time.
+RETRY_INTERVALS = [10, 60, 300]
+JOB_TIMEOUT_SECONDS = 300
 
 
 def job_enqueue_on_commit(*, job: str, queue: str = "default", **kwargs) -> None:
     def enqueue() -> None:
         try:
-            django_rq.get_queue(queue).enqueue(job, **kwargs)
+            django_rq.get_queue(queue).enqueue(
+                job,
+                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                job_timeout=JOB_TIMEOUT_SECONDS,
+                kwargs=kwargs,
+            )
         except Exception:
             logger.exception("could not enqueue %s", job)
 

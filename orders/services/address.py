@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status, cn_mobile_validator
 from orders.services.alerts import alert_raise
+from orders.services.core import order_lock
 from orders.services.timeline import event_record, history_attribute
+from orders.services.transitions import order_transition_locked
 
 ADDRESS_FIELDS = {  # order field: (max length, required)
     "receiver_name": (100, True),
@@ -66,10 +68,8 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
             _("A reason of at most 255 characters is required."), code="reason_required", extra={"field": "reason"}
         )
     new = _clean(address)
-    from orders.services.transitions import order_transition
-
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = order_lock(order=order)
         old = {field: getattr(order, field) for field in ADDRESS_FIELDS}
         if new == old:
             raise InvalidInput(_("The new address is the same as the current one."), code="unchanged", extra={})
@@ -103,7 +103,7 @@ def order_change_address(*, order: Order, address: dict, reason: str, actor: Abs
             )
             return change
         why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": _one_line(new), "why": reason}
-        order = order_transition(
+        order = order_transition_locked(  # on the row locked above
             order=order,
             transition="flag_exception",
             actor=None,

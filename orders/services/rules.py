@@ -1,4 +1,6 @@
-"""Where business rules act on an order: the orders side of rules.services.rules_decide."""
+"""Where business rules act on an order: the orders side of rules.services.rules_decide. Effect providers below
+the lifecycle: they work on the order row the lifecycle run has locked, and a hold they make goes through the
+core on that same row."""
 
 import hashlib
 
@@ -8,8 +10,9 @@ from django.utils.translation import gettext as _
 from orders import selectors
 from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
+from orders.services.core import Move, Run, transition_apply
 from orders.services.timeline import event_record, history_attribute
-from orders.services.transitions import order_transition
+from orders.transitions import TRANSITIONS
 from rules import actions
 from rules.services import rules_decide
 from warehouse.models import Sku, Warehouse
@@ -18,12 +21,13 @@ from warehouse.models import Sku, Warehouse
 KINDS_ON_PAID = (actions.GIFT, actions.TAG, actions.PRIORITY, actions.APPROVAL)
 
 
-def order_apply_rules_on_paid(*, order: Order) -> Order:
-    """Gift lines, tags, priority, then approval holds. Call inside the transaction that paid the order.
+def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
+    """Effect of pay: gift lines, tags, priority, then approval holds, on the run's locked order.
 
     A rule that fails (e.g. a fact missing on an old order) never stops the order: it is held with the
     reason, and the error is recorded on the rule and raised as an alert.
     """
+    order = run.order
     decisions, failures = rules_decide(kinds=KINDS_ON_PAID, facts=lambda: selectors.order_facts(order=order))
     changed = False
     holds = []
@@ -71,13 +75,13 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
         for f in failures
     ]
     if reasons and order.status == Status.PAID:
-        order = order_transition(
-            order=order,
-            transition="hold",
+        transition_apply(
+            run=run,
+            spec=TRANSITIONS["hold"],
             actor=None,
             source=Source.RULE,
             actor_label=_("rules"),
-            reason="; ".join(reasons)[:500],
+            reason="; ".join(reasons),
         )
         for d in holds:
             alert_raise(
@@ -88,7 +92,6 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
                 % {"number": order.number, "name": d.rule_name},
                 dedupe_key=f"approval:{order.pk}:{d.rule_id}",
             )
-    return order
 
 
 def _record_decision(order: Order, decision, text: str) -> None:
@@ -146,8 +149,10 @@ def order_route_by_rules(*, order: Order) -> str | None:
     return ranking
 
 
-def order_merge_by_rules(*, order: Order) -> None:
-    """Before printing: when a merge rule matches, tag the open same-address orders to ship together."""
+def order_merge_by_rules(*, run: Run, move: Move) -> None:
+    """Effect of print_label: when a merge rule matches, tag the open same-address orders to ship together
+    (the printed order itself on the run's locked row, so no copy of it drifts)."""
+    order = run.order
     decisions, failures = rules_decide(kinds=(actions.MERGE,), facts=lambda: selectors.order_facts(order=order))
     _alert_failures(order, failures)
     for decision in decisions[:1]:
@@ -158,6 +163,7 @@ def order_merge_by_rules(*, order: Order) -> None:
         key = hashlib.sha256(f"{order.receiver_phone}|{order.city}|{order.address_detail}".encode()).hexdigest()[:6]
         tags = [f"合并发货-{key}", *(["免运费"] if params.get("waive_shipping") else [])]
         for member in group:
+            member = order if member.pk == order.pk else member
             new_tags = [t for t in tags if t not in member.tags]
             if new_tags:
                 member.tags = [*member.tags, *new_tags]

@@ -14,6 +14,7 @@ from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEve
 from orders import selectors
 from orders.models import Alert, Order, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
+from orders.services.transitions import order_transition
 
 logger = logging.getLogger(__name__)
 
@@ -21,24 +22,6 @@ logger = logging.getLogger(__name__)
 PROGRESS = {Status.PRINTED: 0, Status.PICKED_UP: 1, Status.IN_TRANSIT: 2, Status.DELIVERED: 3}
 EFFECT_PROGRESS = {"pick_up": 1, "transit": 2, "deliver": 3}
 POLL_SPACING_SECONDS = 1.2
-
-
-def order_register_parcel(*, order: Order, source: str) -> Shipment | None:
-    """Put the order's tracking number in the registry (once). Called when the label is printed."""
-    if not order.tracking_number or order.carrier_id is None:
-        return None
-    shipment = registry.shipment_register(
-        order=order, carrier=order.carrier, tracking_number=order.tracking_number, source=source
-    )
-    if shipment.carrier.adapter == Carrier.Adapter.KUAIDI100 and shipment.subscribed_at is None:
-        transaction.on_commit(lambda: _enqueue_subscribe(shipment.pk), robust=True)
-    return shipment
-
-
-def _enqueue_subscribe(shipment_id: int) -> None:
-    from orders.jobs import subscribe_parcel
-
-    django_rq.get_queue("carriers").enqueue(subscribe_parcel, shipment_id)
 
 
 def parcel_subscribe(*, shipment_id: int) -> str:
@@ -93,8 +76,6 @@ def _steps_to(status: str, effect: str) -> list[str]:
 
 def order_follow_parcel(*, shipment: Shipment, events: list[TrackingEvent]) -> Order:
     """Apply new carrier events, oldest first, to the order by the carrier's state mapping."""
-    from orders.services.transitions import order_transition
-
     mappings = _mappings(shipment.carrier)
     order = shipment.order
     for event in events:
@@ -161,8 +142,6 @@ def parcels_poll_due(*, limit: int = 200) -> int:
 
     from django.utils import timezone
 
-    from orders.jobs import poll_parcel
-
     due = Shipment.objects.filter(
         is_finished=False, next_poll_at__lte=timezone.now(), carrier__adapter=Carrier.Adapter.KUAIDI100
     ).values_list("pk", "carrier_id")[:limit]
@@ -171,9 +150,9 @@ def parcels_poll_due(*, limit: int = 200) -> int:
     for pk, carrier_id in due:
         position = per_carrier[carrier_id] = per_carrier.get(carrier_id, -1) + 1
         if position == 0:
-            queue.enqueue(poll_parcel, pk)
+            queue.enqueue("orders.jobs.poll_parcel", pk)
         else:
-            queue.enqueue_in(timedelta(seconds=POLL_SPACING_SECONDS * position), poll_parcel, pk)
+            queue.enqueue_in(timedelta(seconds=POLL_SPACING_SECONDS * position), "orders.jobs.poll_parcel", pk)
     return len(due)
 
 

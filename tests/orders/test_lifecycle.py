@@ -1,0 +1,67 @@
+"""The lifecycle: one paid POST locks the order row once, writes one timeline event per transition, and stays
+within its SQL budget; effects declared in the table run on the row already locked."""
+
+import re
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from orders.models import Order, OrderEvent, Status
+from tests.factories import order_payload
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/orders/"
+# The budget of one paid-and-admitted POST (issue 10 target; it was 42 statements before the lifecycle core).
+PAID_POST_MAX_STATEMENTS = 20
+ORDER_ROW_LOCK = re.compile(r'FROM "orders_order".*FOR UPDATE', re.S)
+
+
+@pytest.fixture
+def auto_allocation(manual_allocation):
+    manual_allocation.auto_allocate = True
+    manual_allocation.save()
+    return manual_allocation
+
+
+class _WarmedUp(Exception):
+    pass
+
+
+def _paid_post(api):
+    payload = order_payload(paid_at="2026-11-30T10:00:00+08:00", payment_reference="TRADE-1")
+    try:  # warm up what a running worker has cached (content types), then roll it back with what it read
+        with transaction.atomic():
+            api.post(URL, order_payload(), format="json")
+            raise _WarmedUp
+    except _WarmedUp:
+        pass
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, payload, format="json")
+    assert response.status_code == 201, response.content
+    return Order.objects.get(number=response.json()["number"]), [q["sql"] for q in queries.captured_queries]
+
+
+def test_order_create_paid_post_takes_the_order_lock_once(api, auto_allocation, stocked):
+    order, statements = _paid_post(api)
+    assert order.status == Status.ALLOCATING  # paid, then admitted to the queue in the same transaction
+    locks = [s for s in statements if ORDER_ROW_LOCK.search(s)]
+    assert len(locks) == 1, locks
+
+
+def test_order_create_paid_post_writes_one_timeline_event_per_transition(api, auto_allocation, stocked):
+    order, _statements = _paid_post(api)
+    transitions = list(
+        order.events.filter(kind=OrderEvent.Kind.TRANSITION).order_by("pk").values_list("transition", flat=True)
+    )
+    assert transitions == ["pay", "start_allocation"]
+    assert order.history.count() == 1 + 1 + len(transitions)  # created, payment recorded, one per transition
+
+
+def test_order_create_paid_post_stays_within_its_sql_budget(api, auto_allocation, stocked):
+    _order, statements = _paid_post(api)
+    print(f"\n{len(statements)} statements per paid POST")
+    for s in statements:
+        print("  ", s[:160])
+    assert len(statements) <= PAID_POST_MAX_STATEMENTS
