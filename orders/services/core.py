@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from config.exceptions import ApplicationError
 from logistics.models import Carrier
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderEvent, Status, StatusNode
+from orders.models import Order, OrderEvent, OrderLine, Status, StatusNode
 from orders.services.timeline import event_record, history_attribute
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
@@ -47,6 +47,24 @@ class Run:
     order: Order
     moves: list[Move] = field(default_factory=list)
     refusal: ApplicationError | None = None
+    # Why the row changed, for its one history row: the row is saved once, when the run ends (run_save).
+    notes: list[str] = field(default_factory=list)
+    history_actor: AbstractBaseUser | None = None
+
+    def note(self, reason: str, *, actor: AbstractBaseUser | None = None) -> None:
+        """An effect changed the locked order in memory; the run's one save writes it, with this reason."""
+        self.notes.append(reason)
+        if self.history_actor is None:
+            self.history_actor = actor
+
+
+def run_save(*, run: Run) -> None:
+    """Write what the run changed on the order row in one UPDATE and one history row (actor: who asked)."""
+    if not run.notes:
+        return
+    history_attribute(run.order, actor=run.history_actor, reason="; ".join(run.notes))
+    run.order.save()
+    run.notes.clear()
 
 
 # --- status-node timeouts: read once per transaction -------------------------------------------------------
@@ -146,8 +164,20 @@ def transition_fields_set(*, order: Order, changes: dict) -> dict:
 
 # --- lock, check, change, record ---------------------------------------------------------------------------
 def order_lock(*, order: Order) -> Order:
-    """The one row lock of a lifecycle run. Call inside the transaction that changes the order."""
-    return Order.objects.select_for_update().get(pk=order.pk)
+    """The one row lock of a lifecycle run. Call inside the transaction that changes the order.
+
+    When the caller's copy is still the row (same updated_at: every write of an order row goes through save(),
+    and line changes save their order), the relations and lines it has loaded are kept on the locked copy,
+    so nothing reads them twice (intake hands over the order it has just inserted)."""
+    locked = Order.objects.select_for_update().get(pk=order.pk)
+    if order.updated_at is not None and locked.updated_at == order.updated_at:
+        locked._state.fields_cache = dict(order._state.fields_cache)
+        lines = getattr(order, "_prefetched_objects_cache", {}).get("lines")
+        if lines is not None:  # as Django's prefetch keeps them: a queryset whose results are loaded
+            loaded = OrderLine.objects.filter(order=locked)
+            loaded._result_cache, loaded._prefetch_done = list(lines), True
+            locked._prefetched_objects_cache = {"lines": loaded}
+    return locked
 
 
 def transition_check(*, order: Order, spec: TransitionSpec, actor: AbstractBaseUser | None, source: str) -> None:
@@ -189,8 +219,9 @@ def transition_apply(
     applied: dict | None = None,
     also_set: dict | None = None,
 ) -> Move:
-    """Check and make one transition on the run's locked order, write its history row and its one timeline
-    event, and note the move on the run (the lifecycle runs its effects). Refusals raise and change nothing.
+    """Check and make one transition on the run's locked order, write its one timeline event, and note the move
+    on the run (the lifecycle runs its effects, then saves the row once with one history row naming every move
+    of the run). Refusals raise and change nothing.
     `also_set`: fields the mover sets with the change, in the same save (e.g. the kind of a stock hold)."""
     order = run.order
     transition_check(order=order, spec=spec, actor=actor, source=source)
@@ -207,8 +238,7 @@ def transition_apply(
         order.resume_status = ""
     for name, value in (also_set or {}).items():
         setattr(order, name, value)
-    history_attribute(order, actor=actor, reason=f"{spec.name}: {reason}" if reason else spec.name)
-    order.save()
+    run.note(f"{spec.name}: {reason}" if reason else spec.name, actor=actor)  # saved once, by run_save
     event_record(
         order=order,
         kind=OrderEvent.Kind.TRANSITION,

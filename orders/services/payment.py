@@ -132,8 +132,8 @@ def order_confirm_payment(
             "reference": locked.payment_reference,
         }
         locked.paid_amount, locked.paid_at, locked.payment_reference = amount, when, reference
-        history_attribute(locked, actor=actor, reason=f"payment recorded: {reference}")
-        locked.save(update_fields=["paid_amount", "paid_at", "payment_reference", "updated_at"])
+        # Saved with the transition below, in its one UPDATE and history row.
+        recorded = f"payment recorded: {reference}"
         event_record(
             order=locked,
             kind=OrderEvent.Kind.NOTE,
@@ -161,11 +161,18 @@ def order_confirm_payment(
                 source=source,
                 actor_label=_("payment check"),
                 reason=payment_mismatch_reason(expected=expected, paid=amount),
+                history_note=recorded,
             )
         if locked.is_presale and locked.payment_status == Order.PaymentStatus.UNPAID:
             locked = order_transition_locked(
-                order=locked, transition="record_deposit", actor=actor, source=source, actor_label=actor_label
+                order=locked,
+                transition="record_deposit",
+                actor=actor,
+                source=source,
+                actor_label=actor_label,
+                history_note=recorded,
             )
+            recorded = ""
             if amount == locked.deposit_amount:
                 return locked  # the balance comes later, through this door again
         return order_transition_locked(
@@ -175,6 +182,7 @@ def order_confirm_payment(
             source=source,
             actor_label=actor_label,
             reason=_("Payment %(ref)s") % {"ref": reference},
+            history_note=recorded,
         )
 
 

@@ -45,6 +45,7 @@ def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
             )
             history_attribute(line, actor=None, reason=f"rule {decision.rule_id} v{decision.version}")
             line.save()
+            getattr(order, "_prefetched_objects_cache", {}).pop("lines", None)  # readers load them afresh
         elif decision.kind == actions.TAG and params["tag"] not in order.tags:
             order.tags = [*order.tags, params["tag"]]
             changed = True
@@ -62,8 +63,7 @@ def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
             data={"rule_id": decision.rule_id, "version": decision.version, "kind": decision.kind, "action": params},
         )
     if changed:
-        history_attribute(order, actor=None, reason="rules on paid")
-        order.save(update_fields=["tags", "priority", "updated_at"])
+        run.note("rules on paid")  # saved with the run's one save
     _alert_failures(order, failures)
     reasons = [
         _("Awaiting approval by %(group)s (rule %(name)s v%(v)s)")
@@ -167,8 +167,12 @@ def order_merge_by_rules(*, run: Run, move: Move) -> None:
             new_tags = [t for t in tags if t not in member.tags]
             if new_tags:
                 member.tags = [*member.tags, *new_tags]
-                history_attribute(member, actor=None, reason=f"merge rule {decision.rule_id} v{decision.version}")
-                member.save(update_fields=["tags", "updated_at"])
+                why = f"merge rule {decision.rule_id} v{decision.version}"
+                if member is order:
+                    run.note(why)  # the locked row: saved with the run's one save
+                else:
+                    history_attribute(member, actor=None, reason=why)
+                    member.save(update_fields=["tags", "updated_at"])
             _record_decision(
                 member, decision, _("ship together with %(n)d orders (%(tag)s)") % {"n": len(group), "tag": tags[0]}
             )

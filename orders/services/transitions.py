@@ -23,6 +23,7 @@ from orders.services.core import (
     Move,
     Run,
     order_lock,
+    run_save,
     status_deadline,
     transition_apply,
     transition_check,
@@ -89,15 +90,22 @@ def _run(
     reason: str,
     actor_label: str,
     changes: dict | None,
+    history_note: str = "",
 ) -> Run:
     run = Run(order=order)
+    if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
+        run.note(history_note, actor=actor)
+    asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id", "tracking_number")}
     applied = transition_fields_set(order=order, changes=changes or {}) if not order.is_legacy else {}
     for prepare in BEFORE_CHECK.get(spec.name, ()):
         prepare(run=run)
     transition_check(order=order, spec=spec, actor=actor, source=source)
     for prepare in BEFORE_CHANGE.get(spec.name, ()):
         prepare(run=run, actor=actor)
-    if run.refusal is None:
+    if run.refusal is not None:  # diverted: the order keeps nothing this request set or prepared
+        for attname, value in asked_before.items():
+            setattr(order, attname, value)
+    else:
         transition_apply(
             run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, applied=applied
         )
@@ -107,6 +115,7 @@ def _run(
         done += 1
         for effect in _effects(move):
             effect(run=run, move=move)
+    run_save(run=run)
     return run
 
 
@@ -119,14 +128,23 @@ def order_transition_locked(
     reason: str = "",
     actor_label: str = "",
     changes: dict | None = None,
+    history_note: str = "",
 ) -> Order:
     """`order_transition` for an entry service that already holds the row lock (core.order_lock) in its own
-    transaction, e.g. payment: the same checks and effects, no second lock. A diversion's refusal is raised,
-    and the caller's transaction decides what is kept."""
+    transaction, e.g. payment: the same checks and effects, no second lock. `history_note`: why the caller
+    changed the row itself before (saved in the run's one save). A diversion's refusal is raised, and the
+    caller's transaction decides what is kept."""
     spec = transition_spec(transition)
     reason = transition_reason_clean(spec=spec, reason=reason)
     run = _run(
-        order=order, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, changes=changes
+        order=order,
+        spec=spec,
+        actor=actor,
+        source=source,
+        reason=reason,
+        actor_label=actor_label,
+        changes=changes,
+        history_note=history_note,
     )
     if run.refusal is not None:
         raise run.refusal
