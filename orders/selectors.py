@@ -8,8 +8,10 @@ from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from logistics.models import Shipment
 from orders.exceptions import NotFound, OrderErrorCode
 from orders.models import Alert, Customer, Order, OrderEvent, OrderLine, StatusNode
+from warehouse.models import Warehouse
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 LAST4_RE = re.compile(r"^\d{4}$")  # the last 4 digits of a phone, as customers read them out
@@ -77,8 +79,6 @@ def _newest(querysets: list[QuerySet[Order]], limit: int) -> list[int]:
 
 def _parcel_order_ids(code: str) -> list[int]:
     """Orders with a registered parcel of this tracking number (an order may have several parcels)."""
-    from logistics.models import Shipment
-
     number = "".join(code.split()).upper()
     return list(Shipment.objects.filter(tracking_number=number).order_by().values_list("order_id", flat=True)[:20])
 
@@ -224,10 +224,6 @@ UNLIMITED_CAPACITY = 999_999
 def warehouse_remaining_capacity(*, now=None) -> dict[str, int]:
     """Today's remaining order capacity per warehouse code: daily capacity minus orders allocated there today.
     A warehouse with no daily capacity set has no limit (UNLIMITED_CAPACITY)."""
-    from django.db.models import Count
-
-    from warehouse.models import Warehouse
-
     start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
     used = dict(
         OrderEvent.objects.filter(transition="allocate", created_at__gte=start, order__warehouse__isnull=False)
