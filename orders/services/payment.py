@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import Order, OrderEvent, Status
 from orders.services.core import order_lock
-from orders.services.timeline import event_record, history_attribute
+from orders.services.timeline import event_record, events_deferred, history_attribute
 from orders.services.transitions import order_transition_locked
 
 PAY_PERMISSION = "orders.pay_order"
@@ -114,7 +114,7 @@ def order_confirm_payment(
     reference = _clean_reference(payment_reference)
     if actor is not None and not actor.has_perm(PAY_PERMISSION):
         raise Forbidden(_("You do not have permission to confirm payments."), code=OrderErrorCode.TRANSITION_FORBIDDEN)
-    with transaction.atomic():
+    with transaction.atomic(), events_deferred():  # its timeline lines and the transition's: one INSERT
         locked = order_lock(order=order)  # the one row lock: the transitions below work on this row
         if locked.is_legacy:
             raise Conflict(_("Legacy (imported) orders are read-only."), code=OrderErrorCode.LEGACY_READ_ONLY)

@@ -1,9 +1,15 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
 from config.history import history_reason
 from orders.models import Order, OrderEvent
+
+# Timeline lines waiting for the one INSERT at the end of a lifecycle run (None: write each at once).
+_deferred: ContextVar[list[OrderEvent] | None] = ContextVar("orderhub_deferred_events", default=None)
 
 
 def actor_display(actor: AbstractBaseUser | None, fallback: str) -> str:
@@ -37,7 +43,7 @@ def event_record(
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
     """Append one line to the order's timeline. Call inside the transaction that made the change."""
-    return OrderEvent.objects.create(
+    event = OrderEvent(
         order=order,
         kind=kind,
         source=source,
@@ -49,3 +55,28 @@ def event_record(
         to_status=to_status,
         data=data or {},
     )
+    pending = _deferred.get()
+    if pending is None:
+        event.save()
+    else:
+        pending.append(event)
+    return event
+
+
+@contextmanager
+def events_deferred() -> Iterator[None]:
+    """Write the timeline lines recorded inside this block in one INSERT when it ends, in the order recorded
+    (a lifecycle run records three to six). Use inside the transaction; an error leaving the block writes none.
+    A savepoint rolled back and caught inside the block does not take back lines recorded in it: inside, record
+    a line only after the change it describes is made."""
+    if _deferred.get() is not None:  # an outer block writes them
+        yield
+        return
+    token = _deferred.set([])
+    try:
+        yield
+        pending = _deferred.get()
+    finally:
+        _deferred.reset(token)
+    if pending:
+        OrderEvent.objects.bulk_create(pending)

@@ -31,6 +31,7 @@ from orders.services.core import (
     transition_reason_clean,
     transition_spec,
 )
+from orders.services.timeline import events_deferred
 from orders.transitions import TRANSITIONS, TransitionSpec
 
 __all__ = ["REASON_MAX_LENGTH", "order_transition", "order_transition_locked", "status_deadline"]
@@ -91,6 +92,30 @@ def _run(
     actor_label: str,
     changes: dict | None,
     history_note: str = "",
+) -> Run:
+    with events_deferred():  # the run's timeline lines: one INSERT
+        return _run_deferred(
+            order=order,
+            spec=spec,
+            actor=actor,
+            source=source,
+            reason=reason,
+            actor_label=actor_label,
+            changes=changes,
+            history_note=history_note,
+        )
+
+
+def _run_deferred(
+    *,
+    order: Order,
+    spec: TransitionSpec,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str,
+    actor_label: str,
+    changes: dict | None,
+    history_note: str,
 ) -> Run:
     run = Run(order=order)
     if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
