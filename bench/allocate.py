@@ -146,7 +146,6 @@ def setup(orders: int, workers: int, seed: int) -> dict:
     log(f"  migrated in {time.monotonic() - t0:.1f}s")
 
     from orders.models import Channel, Source, Status
-    from orders.services import allocation
     from orders.services.nodes import status_nodes_ensure_defaults
     from orders.services.roles import roles_sync
     from orders.services.transitions import order_transition
@@ -176,7 +175,6 @@ def setup(orders: int, workers: int, seed: int) -> dict:
             sku=skus[code], warehouse=warehouse, kind="inbound", quantity=quantity, reason="bench stock", actor=None
         )
 
-    allocation.allocation_enqueue = lambda *, order_id: None  # setup only: nothing reads the queue
     rng = random.Random(seed + 1)
     ids = []
     t1 = time.monotonic()
@@ -191,6 +189,9 @@ def setup(orders: int, workers: int, seed: int) -> dict:
         if (k + 1) % 500 == 0:
             log(f"  {k + 1} orders waiting in 'allocating' ({(k + 1) / (time.monotonic() - t1):.0f}/s)")
 
+    import django_rq
+
+    django_rq.get_queue("default").empty()  # the allocation jobs setup enqueued: the bench allocates itself
     by_code = {c: s.pk for c, s in skus.items()}
     wanted = [{by_code[c]: q for c, q in plan.items()} for plan in plans]
     hot_ids = {by_code[c] for c in hot}

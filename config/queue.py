@@ -9,8 +9,13 @@ from datetime import timedelta
 
 import django_rq
 from django.db import transaction
+from rq import Retry
 
 logger = logging.getLogger(__name__)
+
+# Every job is idempotent, so a failed or killed one is simply run again, a little later each time.
+RETRY_INTERVALS = [10, 60, 300]
+JOB_TIMEOUT_SECONDS = 300
 
 
 def job_enqueue_on_commit(*, job: str, queue: str = "default", delay: timedelta | None = None, **kwargs) -> None:
@@ -18,10 +23,16 @@ def job_enqueue_on_commit(*, job: str, queue: str = "default", delay: timedelta 
 
     def enqueue() -> None:
         try:
+            queue_ = django_rq.get_queue(queue)
+            options = {
+                "retry": Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                "job_timeout": JOB_TIMEOUT_SECONDS,
+                "kwargs": kwargs,
+            }
             if delay:
-                django_rq.get_queue(queue).enqueue_in(delay, job, **kwargs)
+                queue_.enqueue_in(delay, job, **options)
             else:
-                django_rq.get_queue(queue).enqueue(job, **kwargs)
+                queue_.enqueue(job, **options)
         except Exception:
             logger.exception("could not enqueue %s", job)
 

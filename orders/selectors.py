@@ -7,9 +7,11 @@ from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from logistics.models import Shipment
 from orders.exceptions import NotFound, OrderErrorCode
 from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
 from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
+from warehouse.models import Warehouse
 
 
 def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
@@ -76,8 +78,6 @@ def _newest(querysets: list[QuerySet[Order]], limit: int) -> list[int]:
 
 def _parcel_order_ids(code: str) -> list[int]:
     """Orders with a registered parcel of this tracking number (an order may have several parcels)."""
-    from logistics.models import Shipment
-
     number = "".join(code.split()).upper()
     return list(Shipment.objects.filter(tracking_number=number).order_by().values_list("order_id", flat=True)[:20])
 
@@ -228,10 +228,6 @@ UNLIMITED_CAPACITY = 999_999
 def warehouse_remaining_capacity(*, now=None) -> dict[str, int]:
     """Today's remaining order capacity per warehouse code: daily capacity minus orders allocated there today.
     A warehouse with no daily capacity set has no limit (UNLIMITED_CAPACITY)."""
-    from django.db.models import Count
-
-    from warehouse.models import Warehouse
-
     start = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
     used = dict(
         OrderEvent.objects.filter(transition="allocate", created_at__gte=start, order__warehouse__isnull=False)

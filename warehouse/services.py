@@ -357,10 +357,13 @@ def reservations_end_expired(*, now=None) -> int:
     return ended
 
 
-def breaker_update(*, backlog: int, average_wait_minutes: float) -> str | None:
+def breaker_update(
+    *, backlog: int, average_wait_minutes: float, settings: AllocationSettings | None = None
+) -> str | None:
     """Trip the allocation breaker when the queue passes a threshold; reset it once both figures are below
-    the resume share of the thresholds. Returns "tripped" or "reset" when it changed, else None."""
-    settings = allocation_settings()
+    the resume share of the thresholds. Returns "tripped" or "reset" when it changed, else None.
+    `settings`: the row the caller has just read (saves reading it twice)."""
+    settings = settings or allocation_settings()
     change = _breaker_change(settings, backlog, average_wait_minutes)
     if change is None:
         return None

@@ -138,7 +138,7 @@ LOGIN_URL = "admin:login"
 # API tokens never pass through authenticate(), so they are not counted or locked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "config.auth_backends.OneQueryModelBackend",  # same answers as ModelBackend, one query
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))

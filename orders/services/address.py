@@ -12,7 +12,9 @@ from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status
 from orders.phones import cn_mobile_validator
 from orders.services.alerts import alert_raise
+from orders.services.core import order_lock
 from orders.services.timeline import event_record, history_attribute
+from orders.services.transitions import order_transition_locked
 
 ADDRESS_FIELDS = {  # order field: (max length, required)
     "receiver_name": (100, True),
@@ -63,10 +65,8 @@ def order_change_address(
         )
     _check(address)
     new = address
-    from orders.services.transitions import order_transition
-
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = order_lock(order=order)
         old = Address.of(order)
         if new == old:
             raise InvalidInput(_("The new address is the same as the current one."), code="unchanged", extra={})
@@ -100,7 +100,7 @@ def order_change_address(
             )
             return change
         why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": new.one_line(), "why": reason}
-        order = order_transition(
+        order = order_transition_locked(  # on the row locked above
             order=order,
             transition="flag_exception",
             actor=None,

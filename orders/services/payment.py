@@ -12,8 +12,9 @@ from django.utils.translation import gettext as _
 
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import Order, OrderEvent, Status
-from orders.services.timeline import event_record, history_attribute
-from orders.services.transitions import order_transition
+from orders.services.core import order_lock
+from orders.services.timeline import event_record, events_deferred, history_attribute
+from orders.services.transitions import order_transition_locked
 
 PAY_PERMISSION = "orders.pay_order"
 REFERENCE_MAX_LENGTH = 64
@@ -113,8 +114,8 @@ def order_confirm_payment(
     reference = _clean_reference(payment_reference)
     if actor is not None and not actor.has_perm(PAY_PERMISSION):
         raise Forbidden(_("You do not have permission to confirm payments."), code=OrderErrorCode.TRANSITION_FORBIDDEN)
-    with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+    with transaction.atomic(), events_deferred():  # its timeline lines and the transition's: one INSERT
+        locked = order_lock(order=order)  # the one row lock: the transitions below work on this row
         if locked.is_legacy:
             raise Conflict(_("Legacy (imported) orders are read-only."), code=OrderErrorCode.LEGACY_READ_ONLY)
         if not payment_can_confirm(order=locked):
@@ -131,8 +132,8 @@ def order_confirm_payment(
             "reference": locked.payment_reference,
         }
         locked.paid_amount, locked.paid_at, locked.payment_reference = amount, when, reference
-        history_attribute(locked, actor=actor, reason=f"payment recorded: {reference}")
-        locked.save(update_fields=["paid_amount", "paid_at", "payment_reference", "updated_at"])
+        # Saved with the transition below, in its one UPDATE and history row.
+        recorded = f"payment recorded: {reference}"
         event_record(
             order=locked,
             kind=OrderEvent.Kind.NOTE,
@@ -153,27 +154,35 @@ def order_confirm_payment(
         )
         if amount not in expected:
             # Not paid: a person checks the figures (待人工复核). A system hold, so 财务 needs no hold permission.
-            return order_transition(
+            return order_transition_locked(
                 order=locked,
                 transition="hold",
                 actor=None,
                 source=source,
                 actor_label=_("payment check"),
                 reason=payment_mismatch_reason(expected=expected, paid=amount),
+                history_note=recorded,
             )
         if locked.is_presale and locked.payment_status == Order.PaymentStatus.UNPAID:
-            locked = order_transition(
-                order=locked, transition="record_deposit", actor=actor, source=source, actor_label=actor_label
+            locked = order_transition_locked(
+                order=locked,
+                transition="record_deposit",
+                actor=actor,
+                source=source,
+                actor_label=actor_label,
+                history_note=recorded,
             )
+            recorded = ""
             if amount == locked.deposit_amount:
                 return locked  # the balance comes later, through this door again
-        return order_transition(
+        return order_transition_locked(
             order=locked,
             transition="pay",
             actor=actor,
             source=source,
             actor_label=actor_label,
             reason=_("Payment %(ref)s") % {"ref": reference},
+            history_note=recorded,
         )
 
 

@@ -1,4 +1,6 @@
-"""Where business rules act on an order: the orders side of rules.services.rules_decide."""
+"""Where business rules act on an order: the orders side of rules.services.rules_decide. Effect providers below
+the lifecycle: they work on the order row the lifecycle run has locked, and a hold they make goes through the
+core on that same row."""
 
 import hashlib
 
@@ -7,8 +9,9 @@ from django.utils.translation import gettext as _
 from orders import selectors
 from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
+from orders.services.core import Move, Run, transition_apply
 from orders.services.timeline import event_record, history_attribute
-from orders.services.transitions import order_transition
+from orders.transitions import TRANSITIONS
 from rules import actions
 from rules.services import rules_decide
 from warehouse.models import Sku, Warehouse
@@ -17,12 +20,13 @@ from warehouse.models import Sku, Warehouse
 KINDS_ON_PAID = (actions.GIFT, actions.TAG, actions.PRIORITY, actions.APPROVAL)
 
 
-def order_apply_rules_on_paid(*, order: Order) -> Order:
-    """Gift lines, tags, priority, then approval holds. Call inside the transaction that paid the order.
+def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
+    """Effect of pay: gift lines, tags, priority, then approval holds, on the run's locked order.
 
     A rule that fails (e.g. a fact missing on an old order) never stops the order: it is held with the
     reason, and the error is recorded on the rule and raised as an alert.
     """
+    order = run.order
     decisions, failures = rules_decide(kinds=KINDS_ON_PAID, facts=lambda: selectors.order_facts(order=order))
     changed = False
     holds = []
@@ -40,6 +44,7 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
             )
             history_attribute(line, actor=None, reason=f"rule {decision.rule_id} v{decision.version}")
             line.save()
+            getattr(order, "_prefetched_objects_cache", {}).pop("lines", None)  # readers load them afresh
         elif decision.kind == actions.TAG and params["tag"] not in order.tags:
             order.tags = [*order.tags, params["tag"]]
             changed = True
@@ -57,8 +62,7 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
             data={"rule_id": decision.rule_id, "version": decision.version, "kind": decision.kind, "action": params},
         )
     if changed:
-        history_attribute(order, actor=None, reason="rules on paid")
-        order.save(update_fields=["tags", "priority", "updated_at"])
+        run.note("rules on paid")  # saved with the run's one save
     _alert_failures(order, failures)
     reasons = [
         _("Awaiting approval by %(group)s (rule %(name)s v%(v)s)")
@@ -70,13 +74,13 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
         for f in failures
     ]
     if reasons and order.status == Status.PAID:
-        order = order_transition(
-            order=order,
-            transition="hold",
+        transition_apply(
+            run=run,
+            spec=TRANSITIONS["hold"],
             actor=None,
             source=Source.RULE,
             actor_label=_("rules"),
-            reason="; ".join(reasons)[:500],
+            reason="; ".join(reasons),
         )
         for d in holds:
             alert_raise(
@@ -87,7 +91,6 @@ def order_apply_rules_on_paid(*, order: Order) -> Order:
                 % {"number": order.number, "name": d.rule_name},
                 dedupe_key=f"approval:{order.pk}:{d.rule_id}",
             )
-    return order
 
 
 def _record_decision(order: Order, decision, text: str) -> None:
@@ -143,8 +146,10 @@ def order_route_by_rules(*, order: Order) -> str | None:
     return ranking
 
 
-def order_merge_by_rules(*, order: Order) -> None:
-    """Before printing: when a merge rule matches, tag the open same-address orders to ship together."""
+def order_merge_by_rules(*, run: Run, move: Move) -> None:
+    """Effect of print_label: when a merge rule matches, tag the open same-address orders to ship together
+    (the printed order itself on the run's locked row, so no copy of it drifts)."""
+    order = run.order
     decisions, failures = rules_decide(kinds=(actions.MERGE,), facts=lambda: selectors.order_facts(order=order))
     _alert_failures(order, failures)
     for decision in decisions[:1]:
@@ -155,11 +160,16 @@ def order_merge_by_rules(*, order: Order) -> None:
         key = hashlib.sha256(f"{order.receiver_phone}|{order.city}|{order.address_detail}".encode()).hexdigest()[:6]
         tags = [f"合并发货-{key}", *(["免运费"] if params.get("waive_shipping") else [])]
         for member in group:
+            member = order if member.pk == order.pk else member
             new_tags = [t for t in tags if t not in member.tags]
             if new_tags:
                 member.tags = [*member.tags, *new_tags]
-                history_attribute(member, actor=None, reason=f"merge rule {decision.rule_id} v{decision.version}")
-                member.save(update_fields=["tags", "updated_at"])
+                why = f"merge rule {decision.rule_id} v{decision.version}"
+                if member is order:
+                    run.note(why)  # the locked row: saved with the run's one save
+                else:
+                    history_attribute(member, actor=None, reason=why)
+                    member.save(update_fields=["tags", "updated_at"])
             _record_decision(
                 member, decision, _("ship together with %(n)d orders (%(tag)s)") % {"n": len(group), "tag": tags[0]}
             )

@@ -1,3 +1,6 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -5,6 +8,9 @@ from django.utils.translation import gettext as _
 
 from config.history import history_reason
 from orders.models import Alert, Order, OrderEvent, Source
+
+# Timeline lines waiting for the one INSERT at the end of a lifecycle run (None: write each at once).
+_deferred: ContextVar[list[OrderEvent] | None] = ContextVar("orderhub_deferred_events", default=None)
 
 
 def actor_display(actor: AbstractBaseUser | None, fallback: str) -> str:
@@ -38,7 +44,7 @@ def event_record(
     data: dict[str, Any] | None = None,
 ) -> OrderEvent:
     """Append one line to the order's timeline. Call inside the transaction that made the change."""
-    return OrderEvent.objects.create(
+    event = OrderEvent(
         order=order,
         kind=kind,
         source=source,
@@ -50,6 +56,31 @@ def event_record(
         to_status=to_status,
         data=data or {},
     )
+    pending = _deferred.get()
+    if pending is None:
+        event.save()
+    else:
+        pending.append(event)
+    return event
+
+
+@contextmanager
+def events_deferred() -> Iterator[None]:
+    """Write the timeline lines recorded inside this block in one INSERT when it ends, in the order recorded
+    (a lifecycle run records three to six). Use inside the transaction; an error leaving the block writes none.
+    A savepoint rolled back and caught inside the block does not take back lines recorded in it: inside, record
+    a line only after the change it describes is made."""
+    if _deferred.get() is not None:  # an outer block writes them
+        yield
+        return
+    token = _deferred.set([])
+    try:
+        yield
+        pending = _deferred.get()
+    finally:
+        _deferred.reset(token)
+    if pending:
+        OrderEvent.objects.bulk_create(pending)
 
 
 # Typed constructors: one per kind of timeline line, with fixed data keys, so reports can read them.

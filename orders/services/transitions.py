@@ -1,105 +1,179 @@
-from datetime import timedelta
+"""The order lifecycle: one way through the status machine, and the one table of what each move sets off.
+
+`order_transition` validates the request, locks the order row once, lets the core check, change and record
+the move (orders/services/core.py), then runs the effects declared below on that same locked row. An effect
+that moves the order again (a rule's hold, admission to the allocation queue, a shortfall hold) calls the
+core on the row already locked; the moves it makes get their own effects from this table, in order. The
+lifecycle never calls itself, and nothing below it imports it.
+
+Read the table top to bottom: BEFORE_CHECK and BEFORE_CHANGE prepare one transition (they may set what its
+guard needs, or divert the order instead), ON_TRANSITION is what a transition does, ON_ENTERING is what
+entering a status does, whichever transition got there."""
+
+from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from logistics.models import Carrier
-from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderEvent, Source, Status, StatusNode
-from orders.services.timeline import event_record, history_attribute
-from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
-from warehouse.models import Warehouse
+from orders.exceptions import Conflict, Forbidden
+from orders.models import Order, Status
+from orders.services import admission, parcels, rules
+from orders.services.core import (
+    REASON_MAX_LENGTH,
+    Move,
+    Run,
+    order_lock,
+    run_save,
+    status_deadline,
+    transition_apply,
+    transition_check,
+    transition_fields_set,
+    transition_reason_clean,
+    transition_spec,
+)
+from orders.services.timeline import events_deferred
+from orders.transitions import TRANSITIONS, TransitionSpec
 
-# The order keeps the reason of its current state in status_reason (varchar 255).
-REASON_MAX_LENGTH = 255
-# Fields a transition request may set on the order before its guard is checked.
-SETTABLE_ON_TRANSITION = ("warehouse", "carrier", "tracking_number")
+__all__ = ["REASON_MAX_LENGTH", "order_transition", "order_transition_locked", "status_deadline"]
+
+Effect = Callable[..., None]  # effect(*, run: Run, move: Move) -> None
 
 
-def status_deadline(*, status: str, entered_at) -> timezone.datetime | None:
-    node = StatusNode.objects.filter(status=status).only("timeout_minutes").first()
-    if node is None or not node.timeout_minutes:
-        return None
-    return entered_at + timedelta(minutes=node.timeout_minutes)
+# --- hook slots: where the next capabilities plug in (no-ops today) ----------------------------------------
+def channel_push(*, run: Run, move: Move) -> None:
+    """Issue 12: tell the order's channel its new status (an outbox row in this transaction)."""
 
 
-def _spec_or_error(name: str) -> TransitionSpec:
-    spec = TRANSITIONS.get(name)
-    if spec is None:
-        raise InvalidInput(
-            _("Unknown transition '%(name)s'.") % {"name": name},
-            code=OrderErrorCode.UNKNOWN_TRANSITION,
-            extra={"field": "transition", "allowed": sorted(TRANSITIONS)},
+def erp_push(*, run: Run, move: Move) -> None:
+    """Issue 13: push the order to the ERP on the statuses it subscribes to (an outbox row in this transaction)."""
+
+
+def customer_notice(*, run: Run, move: Move) -> None:
+    """Issue 12/13: notify the customer when the entered node says so (StatusNode.notify_customer)."""
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+# On the locked row, before the guard is checked: may set what the guard needs.
+BEFORE_CHECK: dict[str, tuple[Callable[..., None], ...]] = {
+    "allocate": (admission.order_route,),  # choose the warehouse (rule, else stock/capacity/distance)
+}
+# After the guard passed, before the change: may divert the order instead (run.refusal says why).
+BEFORE_CHANGE: dict[str, tuple[Callable[..., None], ...]] = {
+    "allocate": (admission.order_lock_stock_or_hold,),  # lock stock, or hold it for the shortfall
+}
+# What each transition does, in order.
+ON_TRANSITION: dict[str, tuple[Effect, ...]] = {
+    "pay": (rules.order_apply_rules_on_paid, admission.order_admit),  # gifts/tags/priority/approval, then queue
+    "release": (admission.order_admit,),  # released back to 'paid': into the queue again
+    "print_label": (rules.order_merge_by_rules, parcels.parcel_register_on_print),
+    "pick_up": (admission.stock_deduct,),
+    "cancel": (admission.stock_release,),
+    "mark_returned": (admission.stock_restock, admission.stock_release),  # shipped units back, locked ones freed
+}
+# What entering a status does, whichever transition got there (after the transition's own effects).
+ON_ENTERING: dict[str, tuple[Effect, ...]] = {
+    Status.ALLOCATING: (admission.allocation_enqueue,),  # by hand, on admission, or released into the queue
+}
+# Entering any status.
+ON_ENTERING_ANY: tuple[Effect, ...] = (channel_push, erp_push, customer_notice)
+
+
+def _effects(move: Move) -> tuple[Effect, ...]:
+    return ON_TRANSITION.get(move.transition, ()) + ON_ENTERING.get(move.to_status, ()) + ON_ENTERING_ANY
+
+
+def _run(
+    *,
+    order: Order,
+    spec: TransitionSpec,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str,
+    actor_label: str,
+    changes: dict | None,
+    history_note: str = "",
+) -> Run:
+    with events_deferred():  # the run's timeline lines: one INSERT
+        return _run_deferred(
+            order=order,
+            spec=spec,
+            actor=actor,
+            source=source,
+            reason=reason,
+            actor_label=actor_label,
+            changes=changes,
+            history_note=history_note,
         )
-    return spec
 
 
-def _apply_changes(order: Order, changes: dict) -> dict:
-    applied = {}
-    for field, value in changes.items():
-        if field not in SETTABLE_ON_TRANSITION:
-            raise InvalidInput(
-                _("Field '%(f)s' cannot be set here.") % {"f": field}, code="invalid_field", extra={"field": field}
-            )
-        if value in (None, ""):
-            continue
-        if field == "warehouse":
-            warehouse = Warehouse.objects.filter(code=value, is_active=True).first()
-            if warehouse is None:
-                raise InvalidInput(
-                    _("Unknown warehouse '%(v)s'.") % {"v": value},
-                    code="unknown_warehouse",
-                    extra={"field": "warehouse"},
-                )
-            order.warehouse = warehouse
-        elif field == "carrier":
-            carrier = Carrier.objects.filter(code=value, is_active=True).first()
-            if carrier is None:
-                raise InvalidInput(
-                    _("Unknown carrier '%(v)s'.") % {"v": value}, code="unknown_carrier", extra={"field": "carrier"}
-                )
-            order.carrier = carrier
-        else:
-            value = str(value).strip()
-            if len(value) > 32:
-                raise InvalidInput(
-                    _("Tracking number is longer than 32 characters."),
-                    code="invalid_field",
-                    extra={"field": "tracking_number"},
-                )
-            order.tracking_number = value
-        applied[field] = str(value)
-    return applied
-
-
-def check_transition(*, order: Order, spec: TransitionSpec, actor: AbstractBaseUser | None, source: str) -> None:
-    """Raise the error that explains why this transition cannot happen now; return if it can."""
-    if order.is_legacy:
-        raise Conflict(str(failed_guards(order, spec)[0]), code=OrderErrorCode.LEGACY_READ_ONLY)
-    if actor is not None and not actor.has_perm(spec.permission):
-        raise Forbidden(
-            _("You do not have permission to '%(label)s'.") % {"label": spec.label},
-            code=OrderErrorCode.TRANSITION_FORBIDDEN,
+def _run_deferred(
+    *,
+    order: Order,
+    spec: TransitionSpec,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str,
+    actor_label: str,
+    changes: dict | None,
+    history_note: str,
+) -> Run:
+    run = Run(order=order)
+    if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
+        run.note(history_note, actor=actor)
+    asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id", "tracking_number")}
+    applied = transition_fields_set(order=order, changes=changes or {}) if not order.is_legacy else {}
+    for prepare in BEFORE_CHECK.get(spec.name, ()):
+        prepare(run=run)
+    transition_check(order=order, spec=spec, actor=actor, source=source)
+    for prepare in BEFORE_CHANGE.get(spec.name, ()):
+        prepare(run=run, actor=actor)
+    if run.refusal is not None:  # diverted: the order keeps nothing this request set or prepared
+        for attname, value in asked_before.items():
+            setattr(order, attname, value)
+    else:
+        transition_apply(
+            run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, applied=applied
         )
-    if order.status not in spec.from_states:
-        raise Conflict(
-            _("Cannot '%(label)s' an order that is '%(status)s'.")
-            % {"label": spec.label, "status": order.get_status_display()},
-            code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
-            extra={"status": order.status, "allowed_from": sorted(spec.from_states)},
-        )
-    if not spec.allows_source(source):
-        raise Conflict(
-            _("'%(label)s' can only come from: %(sources)s.")
-            % {"label": spec.label, "sources": ", ".join(spec.sources)},
-            code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
-            extra={"source": source, "allowed_sources": list(spec.sources)},
-        )
-    failures = failed_guards(order, spec)
-    if failures:
-        raise Conflict(" ".join(failures), code=OrderErrorCode.TRANSITION_NOT_ALLOWED, extra={"status": order.status})
+    done = 0
+    while done < len(run.moves):  # effects may append moves (holds, admission): each gets its own effects
+        move = run.moves[done]
+        done += 1
+        for effect in _effects(move):
+            effect(run=run, move=move)
+    run_save(run=run)
+    return run
+
+
+def order_transition_locked(
+    *,
+    order: Order,
+    transition: str,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str = "",
+    actor_label: str = "",
+    changes: dict | None = None,
+    history_note: str = "",
+) -> Order:
+    """`order_transition` for an entry service that already holds the row lock (core.order_lock) in its own
+    transaction, e.g. payment: the same checks and effects, no second lock. `history_note`: why the caller
+    changed the row itself before (saved in the run's one save). A diversion's refusal is raised, and the
+    caller's transaction decides what is kept."""
+    spec = transition_spec(transition)
+    reason = transition_reason_clean(spec=spec, reason=reason)
+    run = _run(
+        order=order,
+        spec=spec,
+        actor=actor,
+        source=source,
+        reason=reason,
+        actor_label=actor_label,
+        changes=changes,
+        history_note=history_note,
+    )
+    if run.refusal is not None:
+        raise run.refusal
+    return run.order
 
 
 def order_transition(
@@ -112,108 +186,24 @@ def order_transition(
     actor_label: str = "",
     changes: dict | None = None,
 ) -> Order:
-    """Move an order through one status node: lock, check, change, record. Refusals raise and change nothing."""
-    spec = _spec_or_error(transition)
-    reason = (reason or "").strip()
-    if spec.reason_required and not reason:
-        raise InvalidInput(
-            _("A reason is required to '%(label)s'.") % {"label": spec.label},
-            code=OrderErrorCode.REASON_REQUIRED,
-            extra={"field": "reason"},
-        )
-    if len(reason) > REASON_MAX_LENGTH:
-        raise InvalidInput(
-            _("The reason is longer than %(n)d characters.") % {"n": REASON_MAX_LENGTH},
-            code=OrderErrorCode.INVALID_FIELD,
-            extra={"field": "reason"},
-        )
-    shortfall = None
+    """Move an order through one status node: validate, lock once, check, change, record, run its effects.
+    Refusals raise and change nothing — except a diversion: when allocating finds a shortfall, the hold is
+    kept and the shortfall is raised to tell the caller the order was held instead of allocated."""
+    spec = transition_spec(transition)
+    reason = transition_reason_clean(spec=spec, reason=reason)
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
-        applied = _apply_changes(locked, changes or {}) if not locked.is_legacy else {}
-        if transition == "allocate" and locked.status == Status.ALLOCATING and not locked.is_legacy:
-            from orders.services.allocation import order_route  # it moves orders via this module
-
-            locked = order_route(order=locked)
-        check_transition(order=locked, spec=spec, actor=actor, source=source)
-        if transition == "allocate":
-            from orders.services.allocation import order_lock_stock_or_hold
-
-            shortfall = order_lock_stock_or_hold(order=locked, actor=actor)
-        if shortfall is None:
-            locked = _transition_locked(
-                order=locked,
-                transition=transition,
-                actor=actor,
-                source=source,
-                reason=reason,
-                actor_label=actor_label,
-                applied=applied,
-            )
-    if shortfall is not None:
-        raise shortfall  # the order was held for stock in the transaction above, which is committed
-    return locked
-
-
-def _transition_locked(
-    *, order: Order, transition: str, actor, source: str, reason: str, actor_label: str, applied: dict
-) -> Order:
-    """Change the row-locked order, record it, and make the effects this step has on stock and rules."""
-    from orders.services import allocation
-    from warehouse import services as stock
-
-    from_status = order.status
-    getattr(order, transition)()
-    now = timezone.now()
-    order.state_entered_at = now
-    order.state_deadline = status_deadline(status=order.status, entered_at=now)
-    if order.status in (Status.ON_HOLD, Status.CANCELLED, Status.RETURNED, Status.EXCEPTION):
-        order.status_reason = reason
-    elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
-        order.status_reason = ""
-        order.resume_status = ""
-    history_attribute(order, actor=actor, reason=f"{transition}: {reason}" if reason else transition)
-    order.save()
-    event_record(
-        order=order,
-        kind=OrderEvent.Kind.TRANSITION,
-        source=source,
-        actor=actor,
-        actor_label=actor_label,
-        reason=reason,
-        transition=transition,
-        from_status=from_status,
-        to_status=order.status,
-        data={"set": applied} if applied else None,
-    )
-    # Why stock moved, on each ledger row (the ledger caps it at 255 characters).
-    stock_note = f"{order.number} {transition}"
-    stock_reason = f"{stock_note}: {reason}"
-    if transition == "pay":
-        from orders.services.rules import order_apply_rules_on_paid
-
-        order = order_apply_rules_on_paid(order=order)
-    elif transition == "print_label":
-        from orders.services.rules import order_merge_by_rules
-
-        order_merge_by_rules(order=order)
-        order.refresh_from_db(fields=["tags"])  # the rule may have tagged this row through another copy
-        from orders.services.parcels import order_register_parcel
-
-        order_register_parcel(order=order, source="manual" if source == Source.ADMIN else "warehouse")
-    elif transition == "pick_up":
-        stock.stock_deduct(order_id=order.pk, actor=actor, reason=stock_note)
-    elif transition == "cancel":
-        stock.stock_release(order_id=order.pk, actor=actor, reason=stock_reason)
-    elif transition == "mark_returned":
-        # Shipped units come back on hand; units still locked (returned before pickup, via an exception) are freed.
-        stock.stock_restock(order_id=order.pk, actor=actor, reason=stock_reason)
-        stock.stock_release(order_id=order.pk, actor=actor, reason=stock_reason)
-    if order.status == Status.PAID and transition in ("pay", "release"):
-        order = allocation.order_admit(order=order)
-    elif order.status == Status.ALLOCATING:  # entered the queue: by hand, on admission, or released into it
-        allocation.allocation_enqueue(order_id=order.pk)
-    return order
+        run = _run(
+            order=order_lock(order=order),
+            spec=spec,
+            actor=actor,
+            source=source,
+            reason=reason,
+            actor_label=actor_label,
+            changes=changes,
+        )
+    if run.refusal is not None:
+        raise run.refusal
+    return run.order
 
 
 def transitions_available(*, order: Order, actor: AbstractBaseUser | None, source: str) -> list[TransitionSpec]:
@@ -221,7 +211,7 @@ def transitions_available(*, order: Order, actor: AbstractBaseUser | None, sourc
     available = []
     for spec in TRANSITIONS.values():
         try:
-            check_transition(order=order, spec=spec, actor=actor, source=source)
+            transition_check(order=order, spec=spec, actor=actor, source=source)
         except (Conflict, Forbidden):
             continue
         available.append(spec)

@@ -1,0 +1,206 @@
+"""Effect providers of the allocation queue, below the lifecycle: admission of a paid order to the queue (unless
+the breaker is tripped), routing to a warehouse, locking its stock or holding it for a shortfall, and asking a
+worker to allocate. They work on the order row the lifecycle run has locked; a move they make goes through the
+core on that same row. The queue's entry services (jobs, tick, stock arrivals) are in allocation.py."""
+
+from collections import Counter
+
+from django.utils.translation import gettext as _
+
+from config.queue import job_enqueue_on_commit
+from orders import selectors
+from orders.models import Alert, Order, OrderEvent, Source, Status
+from orders.services.alerts import alert_raise, alert_resolve
+from orders.services.core import Move, Run, transition_apply
+from orders.services.rules import order_route_by_rules
+from orders.services.timeline import event_record
+from orders.transitions import TRANSITIONS
+from warehouse import services as stock
+from warehouse.exceptions import StockShortfall
+from warehouse.models import AllocationSettings, BreakerEvent, Warehouse
+from warehouse.selectors import allocation_settings, stock_usable
+
+BREAKER_ALERT_KEY = "allocation-breaker"
+
+
+def shortfall_alert_key(order_id: int) -> str:
+    return f"shortfall:{order_id}"
+
+
+def auto_label() -> str:
+    return _("automatic allocation")
+
+
+def order_wanted_units(*, order: Order) -> dict[int, int]:
+    """Units to lock per SKU id: every line, gifts included."""
+    wanted: Counter = Counter()
+    for sku_id, quantity in order.lines.values_list("sku_id", "quantity"):
+        wanted[sku_id] += quantity
+    return dict(wanted)
+
+
+def allocation_breaker_closed(*, settings: AllocationSettings | None = None) -> bool:
+    """Evaluate the breaker against the queue now; alert the warehouse lead when it trips."""
+    settings = settings or allocation_settings()
+    backlog, wait = selectors.allocation_queue_stats()
+    change = stock.breaker_update(backlog=backlog, average_wait_minutes=wait, settings=settings)
+    if change == BreakerEvent.Kind.TRIPPED:
+        alert_raise(
+            kind=Alert.Kind.BREAKER_TRIPPED,
+            message=_(
+                "Allocation breaker tripped: %(n)d orders waiting, average wait %(wait).1f min (thresholds "
+                "%(max_n)d orders / %(max_wait)d min). New paid orders wait in 'Payment verified' and resume "
+                "by themselves once the queue drains."
+            )
+            % {
+                "n": backlog,
+                "wait": wait,
+                "max_n": settings.breaker_max_backlog,
+                "max_wait": settings.breaker_max_wait_minutes,
+            },
+            dedupe_key=BREAKER_ALERT_KEY,
+        )
+    elif change == BreakerEvent.Kind.RESET:
+        alert_resolve(
+            alerts=Alert.objects.filter(dedupe_key=BREAKER_ALERT_KEY),
+            resolution=_("the allocation breaker reset: the queue is below its thresholds again"),
+        )
+    if change is None:
+        return not settings.breaker_tripped
+    return change == BreakerEvent.Kind.RESET
+
+
+def order_admit(*, run: Run, move: Move) -> None:
+    """Effect of pay / release: a paid order enters the allocation queue when automatic allocation is on and
+    the breaker is closed (a rule may have held it first: then it stays where it is)."""
+    order = run.order
+    if order.status != Status.PAID or order.is_legacy:
+        return
+    settings = allocation_settings()
+    if not settings.auto_allocate or not allocation_breaker_closed(settings=settings):
+        return
+    transition_apply(
+        run=run, spec=TRANSITIONS["start_allocation"], actor=None, source=Source.SYSTEM, actor_label=auto_label()
+    )
+
+
+def allocation_enqueue(*, run: Run, move: Move) -> None:
+    """Effect of entering 'allocating': after commit a worker allocates the order. If Redis is down the tick
+    finds the order later."""
+    job_enqueue_on_commit(job="orders.jobs.allocate_order", order_id=run.order.pk)
+
+
+def order_route(*, run: Run) -> None:
+    """Preparation of allocate: choose the warehouse of an order in 'allocating' that has none — the first
+    matching routing rule, else the warehouse that has every item, with room today, nearest (same province)
+    and emptiest."""
+    order = run.order
+    if order.warehouse_id is not None or order.status != Status.ALLOCATING or order.is_legacy:
+        return
+    ranking = order_route_by_rules(order=order)
+    if order.warehouse_id is not None:
+        return
+    wanted = order_wanted_units(order=order)
+    usable = stock_usable(sku_ids=list(wanted), promo_code=order.promo_code, member_level=order.customer.member_level)
+    capacity = selectors.warehouse_remaining_capacity()
+
+    def rank(warehouse: Warehouse) -> tuple:
+        covered = sum(min(n, max(0, usable.get((warehouse.pk, s), 0))) for s, n in wanted.items())
+        room = capacity.get(warehouse.code, 0)
+        in_stock, near = covered == sum(wanted.values()), warehouse.province == order.province
+        if ranking == "capacity":
+            return (in_stock, room > 0, room, near, covered)
+        return (in_stock, room > 0, near, covered, room)  # nearest first, the default
+
+    candidates = sorted(Warehouse.objects.filter(is_active=True), key=rank, reverse=True)
+    if not candidates:
+        return
+    best = candidates[0]
+    order.warehouse = best
+    in_stock = rank(best)[0]
+    near, room = best.province == order.province, capacity.get(best.code, 0)
+    why = [_("all items in stock") if in_stock else _("most items in stock")]
+    if near:
+        why.append(_("same province"))
+    why.append(
+        _("%(n)d orders of capacity left today") % {"n": room}
+        if room < selectors.UNLIMITED_CAPACITY
+        else _("no capacity limit")
+    )
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=Source.SYSTEM,
+        actor_label=auto_label(),
+        reason=_("Routed to %(warehouse)s: %(why)s")
+        % {"warehouse": best.name, "why": _(", ").join(str(w) for w in why)},
+        data={"warehouse": best.code, "routed_by": "stock", "ranking": ranking or "nearest"},
+    )
+
+
+def order_lock_stock_or_hold(*, run: Run, actor) -> None:
+    """Preparation of allocate, after its guard passed: lock the order's stock at its warehouse. On a shortfall
+    nothing is locked: the order is held instead with '缺货' and the missing SKUs (marked as held for stock, so
+    arriving stock releases it), purchasing is alerted, and the shortfall is the run's refusal, which the
+    caller is told once the hold is kept. Once locked, its shortfall alert closes."""
+    order = run.order
+    try:
+        stock.stock_lock(
+            order_id=order.pk,
+            warehouse=order.warehouse,
+            wanted=order_wanted_units(order=order),
+            promo_code=order.promo_code,
+            member_level=order.customer.member_level,
+            actor=actor,
+            reason=order.number,
+        )
+    except StockShortfall as shortfall:
+        items = "; ".join(str(s) for s in shortfall.shortfalls)
+        reason = _("缺货 Out of stock at %(warehouse)s: %(items)s") % {
+            "warehouse": order.warehouse.code,
+            "items": items,
+        }
+        transition_apply(
+            run=run,
+            spec=TRANSITIONS["hold"],
+            actor=None,
+            source=Source.SYSTEM,
+            actor_label=auto_label(),
+            reason=reason[:250],
+            also_set={"hold_kind": Order.HoldKind.STOCK},
+        )
+        alert_raise(
+            kind=Alert.Kind.STOCK_SHORTFALL,
+            order=order,
+            message=_("Order %(number)s is held for stock. %(reason)s") % {"number": order.number, "reason": reason},
+            dedupe_key=shortfall_alert_key(order.pk),
+        )
+        run.refusal = shortfall
+        return
+    alert_resolve(
+        alerts=Alert.objects.filter(dedupe_key=shortfall_alert_key(order.pk)),
+        resolution=_("the order's stock is locked at %(warehouse)s") % {"warehouse": order.warehouse.code},
+    )
+
+
+# --- stock effects: what each move does to the stock ledger (why, on each ledger row) ------------------------
+def _stock_note(run: Run, move: Move) -> str:
+    return f"{run.order.number} {move.transition}"
+
+
+def _stock_reason(run: Run, move: Move) -> str:
+    note = _stock_note(run, move)
+    return f"{note}: {move.reason}"
+
+
+def stock_deduct(*, run: Run, move: Move) -> None:
+    stock.stock_deduct(order_id=run.order.pk, actor=move.actor, reason=_stock_note(run, move))
+
+
+def stock_release(*, run: Run, move: Move) -> None:
+    stock.stock_release(order_id=run.order.pk, actor=move.actor, reason=_stock_reason(run, move))
+
+
+def stock_restock(*, run: Run, move: Move) -> None:
+    """Shipped units come back on hand (units still locked — returned before pickup — are freed by release)."""
+    stock.stock_restock(order_id=run.order.pk, actor=move.actor, reason=_stock_reason(run, move))

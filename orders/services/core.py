@@ -1,0 +1,258 @@
+"""The lifecycle core: lock an order row once, check a transition, change the row, record it (one history row
+and one timeline event). It runs no effects and never calls itself: orders/services/transitions.py (the
+lifecycle) runs the effects declared for each move, and effect providers that move the order again call
+`transition_apply` on the row already locked, inside the same run.
+
+Nothing here imports a service above it: only models, the status machine's read-only view and the timeline."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.exceptions import ApplicationError
+from logistics.models import Carrier
+from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
+from orders.models import Order, OrderEvent, OrderLine, Status, StatusNode
+from orders.services.timeline import event_record, history_attribute
+from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
+from warehouse.models import Warehouse
+
+# The order keeps the reason of its current state in status_reason (varchar 255).
+REASON_MAX_LENGTH = 255
+# Fields a transition request may set on the order before its guard is checked.
+SETTABLE_ON_TRANSITION = ("warehouse", "carrier", "tracking_number")
+
+
+@dataclass
+class Move:
+    """One transition the core applied: what the lifecycle looks up in its table of effects."""
+
+    transition: str
+    from_status: str
+    to_status: str
+    actor: AbstractBaseUser | None
+    source: str
+    reason: str
+
+
+@dataclass
+class Run:
+    """One pass through the lifecycle on one locked order row: the moves made so far (the asked-for one and
+    those its effects made), and the refusal to report when a preparation diverted the order instead."""
+
+    order: Order
+    moves: list[Move] = field(default_factory=list)
+    refusal: ApplicationError | None = None
+    # Why the row changed, for its one history row: the row is saved once, when the run ends (run_save).
+    notes: list[str] = field(default_factory=list)
+    history_actor: AbstractBaseUser | None = None
+
+    def note(self, reason: str, *, actor: AbstractBaseUser | None = None) -> None:
+        """An effect changed the locked order in memory; the run's one save writes it, with this reason."""
+        self.notes.append(reason)
+        if self.history_actor is None:
+            self.history_actor = actor
+
+
+def run_save(*, run: Run) -> None:
+    """Write what the run changed on the order row in one UPDATE and one history row (actor: who asked)."""
+    if not run.notes:
+        return
+    history_attribute(run.order, actor=run.history_actor, reason="; ".join(run.notes))
+    run.order.save()
+    run.notes.clear()
+
+
+# --- status-node timeouts: read once per transaction -------------------------------------------------------
+_NODE_CACHE_ATTR = "_orderhub_status_timeouts"
+
+
+def _status_timeouts() -> dict[str, int | None]:
+    """Timeout minutes per status, read once per transaction (a paid POST enters three statuses).
+
+    The cache is bound to the connection's list of on-commit callbacks, which Django replaces on commit,
+    rollback and savepoint rollback; outside a transaction nothing is cached."""
+    hooks = connection.run_on_commit if connection.in_atomic_block else None
+    cached = getattr(connection, _NODE_CACHE_ATTR, None)
+    if hooks is not None and cached is not None and cached[0] is hooks:
+        return cached[1]
+    timeouts = dict(StatusNode.objects.values_list("status", "timeout_minutes"))
+    if hooks is not None:
+        transaction.on_commit(lambda: None)  # keeps the list non-empty, so commit replaces it
+        setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, timeouts))
+    return timeouts
+
+
+def status_deadline(*, status: str, entered_at) -> timezone.datetime | None:
+    minutes = _status_timeouts().get(status)
+    if not minutes:
+        return None
+    return entered_at + timedelta(minutes=minutes)
+
+
+# --- input -------------------------------------------------------------------------------------------------
+def transition_spec(name: str) -> TransitionSpec:
+    spec = TRANSITIONS.get(name)
+    if spec is None:
+        raise InvalidInput(
+            _("Unknown transition '%(name)s'.") % {"name": name},
+            code=OrderErrorCode.UNKNOWN_TRANSITION,
+            extra={"field": "transition", "allowed": sorted(TRANSITIONS)},
+        )
+    return spec
+
+
+def transition_reason_clean(*, spec: TransitionSpec, reason: str) -> str:
+    reason = (reason or "").strip()
+    if spec.reason_required and not reason:
+        raise InvalidInput(
+            _("A reason is required to '%(label)s'.") % {"label": spec.label},
+            code=OrderErrorCode.REASON_REQUIRED,
+            extra={"field": "reason"},
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InvalidInput(
+            _("The reason is longer than %(n)d characters.") % {"n": REASON_MAX_LENGTH},
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "reason"},
+        )
+    return reason
+
+
+def transition_fields_set(*, order: Order, changes: dict) -> dict:
+    """Set what a transition request may set (warehouse, carrier, tracking number) on the locked order."""
+    applied = {}
+    for name, value in changes.items():
+        if name not in SETTABLE_ON_TRANSITION:
+            raise InvalidInput(
+                _("Field '%(f)s' cannot be set here.") % {"f": name}, code="invalid_field", extra={"field": name}
+            )
+        if value in (None, ""):
+            continue
+        if name == "warehouse":
+            warehouse = Warehouse.objects.filter(code=value, is_active=True).first()
+            if warehouse is None:
+                raise InvalidInput(
+                    _("Unknown warehouse '%(v)s'.") % {"v": value},
+                    code="unknown_warehouse",
+                    extra={"field": "warehouse"},
+                )
+            order.warehouse = warehouse
+        elif name == "carrier":
+            carrier = Carrier.objects.filter(code=value, is_active=True).first()
+            if carrier is None:
+                raise InvalidInput(
+                    _("Unknown carrier '%(v)s'.") % {"v": value}, code="unknown_carrier", extra={"field": "carrier"}
+                )
+            order.carrier = carrier
+        else:
+            value = str(value).strip()
+            if len(value) > 32:
+                raise InvalidInput(
+                    _("Tracking number is longer than 32 characters."),
+                    code="invalid_field",
+                    extra={"field": "tracking_number"},
+                )
+            order.tracking_number = value
+        applied[name] = str(value)
+    return applied
+
+
+# --- lock, check, change, record ---------------------------------------------------------------------------
+def order_lock(*, order: Order) -> Order:
+    """The one row lock of a lifecycle run. Call inside the transaction that changes the order.
+
+    When the caller's copy is still the row (same updated_at: every write of an order row goes through save(),
+    and line changes save their order), the relations and lines it has loaded are kept on the locked copy,
+    so nothing reads them twice (intake hands over the order it has just inserted)."""
+    locked = Order.objects.select_for_update().get(pk=order.pk)
+    if order.updated_at is not None and locked.updated_at == order.updated_at:
+        locked._state.fields_cache = dict(order._state.fields_cache)
+        lines = getattr(order, "_prefetched_objects_cache", {}).get("lines")
+        if lines is not None:  # as Django's prefetch keeps them: a queryset whose results are loaded
+            loaded = OrderLine.objects.filter(order=locked)
+            loaded._result_cache, loaded._prefetch_done = list(lines), True
+            locked._prefetched_objects_cache = {"lines": loaded}
+    return locked
+
+
+def transition_check(*, order: Order, spec: TransitionSpec, actor: AbstractBaseUser | None, source: str) -> None:
+    """Raise the error that explains why this transition cannot happen now; return if it can."""
+    if order.is_legacy:
+        raise Conflict(str(failed_guards(order, spec)[0]), code=OrderErrorCode.LEGACY_READ_ONLY)
+    if actor is not None and not actor.has_perm(spec.permission):
+        raise Forbidden(
+            _("You do not have permission to '%(label)s'.") % {"label": spec.label},
+            code=OrderErrorCode.TRANSITION_FORBIDDEN,
+        )
+    if order.status not in spec.from_states:
+        raise Conflict(
+            _("Cannot '%(label)s' an order that is '%(status)s'.")
+            % {"label": spec.label, "status": order.get_status_display()},
+            code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
+            extra={"status": order.status, "allowed_from": sorted(spec.from_states)},
+        )
+    if not spec.allows_source(source):
+        raise Conflict(
+            _("'%(label)s' can only come from: %(sources)s.")
+            % {"label": spec.label, "sources": ", ".join(spec.sources)},
+            code=OrderErrorCode.TRANSITION_NOT_ALLOWED,
+            extra={"source": source, "allowed_sources": list(spec.sources)},
+        )
+    failures = failed_guards(order, spec)
+    if failures:
+        raise Conflict(" ".join(failures), code=OrderErrorCode.TRANSITION_NOT_ALLOWED, extra={"status": order.status})
+
+
+def transition_apply(
+    *,
+    run: Run,
+    spec: TransitionSpec,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str = "",
+    actor_label: str = "",
+    applied: dict | None = None,
+    also_set: dict | None = None,
+) -> Move:
+    """Check and make one transition on the run's locked order, write its one timeline event, and note the move
+    on the run (the lifecycle runs its effects, then saves the row once with one history row naming every move
+    of the run). Refusals raise and change nothing.
+    `also_set`: fields the mover sets with the change, in the same save (e.g. the kind of a stock hold)."""
+    order = run.order
+    transition_check(order=order, spec=spec, actor=actor, source=source)
+    reason = reason[:REASON_MAX_LENGTH]
+    from_status = order.status
+    getattr(order, spec.name)()
+    now = timezone.now()
+    order.state_entered_at = now
+    order.state_deadline = status_deadline(status=order.status, entered_at=now)
+    if order.status in (Status.ON_HOLD, Status.CANCELLED, Status.RETURNED, Status.EXCEPTION):
+        order.status_reason = reason
+    elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
+        order.status_reason = ""
+        order.resume_status = ""
+    for name, value in (also_set or {}).items():
+        setattr(order, name, value)
+    run.note(f"{spec.name}: {reason}" if reason else spec.name, actor=actor)  # saved once, by run_save
+    event_record(
+        order=order,
+        kind=OrderEvent.Kind.TRANSITION,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        transition=spec.name,
+        from_status=from_status,
+        to_status=order.status,
+        data={"set": applied} if applied else None,
+    )
+    move = Move(
+        transition=spec.name, from_status=from_status, to_status=order.status, actor=actor, source=source, reason=reason
+    )
+    run.moves.append(move)
+    return move

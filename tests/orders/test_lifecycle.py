@@ -1,0 +1,90 @@
+"""The lifecycle: one paid POST locks the order row once, writes one timeline event per transition, and stays
+within its SQL budget; effects declared in the table run on the row already locked."""
+
+import re
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from orders.models import Order, OrderEvent, Status
+from rules.models import Rule
+from rules.services import rule_save
+from tests.factories import SkuFactory, order_payload
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/orders/"
+# The budget of one paid-and-admitted POST: 42 statements before the lifecycle core (issue 10 aims at 20).
+# Measured 23 here (21 in production, where the outer transaction is BEGIN/COMMIT, not a savepoint).
+PAID_POST_MAX_STATEMENTS = 23
+ORDER_ROW_LOCK = re.compile(r'FROM "orders_order".*FOR UPDATE', re.S)
+
+
+@pytest.fixture
+def auto_allocation(manual_allocation):
+    manual_allocation.auto_allocate = True
+    manual_allocation.save()
+    return manual_allocation
+
+
+class _ForgetCaches(Exception):
+    pass
+
+
+def _paid_post(api, **overrides):
+    payload = order_payload(paid_at="2026-11-30T10:00:00+08:00", payment_reference="TRADE-1", **overrides)
+    api.post(URL, order_payload(), format="json")  # warm up what a running worker has cached; the customer exists
+    try:  # a new transaction reads its own status-node timeouts: forget those the warm-up read
+        with transaction.atomic():
+            raise _ForgetCaches
+    except _ForgetCaches:
+        pass
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, payload, format="json")
+    assert response.status_code == 201, response.content
+    _paid_post.body = response.json()
+    return Order.objects.get(number=response.json()["number"]), [q["sql"] for q in queries.captured_queries]
+
+
+def test_order_create_paid_post_takes_the_order_lock_once(api, auto_allocation, stocked):
+    order, statements = _paid_post(api)
+    assert order.status == Status.ALLOCATING  # paid, then admitted to the queue in the same transaction
+    locks = [s for s in statements if ORDER_ROW_LOCK.search(s)]
+    assert len(locks) == 1, locks
+
+
+def test_order_create_paid_post_writes_one_timeline_event_per_transition(api, auto_allocation, stocked):
+    order, _statements = _paid_post(api)
+    transitions = list(
+        order.events.filter(kind=OrderEvent.Kind.TRANSITION).order_by("pk").values_list("transition", flat=True)
+    )
+    assert transitions == ["pay", "start_allocation"]
+    # one history row when created, one for the paid POST: payment figures and both moves in one save
+    created, paid = (h.history_change_reason for h in order.history.order_by("history_id"))
+    assert created == "created via api"
+    assert paid.startswith("payment recorded: TRADE-1; pay: ") and paid.endswith("; start_allocation")
+
+
+def test_order_create_paid_post_stays_within_its_sql_budget(api, auto_allocation, stocked):
+    _order, statements = _paid_post(api)
+    print(f"\n{len(statements)} statements per paid POST")
+    for s in statements:
+        print("  ", s[:160])
+    assert len(statements) <= PAID_POST_MAX_STATEMENTS
+
+
+def test_order_transition_pay_effects_hold_and_gift_on_the_same_locked_row(api, auto_allocation, stocked):
+    # given: a gift rule and an approval rule on paid orders over 100
+    SkuFactory(code="SAMPLE-3", name="面膜试用装", category="赠品")
+    over_100 = {"all": [{"fact": "subtotal", "op": "gt", "value": "100"}]}
+    for kind, action in (("gift", {"sku": "SAMPLE-3", "quantity": 1}), ("approval", {"group": "运营主管"})):
+        rule_save(rule=Rule(kind=kind, name=kind, condition=over_100, action=action, enabled=True), actor=None)
+    # when
+    order, statements = _paid_post(api)
+    # then: held by the rule inside the pay run (not admitted), with one lock, and the answer shows the gift
+    assert order.status == Status.ON_HOLD and order.resume_status == Status.PAID
+    assert len([s for s in statements if ORDER_ROW_LOCK.search(s)]) == 1
+    transitions = list(order.events.filter(kind=OrderEvent.Kind.TRANSITION).values_list("transition", flat=True))
+    assert transitions == ["pay", "hold"]
+    assert sorted(line["sku"] for line in _paid_post.body["lines"]) == ["MASK-001", "SAMPLE-3"]
