@@ -24,7 +24,7 @@ from orders.services.payment import (
     payment_can_confirm,
     payment_mismatch_reason,
 )
-from orders.services.timeline import event_record, history_attribute
+from orders.services.timeline import event_record, events_deferred, history_attribute
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku, StockLock
 from warehouse.selectors import skus_resolve
@@ -224,7 +224,8 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
     if existing is None:
         for _attempt in range(3):
             try:
-                with transaction.atomic():
+                # The created line and those of the payment's run: one INSERT.
+                with transaction.atomic(), events_deferred():
                     order = _insert(
                         draft=draft, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
                     )
@@ -237,6 +238,7 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                             actor=actor,
                             source=source,
                             actor_label=channel.code,
+                            savepoint=False,  # an error rolls back the whole intake, the order with it
                         )  # rules may have added lines: the caller reads it afresh
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
