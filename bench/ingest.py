@@ -255,7 +255,7 @@ def breakdown(token: str, payloads: "Payloads", count: int) -> tuple[list[tuple]
         (intake, "_insert", "  _insert (transaction body)"),
         (intake, "_customer_for", "    customer get_or_create"),
         (intake, "status_deadline", "    status node deadline"),
-        (intake, "event_record", "    timeline event"),
+        (intake, "order_created_event", "    timeline event"),
         (api.selectors, "order_get", "order_get (reload for the response)"),
         (api, "_detail", "response serialization (OrderOut)"),
     ]

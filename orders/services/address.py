@@ -9,11 +9,11 @@ from django.utils.translation import gettext as _
 
 from orders.drafts import Address
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
-from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Status
+from orders.models import AddressChange, Alert, Order, Source, Status
 from orders.phones import cn_mobile_validator
 from orders.services.alerts import alert_raise
 from orders.services.core import order_lock
-from orders.services.timeline import event_record, history_attribute
+from orders.services.timeline import address_changed_event, history_attribute, intercept_resolved_event
 from orders.services.transitions import order_transition_locked
 
 ADDRESS_FIELDS = {  # order field: (max length, required)
@@ -89,15 +89,7 @@ def order_change_address(
         )
         if applied_now:
             _address_apply(order=order, address=new, actor=actor, reason=f"address change: {reason}")
-            event_record(
-                order=order,
-                kind=OrderEvent.Kind.NOTE,
-                source=Source.ADMIN,
-                actor=actor,
-                reason=_("Address changed: %(old)s → %(new)s (%(why)s)")
-                % {"old": old.one_line(), "new": new.one_line(), "why": reason},
-                data={"old_address": old.order_fields(), "new_address": new.order_fields()},
-            )
+            address_changed_event(order=order, old=old, new=new, actor=actor, reason=reason)
             return change
         why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": new.one_line(), "why": reason}
         order = order_transition_locked(  # on the row locked above
@@ -141,14 +133,5 @@ def address_change_resolve(
         change.state = AddressChange.State.INTERCEPTED if intercepted else AddressChange.State.FAILED
         change.resolved_at = timezone.now()
         change.save()
-        event_record(
-            order=order,
-            kind=OrderEvent.Kind.NOTE,
-            source=Source.ADMIN,
-            actor=actor,
-            reason=_("Intercept succeeded: new address applied.")
-            if intercepted
-            else _("Intercept failed: address unchanged."),
-            data={"address_change": change.pk, "intercepted": intercepted},
-        )
+        intercept_resolved_event(order=order, change=change, intercepted=intercepted, actor=actor)
     return change

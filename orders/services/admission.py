@@ -9,11 +9,11 @@ from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders import selectors
-from orders.models import Alert, Order, OrderEvent, Source, Status
+from orders.models import Alert, Order, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
 from orders.services.core import Move, Run, transition_apply
 from orders.services.rules import order_route_by_rules
-from orders.services.timeline import event_record
+from orders.services.timeline import order_routed_event
 from orders.transitions import TRANSITIONS
 from warehouse import services as stock
 from warehouse.exceptions import StockShortfall
@@ -127,15 +127,7 @@ def order_route(*, run: Run) -> None:
         if room < selectors.UNLIMITED_CAPACITY
         else _("no capacity limit")
     )
-    event_record(
-        order=order,
-        kind=OrderEvent.Kind.NOTE,
-        source=Source.SYSTEM,
-        actor_label=auto_label(),
-        reason=_("Routed to %(warehouse)s: %(why)s")
-        % {"warehouse": best.name, "why": _(", ").join(str(w) for w in why)},
-        data={"warehouse": best.code, "routed_by": "stock", "ranking": ranking or "nearest"},
-    )
+    order_routed_event(order=order, warehouse=best, why=why, ranking=ranking, actor_label=auto_label())
 
 
 def order_lock_stock_or_hold(*, run: Run, actor) -> None:

@@ -11,10 +11,10 @@ from django.utils.translation import gettext as _
 
 from orders import selectors
 from orders.exceptions import Conflict
-from orders.models import Order, OrderEvent, OrderLine, Source, Status
+from orders.models import Order, OrderLine, Source, Status
 from orders.services.admission import allocation_breaker_closed, auto_label, order_wanted_units
 from orders.services.core import order_lock
-from orders.services.timeline import event_record, history_attribute
+from orders.services.timeline import history_attribute, stock_lock_expired_event
 from orders.services.transitions import order_transition, order_transition_locked
 from warehouse import services as stock
 from warehouse.exceptions import StockShortfall
@@ -114,7 +114,7 @@ def order_locks_expire(*, now=None) -> int:
                     reason=reason,
                 )
             else:
-                event_record(order=order, kind=OrderEvent.Kind.NOTE, source=Source.SYSTEM, reason=reason)
+                stock_lock_expired_event(order=order, hours=hours, reason=reason)
             order.resume_status = Status.ALLOCATING
             order.warehouse = None
             history_attribute(order, actor=None, reason="stock lock expired")

@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from config.exceptions import ApplicationError
 from logistics.models import Carrier
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderEvent, OrderLine, Status, StatusNode
-from orders.services.timeline import event_record, history_attribute
+from orders.models import Order, OrderLine, Status, StatusNode
+from orders.services.timeline import history_attribute, transition_event
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
 
@@ -239,17 +239,15 @@ def transition_apply(
     for name, value in (also_set or {}).items():
         setattr(order, name, value)
     run.note(f"{spec.name}: {reason}" if reason else spec.name, actor=actor)  # saved once, by run_save
-    event_record(
+    transition_event(
         order=order,
-        kind=OrderEvent.Kind.TRANSITION,
+        transition=spec.name,
+        from_status=from_status,
         source=source,
         actor=actor,
         actor_label=actor_label,
         reason=reason,
-        transition=spec.name,
-        from_status=from_status,
-        to_status=order.status,
-        data={"set": applied} if applied else None,
+        applied=applied,
     )
     move = Move(
         transition=spec.name, from_status=from_status, to_status=order.status, actor=actor, source=source, reason=reason

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import FINAL_STATES, Order, OrderEvent, Source, Status
-from orders.services.timeline import event_record, history_attribute
+from orders.models import FINAL_STATES, Order, Source, Status
+from orders.services.timeline import history_attribute, order_edited_event
 
 PERMISSION = "orders.change_order"
 TAG_MAX_LENGTH, TAGS_MAX = 32, 20  # as the API accepts them at intake
@@ -75,13 +75,8 @@ def _save_and_record(
     """One history row (who, why) and one timeline event for one hand change of the locked order."""
     history_attribute(order, actor=actor, reason=f"{summary} ({reason})" if reason else summary)
     order.save(update_fields=[*fields, "updated_at"])
-    event_record(
-        order=order,
-        kind=OrderEvent.Kind.NOTE,
-        source=source,
-        actor=actor,
-        reason=f"{summary}（{reason}）" if reason else summary,
-        data=data,
+    order_edited_event(
+        order=order, changes=data, text=f"{summary}（{reason}）" if reason else summary, source=source, actor=actor
     )
 
 

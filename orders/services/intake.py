@@ -24,7 +24,13 @@ from orders.services.payment import (
     payment_can_confirm,
     payment_mismatch_reason,
 )
-from orders.services.timeline import event_record, events_deferred, history_attribute
+from orders.services.timeline import (
+    channel_review_event,
+    channel_update_event,
+    events_deferred,
+    history_attribute,
+    order_created_event,
+)
 from orders.services.transitions import order_transition, status_deadline
 from warehouse.models import Sku, StockLock
 from warehouse.selectors import skus_resolve
@@ -171,14 +177,7 @@ def _insert(
         default_user=actor if actor is not None and actor.is_authenticated else None,
     )
     order._prefetched_objects_cache = {"lines": lines}  # the caller renders them without a re-read
-    event_record(
-        order=order,
-        kind=OrderEvent.Kind.CREATED,
-        source=source,
-        actor=actor,
-        to_status=order.status,
-        data={"channel": channel.code, "channel_order_no": order.channel_order_no},
-    )
+    order_created_event(order=order, source=source, actor=actor)
     return order
 
 
@@ -351,15 +350,13 @@ def order_update_from_replay(
         setattr(order, name, value)
     history_attribute(order, actor=actor, reason=reason)
     order.save()
-    event_record(
+    channel_update_event(
         order=order,
-        kind=OrderEvent.Kind.NOTE,
+        differences=content.differences,
+        described=_describe(content.differences),
         source=source,
         actor=actor,
         actor_label=actor_label,
-        reason=_("渠道重推更新 Channel replay updated the order: %(changes)s")
-        % {"changes": _describe(content.differences)},
-        data={"replay_update": content.differences},
     )
     return order
 
@@ -379,13 +376,8 @@ def _replay_review(
         return order, order.status == Status.ON_HOLD
     text = f"{headline}: {_describe(differences)}"
     if not order.is_legacy and order.status in HOLD_FOR_REVIEW | {Status.PAID}:
-        event_record(
-            order=order,
-            kind=OrderEvent.Kind.NOTE,
-            source=source,
-            actor_label=actor_label,
-            reason=text,
-            data={"replay_digest": digest, "differences": differences},
+        channel_review_event(
+            order=order, differences=differences, digest=digest, reason=text, source=source, actor_label=actor_label
         )
         held = order_transition(
             order=order, transition="hold", actor=None, source=source, actor_label=actor_label, reason=text[:255]

@@ -11,9 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderEvent, Status
+from orders.models import Order, Status
 from orders.services.core import order_lock
-from orders.services.timeline import event_record, events_deferred, history_attribute
+from orders.services.timeline import (
+    events_deferred,
+    history_attribute,
+    payment_recorded_event,
+    payment_time_event,
+)
 from orders.services.transitions import order_transition_locked
 
 PAY_PERMISSION = "orders.pay_order"
@@ -137,23 +142,16 @@ def order_confirm_payment(
         locked.paid_amount, locked.paid_at, locked.payment_reference = amount, when, reference
         # Saved with the transition below, in its one UPDATE and history row.
         recorded = f"payment recorded: {reference}"
-        event_record(
+        payment_recorded_event(
             order=locked,
-            kind=OrderEvent.Kind.NOTE,
+            amount=amount,
+            paid_at=when,
+            reference=reference,
+            expected=expected,
+            before=before,
             source=source,
             actor=actor,
             actor_label=actor_label,
-            reason=_("收款 Payment recorded: ¥%(amount)s at %(at)s, reference %(ref)s")
-            % {"amount": amount, "at": timezone.localtime(when).strftime("%Y-%m-%d %H:%M"), "ref": reference},
-            data={
-                "payment": {
-                    "paid_amount": str(amount),
-                    "paid_at": when.isoformat(),
-                    "payment_reference": reference,
-                    "expected": [str(e) for e in expected],
-                    "before": {**before, "paid_at": before["paid_at"].isoformat() if before["paid_at"] else None},
-                }
-            },
         )
         if amount not in expected:
             # Not paid: a person checks the figures (待人工复核). A system hold, so 财务 needs no hold permission.
@@ -201,14 +199,5 @@ def order_payment_time_record(
         locked.paid_at = when
         history_attribute(locked, actor=actor, reason="payment time from channel")
         locked.save(update_fields=["paid_at", "updated_at"])
-        event_record(
-            order=locked,
-            kind=OrderEvent.Kind.NOTE,
-            source=source,
-            actor=actor,
-            actor_label=actor_label,
-            reason=_("Payment time from the channel: %(at)s")
-            % {"at": timezone.localtime(when).strftime("%Y-%m-%d %H:%M")},
-            data={"payment": {"paid_at": when.isoformat()}},
-        )
+        payment_time_event(order=locked, paid_at=when, source=source, actor=actor, actor_label=actor_label)
     return locked

@@ -7,10 +7,10 @@ import hashlib
 from django.utils.translation import gettext as _
 
 from orders import selectors
-from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
+from orders.models import Alert, Order, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
 from orders.services.core import Move, Run, transition_apply
-from orders.services.timeline import event_record, history_attribute
+from orders.services.timeline import history_attribute, rule_fired_event
 from orders.transitions import TRANSITIONS
 from rules import actions
 from rules.services import rules_decide
@@ -53,14 +53,7 @@ def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
             changed = True
         elif decision.kind == actions.APPROVAL:
             holds.append(decision)
-        event_record(
-            order=order,
-            kind=OrderEvent.Kind.RULE,
-            source=Source.RULE,
-            actor_label=decision.rule_name,
-            reason=f"{decision.rule_name} v{decision.version}: {actions.render_action(decision.kind, params)}",
-            data={"rule_id": decision.rule_id, "version": decision.version, "kind": decision.kind, "action": params},
-        )
+        rule_fired_event(order=order, decision=decision, text=actions.render_action(decision.kind, params))
     if changed:
         run.note("rules on paid")  # saved with the run's one save
     _alert_failures(order, failures)
@@ -94,19 +87,7 @@ def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
 
 
 def _record_decision(order: Order, decision, text: str) -> None:
-    event_record(
-        order=order,
-        kind=OrderEvent.Kind.RULE,
-        source=Source.RULE,
-        actor_label=decision.rule_name,
-        reason=f"{decision.rule_name} v{decision.version}: {text}",
-        data={
-            "rule_id": decision.rule_id,
-            "version": decision.version,
-            "kind": decision.kind,
-            "action": decision.action,
-        },
-    )
+    rule_fired_event(order=order, decision=decision, text=text)
 
 
 def _alert_failures(order: Order, failures) -> None:

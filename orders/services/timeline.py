@@ -1,13 +1,23 @@
-from collections.abc import Iterator
+"""The order's timeline: `event_record` writes one line (at once, or deferred into one INSERT), and below it
+one typed constructor per kind of line, each with fixed data keys (EVENT_DATA_KEYS), so reports can read
+them. Call sites use the constructors; only this module calls `event_record`."""
+
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.history import history_reason
-from orders.models import Alert, Order, OrderEvent, Source
+from orders.drafts import Address
+from orders.models import AddressChange, Alert, Order, OrderEvent, Source
+from rules.services import Decision
+from warehouse.models import Warehouse
 
 # Timeline lines waiting for the one INSERT at the end of a lifecycle run (None: write each at once).
 _deferred: ContextVar[list[OrderEvent] | None] = ContextVar("orderhub_deferred_events", default=None)
@@ -84,6 +94,239 @@ def events_deferred() -> Iterator[None]:
 
 
 # Typed constructors: one per kind of timeline line, with fixed data keys, so reports can read them.
+# The data keys each constructor writes, by constructor name (tests pin them; reports may read them).
+# `order_edited_event` writes one key per changed field, all from EDITABLE_FIELDS.
+EDITABLE_FIELDS = ("priority", "tags", "invoice_title", "promised_ship_by")
+EVENT_DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "order_created_event": ("channel", "channel_order_no"),
+    "transition_event": ("set",),
+    "rule_fired_event": ("rule_id", "version", "kind", "action"),
+    "order_routed_event": ("warehouse", "routed_by", "ranking"),
+    "address_changed_event": ("old_address", "new_address"),
+    "intercept_resolved_event": ("address_change", "intercepted"),
+    "payment_recorded_event": ("payment",),  # payment: paid_amount, paid_at, payment_reference, expected, before
+    "payment_time_event": ("payment",),  # payment: paid_at
+    "channel_update_event": ("replay_update",),
+    "channel_review_event": ("replay_digest", "differences"),
+    "order_edited_event": EDITABLE_FIELDS,
+    "stock_lock_expired_event": ("hours",),
+    "alert_raised_event": ("alert_id", "alert_kind", "severity", "resolved"),
+    "alert_resolved_event": ("alert_id", "alert_kind", "severity", "resolved"),
+}
+PAYMENT_RECORDED_KEYS = ("paid_amount", "paid_at", "payment_reference", "expected", "before")
+
+
+def _local(when: datetime) -> str:
+    return timezone.localtime(when).strftime("%Y-%m-%d %H:%M")
+
+
+def order_created_event(*, order: Order, source: str, actor: AbstractBaseUser | None) -> OrderEvent:
+    """The first line of every order. data: channel (code), channel_order_no."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.CREATED,
+        source=source,
+        actor=actor,
+        to_status=order.status,
+        data={"channel": order.channel.code, "channel_order_no": order.channel_order_no},
+    )
+
+
+def transition_event(
+    *,
+    order: Order,
+    transition: str,
+    from_status: str,
+    source: str,
+    actor: AbstractBaseUser | None,
+    actor_label: str = "",
+    reason: str = "",
+    applied: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """One status change, recorded after the order's status moved (to_status is its status now).
+    data: set (the fields the transition's guard set on the order, {} when none)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.TRANSITION,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        transition=transition,
+        from_status=from_status,
+        to_status=order.status,
+        data={"set": dict(applied or {})},
+    )
+
+
+def rule_fired_event(*, order: Order, decision: Decision, text: str) -> OrderEvent:
+    """A business rule acted on the order; `text` says what it did. data: rule_id, version, kind, action."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.RULE,
+        source=Source.RULE,
+        actor_label=decision.rule_name,
+        reason=f"{decision.rule_name} v{decision.version}: {text}",
+        data={
+            "rule_id": decision.rule_id,
+            "version": decision.version,
+            "kind": decision.kind,
+            "action": decision.action,
+        },
+    )
+
+
+def order_routed_event(
+    *, order: Order, warehouse: Warehouse, why: Iterable[str], ranking: str, actor_label: str
+) -> OrderEvent:
+    """The system chose the order's warehouse by stock (a rule's route is a rule_fired_event of kind 'route').
+    data: warehouse (code), routed_by ('stock'), ranking (the ranking setting, 'nearest' by default)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=Source.SYSTEM,
+        actor_label=actor_label,
+        reason=_("Routed to %(warehouse)s: %(why)s")
+        % {"warehouse": warehouse.name, "why": _(", ").join(str(w) for w in why)},
+        data={"warehouse": warehouse.code, "routed_by": "stock", "ranking": ranking or "nearest"},
+    )
+
+
+def address_changed_event(
+    *, order: Order, old: Address, new: Address, actor: AbstractBaseUser | None, reason: str
+) -> OrderEvent:
+    """The delivery address was changed before the label. data: old_address, new_address (order fields)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=Source.ADMIN,
+        actor=actor,
+        reason=_("Address changed: %(old)s → %(new)s (%(why)s)")
+        % {"old": old.one_line(), "new": new.one_line(), "why": reason},
+        data={"old_address": old.order_fields(), "new_address": new.order_fields()},
+    )
+
+
+def intercept_resolved_event(
+    *, order: Order, change: AddressChange, intercepted: bool, actor: AbstractBaseUser | None
+) -> OrderEvent:
+    """The carrier's answer to an address-change intercept. data: address_change (its id), intercepted."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=Source.ADMIN,
+        actor=actor,
+        reason=_("Intercept succeeded: new address applied.")
+        if intercepted
+        else _("Intercept failed: address unchanged."),
+        data={"address_change": change.pk, "intercepted": intercepted},
+    )
+
+
+def payment_recorded_event(
+    *,
+    order: Order,
+    amount: Decimal,
+    paid_at: datetime,
+    reference: str,
+    expected: Iterable[Decimal],
+    before: dict[str, Any],
+    source: str,
+    actor: AbstractBaseUser | None,
+    actor_label: str = "",
+) -> OrderEvent:
+    """A payment was recorded (matching or not). data: payment = {paid_amount, paid_at, payment_reference,
+    expected (the amounts that would count as paid), before (paid_amount, paid_at, reference before it)}."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=_("收款 Payment recorded: ¥%(amount)s at %(at)s, reference %(ref)s")
+        % {"amount": amount, "at": _local(paid_at), "ref": reference},
+        data={
+            "payment": {
+                "paid_amount": str(amount),
+                "paid_at": paid_at.isoformat(),
+                "payment_reference": reference,
+                "expected": [str(e) for e in expected],
+                "before": {**before, "paid_at": before["paid_at"].isoformat() if before["paid_at"] else None},
+            }
+        },
+    )
+
+
+def payment_time_event(
+    *, order: Order, paid_at: datetime, source: str, actor: AbstractBaseUser | None, actor_label: str = ""
+) -> OrderEvent:
+    """The channel reported the payment time of an order verified without one. data: payment = {paid_at}."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=_("Payment time from the channel: %(at)s") % {"at": _local(paid_at)},
+        data={"payment": {"paid_at": paid_at.isoformat()}},
+    )
+
+
+def channel_update_event(
+    *,
+    order: Order,
+    differences: list[dict],
+    described: str,
+    source: str,
+    actor: AbstractBaseUser | None,
+    actor_label: str = "",
+) -> OrderEvent:
+    """A channel replay's new content was applied; `described` is the differences in words.
+    data: replay_update (the differences, each with 'field')."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor=actor,
+        actor_label=actor_label,
+        reason=_("渠道重推更新 Channel replay updated the order: %(changes)s") % {"changes": described},
+        data={"replay_update": differences},
+    )
+
+
+def channel_review_event(
+    *, order: Order, differences: list[dict], digest: str, reason: str, source: str, actor_label: str = ""
+) -> OrderEvent:
+    """A channel replay differs in ways the hub cannot apply: a person reviews it.
+    data: replay_digest (dedupes the same report), differences."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor_label=actor_label,
+        reason=reason,
+        data={"replay_digest": digest, "differences": differences},
+    )
+
+
+def order_edited_event(
+    *, order: Order, changes: dict[str, dict[str, Any]], text: str, source: str, actor: AbstractBaseUser | None
+) -> OrderEvent:
+    """A person changed priority, tags or details. data: one key per changed field (from EDITABLE_FIELDS), each
+    {old, new} (tags also added, removed)."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:  # a new editable field gets its key here first, so reports learn of it
+        raise ValueError(f"order_edited_event: unknown fields {sorted(unknown)}")
+    return event_record(order=order, kind=OrderEvent.Kind.NOTE, source=source, actor=actor, reason=text, data=changes)
+
+
+def stock_lock_expired_event(*, order: Order, hours: int, reason: str) -> OrderEvent:
+    """A held order's stock lock expired and its stock was released. data: hours (the lock's lifetime)."""
+    return event_record(
+        order=order, kind=OrderEvent.Kind.NOTE, source=Source.SYSTEM, reason=reason, data={"hours": hours}
+    )
+
+
 def alert_raised_event(*, alert: Alert) -> OrderEvent:
     """The line an alert about an order leaves on its timeline. data: alert_id, alert_kind, severity, resolved."""
     return event_record(
