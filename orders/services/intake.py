@@ -27,6 +27,7 @@ from orders.services.payment import (
 from orders.services.timeline import (
     channel_review_event,
     channel_update_event,
+    events_deferred,
     history_attribute,
     order_created_event,
 )
@@ -222,7 +223,8 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
     if existing is None:
         for _attempt in range(3):
             try:
-                with transaction.atomic():
+                # The created line and those of the payment's run: one INSERT.
+                with transaction.atomic(), events_deferred():
                     order = _insert(
                         draft=draft, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
                     )
@@ -235,6 +237,7 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                             actor=actor,
                             source=source,
                             actor_label=channel.code,
+                            savepoint=False,  # an error rolls back the whole intake, the order with it
                         )  # rules may have added lines: the caller reads it afresh
                 return IntakeResult(order=order, created=True)
             except IntegrityError:

@@ -106,6 +106,7 @@ def order_confirm_payment(
     actor: AbstractBaseUser | None,
     source: str,
     actor_label: str = "",
+    savepoint: bool = True,
 ) -> Order:
     """Record that the buyer has paid `paid_amount` in total, and move the order on.
 
@@ -113,13 +114,15 @@ def order_confirm_payment(
     (rules and admission to the warehouse queue follow from the `pay` transition). The amount does not
     match → the figures are recorded and the order is held with "金额不符"; whoever releases the hold after
     checking verifies the payment with the 'pay' transition. Bad input or a refusal raises and changes nothing.
+    `savepoint=False`: the caller's transaction is the boundary, and an error here rolls all of it back (intake,
+    in the transaction that has just inserted the order: a savepoint of its own would cost two statements).
     """
     amount = _clean_amount(paid_amount)
     when = _clean_time(paid_at)
     reference = _clean_reference(payment_reference)
     if actor is not None and not actor.has_perm(PAY_PERMISSION):
         raise Forbidden(_("You do not have permission to confirm payments."), code=OrderErrorCode.TRANSITION_FORBIDDEN)
-    with transaction.atomic(), events_deferred():  # its timeline lines and the transition's: one INSERT
+    with transaction.atomic(savepoint=savepoint), events_deferred():  # its lines and the transition's: one INSERT
         locked = order_lock(order=order)  # the one row lock: the transitions below work on this row
         if locked.is_legacy:
             raise Conflict(_("Legacy (imported) orders are read-only."), code=OrderErrorCode.LEGACY_READ_ONLY)
