@@ -68,8 +68,14 @@ class _Ledger:
         )
 
     def write(self) -> None:
-        for level in self.levels.values():
-            level.save(update_fields=["on_hand", "locked", "reserved", "updated_at"])
+        levels = list(self.levels.values())
+        if len(levels) == 1:
+            levels[0].save(update_fields=["on_hand", "locked", "reserved", "updated_at"])
+        elif levels:  # one UPDATE for every row (they are locked: the values written are the ones read + moved)
+            now = timezone.now()
+            for level in levels:
+                level.updated_at = now
+            StockLevel.objects.bulk_update(levels, ["on_hand", "locked", "reserved", "updated_at"])
         StockMovement.objects.bulk_create(self.movements)
 
 
@@ -178,7 +184,9 @@ def stock_lock(
     SKU that is short; nothing is locked then."""
     now = now or timezone.now()
     expires_at = now + timezone.timedelta(hours=allocation_settings().lock_expiry_hours)
-    with transaction.atomic():
+    # No savepoint: the shortfall is raised after the block, having written nothing, and any database error
+    # spoils the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         levels = _levels_for_update(pairs={(warehouse.pk, s) for s in wanted})
         quotas: dict[int, list[StockReservation]] = {}
         for quota in quotas_serving(
@@ -197,26 +205,32 @@ def stock_lock(
                 short.append((sku_id, wanted[sku_id], usable))
         if short:
             codes = dict(Sku.objects.filter(pk__in=[s for s, _, _ in short]).values_list("pk", "code"))
-            raise StockShortfall([Shortfall(codes[s], warehouse.code, n, max(0, a)) for s, n, a in short])
-        ledger = _Ledger(actor=actor, reason=reason)
-        locks = []
-        for sku_id in sorted(wanted):
-            level, need = levels[(warehouse.pk, sku_id)], wanted[sku_id]
-            for quota in quotas.get(sku_id, []):
-                take = min(need, quota.quantity)
-                if take:
-                    quota.quantity -= take
-                    quota.save(update_fields=["quantity"])
-                    ledger.move(
-                        level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota
-                    )
-                    locks.append(_lock_row(order_id, level, take, expires_at, quota=quota))
-                    need -= take
-            if need:
-                ledger.move(level, StockMovement.Kind.LOCK, locked=need, order_id=order_id)
-                locks.append(_lock_row(order_id, level, need, expires_at))
-        ledger.write()
-        return StockLock.objects.bulk_create(locks)
+        else:
+            return _locks_write(order_id, warehouse, wanted, levels, quotas, expires_at, actor, reason)
+    raise StockShortfall([Shortfall(codes[s], warehouse.code, n, max(0, a)) for s, n, a in short])
+
+
+def _locks_write(order_id, warehouse, wanted, levels, quotas, expires_at, actor, reason) -> list[StockLock]:
+    """The lock rows and their ledger of stock_lock, once every line is covered (rows already locked)."""
+    ledger = _Ledger(actor=actor, reason=reason)
+    locks = []
+    for sku_id in sorted(wanted):
+        level, need = levels[(warehouse.pk, sku_id)], wanted[sku_id]
+        for quota in quotas.get(sku_id, []):
+            take = min(need, quota.quantity)
+            if take:
+                quota.quantity -= take
+                quota.save(update_fields=["quantity"])
+                ledger.move(
+                    level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota
+                )
+                locks.append(_lock_row(order_id, level, take, expires_at, quota=quota))
+                need -= take
+        if need:
+            ledger.move(level, StockMovement.Kind.LOCK, locked=need, order_id=order_id)
+            locks.append(_lock_row(order_id, level, need, expires_at))
+    ledger.write()
+    return StockLock.objects.bulk_create(locks)
 
 
 def _lock_row(order_id: int, level: StockLevel, quantity: int, expires_at, quota=None) -> StockLock:
