@@ -167,6 +167,40 @@ def stock_adjust(
     return level
 
 
+@dataclass
+class LockedStock:
+    """The stock rows of one warehouse locked for some SKUs of an order: levels, then the quotas it may use."""
+
+    warehouse_id: int
+    sku_ids: frozenset[int]
+    levels: dict[tuple[int, int], StockLevel]
+    quotas: dict[int, list[StockReservation]]
+
+    def usable(self, sku_id: int) -> int:
+        """Units of the SKU the order could lock here: free stock plus its quotas (as stock_usable counts)."""
+        level = self.levels.get((self.warehouse_id, sku_id))
+        return (level.available if level else 0) + sum(q.quantity for q in self.quotas.get(sku_id, []))
+
+
+def stock_rows_lock(
+    *, warehouse_id: int, sku_ids, promo_code: str = "", member_level: str = "", now: datetime | None = None
+) -> LockedStock:
+    """Lock (inside the caller's transaction) the stock levels of these SKUs at one warehouse in primary-key
+    order, then the quotas an order with this promo code and member level may use there. Routing that has a
+    single warehouse to choose reads its figures from these rows and hands them to stock_lock."""
+    levels = _levels_for_update(pairs={(warehouse_id, s) for s in sku_ids})
+    quotas: dict[int, list[StockReservation]] = {}
+    for quota in quotas_serving(
+        StockReservation.objects.select_for_update().filter(warehouse_id=warehouse_id),
+        sku_ids=list(sku_ids),
+        promo_code=promo_code,
+        member_level=member_level,
+        now=now,
+    ):
+        quotas.setdefault(quota.sku_id, []).append(quota)
+    return LockedStock(warehouse_id=warehouse_id, sku_ids=frozenset(sku_ids), levels=levels, quotas=quotas)
+
+
 def stock_lock(
     *,
     order_id: int,
@@ -177,36 +211,35 @@ def stock_lock(
     actor: AbstractBaseUser | None = None,
     reason: str = "",
     now: datetime | None = None,
+    locked: LockedStock | None = None,
+    lock_expiry_hours: int | None = None,
 ) -> list[StockLock]:
     """Lock `wanted` units (SKU id → quantity) for an order: all lines or none.
 
     Quotas the order is entitled to are used first, then free stock. Raises StockShortfall listing every
-    SKU that is short; nothing is locked then."""
+    SKU that is short; nothing is locked then. `locked`: these rows, already locked in this transaction
+    (stock_rows_lock), are used instead of locking them again. `lock_expiry_hours`: the setting, when the
+    caller has read it."""
     now = now or timezone.now()
-    expires_at = now + timezone.timedelta(hours=allocation_settings().lock_expiry_hours)
+    if lock_expiry_hours is None:
+        lock_expiry_hours = allocation_settings().lock_expiry_hours
+    expires_at = now + timezone.timedelta(hours=lock_expiry_hours)
     # No savepoint: the shortfall is raised after the block, having written nothing, and any database error
     # spoils the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
-        levels = _levels_for_update(pairs={(warehouse.pk, s) for s in wanted})
-        quotas: dict[int, list[StockReservation]] = {}
-        for quota in quotas_serving(
-            StockReservation.objects.select_for_update().filter(warehouse=warehouse),
-            sku_ids=list(wanted),
-            promo_code=promo_code,
-            member_level=member_level,
-            now=now,
-        ):
-            quotas.setdefault(quota.sku_id, []).append(quota)
+        if locked is None or locked.warehouse_id != warehouse.pk or locked.sku_ids != frozenset(wanted):
+            locked = stock_rows_lock(
+                warehouse_id=warehouse.pk, sku_ids=wanted, promo_code=promo_code, member_level=member_level, now=now
+            )
         short = []
         for sku_id in sorted(wanted):
-            level = levels.get((warehouse.pk, sku_id))
-            usable = (level.available if level else 0) + sum(q.quantity for q in quotas.get(sku_id, []))
+            usable = locked.usable(sku_id)
             if wanted[sku_id] > usable:
                 short.append((sku_id, wanted[sku_id], usable))
         if short:
             codes = dict(Sku.objects.filter(pk__in=[s for s, _, _ in short]).values_list("pk", "code"))
         else:
-            return _locks_write(order_id, warehouse, wanted, levels, quotas, expires_at, actor, reason)
+            return _locks_write(order_id, warehouse, wanted, locked.levels, locked.quotas, expires_at, actor, reason)
     raise StockShortfall([Shortfall(codes[s], warehouse.code, n, max(0, a)) for s, n, a in short])
 
 
@@ -221,9 +254,7 @@ def _locks_write(order_id, warehouse, wanted, levels, quotas, expires_at, actor,
             if take:
                 quota.quantity -= take
                 quota.save(update_fields=["quantity"])
-                ledger.move(
-                    level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota
-                )
+                ledger.move(level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota)
                 locks.append(_lock_row(order_id, level, take, expires_at, quota=quota))
                 need -= take
         if need:

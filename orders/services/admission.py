@@ -5,7 +5,7 @@ core on that same row. The queue's entry services (jobs, tick, stock arrivals) a
 
 from collections import Counter
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
@@ -49,7 +49,8 @@ def order_wanted_units(*, order: Order) -> dict[int, int]:
 def order_lock_for_allocation(*, order_id: int) -> Order | None:
     """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
     lines, and in the same statement what routing and locking would each ask the database for: whether any
-    routing rule is enabled, whether the order has an open shortfall alert. None when it no longer waits."""
+    routing rule is enabled, whether the order has an open shortfall alert, the lock expiry setting (None
+    while the settings row does not exist yet). None when the order no longer waits."""
     open_shortfall = Alert.objects.filter(
         order_id=OuterRef("pk"), dedupe_key__startswith="shortfall:", resolved_at__isnull=True
     )
@@ -60,6 +61,7 @@ def order_lock_for_allocation(*, order_id: int) -> Order | None:
         .annotate(
             route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
             shortfall_alert_open=Exists(open_shortfall),
+            lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
         )
         .filter(pk=order_id, status=Status.ALLOCATING)
         .first()
@@ -133,7 +135,14 @@ def order_route(*, run: Run) -> None:
     if not warehouses:
         return
     wanted = order_wanted_units(order=order)
-    usable = stock_usable(sku_ids=list(wanted), promo_code=order.promo_code, member_level=order.customer.member_level)
+    promo_code, member_level = order.promo_code, order.customer.member_level
+    if len(warehouses) == 1:  # the only choice: lock its rows now and route by them (locking reads no more)
+        run.locked_stock = stock.stock_rows_lock(
+            warehouse_id=warehouses[0].pk, sku_ids=wanted, promo_code=promo_code, member_level=member_level
+        )
+        usable = {(warehouses[0].pk, s): run.locked_stock.usable(s) for s in wanted}
+    else:
+        usable = stock_usable(sku_ids=list(wanted), promo_code=promo_code, member_level=member_level)
     if any(w.daily_capacity for w in warehouses):  # today's allocations are counted only when a limit exists
         capacity = selectors.warehouse_remaining_capacity()
     else:
@@ -186,6 +195,8 @@ def order_lock_stock_or_hold(*, run: Run, actor) -> None:
             member_level=order.customer.member_level,
             actor=actor,
             reason=order.number,
+            locked=getattr(run, "locked_stock", None),
+            lock_expiry_hours=getattr(order, "lock_expiry_hours", None),
         )
     except StockShortfall as shortfall:
         items = "; ".join(str(s) for s in shortfall.shortfalls)

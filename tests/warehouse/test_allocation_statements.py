@@ -15,7 +15,7 @@ from warehouse.selectors import stock_check
 pytestmark = pytest.mark.django_db
 
 # Statements per allocated order (2 lines, no routing rules, no quotas), as measured after issue 10.
-ALLOCATE_STATEMENTS = 14
+ALLOCATE_STATEMENTS = 11
 
 
 def _waiting(*items):
