@@ -183,22 +183,34 @@ class LockedStock:
 
 
 def stock_rows_lock(
-    *, warehouse_id: int, sku_ids, promo_code: str = "", member_level: str = "", now: datetime | None = None
+    *,
+    warehouse_id: int,
+    sku_ids,
+    promo_code: str = "",
+    member_level: str = "",
+    now: datetime | None = None,
+    quotas: bool = True,
 ) -> LockedStock:
     """Lock (inside the caller's transaction) the stock levels of these SKUs at one warehouse in primary-key
     order, then the quotas an order with this promo code and member level may use there. Routing that has a
-    single warehouse to choose reads its figures from these rows and hands them to stock_lock."""
+    single warehouse to choose reads its figures from these rows and hands them to stock_lock. `quotas=False`:
+    the caller knows no running quota holds units of these SKUs, so none is read."""
     levels = _levels_for_update(pairs={(warehouse_id, s) for s in sku_ids})
-    quotas: dict[int, list[StockReservation]] = {}
-    for quota in quotas_serving(
-        StockReservation.objects.select_for_update().filter(warehouse_id=warehouse_id),
-        sku_ids=list(sku_ids),
-        promo_code=promo_code,
-        member_level=member_level,
-        now=now,
-    ):
-        quotas.setdefault(quota.sku_id, []).append(quota)
-    return LockedStock(warehouse_id=warehouse_id, sku_ids=frozenset(sku_ids), levels=levels, quotas=quotas)
+    serving: dict[int, list[StockReservation]] = {}
+    running = (
+        quotas_serving(
+            StockReservation.objects.select_for_update().filter(warehouse_id=warehouse_id),
+            sku_ids=list(sku_ids),
+            promo_code=promo_code,
+            member_level=member_level,
+            now=now,
+        )
+        if quotas
+        else []
+    )
+    for quota in running:
+        serving.setdefault(quota.sku_id, []).append(quota)
+    return LockedStock(warehouse_id=warehouse_id, sku_ids=frozenset(sku_ids), levels=levels, quotas=serving)
 
 
 def stock_lock(

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders import selectors
-from orders.models import Alert, Order, OrderEvent, Source, Status
+from orders.models import Alert, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
 from orders.services.core import Move, Run, transition_apply
 from orders.services.rules import order_route_by_rules
@@ -20,7 +20,7 @@ from rules import actions
 from rules.models import Rule
 from warehouse import services as stock
 from warehouse.exceptions import StockShortfall
-from warehouse.models import AllocationSettings, BreakerEvent, Warehouse
+from warehouse.models import AllocationSettings, BreakerEvent, StockReservation, Warehouse
 from warehouse.selectors import allocation_settings, stock_usable
 
 BREAKER_ALERT_KEY = "allocation-breaker"
@@ -49,10 +49,16 @@ def order_wanted_units(*, order: Order) -> dict[int, int]:
 def order_lock_for_allocation(*, order_id: int) -> Order | None:
     """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
     lines, and in the same statement what routing and locking would each ask the database for: whether any
-    routing rule is enabled, whether the order has an open shortfall alert, the lock expiry setting (None
-    while the settings row does not exist yet). None when the order no longer waits."""
+    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
+    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
+    setting (None while the settings row does not exist yet). None when the order no longer waits."""
     open_shortfall = Alert.objects.filter(
         order_id=OuterRef("pk"), dedupe_key__startswith="shortfall:", resolved_at__isnull=True
+    )
+    quotas = StockReservation.objects.filter(
+        is_active=True,
+        quantity__gt=0,
+        sku_id__in=OrderLine.objects.filter(order_id=OuterRef(OuterRef("pk"))).values("sku_id"),
     )
     return (
         Order.objects.select_for_update(of=("self",))
@@ -61,6 +67,7 @@ def order_lock_for_allocation(*, order_id: int) -> Order | None:
         .annotate(
             route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
             shortfall_alert_open=Exists(open_shortfall),
+            quotas_exist=Exists(quotas),
             lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
         )
         .filter(pk=order_id, status=Status.ALLOCATING)
@@ -138,7 +145,11 @@ def order_route(*, run: Run) -> None:
     promo_code, member_level = order.promo_code, order.customer.member_level
     if len(warehouses) == 1:  # the only choice: lock its rows now and route by them (locking reads no more)
         run.locked_stock = stock.stock_rows_lock(
-            warehouse_id=warehouses[0].pk, sku_ids=wanted, promo_code=promo_code, member_level=member_level
+            warehouse_id=warehouses[0].pk,
+            sku_ids=wanted,
+            promo_code=promo_code,
+            member_level=member_level,
+            quotas=getattr(order, "quotas_exist", True),
         )
         usable = {(warehouses[0].pk, s): run.locked_stock.usable(s) for s in wanted}
     else:

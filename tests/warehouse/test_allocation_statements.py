@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # Statements per allocated order (2 lines, one warehouse, no routing rules, no quotas), BEGIN/COMMIT not
 # counted, as bench/allocate.py counts them; 28 before issue 10.
-ALLOCATE_STATEMENTS = 12
+ALLOCATE_STATEMENTS = 11
 
 
 def _waiting(*items):
