@@ -68,8 +68,14 @@ class _Ledger:
         )
 
     def write(self) -> None:
-        for level in self.levels.values():
-            level.save(update_fields=["on_hand", "locked", "reserved", "updated_at"])
+        levels = list(self.levels.values())
+        if len(levels) == 1:
+            levels[0].save(update_fields=["on_hand", "locked", "reserved", "updated_at"])
+        elif levels:  # one UPDATE for every row (they are locked: the values written are the ones read + moved)
+            now = timezone.now()
+            for level in levels:
+                level.updated_at = now
+            StockLevel.objects.bulk_update(levels, ["on_hand", "locked", "reserved", "updated_at"])
         StockMovement.objects.bulk_create(self.movements)
 
 
@@ -161,6 +167,52 @@ def stock_adjust(
     return level
 
 
+@dataclass
+class LockedStock:
+    """The stock rows of one warehouse locked for some SKUs of an order: levels, then the quotas it may use."""
+
+    warehouse_id: int
+    sku_ids: frozenset[int]
+    levels: dict[tuple[int, int], StockLevel]
+    quotas: dict[int, list[StockReservation]]
+
+    def usable(self, sku_id: int) -> int:
+        """Units of the SKU the order could lock here: free stock plus its quotas (as stock_usable counts)."""
+        level = self.levels.get((self.warehouse_id, sku_id))
+        return (level.available if level else 0) + sum(q.quantity for q in self.quotas.get(sku_id, []))
+
+
+def stock_rows_lock(
+    *,
+    warehouse_id: int,
+    sku_ids,
+    promo_code: str = "",
+    member_level: str = "",
+    now: datetime | None = None,
+    quotas: bool = True,
+) -> LockedStock:
+    """Lock (inside the caller's transaction) the stock levels of these SKUs at one warehouse in primary-key
+    order, then the quotas an order with this promo code and member level may use there. Routing that has a
+    single warehouse to choose reads its figures from these rows and hands them to stock_lock. `quotas=False`:
+    the caller knows no running quota holds units of these SKUs, so none is read."""
+    levels = _levels_for_update(pairs={(warehouse_id, s) for s in sku_ids})
+    serving: dict[int, list[StockReservation]] = {}
+    running = (
+        quotas_serving(
+            StockReservation.objects.select_for_update().filter(warehouse_id=warehouse_id),
+            sku_ids=list(sku_ids),
+            promo_code=promo_code,
+            member_level=member_level,
+            now=now,
+        )
+        if quotas
+        else []
+    )
+    for quota in running:
+        serving.setdefault(quota.sku_id, []).append(quota)
+    return LockedStock(warehouse_id=warehouse_id, sku_ids=frozenset(sku_ids), levels=levels, quotas=serving)
+
+
 def stock_lock(
     *,
     order_id: int,
@@ -171,52 +223,57 @@ def stock_lock(
     actor: AbstractBaseUser | None = None,
     reason: str = "",
     now: datetime | None = None,
+    locked: LockedStock | None = None,
+    lock_expiry_hours: int | None = None,
 ) -> list[StockLock]:
     """Lock `wanted` units (SKU id → quantity) for an order: all lines or none.
 
     Quotas the order is entitled to are used first, then free stock. Raises StockShortfall listing every
-    SKU that is short; nothing is locked then."""
+    SKU that is short; nothing is locked then. `locked`: these rows, already locked in this transaction
+    (stock_rows_lock), are used instead of locking them again. `lock_expiry_hours`: the setting, when the
+    caller has read it."""
     now = now or timezone.now()
-    expires_at = now + timezone.timedelta(hours=allocation_settings().lock_expiry_hours)
-    with transaction.atomic():
-        levels = _levels_for_update(pairs={(warehouse.pk, s) for s in wanted})
-        quotas: dict[int, list[StockReservation]] = {}
-        for quota in quotas_serving(
-            StockReservation.objects.select_for_update().filter(warehouse=warehouse),
-            sku_ids=list(wanted),
-            promo_code=promo_code,
-            member_level=member_level,
-            now=now,
-        ):
-            quotas.setdefault(quota.sku_id, []).append(quota)
+    if lock_expiry_hours is None:
+        lock_expiry_hours = allocation_settings().lock_expiry_hours
+    expires_at = now + timezone.timedelta(hours=lock_expiry_hours)
+    # No savepoint: the shortfall is raised after the block, having written nothing, and any database error
+    # spoils the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if locked is None or locked.warehouse_id != warehouse.pk or locked.sku_ids != frozenset(wanted):
+            locked = stock_rows_lock(
+                warehouse_id=warehouse.pk, sku_ids=wanted, promo_code=promo_code, member_level=member_level, now=now
+            )
         short = []
         for sku_id in sorted(wanted):
-            level = levels.get((warehouse.pk, sku_id))
-            usable = (level.available if level else 0) + sum(q.quantity for q in quotas.get(sku_id, []))
+            usable = locked.usable(sku_id)
             if wanted[sku_id] > usable:
                 short.append((sku_id, wanted[sku_id], usable))
         if short:
             codes = dict(Sku.objects.filter(pk__in=[s for s, _, _ in short]).values_list("pk", "code"))
-            raise StockShortfall([Shortfall(codes[s], warehouse.code, n, max(0, a)) for s, n, a in short])
-        ledger = _Ledger(actor=actor, reason=reason)
-        locks = []
-        for sku_id in sorted(wanted):
-            level, need = levels[(warehouse.pk, sku_id)], wanted[sku_id]
-            for quota in quotas.get(sku_id, []):
-                take = min(need, quota.quantity)
-                if take:
-                    quota.quantity -= take
-                    quota.save(update_fields=["quantity"])
-                    ledger.move(
-                        level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota
-                    )
-                    locks.append(_lock_row(order_id, level, take, expires_at, quota=quota))
-                    need -= take
-            if need:
-                ledger.move(level, StockMovement.Kind.LOCK, locked=need, order_id=order_id)
-                locks.append(_lock_row(order_id, level, need, expires_at))
-        ledger.write()
-        return StockLock.objects.bulk_create(locks)
+        else:
+            return _locks_write(order_id, warehouse, wanted, locked.levels, locked.quotas, expires_at, actor, reason)
+    raise StockShortfall([Shortfall(codes[s], warehouse.code, n, max(0, a)) for s, n, a in short])
+
+
+def _locks_write(order_id, warehouse, wanted, levels, quotas, expires_at, actor, reason) -> list[StockLock]:
+    """The lock rows and their ledger of stock_lock, once every line is covered (rows already locked)."""
+    ledger = _Ledger(actor=actor, reason=reason)
+    locks = []
+    for sku_id in sorted(wanted):
+        level, need = levels[(warehouse.pk, sku_id)], wanted[sku_id]
+        for quota in quotas.get(sku_id, []):
+            take = min(need, quota.quantity)
+            if take:
+                quota.quantity -= take
+                quota.save(update_fields=["quantity"])
+                ledger.move(level, StockMovement.Kind.LOCK, locked=take, reserved=-take, order_id=order_id, quota=quota)
+                locks.append(_lock_row(order_id, level, take, expires_at, quota=quota))
+                need -= take
+        if need:
+            ledger.move(level, StockMovement.Kind.LOCK, locked=need, order_id=order_id)
+            locks.append(_lock_row(order_id, level, need, expires_at))
+    ledger.write()
+    return StockLock.objects.bulk_create(locks)
 
 
 def _lock_row(order_id: int, level: StockLevel, quantity: int, expires_at, quota=None) -> StockLock:

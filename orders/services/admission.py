@@ -5,19 +5,22 @@ core on that same row. The queue's entry services (jobs, tick, stock arrivals) a
 
 from collections import Counter
 
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders import selectors
-from orders.models import Alert, Order, Source, Status
+from orders.models import Alert, Order, OrderLine, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
 from orders.services.core import Move, Run, transition_apply
 from orders.services.rules import order_route_by_rules
 from orders.services.timeline import order_routed_event
 from orders.transitions import TRANSITIONS
+from rules import actions
+from rules.models import Rule
 from warehouse import services as stock
 from warehouse.exceptions import StockShortfall
-from warehouse.models import AllocationSettings, BreakerEvent, Warehouse
+from warehouse.models import AllocationSettings, BreakerEvent, StockReservation, Warehouse
 from warehouse.selectors import allocation_settings, stock_usable
 
 BREAKER_ALERT_KEY = "allocation-breaker"
@@ -32,11 +35,44 @@ def auto_label() -> str:
 
 
 def order_wanted_units(*, order: Order) -> dict[int, int]:
-    """Units to lock per SKU id: every line, gifts included."""
+    """Units to lock per SKU id: every line, gifts included (the lines loaded with the order when they are)."""
     wanted: Counter = Counter()
-    for sku_id, quantity in order.lines.values_list("sku_id", "quantity"):
+    if "lines" in getattr(order, "_prefetched_objects_cache", {}):
+        pairs = [(line.sku_id, line.quantity) for line in order.lines.all()]
+    else:
+        pairs = order.lines.values_list("sku_id", "quantity")
+    for sku_id, quantity in pairs:
         wanted[sku_id] += quantity
     return dict(wanted)
+
+
+def order_lock_for_allocation(*, order_id: int) -> Order | None:
+    """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
+    lines, and in the same statement what routing and locking would each ask the database for: whether any
+    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
+    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
+    setting (None while the settings row does not exist yet). None when the order no longer waits."""
+    open_shortfall = Alert.objects.filter(
+        order_id=OuterRef("pk"), dedupe_key__startswith="shortfall:", resolved_at__isnull=True
+    )
+    quotas = StockReservation.objects.filter(
+        is_active=True,
+        quantity__gt=0,
+        sku_id__in=OrderLine.objects.filter(order_id=OuterRef(OuterRef("pk"))).values("sku_id"),
+    )
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .prefetch_related("lines")
+        .annotate(
+            route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
+            shortfall_alert_open=Exists(open_shortfall),
+            quotas_exist=Exists(quotas),
+            lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
+        )
+        .filter(pk=order_id, status=Status.ALLOCATING)
+        .first()
+    )
 
 
 def allocation_breaker_closed(*, settings: AllocationSettings | None = None) -> bool:
@@ -97,12 +133,31 @@ def order_route(*, run: Run) -> None:
     order = run.order
     if order.warehouse_id is not None or order.status != Status.ALLOCATING or order.is_legacy:
         return
-    ranking = order_route_by_rules(order=order)
+    ranking = None
+    if getattr(order, "route_rules_enabled", True):  # known False: the rules read is skipped
+        ranking = order_route_by_rules(order=order)
     if order.warehouse_id is not None:
         return
+    warehouses = list(Warehouse.objects.filter(is_active=True))
+    if not warehouses:
+        return
     wanted = order_wanted_units(order=order)
-    usable = stock_usable(sku_ids=list(wanted), promo_code=order.promo_code, member_level=order.customer.member_level)
-    capacity = selectors.warehouse_remaining_capacity()
+    promo_code, member_level = order.promo_code, order.customer.member_level
+    if len(warehouses) == 1:  # the only choice: lock its rows now and route by them (locking reads no more)
+        run.locked_stock = stock.stock_rows_lock(
+            warehouse_id=warehouses[0].pk,
+            sku_ids=wanted,
+            promo_code=promo_code,
+            member_level=member_level,
+            quotas=getattr(order, "quotas_exist", True),
+        )
+        usable = {(warehouses[0].pk, s): run.locked_stock.usable(s) for s in wanted}
+    else:
+        usable = stock_usable(sku_ids=list(wanted), promo_code=promo_code, member_level=member_level)
+    if any(w.daily_capacity for w in warehouses):  # today's allocations are counted only when a limit exists
+        capacity = selectors.warehouse_remaining_capacity()
+    else:
+        capacity = {w.code: selectors.UNLIMITED_CAPACITY for w in warehouses}
 
     def rank(warehouse: Warehouse) -> tuple:
         covered = sum(min(n, max(0, usable.get((warehouse.pk, s), 0))) for s, n in wanted.items())
@@ -112,9 +167,7 @@ def order_route(*, run: Run) -> None:
             return (in_stock, room > 0, room, near, covered)
         return (in_stock, room > 0, near, covered, room)  # nearest first, the default
 
-    candidates = sorted(Warehouse.objects.filter(is_active=True), key=rank, reverse=True)
-    if not candidates:
-        return
+    candidates = sorted(warehouses, key=rank, reverse=True)
     best = candidates[0]
     order.warehouse = best
     in_stock = rank(best)[0]
@@ -145,6 +198,8 @@ def order_lock_stock_or_hold(*, run: Run, actor) -> None:
             member_level=order.customer.member_level,
             actor=actor,
             reason=order.number,
+            locked=getattr(run, "locked_stock", None),
+            lock_expiry_hours=getattr(order, "lock_expiry_hours", None),
         )
     except StockShortfall as shortfall:
         items = "; ".join(str(s) for s in shortfall.shortfalls)
@@ -168,6 +223,8 @@ def order_lock_stock_or_hold(*, run: Run, actor) -> None:
             dedupe_key=shortfall_alert_key(order.pk),
         )
         run.refusal = shortfall
+        return
+    if not getattr(order, "shortfall_alert_open", True):  # known closed: nothing to resolve, nothing to read
         return
     alert_resolve(
         alerts=Alert.objects.filter(dedupe_key=shortfall_alert_key(order.pk)),

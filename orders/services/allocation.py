@@ -12,7 +12,12 @@ from django.utils.translation import gettext as _
 from orders import selectors
 from orders.exceptions import Conflict
 from orders.models import Order, OrderLine, Source, Status
-from orders.services.admission import allocation_breaker_closed, auto_label, order_wanted_units
+from orders.services.admission import (
+    allocation_breaker_closed,
+    auto_label,
+    order_lock_for_allocation,
+    order_wanted_units,
+)
 from orders.services.core import order_lock
 from orders.services.timeline import history_attribute, stock_lock_expired_event
 from orders.services.transitions import order_transition, order_transition_locked
@@ -35,15 +40,19 @@ def _system_step(*, order: Order, transition: str, reason: str = "") -> Order:
 
 def order_allocate_queued(*, order_id: int) -> str:
     """What the allocation job does: allocate one order if it is still waiting. Safe to run twice."""
-    order = Order.objects.filter(pk=order_id, status=Status.ALLOCATING).first()
-    if order is None:
-        return "skipped"
     try:
-        _system_step(order=order, transition="allocate")
-    except StockShortfall:
-        return "held"
+        with transaction.atomic():
+            order = order_lock_for_allocation(order_id=order_id)  # the run's one row lock, in one read
+            if order is None:
+                return "skipped"  # another worker moved it first, or it left the queue
+            try:
+                order_transition_locked(
+                    order=order, transition="allocate", actor=None, source=Source.SYSTEM, actor_label=auto_label()
+                )
+            except StockShortfall:
+                return "held"  # the hold is the run's diversion: committed with it
     except Conflict:
-        return "skipped"  # another worker moved it first
+        return "skipped"  # refused: nothing was kept
     return "allocated"
 
 
