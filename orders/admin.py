@@ -47,7 +47,6 @@ from orders.services.address import (
 from orders.services.alerts import alert_acknowledge
 from orders.services.handling import (
     DETAIL_FIELDS,
-    REASON_MAX_LENGTH,
     details_editable,
     order_set_details,
     order_set_priority,
@@ -55,7 +54,7 @@ from orders.services.handling import (
     tags_parse,
 )
 from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
-from orders.services.transitions import order_transition, transitions_available
+from orders.services.transitions import REASON_MAX_LENGTH, order_transition, transitions_available
 from warehouse.selectors import order_locks
 
 # Selected order numbers travel in the pick list's URL; servers cut request lines at about 4 KB.

@@ -107,13 +107,16 @@ def transition_spec(name: str) -> TransitionSpec:
 
 
 def transition_reason_clean(*, spec: TransitionSpec, reason: str) -> str:
+    required = _("A reason is required to '%(label)s'.") % {"label": spec.label} if spec.reason_required else ""
+    return reason_clean(reason, required_message=required)
+
+
+def reason_clean(reason: str, *, required_message: str = "") -> str:
+    """The reason as stored on the order: stripped, at most REASON_MAX_LENGTH characters, and refused with
+    `required_message` when that is given and the reason is empty."""
     reason = (reason or "").strip()
-    if spec.reason_required and not reason:
-        raise InvalidInput(
-            _("A reason is required to '%(label)s'.") % {"label": spec.label},
-            code=OrderErrorCode.REASON_REQUIRED,
-            extra={"field": "reason"},
-        )
+    if required_message and not reason:
+        raise InvalidInput(required_message, code=OrderErrorCode.REASON_REQUIRED, extra={"field": "reason"})
     if len(reason) > REASON_MAX_LENGTH:
         raise InvalidInput(
             _("The reason is longer than %(n)d characters.") % {"n": REASON_MAX_LENGTH},

@@ -14,11 +14,11 @@ from django.utils.translation import gettext as _
 
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import FINAL_STATES, Order, Source, Status
+from orders.services.core import order_lock, reason_clean
 from orders.services.timeline import history_attribute, order_edited_event
 
 PERMISSION = "orders.change_order"
 TAG_MAX_LENGTH, TAGS_MAX = 32, 20  # as the API accepts them at intake
-REASON_MAX_LENGTH = 255
 # Once the carrier has the parcel, a promise about when it ships is history.
 SHIPPED_OR_CLOSED = {Status.PICKED_UP, Status.IN_TRANSIT, *FINAL_STATES}
 DETAIL_FIELDS = ("invoice_title", "promised_ship_by")
@@ -43,21 +43,8 @@ def _check_actor(actor: AbstractBaseUser | None) -> None:
         raise Forbidden(_("You do not have permission to change orders."), code=OrderErrorCode.TRANSITION_FORBIDDEN)
 
 
-def _clean_reason(reason: str, *, required: bool) -> str:
-    reason = (reason or "").strip()
-    if required and not reason:
-        raise InvalidInput(_("A reason is required."), code=OrderErrorCode.REASON_REQUIRED, extra={"field": "reason"})
-    if len(reason) > REASON_MAX_LENGTH:
-        raise InvalidInput(
-            _("The reason is longer than %(n)d characters.") % {"n": REASON_MAX_LENGTH},
-            code=OrderErrorCode.INVALID_FIELD,
-            extra={"field": "reason"},
-        )
-    return reason
-
-
 def _locked_for_change(order: Order, *, refuse_final: bool) -> Order:
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order_lock(order=order)
     if locked.is_legacy:
         raise Conflict(_("Legacy (imported) orders are read-only."), code=OrderErrorCode.LEGACY_READ_ONLY)
     if refuse_final and locked.status in FINAL_STATES:
@@ -85,7 +72,7 @@ def order_set_priority(
 ) -> Order:
     """Raise or lower an order's place in the allocation queue and on pick lists. A reason is required."""
     _check_actor(actor)
-    reason = _clean_reason(reason, required=True)
+    reason = reason_clean(reason, required_message=_("A reason is required."))
     try:
         priority = Order.Priority(int(priority))
     except (TypeError, ValueError):
@@ -121,7 +108,7 @@ def order_set_tags(
 ) -> Order:
     """Replace the order's tags with `tags` (each at most 32 characters, at most 20, duplicates dropped)."""
     _check_actor(actor)
-    reason = _clean_reason(reason, required=False)
+    reason = reason_clean(reason)
     wanted: list[str] = []
     for tag in tags:
         tag = str(tag).strip()
@@ -171,7 +158,7 @@ def order_set_details(
 ) -> Order:
     """Change the invoice title and the seller's promised ship-by time (the latter only until pickup)."""
     _check_actor(actor)
-    reason = _clean_reason(reason, required=False)
+    reason = reason_clean(reason)
     invoice_title = (invoice_title or "").strip()
     max_length = Order._meta.get_field("invoice_title").max_length
     if len(invoice_title) > max_length:
