@@ -149,7 +149,12 @@ class Shipment(models.Model):
         verbose_name_plural = _("shipments")
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["carrier", "tracking_number"], name="shipment_one_per_carrier_number"),
+            # A waybill reserved before the carrier answered has no number yet (blank): it collides with nothing.
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~models.Q(tracking_number=""),
+                name="shipment_one_per_carrier_number",
+            ),
             # One waybill request per order parcel, however often it is retried.
             models.UniqueConstraint(
                 fields=["waybill_key"], condition=~models.Q(waybill_key=""), name="shipment_one_per_waybill_key"

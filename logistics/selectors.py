@@ -37,8 +37,10 @@ _SPACES = re.compile(r"\s+")
 
 # --- the order's tracking number: its primary parcel in the registry ------------------------------------------
 def _primary_first() -> QuerySet[Shipment]:
-    """The order's parcels that count, the primary one first: the lowest parcel index, then the newest."""
-    return Shipment.objects.filter(is_active=True).order_by("parcel_index", "-created_at", "-id")
+    """The order's parcels that count, the primary one first: the lowest parcel index, then the newest.
+    A waybill reserved before the carrier answered has no number yet: not a parcel of the order."""
+    numbered = Shipment.objects.filter(is_active=True).exclude(tracking_number="")
+    return numbered.order_by("parcel_index", "-created_at", "-id")
 
 
 def primary_parcel(*, order: Order) -> Shipment | None:

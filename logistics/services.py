@@ -114,7 +114,7 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
         if existing.waybill_state:  # its cancel at the carrier is on its way: a new waybill is needed
             raise Conflict(
                 _("Waybill %(number)s was cancelled for this order: order a new one.") % {"number": number},
-                code=LogisticsErrorCode.TRACKING_NUMBER_TAKEN,
+                code=LogisticsErrorCode.WAYBILL_CANCELLED,
                 extra={"field": "tracking_number"},
             )
         Shipment.objects.filter(pk=existing.pk).update(
@@ -147,6 +147,48 @@ def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment |
         next_poll_at=None,
         waybill_state=Case(unused_waybill, default=F("waybill_state")),
     )
+
+
+def waybill_key_for(*, order, parcel_index: int) -> str:
+    """Our idempotency key of a waybill request (Kuaidi100 `orderId`): "<order number>-<parcel index>"."""
+    return f"{order.number}-{parcel_index}"
+
+
+def waybill_reserve(*, order, carrier: Carrier, parcel_index: int = 1) -> Shipment:
+    """The registry row a waybill request for this parcel of the order goes by, made before the carrier is asked:
+    got or created by its waybill key, so a retried request (after a timeout) or a second packer finds the same
+    row and the same key, never a second waybill. The caller holds the order's row lock. The row has no number
+    until the carrier answers (waybill_record); it is not the order's parcel before that.
+
+    A parcel whose waybill was retired (re-routed, cancelled) keeps its key for the cancel; the new request gets
+    the next key of that parcel, "<order number>-<parcel index>-<n>"."""
+    reserved = Shipment.objects.filter(order=order, parcel_index=parcel_index, is_active=True).exclude(waybill_key="")
+    current = reserved.select_related("carrier").first()
+    if current is not None:
+        if current.carrier_id != carrier.pk:
+            raise Conflict(
+                _("Parcel %(index)d of order %(order)s has a waybill of %(carrier)s already.")
+                % {"index": parcel_index, "order": order.number, "carrier": current.carrier.name},
+                code=LogisticsErrorCode.WAYBILL_OF_ANOTHER_CARRIER,
+                extra={"waybill_key": current.waybill_key},
+            )
+        return current
+    base = waybill_key_for(order=order, parcel_index=parcel_index)
+    earlier = Shipment.objects.filter(Q(waybill_key=base) | Q(waybill_key__startswith=f"{base}-"), order=order)
+    count = earlier.count()
+    shipment, _created = Shipment.objects.get_or_create(
+        waybill_key=base if not count else f"{base}-{count + 1}",
+        defaults={
+            "order": order,
+            "channel_id": order.channel_id,
+            "carrier": carrier,
+            "tracking_number": "",
+            "source": Shipment.Source.WAREHOUSE,
+            "parcel_index": parcel_index,
+            "waybill_state": Shipment.WaybillState.ORDERED,
+        },
+    )
+    return shipment
 
 
 def tracking_events_record(
@@ -209,7 +251,7 @@ def shipments_mark_stalled(*, now=None) -> list[Shipment]:
         quiet = Q(last_event_at__lte=quiet_since) | Q(last_event_at__isnull=True, created_at__lte=quiet_since)
         stalled = Shipment.objects.filter(
             quiet, carrier=carrier, is_active=True, is_finished=False, stalled_since__isnull=True
-        )
+        ).exclude(tracking_number="")  # a reserved waybill without its number yet is not on its way
         for shipment in stalled.select_related("carrier", "order"):
             if Shipment.objects.filter(pk=shipment.pk, stalled_since__isnull=True).update(
                 stalled_since=now, next_poll_at=now

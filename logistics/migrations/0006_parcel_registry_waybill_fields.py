@@ -70,4 +70,14 @@ class Migration(migrations.Migration):
             model_name='shipment',
             constraint=models.UniqueConstraint(condition=models.Q(('waybill_key', ''), _negated=True), fields=('waybill_key',), name='shipment_one_per_waybill_key'),
         ),
+        # A waybill reserved before the carrier answered has no number yet: only numbered parcels are unique.
+        migrations.RemoveConstraint(model_name="shipment", name="shipment_one_per_carrier_number"),
+        migrations.AddConstraint(
+            model_name="shipment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tracking_number", ""), _negated=True),
+                fields=("carrier", "tracking_number"),
+                name="shipment_one_per_carrier_number",
+            ),
+        ),
     ]

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from config.exceptions import ApplicationError
 from logistics.models import Shipment
 from logistics.selectors import orders_with_tracking_number, primary_parcel
-from logistics.services import shipment_register
+from logistics.services import shipment_register, waybill_reserve
 from orders import selectors
 from orders.models import Order, Source, Status
 from orders.services.transitions import order_transition
@@ -121,3 +121,44 @@ def test_reading_an_unloaded_tracking_number_says_how_to_load_it():
     order = allocated_order(tracking_number=None)
     with pytest.raises(AttributeError, match=r"logistics\.selectors"):
         Order.objects.get(pk=order.pk).tracking_number  # noqa: B018
+
+
+# --- waybill reservation (issue 11 hangs its carrier calls off this row) ---
+def test_waybill_reserve_is_idempotent_by_order_number_and_parcel_index():
+    order = allocated_order(tracking_number=None)
+    carrier = CarrierFactory()
+    first = waybill_reserve(order=order, carrier=carrier)
+    again = waybill_reserve(order=order, carrier=carrier)
+    assert again.pk == first.pk and first.waybill_key == f"{order.number}-1"
+    assert (first.waybill_state, first.tracking_number, first.is_active) == (Shipment.WaybillState.ORDERED, "", True)
+    second_parcel = waybill_reserve(order=order, carrier=carrier, parcel_index=2)
+    assert second_parcel.waybill_key == f"{order.number}-2"
+    # a reserved waybill without its number is not the order's parcel: the guard still wants a number
+    assert primary_parcel(order=order) is None
+
+
+def test_waybill_reserved_for_two_orders_without_numbers_do_not_collide():
+    carrier = CarrierFactory()
+    one, two = (waybill_reserve(order=allocated_order(tracking_number=None), carrier=carrier) for _ in range(2))
+    assert one.pk != two.pk and one.tracking_number == two.tracking_number == ""
+
+
+def test_waybill_reserve_after_the_parcel_was_retired_takes_the_next_key():
+    order = allocated_order(tracking_number=None)
+    carrier = CarrierFactory()
+    retired = waybill_reserve(order=order, carrier=carrier)
+    order_transition(order=order, transition="cancel", actor=None, source=Source.ADMIN, reason="客户取消")
+    retired.refresh_from_db()
+    assert (retired.is_active, retired.waybill_state) == (False, Shipment.WaybillState.CANCEL_PENDING)
+    fresh = waybill_reserve(order=order, carrier=carrier)
+    assert fresh.pk != retired.pk and fresh.waybill_key == f"{order.number}-1-2"
+    assert waybill_reserve(order=order, carrier=carrier).pk == fresh.pk
+
+
+def test_waybill_reserve_for_another_carrier_than_the_reserved_one_is_refused():
+    order = allocated_order(tracking_number=None)
+    waybill_reserve(order=order, carrier=CarrierFactory())
+    with pytest.raises(ApplicationError) as refused:
+        waybill_reserve(order=order, carrier=CarrierFactory(code="zhongtong", name="中通"))
+    assert refused.value.code == "waybill_of_another_carrier"
+    assert refused.value.extra == {"waybill_key": f"{order.number}-1"}
