@@ -368,7 +368,7 @@ def orders_sql(lo: int, hi: int, *, nsku: int) -> str:
         id, number, channel_order_no, buyer_id, status, status_reason, resume_status, state_entered_at,
         state_deadline, payment_status, is_presale, deposit_amount, ordered_at, paid_at, receiver_name,
         receiver_phone, province, city, district, address_detail, subtotal, paid_amount, promo_code,
-        invoice_title, tags, priority, promised_ship_by, tracking_number, fingerprint, source, is_legacy,
+        invoice_title, tags, priority, promised_ship_by, fingerprint, source, is_legacy,
         created_at, updated_at, carrier_id, channel_id, customer_id, warehouse_id, hold_kind, payment_reference)
     SELECT st.id,
         {number_expr("st.id", "st.ordered_at")},
@@ -402,7 +402,6 @@ def orders_sql(lo: int, hi: int, *, nsku: int) -> str:
              WHEN bench.u(st.id, 41) < 0.07 THEN '["加急"]'::jsonb ELSE '[]'::jsonb END,
         CASE WHEN bench.u(st.id, 42) < 0.01 THEN 2 WHEN bench.u(st.id, 42) < 0.06 THEN 1 ELSE 0 END,
         st.ordered_at + interval '48 hours',
-        st.tracking_number,
         encode(sha256(convert_to('bench-order|' || st.id, 'UTF8')), 'hex'),
         st.source,
         false,
@@ -432,6 +431,23 @@ def lines_sql(lo: int, hi: int, *, nsku: int) -> str:
     JOIN bench.sku sk ON sk.idx = (st.sku_base + k * st.sku_step) % {nsku}
     WHERE st.id BETWEEN {lo} AND {hi}
     ORDER BY st.id, k
+    """
+
+
+def shipments_sql(lo: int, hi: int) -> str:
+    # The order's tracking number lives in the parcel registry: one primary parcel per printed order.
+    return f"""
+    INSERT INTO logistics_shipment (
+        order_id, channel_id, carrier_id, tracking_number, source, carrier_state, carrier_state_label, is_finished,
+        last_event_at, stalled_since, next_poll_at, poll_failures, last_error, subscribed_at, created_at,
+        parcel_index, is_active, waybill_key, waybill_state, routing_text, sorting_code, label_url, waybill_raw,
+        ordered_at, cancelled_at)
+    SELECT st.id, st.channel_id, st.carrier_id, st.tracking_number, 'warehouse', '', '', false,
+        NULL, NULL, NULL, 0, '', NULL, st.entered_at,
+        1, true, '', '', '', '', '', '{{}}'::jsonb, NULL, NULL
+    FROM bench.stage st
+    WHERE st.id BETWEEN {lo} AND {hi} AND st.tracking_number <> '' AND st.carrier_id IS NOT NULL
+    ORDER BY st.id
     """
 
 
@@ -525,6 +541,7 @@ def build(n: int, customers: int, workers: int) -> dict:
         ("stage", lambda lo, hi: stage_sql(lo, hi, n=n, customers=customers, t_start=t_start, t_end=t_end, nsku=nsku)),
         ("orders", lambda lo, hi: orders_sql(lo, hi, nsku=nsku)),
         ("lines", lambda lo, hi: lines_sql(lo, hi, nsku=nsku)),
+        ("shipments", shipments_sql),
         ("events", events_sql),
     ]
     timings = {}

@@ -26,7 +26,10 @@ def sample_orders(n: int, samples: int, seed: int) -> list[dict]:
     ids = rng.sample(range(1, n + 1), min(samples, n))
     with common.connect() as conn:
         rows = conn.execute(
-            """SELECT o.id, o.number, o.channel_order_no, o.tracking_number, o.receiver_phone, c.phone,
+            """SELECT o.id, o.number, o.channel_order_no,
+                      coalesce((SELECT s.tracking_number FROM logistics_shipment s
+                                WHERE s.order_id = o.id AND s.is_active ORDER BY s.parcel_index LIMIT 1), ''),
+                      o.receiver_phone, c.phone,
                       (SELECT count(*) FROM orders_orderevent e WHERE e.order_id = o.id)
                FROM orders_order o JOIN orders_customer c ON c.id = o.customer_id WHERE o.id = ANY(%s)""",
             [ids],

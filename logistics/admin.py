@@ -131,6 +131,9 @@ class ShipmentAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
         "tracking_number",
         "carrier",
         "order",
+        "parcel_index",
+        "is_active",
+        "waybill_state",
         "channel",
         "source",
         "carrier_state",
@@ -138,8 +141,15 @@ class ShipmentAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
         "stalled_since",
         "is_finished",
     )
-    list_filter = ("carrier", "is_finished", ("stalled_since", admin.EmptyFieldListFilter), "source")
-    search_fields = ("=tracking_number", "=order__number")
+    list_filter = (
+        "carrier",
+        "is_active",
+        "waybill_state",
+        "is_finished",
+        ("stalled_since", admin.EmptyFieldListFilter),
+        "source",
+    )
+    search_fields = ("=tracking_number", "=order__number", "=waybill_key")
     list_select_related = ("carrier", "order", "channel")
     raw_id_fields = ("order",)
     service_owned_fields = tuple(f.name for f in Shipment._meta.fields)  # the parcel registry and carrier events

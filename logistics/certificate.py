@@ -82,11 +82,10 @@ def _event_label(event: OrderEvent) -> str:
 def _parcels(order: Order) -> list[tuple[str, str]]:
     rows = [
         (s.carrier.name, s.tracking_number)
-        for s in Shipment.objects.filter(order=order).select_related("carrier").order_by("created_at", "id")
+        for s in Shipment.objects.filter(order=order, is_active=True)
+        .select_related("carrier")
+        .order_by("created_at", "id")
     ]
-    # A tracking number on the order that was never registered as a shipment (e.g. a legacy import).
-    if order.tracking_number and all(number != order.tracking_number for _, number in rows):
-        rows.append((order.carrier.name if order.carrier_id else NONE, order.tracking_number))
     return rows
 
 

@@ -12,4 +12,6 @@ class LogisticsErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_PAYLOAD = "bad_payload"
     CARRIER_UNAVAILABLE = "carrier_unavailable"
+    WAYBILL_CANCELLED = "waybill_cancelled"
+    WAYBILL_OF_ANOTHER_CARRIER = "waybill_of_another_carrier"
     CALLBACK_SECRET_REQUIRED = "callback_secret_required"  # noqa: S105 - an error code, not a secret

@@ -90,8 +90,18 @@ class CarrierStateMapping(models.Model):
 
 
 class Shipment(models.Model):
-    """One parcel: a tracking number registered once against its order, channel and carrier.
-    Its carrier events are the audit trail of its tracking fields."""
+    """One parcel: a tracking number registered once against its order, channel and carrier — the one record of
+    an order's tracking numbers (the order has no number of its own). Its carrier events are the audit trail of
+    its tracking fields. A number from a waybill request carries its waybill fields; a typed or channel-given
+    number leaves them blank. A retired parcel (re-routed, cancelled, replaced) stays, marked not active."""
+
+    class WaybillState(models.TextChoices):
+        NONE = "", _("Not a waybill")
+        ORDERED = "ordered", _("Waybill ordered")
+        PRINTED = "printed", _("Waybill printed")
+        CANCEL_PENDING = "cancel_pending", _("Waybill to cancel")
+        CANCELLED = "cancelled", _("Waybill cancelled")
+        CANCEL_FAILED = "cancel_failed", _("Waybill cancel failed")
 
     class Source(models.TextChoices):
         WAREHOUSE = "warehouse", _("Warehouse")
@@ -115,16 +125,44 @@ class Shipment(models.Model):
     last_error = models.CharField(_("last error"), max_length=255, blank=True)
     subscribed_at = models.DateTimeField(_("push subscribed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+    # The registry's own facts: which parcel of the order this is, and whether it still counts.
+    parcel_index = models.PositiveSmallIntegerField(
+        _("parcel index"), default=1, validators=[MinValueValidator(1)], help_text=_("1 = the order's primary parcel")
+    )
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Off once re-routed, cancelled or replaced"))
+    # Waybill (电子面单): blank for numbers that did not come from a waybill request.
+    waybill_key = models.CharField(
+        _("waybill request key"), max_length=40, blank=True, help_text=_("Our idempotency key: order no.-parcel index")
+    )
+    waybill_state = models.CharField(
+        _("waybill state"), max_length=16, choices=WaybillState.choices, blank=True, default=WaybillState.NONE
+    )
+    routing_text = models.CharField(_("routing text (大头笔)"), max_length=100, blank=True)
+    sorting_code = models.CharField(_("sorting code"), max_length=64, blank=True)
+    label_url = models.URLField(_("label link"), max_length=500, blank=True)
+    waybill_raw = models.JSONField(_("carrier's waybill answer"), default=dict, blank=True)
+    ordered_at = models.DateTimeField(_("waybill ordered at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("retired at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("shipment")
         verbose_name_plural = _("shipments")
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["carrier", "tracking_number"], name="shipment_one_per_carrier_number")
+            # A waybill reserved before the carrier answered has no number yet (blank): it collides with nothing.
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~models.Q(tracking_number=""),
+                name="shipment_one_per_carrier_number",
+            ),
+            # One waybill request per order parcel, however often it is retried.
+            models.UniqueConstraint(
+                fields=["waybill_key"], condition=~models.Q(waybill_key=""), name="shipment_one_per_waybill_key"
+            ),
         ]
         indexes = [
             models.Index(fields=["tracking_number"]),
+            models.Index(fields=["order", "is_active", "parcel_index"], name="shipment_order_active_parcel"),
             models.Index(fields=["is_finished", "next_poll_at"]),
             models.Index(fields=["is_finished", "last_event_at"]),
         ]

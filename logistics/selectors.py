@@ -1,4 +1,5 @@
-"""Reads of the logistics app: the customer's public tracking page (finding the order, what it shows)."""
+"""Reads of the logistics app: the parcel registry's answer to "what is this order's tracking number" (the one
+selector every reader goes through), and the customer's public tracking page (finding the order, what it shows)."""
 
 import hmac
 import re
@@ -7,7 +8,8 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from logistics.models import Shipment, TrackingEvent
@@ -31,6 +33,39 @@ EVENTS_PER_PARCEL = 20
 _NUMBER_MAX = 64
 _DUMMY_LAST4 = b"\xff\xff\xff\xff"  # never equals 4 typed digits
 _SPACES = re.compile(r"\s+")
+
+
+# --- the order's tracking number: its primary parcel in the registry ------------------------------------------
+def _primary_first() -> QuerySet[Shipment]:
+    """The order's parcels that count, the primary one first: the lowest parcel index, then the newest.
+    A waybill reserved before the carrier answered has no number yet: not a parcel of the order."""
+    numbered = Shipment.objects.filter(is_active=True).exclude(tracking_number="")
+    return numbered.order_by("parcel_index", "-created_at", "-id")
+
+
+def primary_parcel(*, order: Order) -> Shipment | None:
+    """The order's primary parcel (active, not cancelled), or None. Also loads `order.tracking_number`."""
+    parcel = _primary_first().filter(order_id=order.pk).select_related("carrier").first()
+    order.tracking_number = parcel.tracking_number if parcel is not None else ""
+    return parcel
+
+
+def tracking_number_of(order: Order) -> str:
+    """`order.tracking_number`, read from the registry once per loaded order (lists annotate it instead)."""
+    if "tracking_number" not in order.__dict__:
+        primary_parcel(order=order)
+    return order.tracking_number
+
+
+def orders_with_tracking_number(qs: QuerySet[Order]) -> QuerySet[Order]:
+    """Lists: each order's primary tracking number as `tracking_number`, in the same query (a subquery)."""
+    number = _primary_first().filter(order_id=OuterRef("pk")).values("tracking_number")[:1]
+    return qs.annotate(tracking_number=Coalesce(Subquery(number), Value("")))
+
+
+def active_parcel_order_ids(*, numbers) -> QuerySet[Shipment]:
+    """Ids of the orders whose active parcel carries one of `numbers` (the scan station's lookup)."""
+    return Shipment.objects.filter(tracking_number__in=numbers, is_active=True).order_by().values("order_id")
 
 
 def tracking_link_token(order: Order) -> str:
@@ -63,8 +98,8 @@ def tracking_order_find(*, number: str, last4: str) -> Order | None:
         Shipment.objects.filter(tracking_number=tracking_key).order_by().values_list("order_id", flat=True)[:10]
     )
     by_number = Q(number=order_key)
-    if tracking_key:  # an empty key would match every order without a tracking number
-        by_number |= Q(tracking_number=tracking_key) | Q(pk__in=shipment_order_ids)
+    if tracking_key:
+        by_number |= Q(pk__in=shipment_order_ids)
     candidates = list(Order.objects.select_related("carrier").filter(by_number).order_by("-ordered_at")[:10])
     candidates.sort(key=lambda o: o.number != order_key)  # an order-number match wins over a tracking match
 
@@ -205,7 +240,7 @@ def order_parcels(order: Order) -> list[Parcel]:
     """The order's parcels with their latest carrier events (tracking page and the order page in the admin)."""
     latest_events = TrackingEvent.objects.order_by("-occurred_at", "-id")[:EVENTS_PER_PARCEL]
     shipments = list(
-        Shipment.objects.filter(order=order)
+        Shipment.objects.filter(order=order, is_active=True)  # a retired parcel is not the customer's
         .select_related("carrier")
         .prefetch_related(Prefetch("events", queryset=latest_events, to_attr="latest_events"))
         .order_by("created_at", "id")
@@ -220,13 +255,4 @@ def order_parcels(order: Order) -> list[Parcel]:
         )
         for s in shipments
     ]
-    # An order may carry a tracking number that was never registered as a shipment (e.g. legacy imports).
-    if order.tracking_number and all(p.tracking_number != order.tracking_number for p in parcels):
-        parcels.append(
-            Parcel(
-                carrier=order.carrier.name if order.carrier_id else "",
-                tracking_number=order.tracking_number,
-                stalled=False,
-            )
-        )
     return parcels

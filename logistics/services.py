@@ -1,7 +1,18 @@
 """Everything said to and by carriers: the tracking registry (register a parcel once, store each carrier event
 once, keep the parcel's state and stall flag), subscribe, poll and receive pushes through the adapter registry.
 What an event means for the order is decided in orders.services.tracking: a poll hands its new events over by
-job name (FOLLOW_PARCEL_JOB); a push is received by orders' entry service, which calls carrier_push_receive."""
+job name (FOLLOW_PARCEL_JOB); a push is received by orders' entry service, which calls carrier_push_receive.
+
+The parcel registry is the one record of an order's tracking numbers (the order has no number column). The only
+door for writing one is `shipment_register` (and `waybill_reserve` for a waybill request before its number is
+known); readers go through logistics.selectors (`primary_parcel`, `orders_with_tracking_number`).
+
+Retiring, the one rule: a parcel stops counting for its order (is_active off, cancelled_at set, no more polls)
+when the order is re-routed (a request changes the carrier or the warehouse it already had), when it is
+cancelled, or when a new number is registered for the same parcel index (a corrected or relabelled number).
+A plain number is only marked so; a waybill that was ordered or printed becomes `cancel_pending`, for the
+waybill cancel job to cancel at the carrier (sellers pay for unused numbers). Retired parcels stay in the
+registry, so a scan or a late carrier push of the old number still names the order."""
 
 import json
 import logging
@@ -12,7 +23,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -71,9 +82,11 @@ def tracking_number_clean(value) -> str:
     return number
 
 
-def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: str) -> Shipment:
-    """Register a parcel of an order once. The same number again for the same order returns the parcel;
-    for another order it is refused, naming that order."""
+def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: str, parcel_index: int = 1) -> Shipment:
+    """Register a parcel of an order once, as soon as its number exists (typed, scanned, given by the channel or
+    the carrier's waybill answer). The same number again for the same order returns the parcel (active again if
+    it had been retired as a plain number); for another order it is refused, naming that order. The order's other
+    active parcels of the same index are retired (see the module docstring). The caller holds the order's lock."""
     number = tracking_number_clean(tracking_number)
     existing = Shipment.objects.filter(carrier=carrier, tracking_number=number).select_related("order").first()
     if existing is None:
@@ -85,6 +98,7 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
                     carrier=carrier,
                     tracking_number=number,
                     source=source,
+                    parcel_index=parcel_index,
                     next_poll_at=timezone.now() if adapter_for(carrier).polls else None,
                 )
         except IntegrityError:  # registered by another process a moment ago
@@ -96,9 +110,85 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
             code=LogisticsErrorCode.TRACKING_NUMBER_TAKEN,
             extra={"field": "tracking_number", "order": existing.order.number},
         )
+    if not existing.is_active:
+        if existing.waybill_state:  # its cancel at the carrier is on its way: a new waybill is needed
+            raise Conflict(
+                _("Waybill %(number)s was cancelled for this order: order a new one.") % {"number": number},
+                code=LogisticsErrorCode.WAYBILL_CANCELLED,
+                extra={"field": "tracking_number"},
+            )
+        Shipment.objects.filter(pk=existing.pk).update(
+            is_active=True,
+            cancelled_at=None,
+            next_poll_at=None if existing.is_finished or not adapter_for(carrier).polls else timezone.now(),
+        )
+        existing.is_active, existing.cancelled_at = True, None
+    shipments_retire(order=order, parcel_index=existing.parcel_index, keep=existing)
     if adapter_for(carrier).subscribes and existing.subscribed_at is None:
         job_enqueue_on_commit(job=SUBSCRIBE_JOB, queue="carriers", shipment_id=existing.pk)
     return existing
+
+
+def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment | None = None) -> int:
+    """Retire the order's active parcels (all, or those of one parcel index), except `keep`: plain numbers are
+    marked not active, ordered or printed waybills also `cancel_pending` for the cancel job. Returns how many."""
+    active = Shipment.objects.filter(order=order, is_active=True)
+    if parcel_index is not None:
+        active = active.filter(parcel_index=parcel_index)
+    if keep is not None:
+        active = active.exclude(pk=keep.pk)
+    unused_waybill = When(
+        waybill_state__in=[Shipment.WaybillState.ORDERED, Shipment.WaybillState.PRINTED],
+        then=Value(Shipment.WaybillState.CANCEL_PENDING),
+    )
+    return active.update(  # one statement
+        is_active=False,
+        cancelled_at=timezone.now(),
+        next_poll_at=None,
+        waybill_state=Case(unused_waybill, default=F("waybill_state")),
+    )
+
+
+def waybill_key_for(*, order, parcel_index: int) -> str:
+    """Our idempotency key of a waybill request (Kuaidi100 `orderId`): "<order number>-<parcel index>"."""
+    return f"{order.number}-{parcel_index}"
+
+
+def waybill_reserve(*, order, carrier: Carrier, parcel_index: int = 1) -> Shipment:
+    """The registry row a waybill request for this parcel of the order goes by, made before the carrier is asked:
+    got or created by its waybill key, so a retried request (after a timeout) or a second packer finds the same
+    row and the same key, never a second waybill. The caller holds the order's row lock. The row has no number
+    until the carrier answers (waybill_record); it is not the order's parcel before that.
+
+    A parcel whose waybill was retired (re-routed, cancelled) keeps its key for the cancel; the new request gets
+    the next key of that parcel, "<order number>-<parcel index>-<n>"."""
+    reserved = Shipment.objects.filter(order=order, parcel_index=parcel_index, is_active=True).exclude(waybill_key="")
+    current = reserved.select_related("carrier").first()
+    if current is not None:
+        if current.carrier_id != carrier.pk:
+            raise Conflict(
+                _("Parcel %(index)d of order %(order)s has a waybill of %(carrier)s already.")
+                % {"index": parcel_index, "order": order.number, "carrier": current.carrier.name},
+                code=LogisticsErrorCode.WAYBILL_OF_ANOTHER_CARRIER,
+                extra={"waybill_key": current.waybill_key},
+            )
+        return current
+    base = waybill_key_for(order=order, parcel_index=parcel_index)
+    earlier = Shipment.objects.filter(Q(waybill_key=base) | Q(waybill_key__startswith=f"{base}-"), order=order)
+    count = earlier.count()
+    shipment, _created = Shipment.objects.get_or_create(
+        waybill_key=base if not count else f"{base}-{count + 1}",
+        defaults={
+            "order": order,
+            "channel_id": order.channel_id,
+            "carrier": carrier,
+            "tracking_number": "",
+            "source": Shipment.Source.WAREHOUSE,
+            "parcel_index": parcel_index,
+            "waybill_state": Shipment.WaybillState.ORDERED,
+        },
+    )
+    return shipment
 
 
 def tracking_events_record(
@@ -134,7 +224,8 @@ def tracking_events_record(
             shipment.stalled_since = None  # events resumed: the stall flag clears by itself
         shipment.is_finished = shipment.is_finished or finished
         shipment.poll_failures, shipment.last_error = 0, ""
-        shipment.next_poll_at = None if shipment.is_finished else now + timedelta(minutes=shipment.carrier.poll_minutes)
+        done = shipment.is_finished or not shipment.is_active  # a retired parcel is not polled again
+        shipment.next_poll_at = None if done else now + timedelta(minutes=shipment.carrier.poll_minutes)
         shipment.save()
     return sorted(created, key=lambda e: (e.occurred_at, e.pk))
 
@@ -158,7 +249,9 @@ def shipments_mark_stalled(*, now=None) -> list[Shipment]:
     for carrier in Carrier.objects.all():
         quiet_since = now - timedelta(hours=carrier.stall_hours)
         quiet = Q(last_event_at__lte=quiet_since) | Q(last_event_at__isnull=True, created_at__lte=quiet_since)
-        stalled = Shipment.objects.filter(quiet, carrier=carrier, is_finished=False, stalled_since__isnull=True)
+        stalled = Shipment.objects.filter(
+            quiet, carrier=carrier, is_active=True, is_finished=False, stalled_since__isnull=True
+        ).exclude(tracking_number="")  # a reserved waybill without its number yet is not on its way
         for shipment in stalled.select_related("carrier", "order"):
             if Shipment.objects.filter(pk=shipment.pk, stalled_since__isnull=True).update(
                 stalled_since=now, next_poll_at=now
@@ -230,7 +323,10 @@ def shipments_poll_due(*, limit: int = 200) -> int:
     """Enqueue a poll job for every parcel due (the scheduler runs this). Each poll is its own job, so one
     failing carrier delays only its own parcels; jobs of one carrier are spaced out (one query a second)."""
     due = Shipment.objects.filter(
-        is_finished=False, next_poll_at__lte=timezone.now(), carrier__adapter__in=adapter_names(polls=True)
+        is_active=True,
+        is_finished=False,
+        next_poll_at__lte=timezone.now(),
+        carrier__adapter__in=adapter_names(polls=True),
     ).values_list("pk", "carrier_id")[:limit]
     per_carrier: dict[int, int] = {}
     for pk, carrier_id in due:

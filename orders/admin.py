@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
-from logistics.selectors import order_parcels
+from logistics.selectors import order_parcels, orders_with_tracking_number
 from orders import selectors
 from orders.drafts import Address
 from orders.models import (
@@ -227,12 +227,13 @@ class OrderAdmin(HistoryAdmin):
         "tags",
         "warehouse",
         "carrier",
-        "tracking_number",
         "resume_status",
         "fingerprint",
         "created_at",
         "updated_at",
     )
+    # The parcel registry's number (logistics), annotated by get_queryset: never a field of the order's form.
+    readonly_fields = ("tracking_number",)
     fieldsets = (
         (
             _("Order"),
@@ -387,6 +388,10 @@ class OrderAdmin(HistoryAdmin):
 
     def has_acknowledge_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_alert")
+
+    def get_queryset(self, request):
+        # The tracking number is the registry's (read-only here: the status steps register it), in the same query.
+        return orders_with_tracking_number(super().get_queryset(request))
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():

@@ -107,6 +107,24 @@ class Customer(models.Model):
         return f"{self.name} {self.phone}"
 
 
+class RegistryNumber:
+    """`Order.tracking_number`: the order's primary parcel number, loaded from the parcel registry by
+    logistics.selectors. The model does no I/O: reading it before it was loaded is a bug, and says so."""
+
+    short_description = _("tracking number")
+
+    def __set_name__(self, owner, name) -> None:
+        self.name = name
+
+    def __get__(self, order, owner=None):
+        if order is None:
+            return self
+        raise AttributeError(
+            f"{self.name} of order {order.pk} is not loaded: read it through logistics.selectors "
+            "(orders_with_tracking_number, primary_parcel or tracking_number_of)"
+        )
+
+
 class Order(FSMModelMixin, models.Model):
     class PaymentStatus(models.TextChoices):
         UNPAID = "unpaid", _("Unpaid")
@@ -174,7 +192,9 @@ class Order(FSMModelMixin, models.Model):
     carrier = models.ForeignKey(
         "logistics.Carrier", models.PROTECT, null=True, blank=True, verbose_name=_("carrier"), related_name="+"
     )
-    tracking_number = models.CharField(_("tracking number"), max_length=32, blank=True, db_index=True)
+    # Not a column: the primary parcel's number in the registry (logistics.Shipment), loaded by
+    # logistics.selectors (orders_with_tracking_number on lists, primary_parcel / tracking_number_of on one order).
+    tracking_number = RegistryNumber()
 
     fingerprint = models.CharField(_("fingerprint"), max_length=64, unique=True, editable=False)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.API, editable=False)
@@ -236,6 +256,7 @@ class Order(FSMModelMixin, models.Model):
         return self.warehouse_id is not None
 
     def has_tracking_number(self) -> bool:
+        # The registry's answer (an active, not cancelled parcel), loaded onto the order before the guard is asked.
         return bool(self.tracking_number)
 
     def resume_target(self) -> str:

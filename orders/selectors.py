@@ -7,7 +7,7 @@ from django.db.models.functions import Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from logistics.models import Shipment
+from logistics.selectors import active_parcel_order_ids, orders_with_tracking_number
 from orders.exceptions import NotFound, OrderErrorCode
 from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
 from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
@@ -15,7 +15,7 @@ from warehouse.models import Warehouse
 
 
 def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
-    qs = Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id")
+    qs = orders_with_tracking_number(Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id"))
     if status:
         qs = qs.filter(status=status)
     if channel:
@@ -47,8 +47,7 @@ def order_lookup_ids(*, q: str, limit: int = 200) -> list[int]:
     customers = Customer.objects.order_by()
     found = [
         orders.filter(channel_order_no=q),
-        orders.filter(tracking_number=q),
-        orders.filter(shipments__tracking_number="".join(q.split()).upper()),  # any of its parcels
+        orders.filter(shipments__tracking_number="".join(q.split()).upper()),  # any of its parcels in the registry
     ]
     if LAST4_RE.match(q):  # functional indexes on the last 4 digits
         found.append(orders.alias(last4=Right("receiver_phone", 4)).filter(last4=q))
@@ -76,17 +75,12 @@ def _newest(querysets: list[QuerySet[Order]], limit: int) -> list[int]:
     return [pk for _, pk in sorted(rows, reverse=True)[:limit]]
 
 
-def _parcel_order_ids(code: str) -> list[int]:
-    """Orders with a registered parcel of this tracking number (an order may have several parcels)."""
-    number = "".join(code.split()).upper()
-    return list(Shipment.objects.filter(tracking_number=number).order_by().values_list("order_id", flat=True)[:20])
-
-
 def order_lookup(*, q: str, limit: int = 50) -> list[Order]:
     ids = order_lookup_ids(q=q, limit=limit)
     if not ids:
         return []
-    return list(Order.objects.select_related("channel", "customer").filter(pk__in=ids).order_by("-ordered_at"))
+    orders = Order.objects.select_related("channel", "customer").filter(pk__in=ids).order_by("-ordered_at")
+    return list(orders_with_tracking_number(orders))
 
 
 def _by_number(qs: QuerySet[Order], number: str) -> Order:
@@ -99,10 +93,11 @@ def _by_number(qs: QuerySet[Order], number: str) -> Order:
 
 
 def order_get(*, number: str) -> Order:
+    """The order with what its detail shows, its tracking number from the registry included (same query)."""
     qs = Order.objects.select_related("channel", "customer", "warehouse", "carrier").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.select_related("sku"))
     )
-    return _by_number(qs, number)
+    return _by_number(orders_with_tracking_number(qs), number)
 
 
 def order_get_brief(*, number: str) -> Order:
@@ -275,13 +270,13 @@ def orders_by_scan_code(*, code: str) -> list[Order]:
     code = code.strip()
     if not code or "\x00" in code or len(code) > 64:  # no stored number looks like this (PostgreSQL refuses NUL)
         return []
-    qs = Order.objects.select_related("warehouse")
+    qs = orders_with_tracking_number(Order.objects.select_related("warehouse"))
     by_number = list(qs.filter(number=code.upper()).order_by()[:1])
     if by_number:
         return by_number
-    tracked = qs.filter(tracking_number__in={code, code.upper(), code.lower()}) | qs.filter(
-        pk__in=_parcel_order_ids(code)
-    )
+    # The registry: the orders whose active parcel has this number (stored upper-case, without spaces).
+    numbers = {code, code.upper(), "".join(code.split()).upper()}
+    tracked = qs.filter(pk__in=active_parcel_order_ids(numbers=numbers))
     return list(tracked.order_by("-created_at", "-id")[:20])
 
 

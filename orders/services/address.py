@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from logistics.selectors import tracking_number_of
 from orders.drafts import Address
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import AddressChange, Alert, Order, Source, Status
@@ -106,7 +107,7 @@ def order_change_address(
             message=_("Ask %(carrier)s to intercept parcel %(number)s and deliver to: %(new)s")
             % {
                 "carrier": order.carrier.name if order.carrier else "-",
-                "number": order.tracking_number,
+                "number": tracking_number_of(order),
                 "new": new.one_line(),
             },
             dedupe_key=f"intercept:{change.pk}",

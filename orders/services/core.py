@@ -3,7 +3,8 @@ and one timeline event). It runs no effects and never calls itself: orders/servi
 lifecycle) runs the effects declared for each move, and effect providers that move the order again call
 `transition_apply` on the row already locked, inside the same run.
 
-Nothing here imports a service above it: only models, the status machine's read-only view and the timeline."""
+Nothing here imports a service above it: only models, the status machine's read-only view, the timeline and the
+parcel registry's selector (the tracking-number guard asks the registry)."""
 
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from logistics.models import Carrier
+from logistics.selectors import tracking_number_of
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import Order, OrderLine, Status, StatusNode
 from orders.services.timeline import history_attribute, transition_event
@@ -50,6 +52,9 @@ class Run:
     # Why the row changed, for its one history row: the row is saved once, when the run ends (run_save).
     notes: list[str] = field(default_factory=list)
     history_actor: AbstractBaseUser | None = None
+    # What the request itself set (transition_fields_set) and whether it changed a route the order had.
+    asked: dict = field(default_factory=dict)
+    rerouted: bool = False
 
     def note(self, reason: str, *, actor: AbstractBaseUser | None = None) -> None:
         """An effect changed the locked order in memory; the run's one save writes it, with this reason."""
@@ -160,9 +165,18 @@ def transition_fields_set(*, order: Order, changes: dict) -> dict:
                     code="invalid_field",
                     extra={"field": "tracking_number"},
                 )
-            order.tracking_number = value
+            order.tracking_number = value  # in memory for the guard: the lifecycle registers it (parcels)
         applied[name] = str(value)
     return applied
+
+
+def parcel_known(*, order: Order, spec: TransitionSpec) -> None:
+    """Load the registry's answer onto the order before a guard that asks for a tracking number (once per loaded
+    order; no other transition reads the registry)."""
+    if "tracking_number" not in order.__dict__ and any(
+        condition.__name__ == "has_tracking_number" for condition in spec.conditions
+    ):
+        tracking_number_of(order)
 
 
 # --- lock, check, change, record ---------------------------------------------------------------------------
@@ -185,6 +199,7 @@ def order_lock(*, order: Order) -> Order:
 
 def transition_check(*, order: Order, spec: TransitionSpec, actor: AbstractBaseUser | None, source: str) -> None:
     """Raise the error that explains why this transition cannot happen now; return if it can."""
+    parcel_known(order=order, spec=spec)
     if order.is_legacy:
         raise Conflict(str(failed_guards(order, spec)[0]), code=OrderErrorCode.LEGACY_READ_ONLY)
     if actor is not None and not actor.has_perm(spec.permission):

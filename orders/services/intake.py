@@ -239,6 +239,7 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                             actor_label=channel.code,
                             savepoint=False,  # an error rolls back the whole intake, the order with it
                         )  # rules may have added lines: the caller reads it afresh
+                order.tracking_number = ""  # a new order has no parcel in the registry yet (no need to ask)
                 return IntakeResult(order=order, created=True)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.

@@ -1,25 +1,50 @@
-"""Parcel registration, an effect of printing the label: the order's tracking number goes into the one registry
-of tracking numbers (logistics), which also asks the carrier to push its events when it can.
+"""How an order's tracking numbers reach the parcel registry (logistics), the one record of them: a number a
+request gives (admin, API, scan, demo, a channel) is registered in the same transaction, whatever the
+transition; re-routing and cancelling retire the order's parcels (the rule is in logistics.services).
 
 An effect provider: imports models, the core's types and logistics services only, never the lifecycle."""
 
+from django.utils.translation import gettext as _
+
 from logistics import services as registry
 from logistics.models import Shipment
+from orders.exceptions import InvalidInput, OrderErrorCode
 from orders.models import Order, Source
 from orders.services.core import Move, Run
 
 
-def order_register_parcel(*, order: Order, source: str) -> Shipment | None:
-    """Put the order's tracking number in the registry (once). Called when the label is printed.
-    `Order.tracking_number` stays as the order's primary parcel, shown on lists; the registry is the record
-    every carrier call, event and lookup goes by."""
-    if not order.tracking_number or order.carrier_id is None:
-        return None
-    return registry.shipment_register(
-        order=order, carrier=order.carrier, tracking_number=order.tracking_number, source=source
+def _registry_source(source: str) -> str:
+    return Shipment.Source.MANUAL if source == Source.ADMIN else Shipment.Source.WAREHOUSE
+
+
+def order_register_parcel(*, order: Order, tracking_number: str, source: str) -> Shipment:
+    """Register a number for the order's primary parcel with the order's carrier (the caller holds the order's
+    lock). A number without a carrier cannot be tracked, nor told apart from another carrier's: refused."""
+    if order.carrier_id is None:
+        raise InvalidInput(
+            _("Choose the carrier of tracking number %(number)s first.") % {"number": tracking_number},
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "carrier"},
+        )
+    shipment = registry.shipment_register(
+        order=order, carrier=order.carrier, tracking_number=tracking_number, source=source
     )
+    order.tracking_number = shipment.tracking_number
+    return shipment
 
 
-def parcel_register_on_print(*, run: Run, move: Move) -> None:
-    """Effect of print_label."""
-    order_register_parcel(order=run.order, source="manual" if move.source == Source.ADMIN else "warehouse")
+def parcels_follow_request(*, run: Run, move: Move) -> None:
+    """Effect of the asked move: what the request set. A changed carrier or warehouse retires the parcels of the
+    old route; a given tracking number is registered (after that, so it is the order's primary parcel)."""
+    if run.rerouted:
+        registry.shipments_retire(order=run.order)
+        run.order.tracking_number = ""
+    number = run.asked.get("tracking_number")
+    if number:
+        order_register_parcel(order=run.order, tracking_number=number, source=_registry_source(move.source))
+
+
+def parcels_retire_on_cancel(*, run: Run, move: Move) -> None:
+    """Effect of cancel: the order's parcels stop counting (unused waybills become cancel_pending)."""
+    registry.shipments_retire(order=run.order)
+    run.order.tracking_number = ""

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext as _
 
 from config.exceptions import Conflict, InvalidInput, NotFound
+from logistics.selectors import tracking_number_of
 from orders import selectors
 from orders.exceptions import OrderErrorCode
 from orders.models import Order, Source, Status
@@ -130,7 +131,7 @@ def _order_for_step(*, code: str, scan_step: ScanStep) -> Order:
 def _refuse_if_wrong_step(*, order: Order, step: str, scan_step: ScanStep) -> None:
     facts = {"number": order.number, "status": order.get_status_display()}
     if order.status == scan_step.from_status:
-        if step == "print" and not order.tracking_number:
+        if step == "print" and not tracking_number_of(order):  # the registry's answer
             raise _wrong_step(
                 order, _("Order %(number)s has no tracking number yet: get its waybill number first.") % facts
             )

@@ -7,7 +7,8 @@ core on the row already locked; the moves it makes get their own effects from th
 lifecycle never calls itself, and nothing below it imports it.
 
 Read the table top to bottom: BEFORE_CHECK and BEFORE_CHANGE prepare one transition (they may set what its
-guard needs, or divert the order instead), ON_TRANSITION is what a transition does, ON_ENTERING is what
+guard needs, or divert the order instead), ON_REQUEST is what the fields the request set do (parcel
+registration), ON_TRANSITION is what a transition does, ON_ENTERING is what
 entering a status does, whichever transition got there."""
 
 from collections.abc import Callable
@@ -61,13 +62,16 @@ BEFORE_CHECK: dict[str, tuple[Callable[..., None], ...]] = {
 BEFORE_CHANGE: dict[str, tuple[Callable[..., None], ...]] = {
     "allocate": (admission.order_lock_stock_or_hold,),  # lock stock, or hold it for the shortfall
 }
+# What the request itself set, on the asked move, before that transition's effects: a changed route retires the
+# order's parcels, a given tracking number is registered in the parcel registry (whatever the transition).
+ON_REQUEST: tuple[Effect, ...] = (parcels.parcels_follow_request,)
 # What each transition does, in order.
 ON_TRANSITION: dict[str, tuple[Effect, ...]] = {
     "pay": (rules.order_apply_rules_on_paid, admission.order_admit),  # gifts/tags/priority/approval, then queue
     "release": (admission.order_admit,),  # released back to 'paid': into the queue again
-    "print_label": (rules.order_merge_by_rules, parcels.parcel_register_on_print),
+    "print_label": (rules.order_merge_by_rules,),
     "pick_up": (admission.stock_deduct,),
-    "cancel": (admission.stock_release,),
+    "cancel": (admission.stock_release, parcels.parcels_retire_on_cancel),
     "mark_returned": (admission.stock_restock, admission.stock_release),  # shipped units back, locked ones freed
 }
 # What entering a status does, whichever transition got there (after the transition's own effects).
@@ -120,8 +124,13 @@ def _run_deferred(
     run = Run(order=order)
     if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
         run.note(history_note, actor=actor)
-    asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id", "tracking_number")}
+    asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id")}
+    number_before = order.__dict__.get("tracking_number")  # loaded from the registry, or not (None)
     applied = transition_fields_set(order=order, changes=changes or {}) if not order.is_legacy else {}
+    run.asked = applied
+    run.rerouted = any(
+        before is not None and before != getattr(order, attname) for attname, before in asked_before.items()
+    )
     for prepare in BEFORE_CHECK.get(spec.name, ()):
         prepare(run=run)
     transition_check(order=order, spec=spec, actor=actor, source=source)
@@ -130,6 +139,10 @@ def _run_deferred(
     if run.refusal is not None:  # diverted: the order keeps nothing this request set or prepared
         for attname, value in asked_before.items():
             setattr(order, attname, value)
+        if number_before is None:
+            order.__dict__.pop("tracking_number", None)
+        else:
+            order.tracking_number = number_before
     else:
         transition_apply(
             run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, applied=applied
@@ -138,7 +151,7 @@ def _run_deferred(
     while done < len(run.moves):  # effects may append moves (holds, admission): each gets its own effects
         move = run.moves[done]
         done += 1
-        for effect in _effects(move):
+        for effect in (ON_REQUEST if done == 1 and run.refusal is None else ()) + _effects(move):
             effect(run=run, move=move)
     run_save(run=run)
     return run

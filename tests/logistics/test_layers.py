@@ -116,7 +116,9 @@ def test_shipment_register_any_new_kuaidi100_parcel_is_subscribed_by_logistics(d
     queue.empty()
     # when: customer service registers a second parcel of the order by hand
     with django_capture_on_commit_callbacks(execute=True):
-        second = shipment_register(order=order, carrier=carrier, tracking_number="zt 1000 0000 02", source="manual")
+        second = shipment_register(
+            order=order, carrier=carrier, tracking_number="zt 1000 0000 02", source="manual", parcel_index=2
+        )
     # then: logistics asks for its pushes too (before, only the label's own parcel was subscribed)
     [job] = queue.get_jobs()
     assert job.func_name == "logistics.jobs.subscribe_parcel" and job.kwargs == {"shipment_id": second.pk}

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import HistoryAdmin
+from logistics.selectors import primary_parcel
 from orders import api as orders_api
 from orders.drafts import Address
 from orders.models import Alert, Order, Source, Status
@@ -216,7 +217,7 @@ def test_history_revert_in_transit_order_post_changes_nothing(client, yunying):
     # then: nothing changed, and the page says why
     order.refresh_from_db()
     assert (order.status, order.payment_status) == (Status.IN_TRANSIT, Order.PaymentStatus.PAID)
-    assert order.warehouse is not None and order.carrier is not None and order.tracking_number
+    assert order.warehouse is not None and order.carrier is not None and primary_parcel(order=order) is not None
     assert order.events.count() == events
     assert list(StockLevel.objects.values_list("on_hand", "locked", "reserved")) == levels
     said = " ".join(str(m) for m in get_messages(response.wsgi_request))
@@ -231,8 +232,9 @@ def test_history_revert_in_transit_order_post_changes_nothing(client, yunying):
 def test_order_form_kefu_address_carrier_and_tags_of_printed_order_are_not_saved(client, kefu):
     # given: a printed order, and customer service on its page
     order = printed_order()
-    owned = ["city", "address_detail", "tracking_number", "carrier", "warehouse", "tags", "priority"]
+    owned = ["city", "address_detail", "carrier", "warehouse", "tags", "priority"]
     before = values(order, owned)
+    parcel = primary_parcel(order=order)
     CarrierFactory(code="yuantong", name="圆通")
     Warehouse.objects.create(code="BJ01", name="北京仓")
     client.force_login(kefu)
@@ -242,10 +244,12 @@ def test_order_form_kefu_address_carrier_and_tags_of_printed_order_are_not_saved
     data.update(city="苏州", address_detail="平江路 8 号", tracking_number="YT999", tags='["x"]', priority="2")
     data.update(carrier=str(order.carrier_id + 1), warehouse=str(Warehouse.objects.get(code="BJ01").pk))
     client.post(change_url(order), data)
-    # then: nothing of it is saved
+    # then: nothing of it is saved (the tracking number is the registry's: the same parcel, no new one)
     assert values(order, before) == before
+    assert primary_parcel(order=order) == parcel and order.shipments.count() == 1
     # and the form shows them read-only, offering the service buttons instead
-    assert not set(owned) & editable
+    assert not (set(owned) | {"tracking_number"}) & editable
+    assert parcel.tracking_number in html
     for name in ("address", "priority", "tags"):
         assert reverse(f"admin:orders_order_{name}", args=[order.pk]) in html
 
@@ -337,6 +341,8 @@ def test_registered_hub_admins_declare_service_owned_fields():
         owned_fields(model_admin)
         for name in owned_fields(model_admin):
             model._meta.get_field(name)  # a typo would silently leave a field writable
-    assert {"status", "tracking_number", "priority", "tags"} <= set(owned_fields(admin.site._registry[Order]))
+    assert {"status", "priority", "tags"} <= set(owned_fields(admin.site._registry[Order]))
+    # the tracking number is the parcel registry's: shown read-only, never a field of the order's form
+    assert "tracking_number" in admin.site._registry[Order].readonly_fields
     assert {"on_hand", "locked"} <= set(owned_fields(admin.site._registry[StockLevel]))
     assert {"on_hand_delta", "order"} <= set(owned_fields(admin.site._registry[StockMovement]))

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from logistics.models import Carrier
+from logistics.selectors import orders_with_tracking_number
 from orders.models import Order, OrderEvent, OrderLine, Status, StatusNode
 from orders.roles import ROLES
 from orders.services.demo import CARRIERS, DEMO_USERS
@@ -46,7 +47,7 @@ SOUTH_CHINA = {"广东", "广西", "福建", "海南"}  # the demo routing rule 
 
 def test_load_demo_tells_one_consistent_story():
     call_command("load_demo", orders=60)
-    orders = list(Order.objects.select_related("warehouse", "carrier", "customer"))
+    orders = list(orders_with_tracking_number(Order.objects.select_related("warehouse", "carrier", "customer")))
     first_event = {}
     for order_id, at in OrderEvent.objects.order_by("created_at").values_list("order_id", "created_at"):
         first_event.setdefault(order_id, at)

@@ -14,7 +14,7 @@ from config.exceptions import InvalidInput
 from orders.models import Alert, Order, Source, Status
 from orders.services.allocation import allocation_tick, order_allocate_queued
 from orders.services.transitions import order_transition
-from tests.factories import SkuFactory, WarehouseFactory, make_order, order_payload, stock_in
+from tests.factories import CarrierFactory, SkuFactory, WarehouseFactory, make_order, order_payload, stock_in
 from warehouse.models import BreakerEvent, SkuAlias, StockLevel, StockLock, StockMovement, StockReservation
 from warehouse.selectors import allocation_settings, stock_check
 from warehouse.services import reservation_save, stock_adjust
@@ -147,7 +147,7 @@ def test_cancel_releases_pickup_deducts_and_return_restocks(stocked):
     for name, source, changes in (
         ("start_allocation", Source.SYSTEM, {}),
         ("allocate", Source.SYSTEM, {}),
-        ("print_label", Source.SCAN, {"tracking_number": "SF100200300"}),
+        ("print_label", Source.SCAN, {"carrier": CarrierFactory().code, "tracking_number": "SF100200300"}),
         ("pick_up", Source.SCAN, {}),
     ):
         shipped = order_transition(order=shipped, transition=name, actor=None, source=source, changes=changes)
@@ -178,7 +178,8 @@ def test_lock_expiry_releases_stock_and_holds_the_order_to_allocate_again(stocke
 
 def test_printed_orders_keep_their_lock_after_expiry(stocked):
     order = paid(lines=lines(("MASK-001", 5)))
-    for name, changes in (("start_allocation", {}), ("allocate", {}), ("print_label", {"tracking_number": "SF1"})):
+    printing = {"carrier": CarrierFactory().code, "tracking_number": "SF1"}  # a number is registered with its carrier
+    for name, changes in (("start_allocation", {}), ("allocate", {}), ("print_label", printing)):
         order = order_transition(order=order, transition=name, actor=None, source=Source.SYSTEM, changes=changes)
     StockLock.objects.filter(order=order).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert allocation_tick()["locks_expired"] == 0
