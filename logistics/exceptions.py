@@ -12,4 +12,5 @@ class LogisticsErrorCode(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_PAYLOAD = "bad_payload"
     CARRIER_UNAVAILABLE = "carrier_unavailable"
+    INVALID_NUMBER_RANGE = "invalid_number_range"
     CALLBACK_SECRET_REQUIRED = "callback_secret_required"  # noqa: S105 - an error code, not a secret
