@@ -12,6 +12,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -52,7 +53,8 @@ def paper_size(paper: str) -> tuple[float, float]:
     """Width and height in points of a paper choice ("76x130", "100x150", "100x180")."""
     if paper not in LabelPaper.values:
         raise InvalidInput(
-            f"Unknown label paper {paper!r}: one of {', '.join(LabelPaper.values)} (width x height in mm).",
+            _("Unknown label paper %(paper)s: one of %(choices)s (width x height in mm).")
+            % {"paper": repr(paper), "choices": ", ".join(LabelPaper.values)},
             code="invalid_field",
             extra={"field": "paper"},
         )
@@ -64,7 +66,7 @@ def labels_pdf(labels: list[LabelData], *, paper: str) -> bytes:
     """One PDF with a page per label at the paper size."""
     size = paper_size(paper)
     if not labels:
-        raise InvalidInput("No labels to print.", code="invalid_field", extra={"field": "labels"})
+        raise InvalidInput(_("No labels to print."), code="invalid_field", extra={"field": "labels"})
     font = pdf_font()
     buffer = io.BytesIO()
     # The embedded font from the first operator on: no unembedded Helvetica even in the resources.

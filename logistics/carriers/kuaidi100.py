@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from logistics.carriers.base import (
     Adapter,
@@ -210,7 +211,9 @@ def waybill_param(*, carrier: Carrier, request: WaybillRequest) -> dict:
 def _waybill_call(*, carrier: Carrier, method: str, param: dict) -> dict:
     """One signed call to the waybill API; returns the answer's data. Refusals raise WaybillRefused."""
     if not carrier.waybill_api_url:
-        raise WaybillRefused(f"{carrier.name}: no waybill API URL on the carrier row")
+        raise WaybillRefused(
+            _("%(carrier)s has no waybill API URL: fill in its waybill account.") % {"carrier": carrier.name}
+        )
     text = json.dumps(param, ensure_ascii=False, separators=(",", ":"))
     stamp = str(int(time.time() * 1000))
     url = carrier.waybill_api_url.split("?")[0] + "?" + urllib.parse.urlencode({"method": method})
