@@ -8,14 +8,16 @@ from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from werkzeug import Request, Response
 
 from config.exceptions import InvalidInput
 from logistics.carriers import adapter_for, adapter_names, kuaidi100
 from logistics.carriers.base import CarrierUnavailable, WaybillParty, WaybillRefused, WaybillRequest
-from logistics.models import Carrier, WaybillNumberIssue, WaybillNumberRange
-from logistics.services import waybill_number_range_save, waybill_number_take
+from logistics.models import Carrier, Shipment, WaybillNumberIssue, WaybillNumberRange
+from logistics.services import tracking_number_clean, waybill_number_range_save, waybill_number_take
+from warehouse.models import Warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -363,3 +365,19 @@ def test_number_range_save_refuses_overlaps_shrinking_below_used_and_bad_prefix(
 def test_adapter_names_lists_waybill_issuers():
     assert set(adapter_names(issues_waybills=True)) == {Carrier.Adapter.KUAIDI100, Carrier.Adapter.MANUAL}
     assert adapter_names(issues_waybills=False) == [Carrier.Adapter.GENERIC]
+
+
+def test_demo_carriers_have_number_ranges_and_warehouses_senders_so_the_first_waybill_works():
+    call_command("load_demo", orders=8)
+
+    for carrier in Carrier.objects.all():
+        adapter = adapter_for(carrier)
+        assert adapter.waybill_ready(carrier=carrier), carrier.code
+        number = adapter.waybill_order(carrier=carrier, request=request_for(f"DEMO-{carrier.code}-1")).tracking_number
+        assert not Shipment.objects.filter(carrier=carrier, tracking_number=number).exists()
+        assert tracking_number_clean(number) == number
+    assert all(w.sender_name and w.sender_phone and w.sender_address for w in Warehouse.objects.all())
+    ranges = list(WaybillNumberRange.objects.values_list("pk", "next_number"))
+
+    call_command("load_demo", orders=8)  # a second run adds nothing and moves no counter
+    assert list(WaybillNumberRange.objects.values_list("pk", "next_number")) == ranges
