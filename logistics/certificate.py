@@ -1,63 +1,30 @@
 """The fulfilment certificate of a delivered order: an A4 PDF with its key times, parcels, signer and timeline.
 
-The Chinese font (WenQuanYi Zen Hei, setting ORDERHUB_PDF_FONT) is embedded as a TrueType subset, so the
-certificate reads the same on machines without any CJK font. reportlab's built-in CJK fonts are not embedded.
+The Chinese font is embedded (logistics.fonts), so the certificate reads the same on machines without any CJK font.
 """
 
 import io
-import os
-import threading
 from datetime import datetime
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone, translation
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from config.exceptions import Conflict
+from logistics.fonts import pdf_font
 from logistics.models import Shipment, TrackingEvent
 from logistics.selectors import mask_name, mask_phone, receiver_area
 from orders.models import Order, OrderEvent, Status
 
-FONT_NAME = "WenQuanYiZenHei"
-FONT_PACKAGE = "fonts-wqy-zenhei"
 SIGNED_WORD = "签收"
 NONE = "—"
 TITLE = "订单履约证明 Fulfilment certificate"
-
-_font_lock = threading.Lock()
-_font_path: str | None = None  # the file FONT_NAME is registered from in this process
-
-
-def certificate_font() -> str:
-    """Register the embeddable CJK font once per process (and again if the setting changes); returns its name."""
-    global _font_path
-    path = str(settings.ORDERHUB_PDF_FONT)
-    with _font_lock:
-        if _font_path != path:
-            if not os.path.isfile(path):
-                raise ImproperlyConfigured(
-                    f"The PDF font WenQuanYi Zen Hei is missing: no file at {path} (setting ORDERHUB_PDF_FONT). "
-                    f"Install the Debian package {FONT_PACKAGE} (apt-get install {FONT_PACKAGE}; .ci/services.sh "
-                    "does it) or point ORDERHUB_PDF_FONT at a TrueType font collection that has it."
-                )
-            try:
-                pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
-            except TTFError as error:
-                raise ImproperlyConfigured(
-                    f"The PDF font at {path} (setting ORDERHUB_PDF_FONT) cannot be embedded: {error}. "
-                    f"Use WenQuanYi Zen Hei from the Debian package {FONT_PACKAGE}."
-                ) from error
-            _font_path = path
-    return FONT_NAME
 
 
 def _fmt(value: datetime | None) -> str:
@@ -108,7 +75,7 @@ def certificate_pdf(*, order: Order) -> bytes:
             code="not_delivered",
             extra={"status": order.status},
         )
-    font = certificate_font()
+    font = pdf_font()
     with translation.override("zh-hans"):
         return _render(order, font)
 

@@ -14,4 +14,5 @@ class LogisticsErrorCode(StrEnum):
     CARRIER_UNAVAILABLE = "carrier_unavailable"
     WAYBILL_CANCELLED = "waybill_cancelled"
     WAYBILL_OF_ANOTHER_CARRIER = "waybill_of_another_carrier"
+    INVALID_NUMBER_RANGE = "invalid_number_range"
     CALLBACK_SECRET_REQUIRED = "callback_secret_required"  # noqa: S105 - an error code, not a secret

@@ -7,6 +7,24 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 
+class LabelPaper(models.TextChoices):
+    """Thermal label sizes in use, width x height in mm."""
+
+    P76X130 = "76x130", _("76 × 130 mm (one part)")
+    P100X150 = "100x150", _("100 × 150 mm")
+    P100X180 = "100x180", _("100 × 180 mm (two / three parts)")
+
+
+# Typed in, never shown back, never in history.
+CARRIER_SECRET_FIELDS = (
+    "api_key",
+    "callback_secret",
+    "waybill_secret",
+    "waybill_partner_key",
+    "waybill_partner_secret",
+)
+
+
 class Carrier(models.Model):
     class Adapter(models.TextChoices):
         KUAIDI100 = "kuaidi100", _("Kuaidi100 (poll + push)")
@@ -36,8 +54,34 @@ class Carrier(models.Model):
     poll_minutes = models.PositiveIntegerField(
         _("poll every (minutes)"), default=120, validators=[MinValueValidator(5)]
     )
+    # The seller's electronic waybill (电子面单) account: which of these a carrier needs is carrier-specific.
+    waybill_api_url = models.URLField(
+        _("waybill API URL"), blank=True, help_text=_("e.g. https://api.kuaidi100.com/label/order")
+    )
+    waybill_secret = models.CharField(
+        _("waybill signing secret"),
+        max_length=128,
+        blank=True,
+        help_text=_("Kuaidi100 secret; the key is the API key."),
+    )
+    waybill_partner_id = models.CharField(_("waybill account id (partnerId)"), max_length=64, blank=True)
+    waybill_partner_key = models.CharField(_("waybill account key (partnerKey)"), max_length=128, blank=True)
+    waybill_partner_secret = models.CharField(_("waybill account secret (partnerSecret)"), max_length=128, blank=True)
+    waybill_partner_name = models.CharField(_("waybill account name (partnerName)"), max_length=64, blank=True)
+    waybill_net = models.CharField(_("waybill network (net, 网点)"), max_length=64, blank=True)
+    waybill_code = models.CharField(_("waybill code (code)"), max_length=64, blank=True)
+    waybill_template_id = models.CharField(_("label template (tempId)"), max_length=64, blank=True)
+    waybill_pay_type = models.CharField(
+        _("pay type (payType)"), max_length=16, blank=True, default="SHIPPER", help_text=_("e.g. SHIPPER")
+    )
+    waybill_express_type = models.CharField(
+        _("express type (expType)"), max_length=32, blank=True, default="标准快递", help_text=_("e.g. 标准快递")
+    )
+    label_paper = models.CharField(
+        _("label paper"), max_length=8, choices=LabelPaper.choices, default=LabelPaper.P76X130
+    )
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords(excluded_fields=["api_key", "callback_secret"])
+    history = HistoricalRecords(excluded_fields=list(CARRIER_SECRET_FIELDS))
 
     class Meta:
         verbose_name = _("carrier")
@@ -199,3 +243,74 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.description[:40]}"
+
+
+class WaybillNumberRange(models.Model):
+    """A seller's pre-bought range of waybill numbers (号段) at one carrier, handed out in order, never twice.
+    Only logistics.services takes numbers from it; the issued-number rows are the record of each one taken."""
+
+    carrier = models.ForeignKey(Carrier, models.PROTECT, related_name="number_ranges", verbose_name=_("carrier"))
+    prefix = models.CharField(_("prefix"), max_length=12, blank=True, help_text=_("e.g. SF; letters and digits"))
+    first_number = models.PositiveBigIntegerField(_("first number"))
+    next_number = models.PositiveBigIntegerField(_("next number"), help_text=_("The number handed out next."))
+    last_number = models.PositiveBigIntegerField(_("last number"))
+    width = models.PositiveSmallIntegerField(
+        _("digits (zero-padded)"), default=0, help_text=_("0 means no padding, e.g. 12 makes 000000012345.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The counter moves with every number taken: its record is WaybillNumberIssue, not a history row each.
+    history = HistoricalRecords(excluded_fields=["next_number"])
+
+    class Meta:
+        verbose_name = _("waybill number range")
+        verbose_name_plural = _("waybill number ranges")
+        ordering = ["carrier__code", "pk"]
+        constraints = [
+            # next_number == last_number + 1 means used up; never past it, so no number is made twice.
+            models.CheckConstraint(
+                condition=models.Q(next_number__lte=models.F("last_number") + 1)
+                & models.Q(next_number__gte=models.F("first_number")),
+                name="waybill_range_next_within",
+                violation_error_message=_("The next number must lie between the first and the last number."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number(self.first_number)}–{self.number(self.last_number)}"
+
+    def number(self, value: int) -> str:
+        return f"{self.prefix}{str(value).zfill(self.width)}"
+
+    @property
+    def remaining(self) -> int:
+        return max(self.last_number + 1 - self.next_number, 0)
+
+
+class WaybillNumberIssue(models.Model):
+    """One number taken from a range, for one idempotency key ("<order>-<parcel index>"): asking again with the
+    same key gives the same number. A cancelled number is never handed out again; its key may get a new one."""
+
+    number_range = models.ForeignKey(
+        WaybillNumberRange, models.PROTECT, related_name="issues", verbose_name=_("waybill number range")
+    )
+    carrier = models.ForeignKey(Carrier, models.PROTECT, related_name="+", verbose_name=_("carrier"))
+    key = models.CharField(_("request key"), max_length=64)
+    tracking_number = models.CharField(_("tracking number"), max_length=32)
+    created_at = models.DateTimeField(_("taken at"), auto_now_add=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancel reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("waybill number taken")
+        verbose_name_plural = _("waybill numbers taken")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "tracking_number"], name="waybill_issue_number_once"),
+            models.UniqueConstraint(
+                fields=["carrier", "key"], condition=models.Q(cancelled_at__isnull=True), name="waybill_issue_key_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.tracking_number}"

@@ -30,11 +30,11 @@ from django.utils.translation import gettext as _
 
 from config.exceptions import ApplicationError
 from config.queue import job_enqueue_on_commit
-from logistics.carriers import ADAPTERS, Adapter, adapter_for, adapter_names
+from logistics.carriers import ADAPTERS, Adapter, adapter_for, adapter_names, manual
 from logistics.carriers.base import BadSignature, CarrierEvent, CarrierUnavailable, PushRequest, TrackingAnswer
 from logistics.defaults import DEFAULT_STATE_MAPPINGS
 from logistics.exceptions import Conflict, InvalidInput, LogisticsErrorCode
-from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent
+from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent, WaybillNumberRange
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,75 @@ def carrier_save(*, carrier: Carrier, actor: AbstractBaseUser | None) -> Carrier
         carrier._history_user = actor  # the history row names who saved it (keys and secrets are not recorded)
     carrier.save()
     return carrier
+
+
+def waybill_number_take(*, carrier: Carrier, key: str) -> str:
+    """The next number of the carrier's number ranges (号段) for this idempotency key; the same key gives the
+    same number. Raises WaybillRefused when every range is used up."""
+    return manual.number_take(carrier=carrier, key=key)
+
+
+def _range_invalid(message: str, field: str) -> InvalidInput:
+    return InvalidInput(message, code=LogisticsErrorCode.INVALID_NUMBER_RANGE, extra={"field": field})
+
+
+def waybill_number_range_check(*, number_range: WaybillNumberRange) -> None:
+    """Check (and normalise) a number range before it is saved; raises InvalidInput naming the field. A new range
+    starts at its first number; afterwards only its last number (never below what was handed out) and active flag
+    change, and no two ranges of a carrier can make the same number."""
+    rng = number_range
+    rng.prefix = "".join(rng.prefix.split()).upper()
+    if rng.prefix and not (rng.prefix.isascii() and rng.prefix.isalnum()):
+        raise _range_invalid(_("A prefix is letters and digits only."), "prefix")
+    if rng.pk is None:
+        rng.next_number = rng.first_number
+    else:
+        stored = WaybillNumberRange.objects.get(pk=rng.pk)
+        # Numbers already handed out stay handed out: start, counter and format are the service's.
+        rng.first_number, rng.next_number = stored.first_number, stored.next_number
+        rng.prefix, rng.width, rng.carrier_id = stored.prefix, stored.width, stored.carrier_id
+    if rng.last_number < rng.first_number:
+        raise _range_invalid(_("The last number must not be below the first number."), "last_number")
+    if rng.last_number < rng.next_number - 1:
+        raise _range_invalid(
+            _("Numbers up to %(n)s are already handed out: the last number cannot be below that.")
+            % {"n": rng.number(rng.next_number - 1)},
+            "last_number",
+        )
+    if len(rng.number(rng.last_number)) > TRACKING_NUMBER_MAX:
+        raise _range_invalid(
+            _("A tracking number is at most %(n)d characters.") % {"n": TRACKING_NUMBER_MAX}, "last_number"
+        )
+    # Same prefix and overlapping numbers could make one number twice (also with another zero padding).
+    overlapping = (
+        WaybillNumberRange.objects.filter(
+            carrier_id=rng.carrier_id,
+            prefix=rng.prefix,
+            first_number__lte=rng.last_number,
+            last_number__gte=rng.first_number,
+        )
+        .exclude(pk=rng.pk)
+        .first()
+    )
+    if overlapping is not None:
+        raise _range_invalid(
+            _("This range overlaps the range %(other)s of the same carrier.") % {"other": overlapping}, "first_number"
+        )
+
+
+def waybill_number_range_save(
+    *, number_range: WaybillNumberRange, actor: AbstractBaseUser | None
+) -> WaybillNumberRange:
+    """Save a number range after waybill_number_range_check."""
+    rng = number_range
+    with transaction.atomic():
+        if rng.pk is not None:  # the counter may move while a person edits: check against the locked row
+            WaybillNumberRange.objects.select_for_update().filter(pk=rng.pk).first()
+        waybill_number_range_check(number_range=rng)
+        if actor is not None and actor.is_authenticated:
+            rng._history_user = actor
+        rng.save()
+    return rng
 
 
 def tracking_number_clean(value) -> str:

@@ -48,6 +48,8 @@ SEE_ORDERS = [
     "orders.view_addresschange",
 ]
 HANDLE_ALERTS = ["orders.change_alert"]
+# The carriers' pre-bought waybill number ranges (号段) and the numbers taken from them.
+SEE_WAYBILL_NUMBERS = ["logistics.view_waybillnumberrange", "logistics.view_waybillnumberissue"]
 
 ROLES: dict[str, list[str]] = {
     # Customer service: find, explain and move orders; never rules or node settings.
@@ -81,6 +83,7 @@ ROLES: dict[str, list[str]] = {
         "warehouse.change_skualias",
         "warehouse.delete_skualias",
         "warehouse.adjust_stock",
+        *SEE_WAYBILL_NUMBERS,
     ],
     # Purchasing: sees stock and shortfalls, books inbound stock, keeps SKU master data.
     "采购": [
@@ -135,6 +138,9 @@ ROLES: dict[str, list[str]] = {
         "logistics.add_carrierstatemapping",
         "logistics.change_carrierstatemapping",
         "logistics.delete_carrierstatemapping",
+        *SEE_WAYBILL_NUMBERS,
+        "logistics.add_waybillnumberrange",
+        "logistics.change_waybillnumberrange",
         "rules.add_rule",
         "rules.change_rule",
     ],

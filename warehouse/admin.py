@@ -98,7 +98,14 @@ class SkuAdmin(HistoryAdmin):
 
 @admin.register(Warehouse)
 class WarehouseAdmin(HistoryAdmin):
-    list_display = ("code", "name", "province", "city", "daily_capacity", "is_active")
+    list_display = ("code", "name", "province", "city", "daily_capacity", "sender_name", "is_active")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "province", "city", "address", "daily_capacity", "is_active")}),
+        (
+            _("Sender on waybills"),
+            {"fields": ("sender_name", "sender_phone", "sender_address", "sender_company")},
+        ),
+    )
     list_filter = ("province", "is_active")
     search_fields = ("code", "name")
 

@@ -2,7 +2,7 @@
 reserved quotas, and the allocation queue's settings with its circuit breaker."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -66,6 +66,22 @@ class Warehouse(models.Model):
     daily_capacity = models.PositiveIntegerField(
         _("daily capacity (orders)"), default=0, help_text=_("0 means no limit.")
     )
+    # The sender printed on this warehouse's waybills and sent to the carrier with each waybill order.
+    sender_name = models.CharField(_("sender name"), max_length=50, blank=True)
+    sender_phone = models.CharField(
+        _("sender phone"),
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\+?[0-9][0-9 -]{4,18}$", _("A phone number is digits, e.g. 13800138000 or 021-6123 4567.")
+            )
+        ],
+    )
+    sender_address = models.CharField(
+        _("sender address (printed)"), max_length=255, blank=True, help_text=_("Full address as printed on labels.")
+    )
+    sender_company = models.CharField(_("sender company"), max_length=100, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     history = HistoricalRecords()
 

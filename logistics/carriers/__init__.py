@@ -9,6 +9,10 @@ from logistics.carriers.base import (  # noqa: F401 - the package's public names
     CarrierUnavailable,
     PushRequest,
     TrackingAnswer,
+    Waybill,
+    WaybillParty,
+    WaybillRefused,
+    WaybillRequest,
 )
 from logistics.models import Carrier
 
@@ -25,9 +29,15 @@ def adapter_for(carrier: Carrier | str) -> Adapter:
     return ADAPTERS.get(name, ADAPTERS[Carrier.Adapter.MANUAL])
 
 
-def adapter_names(*, polls: bool | None = None, subscribes: bool | None = None, pushes: bool | None = None) -> list:
+def adapter_names(
+    *,
+    polls: bool | None = None,
+    subscribes: bool | None = None,
+    pushes: bool | None = None,
+    issues_waybills: bool | None = None,
+) -> list:
     """Adapter names with the given abilities, e.g. adapter_names(polls=True) for the poll scheduler."""
-    wanted = {"polls": polls, "subscribes": subscribes, "pushes": pushes}
+    wanted = {"polls": polls, "subscribes": subscribes, "pushes": pushes, "issues_waybills": issues_waybills}
     return [
         name
         for name, adapter in ADAPTERS.items()

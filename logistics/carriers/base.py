@@ -1,10 +1,11 @@
-"""What every carrier adapter speaks: the parsed event, the parsed answer, its two failures, and the adapter
-interface. The base adapter can do nothing (a manual carrier); each adapter module overrides what it can."""
+"""What every carrier adapter speaks: the parsed event, the parsed answer, its failures, the waybill request and
+answer, and the adapter interface. The base adapter can do nothing; each adapter module overrides what it can."""
 
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from logistics.models import Carrier
 
@@ -15,6 +16,11 @@ class CarrierUnavailable(Exception):
 
 class BadSignature(Exception):
     """A push that is not signed by the carrier's secret."""
+
+
+class WaybillRefused(Exception):
+    """The carrier said no to a waybill (bad address, out of numbers, wrong key). Not retried: a person must act.
+    The message is the carrier's own reason."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,59 @@ class PushRequest:
     headers: Mapping[str, str]  # request.headers: case-insensitive
 
 
+@dataclass(frozen=True)
+class WaybillParty:
+    """Receiver or sender as printed. A platform-masked receiver comes masked (its platform id goes separately)."""
+
+    name: str
+    phone: str
+    address: str
+    company: str = ""
+
+
+@dataclass(frozen=True)
+class WaybillRequest:
+    key: str  # our idempotency key "<order number>-<parcel index>": the same key never yields a second number
+    receiver: WaybillParty
+    sender: WaybillParty
+    cargo: str
+    count: int = 1
+    weight_kg: Decimal | None = None
+    remark: str = ""
+    platform_receiver_id: str = ""  # Taobao OAID / Douyin encrypted id: sent INSTEAD of the plain address
+    platform_order_id: str = ""
+    callback_url: str = ""  # when set, the new number is subscribed for tracking pushes in the same call
+
+
+@dataclass
+class Waybill:
+    tracking_number: str
+    routing_text: str = ""  # 大头笔 (Kuaidi100 bulkpen)
+    sorting_code: str = ""
+    task_id: str = ""
+    label_url: str = ""
+    subscribed: bool = False  # subscribed for tracking pushes in the same call
+    raw: dict = field(default_factory=dict)
+
+
 class Adapter:
     polls = False  # we ask it for a parcel's track (the poll job)
     subscribes = False  # we ask it to push a parcel's events to our callback
     pushes = False  # it pushes to our callback; every push must be signed with the carrier's secret
+    issues_waybills = False  # it gives out tracking numbers (waybill_order)
+
+    def waybill_ready(self, *, carrier: Carrier) -> bool:
+        """Whether this carrier row can get a waybill now (its account is filled in / it has numbers left)."""
+        return self.issues_waybills
+
+    def waybill_order(self, *, carrier: Carrier, request: WaybillRequest) -> Waybill:
+        """Order one waybill. Raises WaybillRefused (the carrier said no) or CarrierUnavailable (retry: the same
+        request.key gives the same number)."""
+        raise CarrierUnavailable(f"{carrier.get_adapter_display()} does not issue waybills")
+
+    def waybill_cancel(self, *, carrier: Carrier, tracking_number: str, key: str, reason: str) -> None:
+        """Cancel an unused waybill. Raises WaybillRefused or CarrierUnavailable (retry)."""
+        raise CarrierUnavailable(f"{carrier.get_adapter_display()} cannot cancel waybills")
 
     def query(self, *, carrier: Carrier, tracking_number: str, phone: str = "") -> TrackingAnswer:
         raise CarrierUnavailable(f"{carrier.get_adapter_display()} cannot be queried")

@@ -14,8 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from logistics.models import Carrier
-from logistics.services import CarrierEvent, carrier_state_mappings_ensure, tracking_events_record
+from logistics.models import Carrier, WaybillNumberRange
+from logistics.services import (
+    CarrierEvent,
+    carrier_state_mappings_ensure,
+    tracking_events_record,
+    waybill_number_range_save,
+)
 from orders.drafts import OrderDraft
 from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
 from orders.services.intake import order_create
@@ -47,6 +52,13 @@ WAREHOUSES = [("SH01", "上海青浦仓", "上海", "上海"), ("GZ01", "广州�
 CARRIERS = [("shunfeng", "顺丰速运"), ("zhongtong", "中通快递"), ("yuantong", "圆通速递"), ("jd", "京东物流")]
 # How each carrier's waybill numbers look: prefix + digits (SF1234567890123, 78123456789012, YT…, JDVA…).
 TRACKING_FORMATS = {"shunfeng": ("SF", 13), "zhongtong": ("7", 13), "yuantong": ("YT", 13), "jd": ("JDVA", 11)}
+# Each demo carrier's pre-bought waybill numbers (号段), zero-padded from 1: the demo orders' own numbers never
+# start with a zero after the prefix, so no number of a range is already on a demo parcel.
+DEMO_RANGE_SIZE = 100_000
+SENDERS = {  # warehouse code: sender printed on its labels
+    "SH01": ("美肤旗舰店 上海仓", "021-61234567", "上海市青浦区华新镇华志路1688号3号库", "美肤旗舰店"),
+    "GZ01": ("美肤旗舰店 广州仓", "020-86123456", "广东省广州市白云区太和镇大源北路88号", "美肤旗舰店"),
+}
 BIG_ORDER_EVERY = 4  # every 4th order meant to wait on hold is a large VIP order that waits for approval
 CATEGORIES = {"面膜": "MASK", "精华": "SERUM", "面霜": "CREAM", "洁面": "CLEANSER", "防晒": "SUN"}
 PLACES = [
@@ -123,6 +135,7 @@ def _master_data() -> tuple[list[Sku], list[Warehouse], list[Carrier], list[Chan
         for c, n, p, city in WAREHOUSES
     ]
     carriers = [Carrier.objects.get_or_create(code=c, defaults={"name": n})[0] for c, n in CARRIERS]
+    _waybill_setup(warehouses, carriers)
     skus = []
     for category, prefix in CATEGORIES.items():
         for i in range(1, 11):
@@ -145,6 +158,27 @@ def _master_data() -> tuple[list[Sku], list[Warehouse], list[Carrier], list[Chan
         )
     _opening_stock([*skus, sample], warehouses)
     return skus, warehouses, carriers, channels
+
+
+def _waybill_setup(warehouses: list[Warehouse], carriers: list[Carrier]) -> None:
+    """Senders for the demo warehouses and a number range per demo carrier, so 打单确认 can get a waybill.
+    Only added where missing: what a user changed stays."""
+    for warehouse in warehouses:
+        if warehouse.code in SENDERS and not warehouse.sender_name:
+            name, phone, address, company = SENDERS[warehouse.code]
+            warehouse.sender_name, warehouse.sender_phone = name, phone
+            warehouse.sender_address, warehouse.sender_company = address, company
+            warehouse.save(update_fields=["sender_name", "sender_phone", "sender_address", "sender_company"])
+    for carrier in carriers:
+        if WaybillNumberRange.objects.filter(carrier=carrier).exists():
+            continue
+        prefix, digits = TRACKING_FORMATS.get(carrier.code, (carrier.code[:2].upper(), 12))
+        waybill_number_range_save(
+            number_range=WaybillNumberRange(
+                carrier=carrier, prefix=prefix, first_number=1, next_number=1, last_number=DEMO_RANGE_SIZE, width=digits
+            ),
+            actor=None,
+        )
 
 
 def _opening_stock(skus: list[Sku], warehouses: list[Warehouse]) -> None:

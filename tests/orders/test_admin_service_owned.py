@@ -14,7 +14,9 @@ from rest_framework import serializers
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.admin import HistoryAdmin
+from logistics.models import WaybillNumberRange
 from logistics.selectors import primary_parcel
+from logistics.services import waybill_number_range_save, waybill_number_take
 from orders import api as orders_api
 from orders.drafts import Address
 from orders.models import Alert, Order, Source, Status
@@ -80,6 +82,12 @@ def world(stocked):
         actor=None,
     )
     breaker_update(backlog=10_000, average_wait_minutes=999)
+    carrier = CarrierFactory(code="zhongtong-range", name="中通号段")
+    waybill_number_range_save(
+        number_range=WaybillNumberRange(carrier=carrier, prefix="ZT", first_number=1, next_number=1, last_number=9),
+        actor=None,
+    )
+    waybill_number_take(carrier=carrier, key=f"{order.number}-1")
     return order
 
 
