@@ -50,6 +50,8 @@ class Run:
     # Why the row changed, for its one history row: the row is saved once, when the run ends (run_save).
     notes: list[str] = field(default_factory=list)
     history_actor: AbstractBaseUser | None = None
+    # Set by admission when the order is to be allocated within this run (AllocationSettings.allocate_on_payment).
+    allocate_now: bool = False
 
     def note(self, reason: str, *, actor: AbstractBaseUser | None = None) -> None:
         """An effect changed the locked order in memory; the run's one save writes it, with this reason."""
