@@ -3,16 +3,24 @@ the breaker is tripped), routing to a warehouse, locking its stock or holding it
 worker to allocate. They work on the order row the lifecycle run has locked; a move they make goes through the
 core on that same row. The queue's entry services (jobs, tick, stock arrivals) are in allocation.py."""
 
+import functools
 from collections import Counter
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders import selectors
-from orders.models import Alert, Order, OrderLine, Source, Status
+from orders.models import Alert, Order, OrderLine, Source, Status, StatusNode
 from orders.services.alerts import alert_raise, alert_resolve
-from orders.services.core import Move, Run, transition_apply
+from orders.services.core import (
+    Move,
+    Run,
+    order_lines_attach,
+    order_values_keep,
+    status_timeouts_known,
+    transition_apply,
+)
 from orders.services.rules import order_route_by_rules
 from orders.services.timeline import order_routed_event
 from orders.transitions import TRANSITIONS
@@ -46,12 +54,14 @@ def order_wanted_units(*, order: Order) -> dict[int, int]:
     return dict(wanted)
 
 
-def order_lock_for_allocation(*, order_id: int) -> Order | None:
-    """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
-    lines, and in the same statement what routing and locking would each ask the database for: whether any
-    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
-    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
-    setting (None while the settings row does not exist yet). None when the order no longer waits."""
+# The statuses an allocation run may enter: allocated, or held for a shortfall.
+ALLOCATE_ENTERS = (Status.ALLOCATED, Status.ON_HOLD)
+
+
+@functools.cache
+def _allocation_lock_query() -> QuerySet[Order]:
+    """The allocation job's lock read without its order id, built once per process: its four subqueries cost
+    more Python to build than the statement costs PostgreSQL (each call only adds the id and clones it)."""
     open_shortfall = Alert.objects.filter(
         order_id=OuterRef("pk"), dedupe_key__startswith="shortfall:", resolved_at__isnull=True
     )
@@ -63,16 +73,33 @@ def order_lock_for_allocation(*, order_id: int) -> Order | None:
     return (
         Order.objects.select_for_update(of=("self",))
         .select_related("customer")
-        .prefetch_related("lines")
         .annotate(
             route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
             shortfall_alert_open=Exists(open_shortfall),
             quotas_exist=Exists(quotas),
             lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
+            **{
+                f"timeout_{status}": Subquery(StatusNode.objects.filter(status=status).values("timeout_minutes"))
+                for status in ALLOCATE_ENTERS
+            },
         )
-        .filter(pk=order_id, status=Status.ALLOCATING)
-        .first()
+        .order_by()
     )
+
+
+def order_lock_for_allocation(*, order_id: int) -> Order | None:
+    """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
+    lines, and in the same statement what routing and locking would each ask the database for: whether any
+    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
+    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
+    setting (None while the settings row does not exist yet), and the timeouts of the statuses the run may enter.
+    None when the order no longer waits."""
+    found = list(_allocation_lock_query().filter(pk=order_id, status=Status.ALLOCATING))
+    if not found:
+        return None
+    order = order_values_keep(found[0])
+    status_timeouts_known({status: getattr(order, f"timeout_{status}") for status in ALLOCATE_ENTERS})
+    return order_lines_attach(order, lines=list(OrderLine.objects.filter(order_id=order_id).order_by("pk")))
 
 
 def allocation_breaker_closed(*, settings: AllocationSettings | None = None) -> bool:
