@@ -71,15 +71,22 @@ def run_save(*, run: Run) -> None:
     order = run.order
     history_attribute(order, actor=run.history_actor, reason="; ".join(run.notes))
     locked = getattr(order, _LOCKED_VALUES_ATTR, None)
-    if locked is None:
-        order.save()
-    else:
-        changed = [
-            f.name
-            for f in _ORDER_FIELDS
-            if f.attname != "updated_at" and getattr(order, f.attname) != locked[f.attname]
-        ]
-        order.save(update_fields=[*changed, "updated_at"])
+    order.skip_history_when_saving = True  # the history row is written below, by simple-history's bulk helper
+    try:
+        if locked is None:
+            order.save()
+        else:
+            changed = [
+                f.name
+                for f in _ORDER_FIELDS
+                if f.attname != "updated_at" and getattr(order, f.attname) != locked[f.attname]
+            ]
+            order.save(update_fields=[*changed, "updated_at"])
+    finally:
+        del order.skip_history_when_saving
+    # The same row simple-history's post_save would write (user, reason, every tracked field), without the new
+    # manager class its per-instance descriptor builds on every save.
+    _ORDER_HISTORY.bulk_history_create([order], update=True)
     order_values_keep(order)
     run.notes.clear()
 
@@ -87,6 +94,7 @@ def run_save(*, run: Run) -> None:
 # --- the row as locked: what a run's one save compares with ----------------------------------------------
 _LOCKED_VALUES_ATTR = "_orderhub_locked_values"
 _ORDER_FIELDS = tuple(f for f in Order._meta.concrete_fields if not f.primary_key)
+_ORDER_HISTORY = Order.history  # the model's history manager, made once
 
 
 def order_values_keep(order: Order) -> Order:
