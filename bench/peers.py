@@ -11,11 +11,13 @@ warms up with 3 untimed orders, then creates its share and prints one JSON line 
 both alike: statements through Django's execute_wrapper, rows written = rowcount of INSERT/UPDATE/DELETE).
 
 Our paths: unpaid (intake of an order without payment), paid (intake of a paid order: admitted to the
-allocation queue, the allocation job enqueued on commit), inline (paid, then the allocation job's own call,
-orders.services.allocation.order_allocate_queued, right after: stock routed and locked, as oscar allocates
-inside place_order; the like-for-like path). Phase 1: --orders per path, in --rounds interleaved rounds (one
-subprocess per path per round, the order of paths rotating). Phase 2: for each path, 2 processes at once on
-the same two SKUs (started together once both are warm), --concurrent orders each.
+allocation queue, the allocation job enqueued on commit), inline (intake of a paid order with the product's
+setting AllocationSettings.allocate_on_payment on: routed and its stock locked in the payment's transaction, on
+the row the payment locked, as oscar allocates inside place_order; the like-for-like path). Before its clock
+starts, each side allocates what earlier sides left waiting in the queue (as a worker would), so the inline
+side finds the queue empty, which allocating at once requires. Phase 1: --orders per path, in --rounds
+interleaved rounds (one subprocess per path per round, the order of paths rotating). Phase 2: for each path, 2
+processes at once on the same two SKUs (started together once both are warm), --concurrent orders each.
 """
 
 import argparse
@@ -89,10 +91,19 @@ def ours_run(path: str, n: int, tag: str, wait_go: bool) -> None:
     common.django_setup(database_url=OURS_DATABASE_URL)
     import django_rq
 
+    from orders.models import Order, Status
     from orders.services.allocation import order_allocate_queued
+    from warehouse.selectors import allocation_settings
 
     paid = path in ("paid", "inline")
     statuses: dict[str, int] = {}
+    # Not timed: the setting this path runs with, and the queue drained of what earlier sides left in it.
+    settings = allocation_settings()
+    if settings.allocate_on_payment != (path == "inline"):
+        settings.allocate_on_payment = path == "inline"
+        settings.save()
+    for order_id in Order.objects.filter(status=Status.ALLOCATING).values_list("pk", flat=True):
+        order_allocate_queued(order_id=order_id)
 
     def create(i: int) -> None:
         payload = dataset.order_payload(
@@ -103,10 +114,7 @@ def ours_run(path: str, n: int, tag: str, wait_go: bool) -> None:
             place=(WAREHOUSE[2], WAREHOUSE[3], "西湖区"),
             paid_at=datetime.now(UTC).replace(microsecond=0) if paid else None,
         )
-        order = dataset.order_intake(payload).order
-        status = order.status
-        if path == "inline":
-            status = order_allocate_queued(order_id=order.pk)
+        status = dataset.order_intake(payload).order.status
         if i >= 0:  # not the warm-up orders
             statuses[status] = statuses.get(status, 0) + 1
 

@@ -366,7 +366,7 @@ class AllocationSettingsAdmin(HistoryAdmin):
     """One row. The list page opens it directly."""
 
     fieldsets = (
-        (_("Allocation"), {"fields": ("auto_allocate", "lock_expiry_hours")}),
+        (_("Allocation"), {"fields": ("auto_allocate", "allocate_on_payment", "lock_expiry_hours")}),
         (
             _("Circuit breaker"),
             {

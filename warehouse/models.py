@@ -259,6 +259,15 @@ class AllocationSettings(models.Model):
         default=True,
         help_text=_("Off: paid orders wait in 'Payment verified' until someone sends them to routing."),
     )
+    allocate_on_payment = models.BooleanField(
+        _("allocate in the payment's transaction"),
+        default=False,
+        help_text=_(
+            "On: a paid order admitted while no other order waits in the queue is routed and its stock locked "
+            "at once, in the same transaction as the payment (no worker round trip). Otherwise a worker allocates "
+            "it in turn."
+        ),
+    )
     lock_expiry_hours = models.PositiveIntegerField(
         _("stock lock expiry (hours)"),
         default=72,

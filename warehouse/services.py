@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -75,8 +75,24 @@ class _Ledger:
             now = timezone.now()
             for level in levels:
                 level.updated_at = now
-            StockLevel.objects.bulk_update(levels, ["on_hand", "locked", "reserved", "updated_at"])
+            _levels_update(levels, now)
         StockMovement.objects.bulk_create(self.movements)
+
+
+def _levels_update(levels: list[StockLevel], now: datetime) -> None:
+    """UPDATE … FROM (VALUES …): the figures of several locked stock rows in one statement. bulk_update's
+    CASE WHEN per column costs more Python to build than the statement costs the database (PostgreSQL, and
+    SQLite since 3.33, both name the VALUES columns column1…)."""
+    quote = connection.ops.quote_name
+    table, rows = quote(StockLevel._meta.db_table), ", ".join(["(%s, %s, %s, %s)"] * len(levels))
+    on_hand, locked, reserved, updated_at, pk = (
+        quote(c) for c in ("on_hand", "locked", "reserved", "updated_at", "id")
+    )
+    params = [value for lv in levels for value in (lv.pk, lv.on_hand, lv.locked, lv.reserved)]
+    # Only quoted names and placeholders are put into the text; every value is a parameter.
+    sql = f"UPDATE {table} SET {on_hand} = v.column2, {locked} = v.column3, {reserved} = v.column4, {updated_at} = %s FROM (VALUES {rows}) AS v WHERE {table}.{pk} = v.column1"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *params])  # updated_at's placeholder comes first
 
 
 def _levels_for_update(*, pairs: set[tuple[int, int]], create: bool = False) -> dict[tuple[int, int], StockLevel]:

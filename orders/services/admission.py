@@ -3,16 +3,24 @@ the breaker is tripped), routing to a warehouse, locking its stock or holding it
 worker to allocate. They work on the order row the lifecycle run has locked; a move they make goes through the
 core on that same row. The queue's entry services (jobs, tick, stock arrivals) are in allocation.py."""
 
+import functools
 from collections import Counter
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders import selectors
-from orders.models import Alert, Order, OrderLine, Source, Status
+from orders.models import Alert, Order, OrderLine, Source, Status, StatusNode
 from orders.services.alerts import alert_raise, alert_resolve
-from orders.services.core import Move, Run, transition_apply
+from orders.services.core import (
+    Move,
+    Run,
+    order_lines_attach,
+    order_values_keep,
+    status_timeouts_known,
+    transition_apply,
+)
 from orders.services.rules import order_route_by_rules
 from orders.services.timeline import order_routed_event
 from orders.transitions import TRANSITIONS
@@ -46,12 +54,14 @@ def order_wanted_units(*, order: Order) -> dict[int, int]:
     return dict(wanted)
 
 
-def order_lock_for_allocation(*, order_id: int) -> Order | None:
-    """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
-    lines, and in the same statement what routing and locking would each ask the database for: whether any
-    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
-    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
-    setting (None while the settings row does not exist yet). None when the order no longer waits."""
+# The statuses an allocation run may enter: allocated, or held for a shortfall.
+ALLOCATE_ENTERS = (Status.ALLOCATED, Status.ON_HOLD)
+
+
+@functools.cache
+def _allocation_lock_query() -> QuerySet[Order]:
+    """The allocation job's lock read without its order id, built once per process: its four subqueries cost
+    more Python to build than the statement costs PostgreSQL (each call only adds the id and clones it)."""
     open_shortfall = Alert.objects.filter(
         order_id=OuterRef("pk"), dedupe_key__startswith="shortfall:", resolved_at__isnull=True
     )
@@ -63,21 +73,42 @@ def order_lock_for_allocation(*, order_id: int) -> Order | None:
     return (
         Order.objects.select_for_update(of=("self",))
         .select_related("customer")
-        .prefetch_related("lines")
         .annotate(
             route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
             shortfall_alert_open=Exists(open_shortfall),
             quotas_exist=Exists(quotas),
             lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
+            **{
+                f"timeout_{status}": Subquery(StatusNode.objects.filter(status=status).values("timeout_minutes"))
+                for status in ALLOCATE_ENTERS
+            },
         )
-        .filter(pk=order_id, status=Status.ALLOCATING)
-        .first()
+        .order_by()
     )
+
+
+def order_lock_for_allocation(*, order_id: int) -> Order | None:
+    """The allocation job's one row lock: the order if it still waits in 'allocating', with its customer and
+    lines, and in the same statement what routing and locking would each ask the database for: whether any
+    routing rule is enabled, whether the order has an open shortfall alert, whether any running quota holds
+    units of its SKUs (one created after this read is not used, as if the order came first), the lock expiry
+    setting (None while the settings row does not exist yet), and the timeouts of the statuses the run may enter.
+    None when the order no longer waits."""
+    found = list(_allocation_lock_query().filter(pk=order_id, status=Status.ALLOCATING))
+    if not found:
+        return None
+    order = order_values_keep(found[0])
+    status_timeouts_known({status: getattr(order, f"timeout_{status}") for status in ALLOCATE_ENTERS})
+    return order_lines_attach(order, lines=list(OrderLine.objects.filter(order_id=order_id).order_by("pk")))
 
 
 def allocation_breaker_closed(*, settings: AllocationSettings | None = None) -> bool:
     """Evaluate the breaker against the queue now; alert the warehouse lead when it trips."""
-    settings = settings or allocation_settings()
+    return _breaker_evaluate(settings=settings or allocation_settings())[0]
+
+
+def _breaker_evaluate(*, settings: AllocationSettings) -> tuple[bool, int]:
+    """Whether the breaker is closed after evaluating it, and how many orders wait in the queue."""
     backlog, wait = selectors.allocation_queue_stats()
     change = stock.breaker_update(backlog=backlog, average_wait_minutes=wait, settings=settings)
     if change == BreakerEvent.Kind.TRIPPED:
@@ -102,19 +133,56 @@ def allocation_breaker_closed(*, settings: AllocationSettings | None = None) -> 
             resolution=_("the allocation breaker reset: the queue is below its thresholds again"),
         )
     if change is None:
-        return not settings.breaker_tripped
-    return change == BreakerEvent.Kind.RESET
+        return not settings.breaker_tripped, backlog
+    return change == BreakerEvent.Kind.RESET, backlog
+
+
+def _settings_for_admission(*, order: Order) -> AllocationSettings:
+    """The settings row, and in the same statement what allocating this order at once would ask the database
+    for (as order_lock_for_allocation does for the job): any enabled routing rule, any running quota for its
+    SKUs. The row is made on first use."""
+    quotas = StockReservation.objects.filter(
+        is_active=True, quantity__gt=0, sku_id__in=OrderLine.objects.filter(order_id=order.pk).values("sku_id")
+    )
+    found = (
+        AllocationSettings.objects.filter(pk=1)
+        .annotate(
+            route_rules_enabled=Exists(Rule.objects.filter(kind=actions.ROUTE, enabled=True)),
+            quotas_exist=Exists(quotas),
+        )
+        .first()
+    )
+    return found or allocation_settings()
 
 
 def order_admit(*, run: Run, move: Move) -> None:
     """Effect of pay / release: a paid order enters the allocation queue when automatic allocation is on and
-    the breaker is closed (a rule may have held it first: then it stays where it is)."""
+    the breaker is closed (a rule may have held it first: then it stays where it is).
+
+    Allocating at once (AllocationSettings.allocate_on_payment): when the setting is on, the move is the
+    payment ('pay') and no other order waits in the queue, the run is marked to allocate the order itself, on
+    the row it has locked, in the payment's transaction (the lifecycle does it on entering 'allocating',
+    instead of asking a worker). The rule keeps the queue's order: an order never takes stock ahead of orders
+    already waiting; with orders waiting (or the breaker tripped) it waits its turn as before. A shortfall
+    holds it as a worker would. Releases are not allocated at once: the queue's own release of stock holds
+    tries them and rolls back a try that is still short, which a hold inside the release would defeat."""
     order = run.order
     if order.status != Status.PAID or order.is_legacy:
         return
-    settings = allocation_settings()
-    if not settings.auto_allocate or not allocation_breaker_closed(settings=settings):
+    settings = _settings_for_admission(order=order)
+    if not settings.auto_allocate:
         return
+    closed, backlog = _breaker_evaluate(settings=settings)
+    if not closed:
+        return
+    if settings.allocate_on_payment and backlog == 0 and move.transition == "pay":
+        run.allocate_now = True
+        # What the allocation job's lock read would tell: read here already, or known for a first payment.
+        order.lock_expiry_hours = settings.lock_expiry_hours
+        order.route_rules_enabled = getattr(settings, "route_rules_enabled", True)
+        order.quotas_exist = getattr(settings, "quotas_exist", True)
+        if move.from_status == Status.PLACED:
+            order.shortfall_alert_open = False  # never routed before: no shortfall alert can be open
     transition_apply(
         run=run, spec=TRANSITIONS["start_allocation"], actor=None, source=Source.SYSTEM, actor_label=auto_label()
     )

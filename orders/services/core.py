@@ -6,6 +6,7 @@ lifecycle) runs the effects declared for each move, and effect providers that mo
 Nothing here imports a service above it: only models, the status machine's read-only view, the timeline and the
 parcel registry's selector (the tracking-number guard asks the registry)."""
 
+import copy
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -55,6 +56,8 @@ class Run:
     # What the request itself set (transition_fields_set) and whether it changed a route the order had.
     asked: dict = field(default_factory=dict)
     rerouted: bool = False
+    # Set by admission when the order is to be allocated within this run (AllocationSettings.allocate_on_payment).
+    allocate_now: bool = False
 
     def note(self, reason: str, *, actor: AbstractBaseUser | None = None) -> None:
         """An effect changed the locked order in memory; the run's one save writes it, with this reason."""
@@ -64,36 +67,86 @@ class Run:
 
 
 def run_save(*, run: Run) -> None:
-    """Write what the run changed on the order row in one UPDATE and one history row (actor: who asked)."""
+    """Write what the run changed on the order row in one UPDATE and one history row (actor: who asked).
+
+    The UPDATE sets only the columns that differ from the row as locked (order_lock keeps a copy of its values);
+    an order locked some other way is saved whole. The history row is the whole row, as always."""
     if not run.notes:
         return
-    history_attribute(run.order, actor=run.history_actor, reason="; ".join(run.notes))
-    run.order.save()
+    order = run.order
+    history_attribute(order, actor=run.history_actor, reason="; ".join(run.notes))
+    locked = getattr(order, _LOCKED_VALUES_ATTR, None)
+    order.skip_history_when_saving = True  # the history row is written below, by simple-history's bulk helper
+    try:
+        if locked is None:
+            order.save()
+        else:
+            changed = [
+                f.name
+                for f in _ORDER_FIELDS
+                if f.attname != "updated_at" and getattr(order, f.attname) != locked[f.attname]
+            ]
+            order.save(update_fields=[*changed, "updated_at"])
+    finally:
+        del order.skip_history_when_saving
+    # The same row simple-history's post_save would write (user, reason, every tracked field), without the new
+    # manager class its per-instance descriptor builds on every save.
+    _ORDER_HISTORY.bulk_history_create([order], update=True)
+    order_values_keep(order)
     run.notes.clear()
+
+
+# --- the row as locked: what a run's one save compares with ----------------------------------------------
+_LOCKED_VALUES_ATTR = "_orderhub_locked_values"
+_ORDER_FIELDS = tuple(f for f in Order._meta.concrete_fields if not f.primary_key)
+_ORDER_HISTORY = Order.history  # the model's history manager, made once
+
+
+def order_values_keep(order: Order) -> Order:
+    """Remember the order's column values as they are in the row now (just read under its lock, or just saved)."""
+    values = {}
+    for f in _ORDER_FIELDS:
+        value = getattr(order, f.attname)
+        values[f.attname] = copy.deepcopy(value) if isinstance(value, list | dict) else value  # tags may be mutated
+    setattr(order, _LOCKED_VALUES_ATTR, values)
+    return order
 
 
 # --- status-node timeouts: read once per transaction -------------------------------------------------------
 _NODE_CACHE_ATTR = "_orderhub_status_timeouts"
 
 
-def _status_timeouts() -> dict[str, int | None]:
-    """Timeout minutes per status, read once per transaction (a paid POST enters three statuses).
+def _status_timeouts(status: str) -> dict[str, int | None]:
+    """Timeout minutes per status, read once per transaction (a paid POST enters three statuses), unless a
+    lock read brought the timeouts of the statuses its run may enter (status_timeouts_known) and `status` is
+    one of them.
 
     The cache is bound to the connection's list of on-commit callbacks, which Django replaces on commit,
     rollback and savepoint rollback; outside a transaction nothing is cached."""
     hooks = connection.run_on_commit if connection.in_atomic_block else None
     cached = getattr(connection, _NODE_CACHE_ATTR, None)
-    if hooks is not None and cached is not None and cached[0] is hooks:
+    if hooks is not None and cached is not None and cached[0] is hooks and (cached[2] or status in cached[1]):
         return cached[1]
     timeouts = dict(StatusNode.objects.values_list("status", "timeout_minutes"))
-    if hooks is not None:
-        transaction.on_commit(lambda: None)  # keeps the list non-empty, so commit replaces it
-        setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, timeouts))
+    _status_timeouts_cache(hooks, timeouts, complete=True)
     return timeouts
 
 
+def _status_timeouts_cache(hooks, timeouts: dict[str, int | None], *, complete: bool) -> None:
+    if hooks is not None:
+        transaction.on_commit(lambda: None)  # keeps the list non-empty, so commit replaces it
+        setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, timeouts, complete))
+
+
+def status_timeouts_known(timeouts: dict[str, int | None]) -> None:
+    """Some statuses' timeouts, read by the caller in this transaction with its lock (the allocation job's one
+    read): status_deadline uses them instead of reading every node; any other status is read as usual."""
+    if connection.in_atomic_block and getattr(connection, _NODE_CACHE_ATTR, (None,))[0] is not connection.run_on_commit:
+        _status_timeouts_cache(connection.run_on_commit, dict(timeouts), complete=False)
+
+
 def status_deadline(*, status: str, entered_at) -> timezone.datetime | None:
-    minutes = _status_timeouts().get(status)
+    minutes = _status_timeouts(status).get(status)
     if not minutes:
         return None
     return entered_at + timedelta(minutes=minutes)
@@ -186,15 +239,24 @@ def order_lock(*, order: Order) -> Order:
     When the caller's copy is still the row (same updated_at: every write of an order row goes through save(),
     and line changes save their order), the relations and lines it has loaded are kept on the locked copy,
     so nothing reads them twice (intake hands over the order it has just inserted)."""
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked = order_values_keep(Order.objects.select_for_update().get(pk=order.pk))
     if order.updated_at is not None and locked.updated_at == order.updated_at:
         locked._state.fields_cache = dict(order._state.fields_cache)
         lines = getattr(order, "_prefetched_objects_cache", {}).get("lines")
-        if lines is not None:  # as Django's prefetch keeps them: a queryset whose results are loaded
-            loaded = OrderLine.objects.filter(order=locked)
-            loaded._result_cache, loaded._prefetch_done = list(lines), True
-            locked._prefetched_objects_cache = {"lines": loaded}
+        if lines is not None:
+            order_lines_attach(locked, lines=list(lines))
     return locked
+
+
+def order_lines_attach(order: Order, *, lines: list[OrderLine]) -> Order:
+    """Keep these lines on the order as Django's prefetch keeps them (a queryset whose results are loaded), so
+    `order.lines.all()` reads them without a query."""
+    for line in lines:
+        line._state.fields_cache["order"] = order  # line.order is this copy, as prefetch sets it
+    loaded = OrderLine.objects.filter(order=order)
+    loaded._result_cache, loaded._prefetch_done = lines, True
+    order._prefetched_objects_cache = {"lines": loaded}
+    return order
 
 
 def transition_check(*, order: Order, spec: TransitionSpec, actor: AbstractBaseUser | None, source: str) -> None:

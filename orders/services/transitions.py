@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from orders.exceptions import Conflict, Forbidden
-from orders.models import Order, Status
+from orders.models import Order, Source, Status
 from orders.services import admission, parcels, rules
 from orders.services.core import (
     REASON_MAX_LENGTH,
@@ -53,6 +53,31 @@ def customer_notice(*, run: Run, move: Move) -> None:
     """Issue 12/13: notify the customer when the entered node says so (StatusNode.notify_customer)."""
 
 
+# --- an effect of the lifecycle itself: it makes a transition with its preparations (_step, below) ------
+def allocate_now_or_enqueue(*, run: Run, move: Move) -> None:
+    """Effect of entering 'allocating': allocate within this run when admission said so (the same steps as the
+    allocation job, on the row already locked: route, lock stock or hold for the shortfall), else ask a worker.
+    A shortfall hold here is the outcome, not a refusal of the payment that admitted the order."""
+    if not run.allocate_now:
+        admission.allocation_enqueue(run=run, move=move)
+        return
+    run.allocate_now = False
+    refusal = run.refusal
+    try:
+        _step(
+            run=run,
+            spec=TRANSITIONS["allocate"],
+            actor=None,
+            source=Source.SYSTEM,
+            reason="",
+            actor_label=admission.auto_label(),
+        )
+    except Conflict:  # e.g. no active warehouse to route to: a worker tries later, as without the setting
+        admission.allocation_enqueue(run=run, move=move)
+    finally:
+        run.refusal = refusal
+
+
 # --- the table ---------------------------------------------------------------------------------------------
 # On the locked row, before the guard is checked: may set what the guard needs.
 BEFORE_CHECK: dict[str, tuple[Callable[..., None], ...]] = {
@@ -76,7 +101,8 @@ ON_TRANSITION: dict[str, tuple[Effect, ...]] = {
 }
 # What entering a status does, whichever transition got there (after the transition's own effects).
 ON_ENTERING: dict[str, tuple[Effect, ...]] = {
-    Status.ALLOCATING: (admission.allocation_enqueue,),  # by hand, on admission, or released into the queue
+    # By hand, on admission, or released into the queue: a worker allocates it, or this run (allocate_now).
+    Status.ALLOCATING: (allocate_now_or_enqueue,),
 }
 # Entering any status.
 ON_ENTERING_ANY: tuple[Effect, ...] = (channel_push, erp_push, customer_notice)
@@ -124,13 +150,37 @@ def _run_deferred(
     run = Run(order=order)
     if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
         run.note(history_note, actor=actor)
+    _step(run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, changes=changes)
+    done = 0
+    while done < len(run.moves):  # effects may append moves (holds, admission): each gets its own effects
+        move = run.moves[done]
+        done += 1
+        for effect in (ON_REQUEST if done == 1 and run.refusal is None else ()) + _effects(move):
+            effect(run=run, move=move)
+    run_save(run=run)
+    return run
+
+
+def _step(
+    *,
+    run: Run,
+    spec: TransitionSpec,
+    actor: AbstractBaseUser | None,
+    source: str,
+    reason: str,
+    actor_label: str,
+    changes: dict | None = None,
+) -> None:
+    """Prepare, check and make one transition on the run's locked order (its effects follow in the run)."""
+    order = run.order
     asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id")}
     number_before = order.__dict__.get("tracking_number")  # loaded from the registry, or not (None)
     applied = transition_fields_set(order=order, changes=changes or {}) if not order.is_legacy else {}
-    run.asked = applied
-    run.rerouted = any(
-        before is not None and before != getattr(order, attname) for attname, before in asked_before.items()
-    )
+    if not run.moves:  # the request's own step, not one an effect adds (allocating at once)
+        run.asked = applied
+        run.rerouted = any(
+            before is not None and before != getattr(order, attname) for attname, before in asked_before.items()
+        )
     for prepare in BEFORE_CHECK.get(spec.name, ()):
         prepare(run=run)
     transition_check(order=order, spec=spec, actor=actor, source=source)
@@ -147,14 +197,6 @@ def _run_deferred(
         transition_apply(
             run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, applied=applied
         )
-    done = 0
-    while done < len(run.moves):  # effects may append moves (holds, admission): each gets its own effects
-        move = run.moves[done]
-        done += 1
-        for effect in (ON_REQUEST if done == 1 and run.refusal is None else ()) + _effects(move):
-            effect(run=run, move=move)
-    run_save(run=run)
-    return run
 
 
 def order_transition_locked(

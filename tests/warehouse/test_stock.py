@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from config.exceptions import InvalidInput
 from orders.models import Alert, Order, Source, Status
+from orders.selectors import allocation_queue_stats
 from orders.services.allocation import allocation_tick, order_allocate_queued
 from orders.services.transitions import order_transition
 from tests.factories import CarrierFactory, SkuFactory, WarehouseFactory, make_order, order_payload, stock_in
@@ -274,6 +275,23 @@ def test_breaker_trips_on_average_wait(auto_allocation, stocked):
     Order.objects.filter(pk=old.pk).update(state_entered_at=timezone.now() - timedelta(minutes=9))
     newer = paid()
     assert newer.status == Status.PAID and allocation_settings().breaker_tripped
+
+
+def test_allocation_queue_stats_counts_waiting_orders_and_averages_their_wait_in_one_statement(
+    auto_allocation, stocked, django_assert_num_queries
+):
+    # given: two orders waiting 10 and 4 minutes, one allocated (not waiting)
+    now = timezone.now()
+    waiting = [paid(), paid()]
+    for order, minutes in zip(waiting, (10, 4), strict=True):
+        Order.objects.filter(pk=order.pk).update(state_entered_at=now - timedelta(minutes=minutes))
+    order_allocate_queued(order_id=paid().pk)
+    # when / then
+    with django_assert_num_queries(1):
+        backlog, wait = allocation_queue_stats(now=now)
+    assert backlog == 2 and wait == pytest.approx(7.0)
+    Order.objects.filter(status=Status.ALLOCATING).update(status=Status.PAID)
+    assert allocation_queue_stats(now=now) == (0, 0.0)
 
 
 def test_switching_automatic_allocation_off_leaves_paid_orders_for_a_person(stocked):
