@@ -29,6 +29,7 @@ from orders.services.timeline import (
     channel_update_event,
     events_deferred,
     history_attribute,
+    history_insert,
     order_created_event,
 )
 from orders.services.transitions import order_transition, status_deadline
@@ -111,7 +112,7 @@ def _customer_for(draft: OrderDraft) -> Customer:
         # No get_or_create savepoint: the caller's atomic block retries on IntegrityError (a concurrent insert).
         customer = Customer(phone=info.phone, name=info.name, member_level=info.member_level or "normal")
         history_attribute(customer, actor=None, reason="customer from channel order")
-        customer.save(force_insert=True)
+        history_insert(customer)
         return customer
     level = info.member_level
     if level and level != customer.member_level:
@@ -167,7 +168,7 @@ def _insert(
         state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
     )
     history_attribute(order, actor=actor, reason=f"created via {source}")
-    order.save()
+    history_insert(order)
     lines = bulk_create_with_history(
         [
             OrderLine(order=order, sku=skus[line.sku], quantity=line.quantity, unit_price=line.unit_price)

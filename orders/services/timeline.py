@@ -9,9 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.models import HistoricalRecords
 
 from config.history import history_reason
 from orders.drafts import Address
@@ -38,6 +41,39 @@ def history_attribute(instance, *, actor: AbstractBaseUser | None, reason: str) 
     if actor is not None and actor.is_authenticated:
         instance._history_user = actor
     instance._change_reason = history_reason(reason)
+
+
+_history_models: dict[type, type] = {}
+
+
+def history_insert(instance: models.Model) -> None:
+    """INSERT a new row and its '+' audit row: the row simple-history's post_save writes (every tracked field; who:
+    the actor history_attribute named, else the signed-in user of the request; why; when), built directly.
+    Its post_save builds a history manager class for every row it writes (~0.25 ms each, measured)."""
+    instance.skip_history_when_saving = True
+    try:
+        instance.save(force_insert=True)
+    finally:
+        del instance.skip_history_when_saving
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return
+    model = type(instance)
+    history_model = _history_models.get(model)
+    if history_model is None:
+        history_model = _history_models[model] = getattr(model, model._meta.simple_history_manager_attribute).model
+    if hasattr(instance, "_history_user"):
+        user = instance._history_user
+    else:
+        request = getattr(HistoricalRecords.context, "request", None)
+        user = getattr(request, "user", None)
+        user = user if user is not None and user.is_authenticated else None
+    history_model(
+        history_date=instance._history_date if hasattr(instance, "_history_date") else timezone.now(),
+        history_type="+",
+        history_user=user,
+        history_change_reason=getattr(instance, "_change_reason", None),
+        **{f.attname: getattr(instance, f.attname) for f in history_model.tracked_fields},
+    ).save(force_insert=True)
 
 
 def event_record(

@@ -226,3 +226,25 @@ def test_order_create_201_body_equals_the_read_serializer_for_the_same_order(api
     assert list(body) == [*expected, *INTAKE_EXTRAS]
     assert {k: body[k] for k in expected} == expected
     assert [body[k] for k in INTAKE_EXTRAS] == [False, [], [], False, False, False]
+
+
+def test_order_create_history_rows_are_the_ones_simple_history_writes(api, integrator):
+    # given: intake writes the order's and a new customer's '+' rows itself (orders.services.timeline.history_insert)
+    payload = order_payload(customer={"name": "新客", "phone": "13900001111", "member_level": "silver"})
+    # when
+    response = api.post(URL, payload, format="json")
+    # then: one '+' row each, every tracked field as stored, who and why
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(number=response.json()["number"])
+    customer = order.customer
+    for instance, user, reason in (
+        (order, integrator, "created via api"),
+        (customer, integrator, "customer from channel order"),  # the request's user (history middleware)
+    ):
+        (row,) = instance.history.all()
+        assert (row.history_type, row.history_user, row.history_change_reason) == ("+", user, reason)
+        tracked = type(row).tracked_fields
+        assert len(tracked) > 5
+        assert {f.attname: getattr(row, f.attname) for f in tracked} == {
+            f.attname: getattr(instance, f.attname) for f in tracked
+        }
