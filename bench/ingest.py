@@ -370,7 +370,7 @@ def breakdown(token: str, payloads: "Payloads", count: int) -> tuple[list[tuple]
         (intake, "_customer_for", "    customer get_or_create"),
         (intake, "status_deadline", "    status node deadline"),
         (intake, "history_insert", "    order (+ customer) INSERT with its history row"),
-        (intake, "bulk_create_with_history", "    lines INSERT with their history rows"),
+        (intake, "history_bulk_insert", "    lines INSERT with their history rows"),
         (intake, "order_created_event", "    timeline event"),
         (api.selectors, "order_get", "order_get (reload for the response)"),
         (api, "_created_detail", "response: plain dict of a new order"),

@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from simple_history.utils import bulk_create_with_history
 
 from orders.drafts import Address, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
@@ -29,6 +28,7 @@ from orders.services.timeline import (
     channel_update_event,
     events_deferred,
     history_attribute,
+    history_bulk_insert,
     history_insert,
     order_created_event,
 )
@@ -169,12 +169,11 @@ def _insert(
     )
     history_attribute(order, actor=actor, reason=f"created via {source}")
     history_insert(order)
-    lines = bulk_create_with_history(
+    lines = history_bulk_insert(
         [
             OrderLine(order=order, sku=skus[line.sku], quantity=line.quantity, unit_price=line.unit_price)
             for line in draft.lines
         ],
-        OrderLine,
         default_user=actor if actor is not None and actor.is_authenticated else None,
     )
     order._prefetched_objects_cache = {"lines": lines}  # the caller renders them without a re-read

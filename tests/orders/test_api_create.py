@@ -229,7 +229,7 @@ def test_order_create_201_body_equals_the_read_serializer_for_the_same_order(api
 
 
 def test_order_create_history_rows_are_the_ones_simple_history_writes(api, integrator):
-    # given: intake writes the order's and a new customer's '+' rows itself (orders.services.timeline.history_insert)
+    # given: intake writes the '+' rows of the order, its lines and a new customer itself (not through post_save)
     payload = order_payload(customer={"name": "新客", "phone": "13900001111", "member_level": "silver"})
     # when
     response = api.post(URL, payload, format="json")
@@ -237,9 +237,11 @@ def test_order_create_history_rows_are_the_ones_simple_history_writes(api, integ
     assert response.status_code == 201, response.content
     order = Order.objects.get(number=response.json()["number"])
     customer = order.customer
+    (line,) = order.lines.all()
     for instance, user, reason in (
         (order, integrator, "created via api"),
         (customer, integrator, "customer from channel order"),  # the request's user (history middleware)
+        (line, integrator, None),
     ):
         (row,) = instance.history.all()
         assert (row.history_type, row.history_user, row.history_change_reason) == ("+", user, reason)
