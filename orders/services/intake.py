@@ -182,22 +182,25 @@ def _insert(
 
 
 def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_no: str) -> Order | None:
-    # One indexed query answers both: a replay (same fingerprint) or a clash (same channel order no.).
+    # One indexed query answers both: a replay (same fingerprint) or a clash (same channel order no.). It reads
+    # three columns, not the ~60 of an order (~0.3 ms of ORM work on every new order); a replay reads its order.
     candidates = list(
         Order.objects.filter(
             Q(fingerprint=fingerprint) | Q(channel=channel, channel_order_no=channel_order_no, is_legacy=False)
-        ).order_by()[:2]
+        )
+        .order_by()
+        .values_list("pk", "fingerprint", "number")[:2]
     )
-    existing = next((o for o in candidates if o.fingerprint == fingerprint), None)
+    existing = next((pk for pk, found, _number in candidates if found == fingerprint), None)
     if existing is not None:
-        return existing
-    clash = candidates[0] if candidates else None
-    if clash is not None:
+        return Order.objects.get(pk=existing)
+    if candidates:
+        number = candidates[0][2]
         raise Conflict(
             _("Channel order %(no)s already exists as order %(number)s with different buyer, time or items.")
-            % {"no": channel_order_no, "number": clash.number},
+            % {"no": channel_order_no, "number": number},
             code=OrderErrorCode.CHANNEL_ORDER_CONFLICT,
-            extra={"field": "channel_order_no", "order": clash.number},
+            extra={"field": "channel_order_no", "order": number},
         )
     return None
 
