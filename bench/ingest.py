@@ -557,39 +557,19 @@ def main() -> None:
     for label, (n_queries, locks) in sql_counts.items():
         print(f"SQL statements per {label} POST (in-process count): {n_queries}; order row FOR UPDATE: {locks}")
     print()
-    rows = []
-    for res in results:
+
+    def run_row(label: str, res: dict) -> tuple:
         lat = res["latencies"]
-        rate = res["created"] / res["wall"]
-        rows.append(
-            (
-                f"API, gunicorn {res['server']}",
-                res["created"],
-                res["failed"],
-                f"{res['wall']:.1f}",
-                f"{rate:.0f}",
-                ms(percentile(lat, 50)),
-                ms(percentile(lat, 95)),
-                res["connects"],
-            )
-        )
-    for res in results:
-        if "ceiling" not in res:
-            continue
-        ceil = res["ceiling"]
-        lat = ceil["latencies"]
-        rows.append(
-            (
-                "ceiling: same workers, auth + parse + 201, no DB writes",
-                ceil["created"],
-                ceil["failed"],
-                f"{ceil['wall']:.1f}",
-                f"{ceil['created'] / ceil['wall']:.0f}",
-                ms(percentile(lat, 50)),
-                ms(percentile(lat, 95)),
-                ceil["connects"],
-            )
-        )
+        rate = f"{res['created'] / res['wall']:.0f}"
+        p50, p95 = ms(percentile(lat, 50)), ms(percentile(lat, 95))
+        return (label, res["created"], res["failed"], f"{res['wall']:.1f}", rate, p50, p95, res["connects"])
+
+    rows = [run_row(f"API, gunicorn {res['server']}", res) for res in results]
+    rows += [
+        run_row("ceiling: same workers, auth + parse + 201, no DB writes", res["ceiling"])
+        for res in results
+        if "ceiling" in res
+    ]
     for label, lim in (
         ("limit: INSERT 1 row/commit, plain table", limit),
         ("INSERT 1 row/commit, temp table", limit_temp),
