@@ -40,6 +40,8 @@ DATABASE_URL = f"postgres://postgres:postgres@{HOST}:5432/{DB_NAME}"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", f"redis://{HOST}:6379/14")
 SETTINGS = "config.settings.test"  # production settings demand secrets; test settings run on PostgreSQL + Redis
 SETTINGS_PERSISTENT = "config.settings.production"  # as deployed: persistent connections (CONN_MAX_AGE=60)
+# Production settings plus a bench-only view that authenticates, parses and answers without writing (ingest.py).
+SETTINGS_CEILING = "bench.ceiling_settings"
 
 API_USERNAME = "bench-api"
 API_GROUP = "系统对接"
@@ -63,7 +65,7 @@ def bench_env(settings: str = SETTINGS) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DJANGO_SETTINGS_MODULE=settings, DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL)
     env.pop("DB_CONN_MAX_AGE", None)
-    if settings == SETTINGS_PERSISTENT:  # production settings demand these; loopback only, no TLS here
+    if settings in (SETTINGS_PERSISTENT, SETTINGS_CEILING):  # production settings demand these; loopback, no TLS
         env.update(SECRET_KEY="bench-" + "x" * 40, ALLOWED_HOSTS="127.0.0.1,localhost", SECURE_COOKIES="false")
         # Plain HTTP on loopback, no TLS proxy in front: no redirect to https, no HSTS.
         env.update(SECURE_SSL_REDIRECT="false", BEHIND_TLS_PROXY="false", SECURE_HSTS_SECONDS="0")
@@ -248,7 +250,9 @@ class Gunicorn:
             kind = f"gthread, {self.workers} workers x {self.threads} threads"
         else:
             kind = f"sync, {self.workers} workers"
-        if self.settings != SETTINGS:
+        if self.settings == SETTINGS_CEILING:
+            kind += ", production settings, bench-only ceiling view"
+        elif self.settings != SETTINGS:
             kind += ", production settings (CONN_MAX_AGE=60)"
         return kind
 

@@ -1,18 +1,28 @@
 """Order intake throughput: POST /api/v1/orders/ under gunicorn, against one-row-per-commit INSERTs in PostgreSQL.
 
     .venv/bin/python bench/ingest.py [--clients 8] [--orders 3000] [--configs sync:2,gthread:2x4] [--paid-at]
+                                     [--client raw|http.client] [--no-ceiling]
 
 C client threads (keep-alive http.client) post distinct valid orders (the shape of tests/factories.py
 order_payload) to gunicorn on 127.0.0.1; then C psycopg connections in autocommit insert one row per commit into a
 plain table of the same PostgreSQL: the rate no intake that commits each order can beat. Orders go to the channel
 `bench-ingest` of orderhub_bench (built by bench/trace.py if it ran; created and migrated here otherwise) and are
 deleted again at the end, so the trace data stays as built.
+
+The ceiling: after each configuration the same client posts the same kind of bodies to the same gunicorn workers
+serving a bench-only view (bench/ceiling_settings.py, never in config/urls.py) that authenticates the token,
+checks the permission, parses the JSON and answers 201 with JSON, writing nothing: what any API POST costs before
+the order service runs. Ours is printed as a ratio of it. The client's own CPU per request (getrusage) is printed
+too, so a client that eats the cores it shares with the server shows.
 """
 
 import itertools
 import json
+import os
 import random
 import re
+import resource
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -130,7 +140,105 @@ class Payloads:
         return [self.make() for _ in range(count)]
 
 
-def post_orders(port: int, token: str, bodies: list[bytes], clients: int, time_limit: float) -> dict:
+ORDERS_PATH = "/api/v1/orders/"
+CEILING_PATH = "/api/v1/bench-ceiling/"  # bench/ceiling_urls.py: auth + permission + JSON parse + 201, no writes
+
+
+class RawClient:
+    """POSTs on a raw socket, one exchange at a time, HTTP/1.1 keep-alive when the server keeps the connection.
+
+    Each request's bytes (request line, headers, body) are built before the clock starts; an answer is read up
+    to its Content-Length with no header objects. About half of http.client's CPU per request (0.2-0.3 against
+    0.45-0.6 ms, measured in this bench), so the client takes a small share of the cores it shares with the server.
+    """
+
+    def __init__(self, port: int, timeout: float = 30.0):
+        self.port = port
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.connects = 0
+
+    @staticmethod
+    def message(port: int, token: str, path: str, body: bytes) -> bytes:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {common.HOST}:{port}\r\nAuthorization: Token {token}\r\n"
+            f"Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    def _read(self) -> tuple[int, bytes, bool]:
+        sock, buf = self.sock, b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("server closed the connection before answering")
+            buf += chunk
+        head, _, data = buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, close = None, False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+            elif name == b"transfer-encoding":
+                raise RuntimeError("chunked answers are not read by this client")
+        while length is None or len(data) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                if length is None:  # no length: the body ends with the connection
+                    return status, data, True
+                raise ConnectionResetError("server closed the connection mid-answer")
+            data += chunk
+        return status, data, close
+
+    def request(self, message: bytes) -> tuple[int, bytes, float]:
+        """(status, body, seconds); latency includes (re)connecting, as a real client sees it."""
+        for attempt in range(2):
+            t0 = time.perf_counter()
+            reused = self.sock is not None
+            if not reused:
+                self.sock = socket.create_connection((common.HOST, self.port), timeout=self.timeout)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.connects += 1
+            try:
+                self.sock.sendall(message)
+                status, data, close = self._read()
+            except (ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not reused or attempt:  # a fresh connection failing is a real error
+                    raise
+                continue
+            if close:
+                self.close()
+            return status, data, time.perf_counter() - t0
+        raise RuntimeError("unreachable")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def client_cpu_seconds() -> float:
+    """CPU (user + system) of this process, i.e. of every client thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def post_orders(
+    port: int,
+    token: str,
+    bodies: list[bytes],
+    clients: int,
+    time_limit: float,
+    *,
+    path: str = ORDERS_PATH,
+    client_kind: str = "raw",
+) -> dict:
     """C threads post the bodies (each exactly once) until done or time_limit; returns counts and latencies."""
     lock = threading.Lock()
     next_index = itertools.count()
@@ -141,8 +249,11 @@ def post_orders(port: int, token: str, bodies: list[bytes], clients: int, time_l
     deadline = time.monotonic() + time_limit
     connects = [0] * clients
 
+    if client_kind == "raw":
+        messages = [RawClient.message(port, token, path, body) for body in bodies]
+
     def worker(k: int) -> None:
-        client = common.ApiClient(port, token)
+        client = RawClient(port) if client_kind == "raw" else common.ApiClient(port, token)
         try:
             while time.monotonic() < deadline:
                 with lock:
@@ -150,7 +261,10 @@ def post_orders(port: int, token: str, bodies: list[bytes], clients: int, time_l
                 if i >= len(bodies):
                     return
                 try:
-                    status, data, elapsed = client.request("POST", "/api/v1/orders/", bodies[i])
+                    if client_kind == "raw":
+                        status, data, elapsed = client.request(messages[i])
+                    else:
+                        status, data, elapsed = client.request("POST", path, bodies[i])
                 except OSError as exc:
                     with lock:
                         failed[0] += 1
@@ -168,9 +282,9 @@ def post_orders(port: int, token: str, bodies: list[bytes], clients: int, time_l
             connects[k] = client.connects
             client.close()
 
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0 = time.perf_counter(), client_cpu_seconds()
     common.run_threads(clients, worker)
-    wall, client_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wall, client_cpu = time.perf_counter() - t0, client_cpu_seconds() - cpu0
     return {
         "client_cpu": client_cpu,
         "created": statuses.get(201, 0),
@@ -255,8 +369,11 @@ def breakdown(token: str, payloads: "Payloads", count: int) -> tuple[list[tuple]
         (intake, "_insert", "  _insert (transaction body)"),
         (intake, "_customer_for", "    customer get_or_create"),
         (intake, "status_deadline", "    status node deadline"),
+        (intake, "history_insert", "    order (+ customer) INSERT with its history row"),
+        (intake, "history_bulk_insert", "    lines INSERT with their history rows"),
         (intake, "order_created_event", "    timeline event"),
         (api.selectors, "order_get", "order_get (reload for the response)"),
+        (api, "_created_detail", "response: plain dict of a new order"),
         (api, "_detail", "response serialization (OrderOut)"),
     ]
     acc = {label: [0.0, 0.0, 0] for _o, _a, label in steps}
@@ -307,8 +424,33 @@ def breakdown(token: str, payloads: "Payloads", count: int) -> tuple[list[tuple]
         for owner, attr, original in reversed(originals):
             setattr(owner, attr, original)
         common.django_close_connections()
-    rows = [(label, *(v * 1000 / count for v in acc[label][:2]), acc[label][2] / count) for _o, _a, label in steps]
+    rows = [
+        (label, *(v * 1000 / count for v in acc[label][:2]), acc[label][2] / count)
+        for owner, attr, label in steps
+        if getattr(owner, attr, None) is not None  # a step the app does not have (e.g. an older checkout)
+    ]
     return rows, acc_total[0] * 1000 / count, acc_total[1] * 1000 / count, acc_total[2] / count
+
+
+def ceiling_run(args, token: str, payloads: "Payloads", *, workers: int, threads: int) -> dict:
+    """The same client and bodies against the same gunicorn workers serving the bench-only ceiling view."""
+    settings = common.SETTINGS_CEILING
+    with common.Gunicorn(workers=workers, threads=threads, token=token, settings=settings) as server:
+        log(f"ceiling: gunicorn {server.describe()}: warm-up, then {args.orders} POSTs")
+        post_orders(server.port, token, payloads.batch(4 * args.clients), args.clients, 60, path=CEILING_PATH)
+        meter = common.CpuMeter(server.proc.pid)
+        res = post_orders(
+            server.port,
+            token,
+            payloads.batch(args.orders),
+            args.clients,
+            args.time_limit,
+            path=CEILING_PATH,
+            client_kind=args.client,
+        )
+        res.update(server=server.describe(), cpu=meter.stop())
+    log(f"  {res['created']} answered 201 in {res['wall']:.1f}s: {res['created'] / res['wall']:.0f}/s")
+    return res
 
 
 def main() -> None:
@@ -325,6 +467,17 @@ def main() -> None:
     parser.add_argument("--limit-rows", type=int, default=20000, help="rows for the one-row-per-commit limit")
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds per measured loop")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--client",
+        choices=("raw", "http.client"),
+        default="raw",
+        help="raw: pre-built request bytes on raw sockets (default); http.client: the stdlib client",
+    )
+    parser.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the ceiling: the same workers serving a bench-only view (auth + parse + 201, no writes)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the posted orders (default: delete at the end)")
     parser.add_argument(
         "--breakdown", type=int, default=200, help="orders for the in-process time breakdown of one POST (0: skip)"
@@ -366,15 +519,17 @@ def main() -> None:
             if not args.no_prewarm:
                 mb, secs = common.prewarm()
                 log(f"  prewarmed {mb} MB of tables and indexes into the OS cache in {secs:.1f}s")
-            post_orders(server.port, token, payloads.batch(4 * args.clients), args.clients, 60)
+            post_orders(server.port, token, payloads.batch(4 * args.clients), args.clients, 60, client_kind=args.client)
             bodies = payloads.batch(args.orders)
             load = common.load_average()
             meter = common.CpuMeter(server.proc.pid)
-            res = post_orders(server.port, token, bodies, args.clients, args.time_limit)
+            res = post_orders(server.port, token, bodies, args.clients, args.time_limit, client_kind=args.client)
             res.update(server=server.describe(), load=load, cpu=meter.stop())
             results.append(res)
             rate = res["created"] / res["wall"]
             log(f"  {res['created']} created in {res['wall']:.1f}s: {rate:.0f} orders/s")
+        if not args.no_ceiling:
+            res["ceiling"] = ceiling_run(args, token, payloads, workers=workers, threads=threads)
 
     steps = None
     if args.breakdown:
@@ -395,28 +550,26 @@ def main() -> None:
         f"database: {common.DB_NAME} with {db_orders:,} orders before the run; payload: tests/factories.py "
         f"order_payload shape, 1-3 lines, 70% returning customers{', with paid_at' if args.paid_at else ''}"
     )
-    print(f"client: {args.clients} threads, http.client keep-alive (reconnects when the server closes)")
+    client_text = "raw sockets, request bytes built before timing" if args.client == "raw" else "http.client"
+    print(f"client: {args.clients} threads, {client_text}, keep-alive (reconnects when the server closes)")
     if not args.no_prewarm:
         print("cache: tables and indexes read into the OS page cache (pg_prewarm 'read') before each configuration")
     for label, (n_queries, locks) in sql_counts.items():
         print(f"SQL statements per {label} POST (in-process count): {n_queries}; order row FOR UPDATE: {locks}")
     print()
-    rows = []
-    for res in results:
+
+    def run_row(label: str, res: dict) -> tuple:
         lat = res["latencies"]
-        rate = res["created"] / res["wall"]
-        rows.append(
-            (
-                f"API, gunicorn {res['server']}",
-                res["created"],
-                res["failed"],
-                f"{res['wall']:.1f}",
-                f"{rate:.0f}",
-                ms(percentile(lat, 50)),
-                ms(percentile(lat, 95)),
-                res["connects"],
-            )
-        )
+        rate = f"{res['created'] / res['wall']:.0f}"
+        p50, p95 = ms(percentile(lat, 50)), ms(percentile(lat, 95))
+        return (label, res["created"], res["failed"], f"{res['wall']:.1f}", rate, p50, p95, res["connects"])
+
+    rows = [run_row(f"API, gunicorn {res['server']}", res) for res in results]
+    rows += [
+        run_row("ceiling: same workers, auth + parse + 201, no DB writes", res["ceiling"])
+        for res in results
+        if "ceiling" in res
+    ]
     for label, lim in (
         ("limit: INSERT 1 row/commit, plain table", limit),
         ("INSERT 1 row/commit, temp table", limit_temp),
@@ -436,7 +589,7 @@ def main() -> None:
     table(["measurement", "ok", "failed", "seconds", "per s", "p50 ms", "p95 ms", "TCP conns"], rows)
     print()
     cpu_rows = []
-    for res in results:
+    for res in [r for main_run in results for r in (main_run, main_run.get("ceiling")) if r is not None]:
         cpu, n = res["cpu"], max(1, res["created"])
         cpu_rows.append(
             (
@@ -453,6 +606,14 @@ def main() -> None:
         cpu_rows,
     )
     print("(postgres: every backend of the server, including other users'; other load: the rest of the machine)")
+    cores = os.cpu_count() or 1
+    for res in [r for main_run in results for r in (main_run, main_run.get("ceiling")) if r is not None]:
+        share = 100 * res["client_cpu"] / (res["wall"] * cores)
+        print(
+            f"bench client ({args.client}) against {res['server']}: "
+            f"{res['client_cpu'] * 1000 / max(1, res['created']):.2f} ms CPU per request "
+            f"(getrusage of its process), {share:.0f}% of the {cores} cores while it ran"
+        )
     print()
     if steps is not None:
         rows_b, cpu_total, wall_total, queries_total = steps
@@ -484,6 +645,19 @@ def main() -> None:
             for res in results
         ],
     )
+    ceiling_rows = [
+        (
+            f"gunicorn {res['server']}",
+            f"{res['created'] / res['wall']:.0f}",
+            f"{res['ceiling']['created'] / res['ceiling']['wall']:.0f}",
+            f"{(res['created'] / res['wall']) / (res['ceiling']['created'] / res['ceiling']['wall']):.3f}",
+        )
+        for res in results
+        if "ceiling" in res
+    ]
+    if ceiling_rows:
+        print()
+        table(["ours / ceiling (same workers, same client)", "ours per s", "ceiling per s", "ratio"], ceiling_rows)
     print()
     for res in results:
         print(f"gunicorn {res['server']}: {res['load']} before the run")

@@ -249,6 +249,75 @@ def _detail(request, order: Order, **extra) -> dict:
     return data
 
 
+# The read serializer's own field types, unbound: the plain answer below formats times and money exactly as it.
+_TIME = serializers.DateTimeField()
+_MONEY = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+def _time(value):
+    return None if value is None else _TIME.to_representation(value)
+
+
+def _money(value):
+    return None if value is None else _MONEY.to_representation(value)
+
+
+def _created_detail(request, order: Order, **extra) -> dict:
+    """OrderOut's answer for an order intake just created (lines, channel, customer and SKUs at hand), built as a
+    plain dict: re-serializing through DRF cost ~1.2 ms per POST (deep copies of ~40 fields). Same keys, same
+    order, same values: tests/orders/test_api_create.py compares it with OrderOut for the same order."""
+    customer = order.customer
+    data = {
+        "number": order.number,
+        "status": order.status,
+        "status_display": str(order.get_status_display()),
+        "channel": order.channel.code,
+        "channel_order_no": order.channel_order_no,
+        "customer_name": customer.name,
+        "receiver_phone": order.receiver_phone,
+        "ordered_at": _time(order.ordered_at),
+        "paid_amount": _money(order.paid_amount),
+        "priority": int(order.priority),
+        "state_deadline": _time(order.state_deadline),
+        "buyer_id": order.buyer_id,
+        "status_reason": order.status_reason,
+        "payment_status": order.payment_status,
+        "is_presale": bool(order.is_presale),
+        "deposit_amount": _money(order.deposit_amount),
+        "paid_at": _time(order.paid_at),
+        "payment_reference": order.payment_reference,
+        "customer": {"name": customer.name, "phone": customer.phone, "member_level": customer.member_level},
+        "shipping_address": Address.of(order).payload(),
+        "subtotal": _money(order.subtotal),
+        "promo_code": order.promo_code,
+        "invoice_title": order.invoice_title,
+        "tags": [str(tag) for tag in order.tags],
+        "promised_ship_by": _time(order.promised_ship_by),
+        "platform_ship_by": _time(order.platform_ship_by),
+        "warehouse": None,  # a new order is in no warehouse yet
+        "carrier": None,  # ... and has no carrier
+        "tracking_number": order.tracking_number,
+        "state_entered_at": _time(order.state_entered_at),
+        "is_legacy": bool(order.is_legacy),
+        "lines": [
+            {
+                "sku": line.sku.code,
+                "name": line.sku.name,
+                "quantity": int(line.quantity),
+                "unit_price": _money(line.unit_price),
+                "is_gift": bool(line.is_gift),
+            }
+            for line in order.lines.all()
+        ],
+        "available_transitions": [
+            {"name": s.name, "label": str(s.label), "reason_required": s.reason_required}
+            for s in transitions_available(order=order, actor=request.user, source=Source.API)
+        ],
+    }
+    data.update(extra)
+    return data
+
+
 class OrderListCreateApi(APIView):
     permission_classes = [HasModelPerm]
     post_perm = "orders.add_order"
@@ -282,8 +351,9 @@ class OrderListCreateApi(APIView):
         # A plain new order comes back with its lines loaded; anything else is read afresh.
         fresh = result.created and "lines" in getattr(result.order, "_prefetched_objects_cache", {})
         order = result.order if fresh else selectors.order_get(number=result.order.number)
+        render = _created_detail if fresh and order.warehouse_id is None and order.carrier_id is None else _detail
         return Response(
-            _detail(
+            render(
                 request,
                 order,
                 duplicate=not result.created,

@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from simple_history.utils import bulk_create_with_history
 
 from orders.drafts import Address, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
@@ -29,6 +28,8 @@ from orders.services.timeline import (
     channel_update_event,
     events_deferred,
     history_attribute,
+    history_bulk_insert,
+    history_insert,
     order_created_event,
 )
 from orders.services.transitions import order_transition, status_deadline
@@ -111,7 +112,7 @@ def _customer_for(draft: OrderDraft) -> Customer:
         # No get_or_create savepoint: the caller's atomic block retries on IntegrityError (a concurrent insert).
         customer = Customer(phone=info.phone, name=info.name, member_level=info.member_level or "normal")
         history_attribute(customer, actor=None, reason="customer from channel order")
-        customer.save(force_insert=True)
+        history_insert(customer)
         return customer
     level = info.member_level
     if level and level != customer.member_level:
@@ -167,13 +168,12 @@ def _insert(
         state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
     )
     history_attribute(order, actor=actor, reason=f"created via {source}")
-    order.save()
-    lines = bulk_create_with_history(
+    history_insert(order)
+    lines = history_bulk_insert(
         [
             OrderLine(order=order, sku=skus[line.sku], quantity=line.quantity, unit_price=line.unit_price)
             for line in draft.lines
         ],
-        OrderLine,
         default_user=actor if actor is not None and actor.is_authenticated else None,
     )
     order._prefetched_objects_cache = {"lines": lines}  # the caller renders them without a re-read
@@ -182,22 +182,25 @@ def _insert(
 
 
 def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_no: str) -> Order | None:
-    # One indexed query answers both: a replay (same fingerprint) or a clash (same channel order no.).
+    # One indexed query answers both: a replay (same fingerprint) or a clash (same channel order no.). It reads
+    # three columns, not the ~60 of an order (~0.3 ms of ORM work on every new order); a replay reads its order.
     candidates = list(
         Order.objects.filter(
             Q(fingerprint=fingerprint) | Q(channel=channel, channel_order_no=channel_order_no, is_legacy=False)
-        ).order_by()[:2]
+        )
+        .order_by()
+        .values_list("pk", "fingerprint", "number")[:2]
     )
-    existing = next((o for o in candidates if o.fingerprint == fingerprint), None)
+    existing = next((pk for pk, found, _number in candidates if found == fingerprint), None)
     if existing is not None:
-        return existing
-    clash = candidates[0] if candidates else None
-    if clash is not None:
+        return Order.objects.get(pk=existing)
+    if candidates:
+        number = candidates[0][2]
         raise Conflict(
             _("Channel order %(no)s already exists as order %(number)s with different buyer, time or items.")
-            % {"no": channel_order_no, "number": clash.number},
+            % {"no": channel_order_no, "number": number},
             code=OrderErrorCode.CHANNEL_ORDER_CONFLICT,
-            extra={"field": "channel_order_no", "order": clash.number},
+            extra={"field": "channel_order_no", "order": number},
         )
     return None
 

@@ -9,9 +9,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.models import HistoricalRecords
+from simple_history.utils import bulk_create_with_history
 
 from config.history import history_reason
 from orders.drafts import Address
@@ -38,6 +42,68 @@ def history_attribute(instance, *, actor: AbstractBaseUser | None, reason: str) 
     if actor is not None and actor.is_authenticated:
         instance._history_user = actor
     instance._change_reason = history_reason(reason)
+
+
+_history_models: dict[type, type] = {}
+
+
+def _history_model(model: type[models.Model]) -> type[models.Model]:
+    history_model = _history_models.get(model)
+    if history_model is None:  # the manager simple-history builds on every access, once per model here
+        history_model = getattr(model, model._meta.simple_history_manager_attribute).model
+        _history_models[model] = history_model
+    return history_model
+
+
+def _history_row(history_model, instance: models.Model, default_user: AbstractBaseUser | None):
+    """The '+' row simple-history writes for a new instance: every tracked field; who: the actor history_attribute
+    named, else default_user, else the signed-in user of the request; why; when."""
+    if hasattr(instance, "_history_user"):
+        user = instance._history_user
+    elif default_user is not None:
+        user = default_user
+    else:
+        request = getattr(HistoricalRecords.context, "request", None)
+        user = getattr(request, "user", None)
+        user = user if user is not None and user.is_authenticated else None
+    return history_model(
+        history_date=instance._history_date if hasattr(instance, "_history_date") else timezone.now(),
+        history_type="+",
+        history_user=user,
+        history_change_reason=getattr(instance, "_change_reason", None),
+        **{f.attname: getattr(instance, f.attname) for f in history_model.tracked_fields},
+    )
+
+
+def history_insert(instance: models.Model) -> None:
+    """INSERT a new row and its '+' audit row, the row simple-history's post_save writes, built directly:
+    its post_save builds a history manager class for every row it writes (~0.25 ms each, measured)."""
+    instance.skip_history_when_saving = True
+    try:
+        instance.save(force_insert=True)
+    finally:
+        del instance.skip_history_when_saving
+    if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        _history_row(_history_model(type(instance)), instance, None).save(force_insert=True)
+
+
+def history_bulk_insert(
+    instances: list[models.Model], *, default_user: AbstractBaseUser | None = None
+) -> list[models.Model]:
+    """simple-history's bulk_create_with_history (one INSERT for the rows, one for their '+' rows, same rows)
+    without building its history manager per call; where the database returns no ids from a bulk INSERT, its
+    own helper (which reads them back)."""
+    if not instances:
+        return []
+    model = type(instances[0])
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return bulk_create_with_history(instances, model, default_user=default_user)
+    with transaction.atomic(savepoint=False):
+        created = model._default_manager.bulk_create(instances)
+        if getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+            history_model = _history_model(model)
+            history_model._default_manager.bulk_create([_history_row(history_model, i, default_user) for i in created])
+    return created
 
 
 def event_record(

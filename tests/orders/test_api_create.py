@@ -179,3 +179,74 @@ def test_order_create_anonymous_is_401():
 
     response = APIClient().post(URL, order_payload(), format="json")
     assert response.status_code == 401
+
+
+INTAKE_EXTRAS = ["duplicate", "differences", "updated", "held", "flagged", "payment_recorded"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "lines": "two",
+            "tags": ["加急", "VIP"],
+            "promo_code": "DOUBLE11",
+            "invoice_title": "杭州某某有限公司",
+            "priority": 2,
+            "promised_ship_by": "2026-12-03T18:00:00+08:00",
+            "platform_ship_by": "2026-12-04T12:00:00Z",
+            "is_presale": True,
+            "deposit_amount": "20.50",
+            "paid_amount": "0",
+            "buyer_id": "",
+        },
+    ],
+    ids=["plain", "every-field"],
+)
+def test_order_create_201_body_equals_the_read_serializer_for_the_same_order(api, overrides):
+    # given: the 201 answer is built as a plain dict, not through OrderOut
+    overrides = dict(overrides)
+    if overrides.pop("lines", None) == "two":
+        second = SkuFactory(code="SERUM-9", name="精华液 30ml")
+        overrides["lines"] = [
+            {"sku": "MASK-001", "quantity": 3, "unit_price": "99.9"},
+            {"sku": second.code, "quantity": 1, "unit_price": "0"},
+        ]
+        overrides["sku"] = SkuFactory(code="MASK-001", name="补水面膜")
+    payload = order_payload(**overrides)
+    # when
+    created = api.post(URL, payload, format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    read = api.get(f"{URL}{body['number']}/")
+    # then: same keys in the same order, same values, plus the intake's own keys
+    assert read.status_code == 200
+    expected = read.json()
+    assert list(body) == [*expected, *INTAKE_EXTRAS]
+    assert {k: body[k] for k in expected} == expected
+    assert [body[k] for k in INTAKE_EXTRAS] == [False, [], [], False, False, False]
+
+
+def test_order_create_history_rows_are_the_ones_simple_history_writes(api, integrator):
+    # given: intake writes the '+' rows of the order, its lines and a new customer itself (not through post_save)
+    payload = order_payload(customer={"name": "新客", "phone": "13900001111", "member_level": "silver"})
+    # when
+    response = api.post(URL, payload, format="json")
+    # then: one '+' row each, every tracked field as stored, who and why
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(number=response.json()["number"])
+    customer = order.customer
+    (line,) = order.lines.all()
+    for instance, user, reason in (
+        (order, integrator, "created via api"),
+        (customer, integrator, "customer from channel order"),  # the request's user (history middleware)
+        (line, integrator, None),
+    ):
+        (row,) = instance.history.all()
+        assert (row.history_type, row.history_user, row.history_change_reason) == ("+", user, reason)
+        tracked = type(row).tracked_fields
+        assert len(tracked) > 5
+        assert {f.attname: getattr(row, f.attname) for f in tracked} == {
+            f.attname: getattr(instance, f.attname) for f in tracked
+        }
