@@ -6,12 +6,14 @@ import json
 import re
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
 from logistics.models import Shipment
-from logistics.selectors import tracking_number_of
-from orders.models import Alert, Source, Status
+from logistics.selectors import orders_with_tracking_number, tracking_number_of
+from orders.models import Alert, Order, Source, Status
+from orders.services.scan import order_scan
 from orders.services.transitions import order_transition
 from orders.services.waybills import order_waybill_obtain
 from tests.logistics.test_labels import decoded
@@ -235,3 +237,17 @@ def test_admin_action_get_waybills_and_print_counts_failures_and_links_the_pdf(c
     link = re.search(r'id="oh-labels-link"', html)
     assert link and f"{LABELS_URL}?orders={good.number}" in html
     assert Shipment.objects.filter(order=good, is_active=True).count() == 1
+
+
+def test_demo_first_print_scan_after_load_demo_gets_a_waybill_from_the_demo_ranges(cangku):
+    call_command("load_demo", orders=30)
+    waiting = [
+        o for o in orders_with_tracking_number(Order.objects.filter(status=Status.ALLOCATED)) if not o.tracking_number
+    ]
+    assert waiting, "the demo has allocated orders waiting for their waybill"
+
+    result = order_scan(code=waiting[0].number, step="print", actor=cangku)
+
+    assert result.order.status == Status.PRINTED
+    shipment = Shipment.objects.get(order=waiting[0], is_active=True)
+    assert shipment.waybill_state == "ordered" and shipment.waybill_key == f"{waiting[0].number}-1"
