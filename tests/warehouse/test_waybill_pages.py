@@ -123,7 +123,7 @@ def test_scan_print_carrier_without_waybills_tells_the_packer_what_to_do(client,
     body = post_scan(client, code=order.number, step="print").json()
 
     assert body["ok"] is False and body["code"] == "wrong_step"
-    assert "has no tracking number yet" in body["message"] and "number range" in body["message"]
+    assert "还没有运单号" in body["message"] and "面单号段" in body["message"]  # the page speaks Chinese
     assert not Alert.objects.filter(order=order).exists()
 
 
@@ -232,7 +232,7 @@ def test_admin_action_get_waybills_and_print_counts_failures_and_links_the_pdf(c
     )
 
     html = response.content.decode()
-    assert "1 waybills ready, 2 failed." in html
+    assert "已获取面单 1 单，失败 2 单。" in html
     assert bad.number in html and paid.number in html
     link = re.search(r'id="oh-labels-link"', html)
     assert link and f"{LABELS_URL}?orders={good.number}" in html
