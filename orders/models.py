@@ -561,6 +561,7 @@ class Alert(models.Model):
         NODE_OVERDUE = "node_overdue", _("Status node overdue")
         APPROVAL_WAITING = "approval_waiting", _("Approval waiting")
         RULE_ERROR = "rule_error", _("Rule error")
+        WAYBILL_CANCEL_FAILED = "waybill_cancel_failed", _("Waybill cancel failed")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):

@@ -190,5 +190,10 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
     "node_overdue": (None, "warning", "先交给超时节点的负责人（再按节点的升级层级）；节点无负责人时交给这里。"),
     "approval_waiting": ("运营主管", "warning", "先交给审批规则指定的组；该组不存在时交给这里的负责人。"),
     "rule_error": ("运营主管", "critical", "规则执行出错，请检查规则。"),
+    "waybill_cancel_failed": (
+        "仓库",
+        "warning",
+        "未使用的电子面单在快递公司取消失败：处理后在物流包裹中点「重新取消面单」，成功即自动解决。",
+    ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }
