@@ -192,6 +192,7 @@ class Shipment(models.Model):
         verbose_name = _("shipment")
         verbose_name_plural = _("shipments")
         ordering = ["-created_at"]
+        permissions = [("retry_waybill_cancel", _("Can retry a failed waybill cancel"))]
         constraints = [
             # A waybill reserved before the carrier answered has no number yet (blank): it collides with nothing.
             models.UniqueConstraint(

@@ -224,9 +224,7 @@ def _update_returning(queryset, returning: tuple[str, ...], **values) -> list[tu
         return list(cursor.fetchall())
 
 
-def shipments_retire(
-    *, order, parcel_index: int | None = None, keep: Shipment | None = None, reason: str = ""
-) -> int:
+def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment | None = None, reason: str = "") -> int:
     """Retire the order's active parcels (all, or those of one parcel index), except `keep`: plain numbers are
     marked not active, ordered or printed waybills also `cancel_pending`, and each of those gets its cancel job
     (WAYBILL_CANCEL_JOB, on commit; `reason` goes to the carrier). One statement. Returns how many."""

@@ -84,6 +84,7 @@ ROLES: dict[str, list[str]] = {
         "warehouse.delete_skualias",
         "warehouse.adjust_stock",
         *SEE_WAYBILL_NUMBERS,
+        "logistics.retry_waybill_cancel",
     ],
     # Purchasing: sees stock and shortfalls, books inbound stock, keeps SKU master data.
     "采购": [
@@ -141,6 +142,7 @@ ROLES: dict[str, list[str]] = {
         *SEE_WAYBILL_NUMBERS,
         "logistics.add_waybillnumberrange",
         "logistics.change_waybillnumberrange",
+        "logistics.retry_waybill_cancel",
         "rules.add_rule",
         "rules.change_rule",
     ],

@@ -13,6 +13,7 @@ import django_rq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from werkzeug import Request, Response
 
@@ -360,3 +361,34 @@ def test_cancel_with_a_waybill_costs_no_statement_more_than_without(
         counts.append(len(statements.captured_queries))
     assert counts[0] == counts[1]
     assert Shipment.objects.get(order=with_waybill).waybill_state == Shipment.WaybillState.CANCEL_PENDING
+
+
+def test_shipment_admin_retry_action_for_the_warehouse_cancels_through_the_service(
+    carrier, provider, queues, client, cangku, kefu, django_capture_on_commit_callbacks
+):
+    carriers, default = queues
+    order, shipment = order_with_waybill(carrier)
+    provider.refuse = "网点不存在"
+    cancel(order, django_capture_on_commit_callbacks)
+    run_jobs(carriers, django_capture_on_commit_callbacks, func_name=WAYBILL_CANCEL_JOB)
+    run_jobs(default, django_capture_on_commit_callbacks, func_name=FOLLOW_JOB)
+    changelist = reverse("admin:logistics_shipment_changelist")
+    # customer service sees the parcel and its waybill state, not the action
+    client.force_login(kefu)
+    page = client.get(changelist, {"waybill_state": "cancel_failed"}).content.decode()
+    assert shipment.tracking_number in page and "面单取消失败" in page and "网点不存在" in page
+    assert "重新取消面单" not in page
+    # the warehouse retries: still refused, said in red with the reason kept on the row
+    client.force_login(cangku)
+    assert "重新取消面单" in client.get(changelist).content.decode()
+    form = {"action": "retry_waybill_cancel", "_selected_action": [shipment.pk]}
+    refused = client.post(changelist, form, follow=True).content.decode()
+    assert "1 张面单被快递公司再次拒绝取消" in refused
+    # the carrier's side is fixed: the retry cancels it, and the alert resolves through orders' job
+    provider.refuse = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(changelist, form, follow=True).content.decode()
+    assert "1 张面单已在快递公司取消" in done
+    assert Shipment.objects.get(pk=shipment.pk).waybill_state == Shipment.WaybillState.CANCELLED
+    assert run_jobs(default, django_capture_on_commit_callbacks, func_name=FOLLOW_JOB) == ["resolved"]
+    assert not cancel_alerts(order).filter(resolved_at__isnull=True).exists()
