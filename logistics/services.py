@@ -224,10 +224,20 @@ def _update_returning(queryset, returning: tuple[str, ...], **values) -> list[tu
         return list(cursor.fetchall())
 
 
-def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment | None = None, reason: str = "") -> int:
+def shipments_retire(
+    *,
+    order,
+    parcel_index: int | None = None,
+    keep: Shipment | None = None,
+    reason: str = "",
+    cancel_waybills: bool = True,
+) -> int:
     """Retire the order's active parcels (all, or those of one parcel index), except `keep`: plain numbers are
     marked not active, ordered or printed waybills also `cancel_pending`, and each of those gets its cancel job
-    (WAYBILL_CANCEL_JOB, on commit; `reason` goes to the carrier). One statement. Returns how many."""
+    (WAYBILL_CANCEL_JOB, on commit; `reason` goes to the carrier). One statement. Returns how many.
+
+    Only a waybill the carrier has not scanned yet (no carrier event) is unused; `cancel_waybills=False` when the
+    caller knows the parcel was handed over (re-routed from 已揽收 or later): retired, never cancelled."""
     active = Shipment.objects.filter(order=order, is_active=True)
     if parcel_index is not None:
         active = active.filter(parcel_index=parcel_index)
@@ -235,15 +245,17 @@ def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment |
         active = active.exclude(pk=keep.pk)
     unused_waybill = When(
         waybill_state__in=[Shipment.WaybillState.ORDERED, Shipment.WaybillState.PRINTED],
+        last_event_at__isnull=True,
         then=Value(Shipment.WaybillState.CANCEL_PENDING),
     )
+    waybill_state = Case(unused_waybill, default=F("waybill_state")) if cancel_waybills else F("waybill_state")
     retired = _update_returning(
         active,
         ("id", "waybill_state"),
         is_active=False,
         cancelled_at=timezone.now(),
         next_poll_at=None,
-        waybill_state=Case(unused_waybill, default=F("waybill_state")),
+        waybill_state=waybill_state,
     )
     # Only rows active a moment ago are updated, so a cancel_pending one became so just now: one job each.
     for pk, state in retired:

@@ -11,8 +11,15 @@ from django.utils.translation import gettext as _
 from logistics import services as registry
 from logistics.models import Shipment
 from orders.exceptions import InvalidInput, OrderErrorCode
-from orders.models import Order, Source
+from orders.models import Order, Source, Status
 from orders.services.core import Move, Run
+
+# Statuses in which the parcel has not been handed to the carrier: its waybill is unused when the order is
+# re-routed from one of them. From 已揽收 on (or from 异常, which may have come from there) it was used: never
+# cancelled at the carrier.
+BEFORE_HANDOVER = frozenset(
+    {Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, Status.ALLOCATED, Status.PRINTED}
+)
 
 
 def _registry_source(source: str) -> str:
@@ -40,7 +47,11 @@ def parcels_follow_request(*, run: Run, move: Move) -> None:
     old route (an unused waybill of it is cancelled at its carrier); a given tracking number is registered (after
     that, so it is the order's primary parcel)."""
     if run.rerouted:
-        registry.shipments_retire(order=run.order, reason=registry.CANCEL_REASON_REROUTED)
+        registry.shipments_retire(
+            order=run.order,
+            reason=registry.CANCEL_REASON_REROUTED,
+            cancel_waybills=move.from_status in BEFORE_HANDOVER,
+        )
         run.order.tracking_number = ""
     number = run.asked.get("tracking_number")
     if number:

@@ -392,3 +392,33 @@ def test_shipment_admin_retry_action_for_the_warehouse_cancels_through_the_servi
     assert Shipment.objects.get(pk=shipment.pk).waybill_state == Shipment.WaybillState.CANCELLED
     assert run_jobs(default, django_capture_on_commit_callbacks, func_name=FOLLOW_JOB) == ["resolved"]
     assert not cancel_alerts(order).filter(resolved_at__isnull=True).exists()
+
+
+def test_waybill_the_carrier_already_scanned_or_holds_is_retired_but_never_cancelled(
+    carrier, provider, queues, django_capture_on_commit_callbacks
+):
+    carriers, _default = queues
+    # a printed waybill whose parcel the carrier has scanned (its event came before the order followed)
+    scanned, scanned_parcel = order_with_waybill(carrier)
+    Shipment.objects.filter(pk=scanned_parcel.pk).update(last_event_at=timezone.now())
+    cancel(scanned, django_capture_on_commit_callbacks)
+    # a parcel handed over at the scan station (已揽收), then re-routed from 异常 to another carrier
+    handed, handed_parcel = order_with_waybill(carrier)
+    CarrierFactory(code="zhongtong", name="中通快递")
+    with django_capture_on_commit_callbacks(execute=True):
+        for name, changes in (("print_label", {}), ("pick_up", {})):
+            handed = order_transition(order=handed, transition=name, actor=None, source=Source.SCAN, changes=changes)
+        order_transition(
+            order=handed,
+            transition="flag_exception",
+            actor=None,
+            source=Source.ADMIN,
+            reason="丢件改派",
+            changes={"carrier": "zhongtong"},
+        )
+
+    assert [j for j in carriers.get_jobs() if j.func_name == WAYBILL_CANCEL_JOB] == []
+    for parcel in (scanned_parcel, handed_parcel):
+        parcel.refresh_from_db()
+        assert (parcel.is_active, parcel.waybill_state) == (False, Shipment.WaybillState.PRINTED)
+    assert provider.cancels == []
