@@ -6,7 +6,7 @@ from logistics.services import (
     shipment_subscribe,
     shipment_waybill_cancel,
     shipments_poll_due,
-    waybill_cancels_give_up,
+    waybill_cancels_sweep,
 )
 
 
@@ -24,9 +24,9 @@ def poll_due_parcels() -> int:
 
 def waybill_cancel(shipment_id: int, reason: str = "") -> str:
     """Cancel an unused waybill at its carrier. A carrier that is unavailable raises, so RQ retries it with
-    backoff (config.queue.RETRY_INTERVALS); give_up_waybill_cancels catches what the retries never finish."""
+    backoff (config.queue.RETRY_INTERVALS); sweep_waybill_cancels catches what the retries never finish."""
     return shipment_waybill_cancel(shipment_id=shipment_id, reason=reason)
 
 
-def give_up_waybill_cancels() -> int:
-    return waybill_cancels_give_up()
+def sweep_waybill_cancels() -> dict[str, int]:
+    return waybill_cancels_sweep()

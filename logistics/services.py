@@ -385,16 +385,17 @@ def waybills_cancel_retry(*, shipments, actor: AbstractBaseUser | None) -> dict[
     return outcomes
 
 
-def waybill_cancels_give_up(*, now=None) -> int:
-    """Waybills still cancel_pending WAYBILL_CANCEL_GIVE_UP_MINUTES after they were retired: the cancel job's
-    retries are spent or its job was lost (Redis down at enqueue). They become cancel_failed with the last error
-    seen, and orders raises the alert (the scheduler runs this). Returns how many."""
+def waybill_cancels_sweep(*, now=None) -> dict[str, int]:
+    """The scheduler's look at waybills still cancel_pending (every 10 minutes). Past the cancel job's own retries
+    (WAYBILL_CANCEL_REQUEUE_MINUTES) the job is enqueued again — it may have been lost with Redis, and running
+    it twice is harmless; past WAYBILL_CANCEL_GIVE_UP_MINUTES the waybill becomes cancel_failed with the last
+    error seen and orders raises the alert. Returns {"requeued": n, "given_up": m}."""
     now = now or timezone.now()
-    cutoff = now - timedelta(minutes=settings.WAYBILL_CANCEL_GIVE_UP_MINUTES)
-    stuck = Shipment.objects.filter(waybill_state=Shipment.WaybillState.CANCEL_PENDING, cancelled_at__lte=cutoff)
+    pending = Shipment.objects.filter(waybill_state=Shipment.WaybillState.CANCEL_PENDING)
+    give_up = now - timedelta(minutes=settings.WAYBILL_CANCEL_GIVE_UP_MINUTES)
     silent = _("no answer from the carrier within %(n)d minutes") % {"n": settings.WAYBILL_CANCEL_GIVE_UP_MINUTES}
     given_up = 0
-    for pk in list(stuck.values_list("pk", flat=True)[:500]):
+    for pk in list(pending.filter(cancelled_at__lte=give_up).values_list("pk", flat=True)[:500]):
         # Conditional: a cancel job holding the row finishes first, and a cancelled waybill is left alone.
         if Shipment.objects.filter(pk=pk, waybill_state=Shipment.WaybillState.CANCEL_PENDING).update(
             waybill_state=Shipment.WaybillState.CANCEL_FAILED,
@@ -402,7 +403,13 @@ def waybill_cancels_give_up(*, now=None) -> int:
         ):
             job_enqueue_on_commit(job=WAYBILL_CANCEL_FOLLOW_JOB, shipment_id=pk)
             given_up += 1
-    return given_up
+    requeue = now - timedelta(minutes=settings.WAYBILL_CANCEL_REQUEUE_MINUTES)
+    waiting = pending.filter(cancelled_at__lte=requeue, cancelled_at__gt=give_up).values_list("pk", flat=True)
+    requeued = 0
+    for pk in list(waiting[:500]):
+        waybill_cancel_enqueue(shipment_id=pk)
+        requeued += 1
+    return {"requeued": requeued, "given_up": given_up}
 
 
 def tracking_events_record(

@@ -23,7 +23,7 @@ from logistics.carriers.base import CarrierUnavailable
 from logistics.models import Carrier, Shipment, WaybillNumberIssue, WaybillNumberRange
 from logistics.services import (
     WAYBILL_CANCEL_JOB,
-    waybill_cancels_give_up,
+    waybill_cancels_sweep,
     waybill_number_range_save,
     waybill_number_take,
     waybill_reserve,
@@ -272,28 +272,36 @@ def test_refused_cancel_is_cancel_failed_with_an_alert_for_the_warehouse_and_a_r
     assert len(provider.cancels) == 2
 
 
-def test_cancel_that_never_gets_an_answer_is_given_up_with_the_last_error_and_alerted(
+def test_cancel_without_an_answer_is_enqueued_again_then_given_up_with_the_last_error_and_alerted(
     carrier, provider, queues, settings, django_capture_on_commit_callbacks
 ):
     carriers, default = queues
     order, shipment = order_with_waybill(carrier)
     cancel(order, django_capture_on_commit_callbacks)
+    carriers.empty()  # the job is lost (Redis went away with it)
     Shipment.objects.filter(pk=shipment.pk).update(last_error="http://127.0.0.1/label/order: timed out")
-    # not yet: retries still have time
-    assert waybill_cancels_give_up() == 0
-    # when: the give-up time has passed (retries spent, or the job was lost with Redis)
+    # not yet: the job's own retries still have time
+    assert waybill_cancels_sweep() == {"requeued": 0, "given_up": 0}
+    # past the retries: the sweep enqueues the cancel again
+    retried = timezone.now() + timedelta(minutes=settings.WAYBILL_CANCEL_REQUEUE_MINUTES + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert waybill_cancels_sweep(now=retried) == {"requeued": 1, "given_up": 0}
+    [job] = carriers.get_jobs()
+    assert (job.func_name, job.kwargs["shipment_id"]) == (WAYBILL_CANCEL_JOB, shipment.pk)
+    carriers.empty()  # ... and it never runs either
+    # when: the give-up time has passed
     later = timezone.now() + timedelta(minutes=settings.WAYBILL_CANCEL_GIVE_UP_MINUTES + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert waybill_cancels_give_up(now=later) == 1
+        assert waybill_cancels_sweep(now=later) == {"requeued": 0, "given_up": 1}
     assert run_jobs(default, django_capture_on_commit_callbacks, func_name=FOLLOW_JOB) == ["alerted"]
     shipment.refresh_from_db()
     assert shipment.waybill_state == Shipment.WaybillState.CANCEL_FAILED
     [alert] = cancel_alerts(order)
-    assert "timed out" in alert.message
-    assert waybill_cancels_give_up(now=later) == 0  # once
-    # the late job (a last retry) still cancels it, and the alert resolves
-    assert run_jobs(carriers, django_capture_on_commit_callbacks, func_name=WAYBILL_CANCEL_JOB) == ["cancelled"]
-    assert run_jobs(default, django_capture_on_commit_callbacks, func_name=FOLLOW_JOB) == ["resolved"]
+    assert "timed out" in alert.message and alert.owner_group.name == "仓库"
+    assert waybill_cancels_sweep(now=later) == {"requeued": 0, "given_up": 0}  # once
+    # a late job (e.g. the requeued one after all) still cancels it, and the alert resolves
+    assert logistics_jobs.waybill_cancel(shipment_id=shipment.pk) == "cancelled"
+    assert orders_jobs.follow_waybill_cancel(shipment_id=shipment.pk) == "resolved"
     alert.refresh_from_db()
     assert alert.resolved_at is not None
 
