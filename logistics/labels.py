@@ -47,6 +47,7 @@ class LabelData:
     goods_summary: str = ""  # e.g. "面膜1号×2；精华3号×1"
     gift_summary: str = ""  # e.g. "赠 面膜试用装×3"
     printed_at: datetime | None = None  # default: now
+    paper: str = ""  # this label's paper (its carrier's); default: the paper labels_pdf is given
 
 
 def paper_size(paper: str) -> tuple[float, float]:
@@ -63,20 +64,22 @@ def paper_size(paper: str) -> tuple[float, float]:
 
 
 def labels_pdf(labels: list[LabelData], *, paper: str) -> bytes:
-    """One PDF with a page per label at the paper size."""
+    """One PDF with a page per label at the paper size (a label naming its own paper gets a page of that size)."""
     size = paper_size(paper)
+    sizes = [paper_size(label.paper) if label.paper else size for label in labels]
     if not labels:
         raise InvalidInput(_("No labels to print."), code="invalid_field", extra={"field": "labels"})
     font = pdf_font()
     buffer = io.BytesIO()
     # The embedded font from the first operator on: no unembedded Helvetica even in the resources.
-    canvas = Canvas(buffer, pagesize=size, pageCompression=1, initialFontName=font, initialFontSize=8)
+    canvas = Canvas(buffer, pagesize=sizes[0], pageCompression=1, initialFontName=font, initialFontSize=8)
     canvas.setTitle(
         f"面单 Waybill labels {labels[0].tracking_number}" + (f" +{len(labels) - 1}" if len(labels) > 1 else "")
     )
     canvas.setAuthor("OrderHub")
-    for label in labels:
-        _Page(canvas, font, size, label).draw()
+    for label, page_size in zip(labels, sizes, strict=True):
+        canvas.setPageSize(page_size)
+        _Page(canvas, font, page_size, label).draw()
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()

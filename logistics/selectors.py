@@ -63,6 +63,14 @@ def orders_with_tracking_number(qs: QuerySet[Order]) -> QuerySet[Order]:
     return qs.annotate(tracking_number=Coalesce(Subquery(number), Value("")))
 
 
+def primary_parcels_of(*, order_ids) -> dict[int, Shipment]:
+    """Each order's primary parcel (as primary_parcel), for many orders in one query: {order id: parcel}."""
+    found: dict[int, Shipment] = {}
+    for parcel in _primary_first().filter(order_id__in=list(order_ids)).select_related("carrier"):
+        found.setdefault(parcel.order_id, parcel)  # the first of each order is its primary one
+    return found
+
+
 def active_parcel_order_ids(*, numbers) -> QuerySet[Shipment]:
     """Ids of the orders whose active parcel carries one of `numbers` (the scan station's lookup)."""
     return Shipment.objects.filter(tracking_number__in=numbers, is_active=True).order_by().values("order_id")

@@ -5,7 +5,8 @@ job name (FOLLOW_PARCEL_JOB); a push is received by orders' entry service, which
 
 The parcel registry is the one record of an order's tracking numbers (the order has no number column). The only
 door for writing one is `shipment_register` (and `waybill_reserve` for a waybill request before its number is
-known); readers go through logistics.selectors (`primary_parcel`, `orders_with_tracking_number`).
+known, then `waybill_record` for the carrier's answer); readers go through logistics.selectors (`primary_parcel`,
+`orders_with_tracking_number`).
 
 Retiring, the one rule: a parcel stops counting for its order (is_active off, cancelled_at set, no more polls)
 when the order is re-routed (a request changes the carrier or the warehouse it already had), when it is
@@ -37,6 +38,7 @@ from logistics.carriers.base import (
     CarrierUnavailable,
     PushRequest,
     TrackingAnswer,
+    Waybill,
     WaybillRefused,
 )
 from logistics.defaults import DEFAULT_STATE_MAPPINGS
@@ -412,6 +414,69 @@ def waybill_cancels_sweep(*, now=None) -> dict[str, int]:
     return {"requeued": requeued, "given_up": given_up}
 
 
+def carrier_callback_url(carrier: Carrier) -> str:
+    """Our tracking push callback for this carrier, as the provider must call it (ORDERHUB_PUBLIC_URL)."""
+    return settings.ORDERHUB_PUBLIC_URL.rstrip("/") + reverse("api-carrier-callback", kwargs={"carrier": carrier.code})
+
+
+def waybill_record(*, shipment: Shipment, waybill: Waybill) -> Shipment:
+    """Write the carrier's answer on the reserved waybill row (waybill_reserve): its number, routing text (大头笔),
+    sorting code, label link and raw answer — the only door for a waybill's number. The caller holds the order's
+    lock, in the transaction that reserved the row. A number another parcel of the carrier holds is refused, naming
+    its order; the order's other active parcels of the same index retire (as for any new number); a number the
+    carrier did not subscribe in the same call is subscribed by the subscribe job."""
+    number = tracking_number_clean(waybill.tracking_number)
+    taken = (
+        Shipment.objects.filter(carrier_id=shipment.carrier_id, tracking_number=number)
+        .exclude(pk=shipment.pk)
+        .select_related("order")
+        .first()
+    )
+    if taken is not None:
+        raise Conflict(
+            _("Tracking number %(number)s of %(carrier)s already belongs to order %(order)s.")
+            % {"number": number, "carrier": shipment.carrier.name, "order": taken.order.number},
+            code=LogisticsErrorCode.TRACKING_NUMBER_TAKEN,
+            extra={"field": "tracking_number", "order": taken.order.number},
+        )
+    now = timezone.now()
+    adapter = adapter_for(shipment.carrier)
+    shipment.tracking_number = number
+    shipment.waybill_state = Shipment.WaybillState.ORDERED
+    shipment.routing_text = waybill.routing_text[:100]
+    shipment.sorting_code = waybill.sorting_code[:64]
+    shipment.label_url = waybill.label_url[:500]
+    shipment.waybill_raw = json.loads(json.dumps(waybill.raw or {}, default=str))
+    shipment.ordered_at = now
+    shipment.subscribed_at = now if waybill.subscribed else None
+    shipment.next_poll_at = now if adapter.polls else None
+    shipment.save(
+        update_fields=[
+            "tracking_number",
+            "waybill_state",
+            "routing_text",
+            "sorting_code",
+            "label_url",
+            "waybill_raw",
+            "ordered_at",
+            "subscribed_at",
+            "next_poll_at",
+        ]
+    )
+    shipments_retire(order=shipment.order, parcel_index=shipment.parcel_index, keep=shipment)
+    if adapter.subscribes and shipment.subscribed_at is None:
+        job_enqueue_on_commit(job=SUBSCRIBE_JOB, queue="carriers", shipment_id=shipment.pk)
+    return shipment
+
+
+def waybills_mark_printed(*, shipment_ids) -> int:
+    """The labels of these waybills were printed: ordered → printed (a re-print changes nothing). Returns how many
+    moved."""
+    return Shipment.objects.filter(pk__in=list(shipment_ids), waybill_state=Shipment.WaybillState.ORDERED).update(
+        waybill_state=Shipment.WaybillState.PRINTED
+    )
+
+
 def tracking_events_record(
     *, shipment: Shipment, events: list[CarrierEvent], via: str, finished: bool = False
 ) -> list[TrackingEvent]:
@@ -503,9 +568,7 @@ def shipment_subscribe(*, shipment_id: int) -> str:
     shipment = _tracked(shipment_id)
     if shipment is None or shipment.subscribed_at or not adapter_for(shipment.carrier).subscribes:
         return "skipped"
-    callback = settings.ORDERHUB_PUBLIC_URL.rstrip("/") + reverse(
-        "api-carrier-callback", kwargs={"carrier": shipment.carrier.code}
-    )
+    callback = carrier_callback_url(shipment.carrier)
     try:
         adapter_for(shipment.carrier).subscribe(
             carrier=shipment.carrier,

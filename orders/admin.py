@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
-from logistics.selectors import order_parcels, orders_with_tracking_number
+from logistics.selectors import order_parcels, orders_with_tracking_number, primary_parcel
 from orders import selectors
 from orders.drafts import Address
 from orders.models import (
@@ -55,12 +55,20 @@ from orders.services.handling import (
 )
 from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
 from orders.services.transitions import REASON_MAX_LENGTH, order_transition, transitions_available
+from orders.services.waybills import order_waybill_obtain, orders_waybills_obtain
 from warehouse.selectors import order_locks
 
 # Selected order numbers travel in the pick list's URL; servers cut request lines at about 4 KB.
 PICK_LIST_MAX_SELECTED = 200
 # Orders one bulk release may take: each goes through its own transition, inside the request.
 BULK_RELEASE_MAX_SELECTED = 200
+# Orders one bulk 获取面单 may take: each asks its carrier inside the request.
+BULK_WAYBILL_MAX_SELECTED = 200
+
+
+def labels_url(numbers: list[str]) -> str:
+    """The warehouse's label PDF of these orders' waybills."""
+    return f"{reverse('warehouse:labels')}?{urlencode({'orders': ','.join(numbers)}, safe=',')}"
 
 
 class HoldReleaseForm(forms.Form):
@@ -206,7 +214,7 @@ class OrderAdmin(HistoryAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderLineInline]
-    actions = ["print_pick_list", "release_holds", "acknowledge_alerts"]
+    actions = ["print_pick_list", "get_waybills_and_print", "release_holds", "acknowledge_alerts"]
     change_form_template = "admin/orders/order/change_form.html"
     # Everything but invoice title and promised ship-by: the status machine, payment, allocation, the parcel,
     # the address (修改地址), priority (设置优先级) and tags (标签) each change through their own service.
@@ -327,6 +335,35 @@ class OrderAdmin(HistoryAdmin):
     def has_fulfil_permission(self, request) -> bool:
         return request.user.has_perm("orders.fulfil_order")
 
+    @admin.action(description="获取面单并打印 Get waybills and print labels", permissions=["fulfil"])
+    def get_waybills_and_print(self, request, queryset: QuerySet[Order]):
+        """orders_waybills_obtain for the selection: counts, each failure with its reason, and one PDF link."""
+        orders = list(queryset.order_by("pk")[: BULK_WAYBILL_MAX_SELECTED + 1])
+        if len(orders) > BULK_WAYBILL_MAX_SELECTED:
+            messages.error(
+                request, _("Select at most %(n)d orders to get waybills for.") % {"n": BULK_WAYBILL_MAX_SELECTED}
+            )
+            return None
+        batch = orders_waybills_obtain(orders=orders, actor=request.user, source=Source.ADMIN)
+        for number, reason in batch.failed:
+            messages.error(request, _("%(number)s: no waybill: %(why)s") % {"number": number, "why": reason})
+        failed = {number for number, _reason in batch.failed}
+        printable = [order.number for order in orders if order.number not in failed]
+        summary = _("%(ok)d waybills ready, %(failed)d failed.") % {"ok": len(batch.ok), "failed": len(batch.failed)}
+        if printable:
+            messages.success(
+                request,
+                format_html(
+                    '{} <a href="{}" target="_blank" id="oh-labels-link">{}</a>',
+                    summary,
+                    labels_url(printable),
+                    _("Print labels (PDF)"),
+                ),
+            )
+        else:
+            messages.warning(request, summary)
+        return None
+
     @admin.action(description=_("Release selected holds (with a reason)"), permissions=["release"])
     def release_holds(self, request, queryset: QuerySet[Order]):
         """Ask for one reason, then release each order through its own transition; refusals are listed."""
@@ -444,6 +481,7 @@ class OrderAdmin(HistoryAdmin):
             path("<int:pk>/priority/", self.admin_site.admin_view(self.priority_view), name="orders_order_priority"),
             path("<int:pk>/tags/", self.admin_site.admin_view(self.tags_view), name="orders_order_tags"),
             path("<int:pk>/payment/", self.admin_site.admin_view(self.payment_view), name="orders_order_payment"),
+            path("<int:pk>/waybill/", self.admin_site.admin_view(self.waybill_view), name="orders_order_waybill"),
         ]
         return custom + super().get_urls()
 
@@ -468,6 +506,30 @@ class OrderAdmin(HistoryAdmin):
                 request,
                 _("Order %(number)s is now '%(status)s'.")
                 % {"number": order.number, "status": order.get_status_display()},
+            )
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
+
+    def waybill_view(self, request: HttpRequest, pk: int):
+        """获取面单: the order's waybill from its carrier (or the one it has); the carrier's reason when it refuses."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("orders.fulfil_order"):
+            raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
+        try:
+            shipment = order_waybill_obtain(order=order, actor=request.user, source=Source.ADMIN)
+        except ApplicationError as exc:
+            messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+        else:
+            messages.success(
+                request,
+                format_html(
+                    '{} <a href="{}" target="_blank">{}</a>',
+                    _("Waybill %(number)s of %(carrier)s.")
+                    % {"number": shipment.tracking_number, "carrier": shipment.carrier.name},
+                    labels_url([order.number]),
+                    _("Print label"),
+                ),
             )
         return HttpResponseRedirect(reverse("admin:orders_order_change", args=[pk]))
 
@@ -566,6 +628,19 @@ class OrderAdmin(HistoryAdmin):
         )
 
     @staticmethod
+    def _waybill_context(request, order: Order) -> dict:
+        """The order's waybill (number, state, routing text), the open waybill_failed reason, and the buttons."""
+        waybill = primary_parcel(order=order)
+        fulfil = request.user.has_perm("orders.fulfil_order") and not order.is_legacy
+        failed = selectors.alerts_open().filter(order=order, kind=Alert.Kind.WAYBILL_FAILED).order_by("-pk").first()
+        return {
+            "waybill": waybill,
+            "waybill_failed": failed,
+            "can_get_waybill": fulfil and waybill is None and order.status == "allocated",
+            "labels_url": labels_url([order.number]) if fulfil and waybill is not None else "",
+        }
+
+    @staticmethod
     def _form_refusal(form: forms.Form, refusal: ApplicationError) -> None:
         field = refusal.extra.get("field")
         if field == "tags":
@@ -603,6 +678,7 @@ class OrderAdmin(HistoryAdmin):
                     "order_lines": order.lines.select_related("sku"),
                     "stock_locks": order_locks(order_id=order.pk),
                     "parcels": order_parcels(order),
+                    **self._waybill_context(request, order),
                 }
             )
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

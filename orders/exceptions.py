@@ -17,3 +17,5 @@ class OrderErrorCode(StrEnum):
     TRANSITION_FORBIDDEN = "transition_forbidden"
     REASON_REQUIRED = "reason_required"
     LEGACY_READ_ONLY = "legacy_read_only"
+    WAYBILL_FAILED = "waybill_failed"
+    NO_WAYBILL = "no_waybill"

@@ -570,6 +570,7 @@ class Alert(models.Model):
         APPROVAL_WAITING = "approval_waiting", _("Approval waiting")
         RULE_ERROR = "rule_error", _("Rule error")
         WAYBILL_CANCEL_FAILED = "waybill_cancel_failed", _("Waybill cancel failed")
+        WAYBILL_FAILED = "waybill_failed", _("Waybill failed")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):

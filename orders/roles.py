@@ -197,5 +197,6 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "warning",
         "未使用的电子面单在快递公司取消失败：处理后在物流包裹中点「重新取消面单」，成功即自动解决。",
     ),
+    "waybill_failed": ("仓库", "warning", "获取电子面单失败（快递公司拒绝或无响应）：处理后重新获取。"),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -301,3 +301,10 @@ def orders_for_picklist(
     if numbers is not None:
         qs = qs.filter(number__in=[n.strip().upper() for n in numbers if n.strip()])
     return list(qs[:limit])
+
+
+def orders_by_numbers(*, numbers: list[str]) -> tuple[list[Order], list[str]]:
+    """The orders with these numbers in the order given (each once), and the numbers no order has."""
+    wanted = list(dict.fromkeys(n.strip().upper() for n in numbers if n.strip()))
+    found = {o.number: o for o in Order.objects.select_related("carrier", "warehouse").filter(number__in=wanted)}
+    return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]

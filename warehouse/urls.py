@@ -7,4 +7,6 @@ app_name = "warehouse"
 urlpatterns = [
     path("scan/", views.scan_station, name="scan"),
     path("picklist/", views.picklist, name="picklist"),
+    path("picklist/waybills/", views.picklist_waybills, name="picklist_waybills"),
+    path("labels/", views.labels, name="labels"),
 ]

@@ -1,23 +1,27 @@
 """Warehouse pages for packers: the scan station and printable pick lists.
 
-Thin: the scan is orders.services.scan.order_scan, the pick list orders.selectors.orders_for_picklist.
+Thin: the scan is orders.services.scan.order_scan, the pick list orders.selectors.orders_for_picklist, waybills and
+labels orders.services.waybills.
 Both pages need a staff login (the admin login page) and the permission to move orders through warehouse steps.
 """
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.exceptions import ApplicationError
-from orders.models import Status
-from orders.selectors import orders_for_picklist
+from orders.models import Source, Status
+from orders.selectors import orders_by_numbers, orders_for_picklist
 from orders.services.scan import SCAN_STEPS, order_scan
+from orders.services.waybills import order_labels_pdf, orders_waybills_obtain
 from warehouse.picklist import picklist_group, warehouse_choices
 
 FULFIL_PERMISSION = "orders.fulfil_order"
@@ -25,6 +29,16 @@ FULFIL_PERMISSION = "orders.fulfil_order"
 STEP_LABELS = {"print": ("打单确认", "Printed"), "handover": ("交接快递", "Handover")}
 RECENT_SCANS_KEPT = 10
 PICKLIST_MAX_ORDERS = 500
+LABELS_MAX_ORDERS = PICKLIST_MAX_ORDERS  # one wave's labels in one PDF
+
+
+def labels_url(numbers: list[str]) -> str:
+    """The label PDF of these orders' waybills (/warehouse/labels/?orders=NUM1,NUM2)."""
+    return f"{reverse('warehouse:labels')}?{urlencode({'orders': ','.join(numbers)}, safe=',')}"
+
+
+def _numbers(value: str) -> list[str]:
+    return [n.strip().upper() for n in (value or "").split(",") if n.strip()]
 
 
 def warehouse_page(view):
@@ -72,6 +86,10 @@ def _scan(request: HttpRequest, *, code: str, step: str) -> tuple[dict, int]:
             "status": status,
             "status_label": str(Status(status).label) if status in Status.values else "",
             "gifts": exc.extra.get("gifts", []),  # a refused print scan of an order being packed still lists them
+            # printed already: its label can be printed again (same waybill, same number)
+            "label_url": labels_url([exc.extra["order"]])
+            if step == "print" and status == Status.PRINTED and exc.extra.get("order")
+            else "",
         }
         http_status = exc.http_status
     else:
@@ -83,6 +101,7 @@ def _scan(request: HttpRequest, *, code: str, step: str) -> tuple[dict, int]:
             "status": result.order.status,
             "status_label": result.order.get_status_display(),
             "gifts": [gift._asdict() for gift in result.gifts],
+            "label_url": labels_url([result.order.number]) if step == "print" else "",
         }
         http_status = 200
     if code.strip():  # an empty Enter is not a scan
@@ -144,3 +163,46 @@ def picklist(request: HttpRequest) -> HttpResponse:
         "printed_at": timezone.localtime(),
     }
     return render(request, "warehouse/picklist.html", context)
+
+
+@warehouse_page
+@require_GET
+def labels(request: HttpRequest) -> HttpResponse:
+    """?orders=NUM1,NUM2 → one PDF (inline) with the label of each order's waybill; re-printing gives the same
+    numbers. Unknown orders or orders without a waybill are named in a plain-text 4xx answer."""
+    numbers = _numbers(request.GET.get("orders", ""))
+    if not numbers or len(numbers) > LABELS_MAX_ORDERS:
+        message = _("Name 1 to %(n)d orders: ?orders=NUM1,NUM2") % {"n": LABELS_MAX_ORDERS}
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+    orders, unknown = orders_by_numbers(numbers=numbers)
+    if unknown:
+        message = _("No order %(numbers)s.") % {"numbers": ", ".join(unknown)}
+        return HttpResponse(message, status=404, content_type="text/plain; charset=utf-8")
+    try:
+        pdf = order_labels_pdf(orders=orders)
+    except ApplicationError as refusal:
+        return HttpResponse(refusal.message, status=refusal.http_status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    name = f"labels-{numbers[0]}{'-' + str(len(numbers)) if len(numbers) > 1 else ''}.pdf"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+@warehouse_page
+@require_POST
+def picklist_waybills(request: HttpRequest) -> HttpResponse:
+    """拣货单 → 获取面单: waybills for the wave's orders (POST orders=NUM1,NUM2), then counts, failures with the
+    carriers' reasons, and one PDF link with every label the wave has."""
+    numbers = _numbers(request.POST.get("orders", ""))[:LABELS_MAX_ORDERS]
+    orders, unknown = orders_by_numbers(numbers=numbers)
+    batch = orders_waybills_obtain(orders=orders, actor=request.user, source=Source.ADMIN)
+    failed_numbers = {number for number, _reason in batch.failed}
+    with_waybill = [order.number for order in orders if order.number not in failed_numbers]
+    context = {
+        "ok_count": len(batch.ok),
+        "failed": batch.failed,
+        "unknown": unknown,
+        "labels_url": labels_url(with_waybill) if with_waybill else "",
+        "picklist_url": f"{reverse('warehouse:picklist')}?{urlencode({'orders': ','.join(numbers)}, safe=',')}",
+    }
+    return render(request, "warehouse/waybills.html", context)

@@ -24,8 +24,10 @@ def alert_raise(
     escalation: EscalationLevel | None = None,
     rule_group: str = "",
     dedupe_key: str = "",
+    restate: bool = False,
 ) -> Alert:
-    """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead.
+    """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead
+    (`restate`: with its message replaced by this one, the latest cause, e.g. a carrier's newest refusal).
 
     Without an explicit owner, `owner_for` decides from what the alert is about (an escalation level, the group
     a rule names, a status node) and else the kind's route (AlertRoute, edited in the admin); a route naming
@@ -33,6 +35,9 @@ def alert_raise(
     if dedupe_key:
         existing = Alert.objects.filter(dedupe_key=dedupe_key, **OPEN).first()
         if existing:
+            if restate and existing.message != message[:500]:
+                existing.message = message[:500]
+                existing.save(update_fields=["message"])
             return existing
     unowned = owner_group is None and owner_user is None
     if unowned or severity is None:

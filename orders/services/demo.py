@@ -464,6 +464,8 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                 if order.status == "on_hold":
                     break  # a rule held it on payment (approval): it waits for the manager, as it would live
                 changes = {}  # no warehouse for 'allocate': the routing rules (or stock and distance) choose it
+                if name == "allocate":  # the carrier comes with the warehouse order, so 打单确认 can get its waybill
+                    changes = {"carrier": carriers[i % len(carriers)].code}
                 if name == "print_label":
                     carrier = carriers[i % len(carriers)]
                     changes = {"carrier": carrier.code, "tracking_number": _tracking_number(carrier, i)}

@@ -4,9 +4,12 @@ Each step is an ordinary transition (source "scan", the packer as actor), so the
 pickup and every guard are those of order_transition. Before calling it, a scan of the wrong order or at the
 wrong step is refused with a sentence the packer can act on (what state the order is in, what to do instead).
 
+打单确认 of an allocated order without a number gets its waybill from the carrier first (orders.services.waybills),
+then confirms; a carrier that cannot issue waybills here (no account, no number range) is refused with what to do.
+
 The gifts to add come with every print-step answer about an order that is still being packed — also when the
-label cannot be confirmed now (no waybill number yet, printed already) — because the parcel is sealed before
-handover: a gift list shown only at handover comes too late.
+label cannot be confirmed now (no waybill number yet, the carrier refused, printed already) — because the parcel
+is sealed before handover: a gift list shown only at handover comes too late.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from orders import selectors
 from orders.exceptions import OrderErrorCode
 from orders.models import Order, Source, Status
 from orders.services.transitions import order_transition
+from orders.services.waybills import carrier_cannot_issue, order_waybill_obtain
 from warehouse.exceptions import WarehouseErrorCode
 
 
@@ -84,6 +88,11 @@ def order_scan(*, code: str, step: str, actor: AbstractBaseUser | None) -> ScanR
     order = _order_for_step(code=code, scan_step=scan_step)
     try:
         _refuse_if_wrong_step(order=order, step=step, scan_step=scan_step)
+        if step == "print" and not tracking_number_of(order):
+            # 打单确认 without a number: the carrier's waybill first (its own transaction: a refusal leaves the
+            # order allocated with the carrier's reason), then the label step reads it from the registry.
+            order_waybill_obtain(order=order, actor=actor, source=Source.SCAN)
+            order.__dict__.pop("tracking_number", None)
         try:
             order = order_transition(order=order, transition=scan_step.transition, actor=actor, source=Source.SCAN)
         except Conflict:
@@ -132,9 +141,18 @@ def _refuse_if_wrong_step(*, order: Order, step: str, scan_step: ScanStep) -> No
     facts = {"number": order.number, "status": order.get_status_display()}
     if order.status == scan_step.from_status:
         if step == "print" and not tracking_number_of(order):  # the registry's answer
-            raise _wrong_step(
-                order, _("Order %(number)s has no tracking number yet: get its waybill number first.") % facts
-            )
+            if order.carrier_id is None:
+                raise _wrong_step(
+                    order, _("Order %(number)s has no tracking number yet: get its waybill number first.") % facts
+                )
+            why_not = carrier_cannot_issue(order.carrier)
+            if why_not:  # a carrier without waybills here: the packer needs a number from somewhere else
+                message = _(
+                    "Order %(number)s has no tracking number yet and %(why)s: type its tracking number on the "
+                    "order page, or ask the manager to add a number range (物流 → 面单号段) or the carrier's "
+                    "waybill account."
+                ) % {**facts, "why": why_not}
+                raise _wrong_step(order, message)
         return
     if order.status in ALREADY_WITH_CARRIER:
         message = _("Order %(number)s is already handed to carrier ('%(status)s').") % facts

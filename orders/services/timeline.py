@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.history import history_reason
+from logistics.models import Shipment
 from orders.drafts import Address
 from orders.models import AddressChange, Alert, Order, OrderEvent, Source
 from rules.services import Decision
@@ -112,6 +113,7 @@ EVENT_DATA_KEYS: dict[str, tuple[str, ...]] = {
     "stock_lock_expired_event": ("hours",),
     "alert_raised_event": ("alert_id", "alert_kind", "severity", "resolved"),
     "alert_resolved_event": ("alert_id", "alert_kind", "severity", "resolved"),
+    "waybill_ordered_event": ("shipment_id", "carrier", "tracking_number", "waybill_key", "subscribed"),
 }
 PAYMENT_RECORDED_KEYS = ("paid_amount", "paid_at", "payment_reference", "expected", "before")
 
@@ -346,4 +348,26 @@ def alert_resolved_event(*, alert: Alert) -> OrderEvent:
         source=Source.SYSTEM,
         reason=_("Alert resolved by the system: %(why)s") % {"why": alert.resolution},
         data={"alert_id": alert.pk, "alert_kind": alert.kind, "severity": alert.severity, "resolved": True},
+    )
+
+
+def waybill_ordered_event(
+    *, order: Order, shipment: Shipment, source: str, actor: AbstractBaseUser | None
+) -> OrderEvent:
+    """The carrier issued the order's waybill (电子面单) and the number is in the parcel registry.
+    data: shipment_id, carrier (code), tracking_number, waybill_key, subscribed (tracking pushes asked for)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor=actor,
+        reason=_("Waybill %(number)s ordered from %(carrier)s")
+        % {"number": shipment.tracking_number, "carrier": shipment.carrier.name},
+        data={
+            "shipment_id": shipment.pk,
+            "carrier": shipment.carrier.code,
+            "tracking_number": shipment.tracking_number,
+            "waybill_key": shipment.waybill_key,
+            "subscribed": shipment.subscribed_at is not None,
+        },
     )

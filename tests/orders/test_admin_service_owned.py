@@ -303,7 +303,8 @@ def test_history_page_caiwu_sees_users_as_text_and_admin_as_links(client, caiwu,
 REVIEWED_ACTIONS = {
     # print_pick_list: a redirect to the pick list page, writes nothing; release_holds: order_transition per
     # order; acknowledge_alerts: alert_acknowledge per open alert of the selected orders
-    "orders.Order": {"print_pick_list", "release_holds", "acknowledge_alerts"},
+    # get_waybills_and_print: orders_waybills_obtain (order_waybill_obtain per order), then a link to the label PDF
+    "orders.Order": {"print_pick_list", "get_waybills_and_print", "release_holds", "acknowledge_alerts"},
     "orders.Alert": {"acknowledge"},  # alert_acknowledge
     "orders.AddressChange": {"intercepted", "intercept_failed"},  # address_change_resolve
     "rules.Rule": {"switch_on", "switch_off"},  # rule_save

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from logistics.models import Shipment
 from orders.drafts import Address
 from orders.models import AddressChange, Alert, OrderEvent, Source, Status
 from orders.services import timeline
 from orders.services.transitions import order_transition
 from rules.services import Decision
-from tests.factories import WarehouseFactory, make_order
+from tests.factories import CarrierFactory, WarehouseFactory, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +105,19 @@ def _arguments(name: str, order) -> dict:
         "alert_raised_event": lambda: {"alert": Alert.objects.create(kind=Alert.Kind.OTHER, order=order, message="m")},
         "alert_resolved_event": lambda: {
             "alert": Alert.objects.create(kind=Alert.Kind.OTHER, order=order, message="m", resolution="好了")
+        },
+        "waybill_ordered_event": lambda: {
+            "order": order,
+            "shipment": Shipment.objects.create(
+                order=order,
+                channel_id=order.channel_id,
+                carrier=CarrierFactory(),
+                tracking_number="SF1400000000001",
+                waybill_key=f"{order.number}-1",
+                waybill_state=Shipment.WaybillState.ORDERED,
+            ),
+            "source": Source.SCAN,
+            "actor": None,
         },
     }[name]()
 

@@ -15,6 +15,9 @@
   const giftList = document.getElementById("scan-gift-list");
   const giftHeading = document.getElementById("scan-gifts-heading");
   const history = document.getElementById("scan-history");
+  const label = document.getElementById("scan-label");
+  const labelLink = document.getElementById("scan-label-link");
+  const labelFrame = document.getElementById("scan-label-frame");
   const stepInputs = Array.from(form.querySelectorAll("input[name=step]"));
   const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 
@@ -97,11 +100,28 @@
         return li;
       })
     );
+    // The waybill's label: a link to print it again, and on a confirmed 打单确认 the print dialog at once.
+    label.hidden = !data.label_url;
+    labelLink.href = data.label_url || "#";
+    if (data.ok && data.label_url) printLabel(data.label_url);
     // Also on a refused print scan of an order being packed: the gifts go in before the parcel is sealed.
     gifts.hidden = !(data.gifts && data.gifts.length);
     giftHeading.textContent = giftHeading.dataset[step] || giftHeading.dataset.print;
     remember(data, code, step);
     beep(data.ok ? "ok" : "error");
+  }
+
+  function printLabel(url) {
+    labelFrame.onload = () => {
+      try {
+        labelFrame.contentWindow.focus();
+        labelFrame.contentWindow.print();
+      } catch (e) {
+        /* no print dialog here (e.g. a PDA without a PDF viewer): the link stays */
+      }
+      input.focus();
+    };
+    labelFrame.src = url;
   }
 
   function remember(data, code, step) {
