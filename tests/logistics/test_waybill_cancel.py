@@ -32,9 +32,11 @@ from logistics.services import (
 from orders import jobs as orders_jobs
 from orders.models import Alert, Order, Source
 from orders.services.transitions import order_transition
+from orders.services.waybills import order_labels_pdf, order_waybill_obtain
 from tests.factories import CarrierFactory
 from tests.logistics.test_waybills import KEY, PARTNER_ID, PARTNER_KEY, SECRET, request_for
 from tests.warehouse.fulfilment import allocated_order
+from tests.warehouse.waybills import allocated_for, with_sender
 
 pytestmark = pytest.mark.usefixtures("stocked")
 
@@ -430,3 +432,46 @@ def test_waybill_the_carrier_already_scanned_or_holds_is_retired_but_never_cance
         parcel.refresh_from_db()
         assert (parcel.is_active, parcel.waybill_state) == (False, Shipment.WaybillState.PRINTED)
     assert provider.cancels == []
+
+
+def test_waybill_obtained_and_printed_through_the_warehouse_services_is_cancelled_with_its_order(
+    carrier, provider, queues, django_capture_on_commit_callbacks
+):
+    """The whole way: 获取面单 (orders.services.waybills), label printed, then the customer cancels."""
+    carriers, _default = queues
+    with_sender()
+    order = allocated_for(carrier)
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = order_waybill_obtain(order=order, actor=None, source=Source.SCAN)
+        order_labels_pdf(orders=[order])
+    shipment.refresh_from_db()
+    assert shipment.waybill_state == Shipment.WaybillState.PRINTED and shipment.tracking_number
+    carriers.empty()  # the subscribe job of the new number is not this test's business
+
+    cancel(Order.objects.get(pk=order.pk), django_capture_on_commit_callbacks)
+    assert run_jobs(carriers, django_capture_on_commit_callbacks, func_name=WAYBILL_CANCEL_JOB) == ["cancelled"]
+    assert [(c["kuaidinum"], c["orderId"]) for c in provider.cancels] == [
+        (shipment.tracking_number, f"{order.number}-1")
+    ]
+    # a new waybill for the same parcel would take the next key, never the cancelled number
+    assert Shipment.objects.get(pk=shipment.pk).waybill_state == Shipment.WaybillState.CANCELLED
+
+
+def test_order_with_a_platform_receiver_id_is_ordered_by_oaid_without_a_plain_address(
+    carrier, httpserver, django_capture_on_commit_callbacks
+):
+    """Issue 11: platform-encrypted receivers go by their platform id (the obtain reads receiver_platform_id)."""
+    seen = []
+
+    def handler(request):
+        seen.append(json.loads(parse_qs(request.get_data(as_text=True))["param"][0]))
+        return CancellingServer.answer(True, 200, "success", {"kuaidinum": "SF1700000000001", "bulkpen": "310"})
+
+    httpserver.expect_request("/label/order", method="POST").respond_with_handler(handler)
+    with_sender()
+    masked = {"receiver": "王**", "phone": "138****8000", "province": "浙江省", "city": "杭州市", "detail": "文三路***"}
+    order = allocated_for(carrier, shipping_address={**masked, "platform_receiver_id": "OAID-9XyZ"})
+    with django_capture_on_commit_callbacks(execute=True):
+        order_waybill_obtain(order=order, actor=None, source=Source.SCAN)
+    [param] = seen
+    assert param["oaid"] == "OAID-9XyZ" and "printAddr" not in param["recMan"]
