@@ -244,9 +244,8 @@ def statement_counter():
 
 
 def wave_through_services(orders) -> tuple[int, list[tuple[str, str]]]:
-    from orders.services.waybills import orders_waybills_obtain
-
     from orders.models import Source
+    from orders.services.waybills import orders_waybills_obtain
 
     batch = orders_waybills_obtain(orders=orders, actor=None, source=Source.SCAN)
     return len(batch.ok), batch.failed
@@ -374,7 +373,7 @@ def run(carrier: CarrierServer, ids: list[int], args) -> None:
             f"{carrier.calls['order']}",
             f"{carrier_order_s:.2f}",
             ratio(wave_s, carrier_order_s),
-            f"{wave_statements / max(1, len(orders)):.1f}",
+            f"{wave_statements / max(1, len(orders)):.2f}",
         ]
     )
     if failed:
@@ -395,7 +394,7 @@ def run(carrier: CarrierServer, ids: list[int], args) -> None:
             f"{carrier.calls['order']}",
             "0.00",
             "n/a",
-            f"{counted[0] / max(1, len(orders)):.1f}",
+            f"{counted[0] / max(1, len(orders)):.2f}",
         ]
     )
 
@@ -414,7 +413,7 @@ def run(carrier: CarrierServer, ids: list[int], args) -> None:
             "0",
             "0.00",
             "n/a",
-            f"{counted[0] / max(1, len(orders)):.1f}",
+            f"{counted[0] / max(1, len(orders)):.2f}",
         ]
     )
 
@@ -448,7 +447,7 @@ def run(carrier: CarrierServer, ids: list[int], args) -> None:
             f"{carrier.calls['cancel']}",
             f"{carrier.busy['cancel']:.2f}",
             ratio(cancel_s, carrier.busy["cancel"]),
-            f"{counted[0] / max(1, len(jobs)):.1f}",
+            f"{counted[0] / max(1, len(jobs)):.2f}",
         ]
     )
 
