@@ -35,6 +35,7 @@ bench: venv
 	$(PY) bench/rule_eval.py
 	$(PY) bench/allocate.py
 	$(PY) bench/track.py
+	$(PY) bench/waybill.py
 	$(PY) bench/peers.py  # creates .venv-oscar from bench/requirements-oscar.txt on first run
 
 clean:

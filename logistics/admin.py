@@ -24,6 +24,7 @@ from logistics.services import (
     carrier_save,
     waybill_number_range_check,
     waybill_number_range_save,
+    waybills_cancel_retry,
 )
 
 SECRET_FIELDS = CARRIER_SECRET_FIELDS
@@ -247,6 +248,7 @@ class ShipmentAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
         "last_event_at",
         "stalled_since",
         "is_finished",
+        "last_error",
     )
     list_filter = (
         "carrier",
@@ -261,9 +263,27 @@ class ShipmentAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     raw_id_fields = ("order",)
     service_owned_fields = tuple(f.name for f in Shipment._meta.fields)  # the parcel registry and carrier events
     inlines = [TrackingEventInline]
+    actions = ["retry_waybill_cancel"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_retry_waybill_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("logistics.retry_waybill_cancel")
+
+    @admin.action(description=_("Retry cancelling the waybill"), permissions=["retry_waybill_cancel"])
+    def retry_waybill_cancel(self, request, queryset):
+        """Ask the carrier again now for the selected waybills whose cancel failed (the service skips others)."""
+        outcomes = waybills_cancel_retry(shipments=queryset, actor=request.user)
+        reports = (
+            ("cancelled", messages.SUCCESS, gettext("%(n)d waybill(s) cancelled at the carrier.")),
+            ("refused", messages.ERROR, gettext("%(n)d refused by the carrier again: see each parcel's last error.")),
+            ("unavailable", messages.WARNING, gettext("%(n)d could not reach the carrier: try again later.")),
+            ("skipped", messages.INFO, gettext("%(n)d skipped: only waybills whose cancel failed are retried.")),
+        )
+        for outcome, level, text in reports:
+            if outcomes.get(outcome):
+                self.message_user(request, text % {"n": outcomes[outcome]}, level)

@@ -192,6 +192,7 @@ class Shipment(models.Model):
         verbose_name = _("shipment")
         verbose_name_plural = _("shipments")
         ordering = ["-created_at"]
+        permissions = [("retry_waybill_cancel", _("Can retry a failed waybill cancel"))]
         constraints = [
             # A waybill reserved before the carrier answered has no number yet (blank): it collides with nothing.
             models.UniqueConstraint(
@@ -209,6 +210,12 @@ class Shipment(models.Model):
             models.Index(fields=["order", "is_active", "parcel_index"], name="shipment_order_active_parcel"),
             models.Index(fields=["is_finished", "next_poll_at"]),
             models.Index(fields=["is_finished", "last_event_at"]),
+            # The cancel sweep's question, on a few rows of a large registry.
+            models.Index(
+                fields=["cancelled_at"],
+                condition=models.Q(waybill_state="cancel_pending"),
+                name="shipment_cancel_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -23,8 +23,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Case, F, Q, Value, When, sql
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -39,10 +39,12 @@ from logistics.carriers.base import (
     PushRequest,
     TrackingAnswer,
     Waybill,
+    WaybillRefused,
 )
 from logistics.defaults import DEFAULT_STATE_MAPPINGS
 from logistics.exceptions import Conflict, InvalidInput, LogisticsErrorCode
 from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent, WaybillNumberRange
+from orders.models import Status
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ CALLBACK_SECRET_BYTES = 24
 POLL_SPACING_SECONDS = 1.2  # Kuaidi100 allows about one query per second per account
 SUBSCRIBE_JOB = "logistics.jobs.subscribe_parcel"
 POLL_JOB = "logistics.jobs.poll_parcel"
+WAYBILL_CANCEL_JOB = "logistics.jobs.waybill_cancel"
+# How an unused waybill's cancel ended is orders' business (the alert): handed over by job name.
+WAYBILL_CANCEL_FOLLOW_JOB = "orders.jobs.follow_waybill_cancel"
 # The order follows its parcel in orders (above us): new polled events are handed over by job name.
 FOLLOW_PARCEL_JOB = "orders.jobs.follow_parcel"
 # A push from a sender we do not know is answered in Kuaidi100's convention (it is the one that retries).
@@ -206,9 +211,35 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
     return existing
 
 
-def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment | None = None) -> int:
+def _update_returning(queryset, returning: tuple[str, ...], **values) -> list[tuple]:
+    """queryset.update(**values) in its one statement, also returning `returning` of the rows it changed
+    (UPDATE … RETURNING, PostgreSQL and SQLite ≥ 3.35): what changed is known without a second query."""
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    text, params = query.get_compiler(queryset.db).as_sql()
+    if not text:
+        return []
+    connection = connections[queryset.db]
+    columns = ", ".join(connection.ops.quote_name(queryset.model._meta.get_field(f).column) for f in returning)
+    with transaction.mark_for_rollback_on_error(using=queryset.db), connection.cursor() as cursor:
+        cursor.execute(f"{text} RETURNING {columns}", params)
+        return list(cursor.fetchall())
+
+
+def shipments_retire(
+    *,
+    order,
+    parcel_index: int | None = None,
+    keep: Shipment | None = None,
+    reason: str = "",
+    cancel_waybills: bool = True,
+) -> int:
     """Retire the order's active parcels (all, or those of one parcel index), except `keep`: plain numbers are
-    marked not active, ordered or printed waybills also `cancel_pending` for the cancel job. Returns how many."""
+    marked not active, ordered or printed waybills also `cancel_pending`, and each of those gets its cancel job
+    (WAYBILL_CANCEL_JOB, on commit; `reason` goes to the carrier). One statement. Returns how many.
+
+    Only a waybill the carrier has not scanned yet (no carrier event) is unused; `cancel_waybills=False` when the
+    caller knows the parcel was handed over (re-routed from 已揽收 or later): retired, never cancelled."""
     active = Shipment.objects.filter(order=order, is_active=True)
     if parcel_index is not None:
         active = active.filter(parcel_index=parcel_index)
@@ -216,14 +247,27 @@ def shipments_retire(*, order, parcel_index: int | None = None, keep: Shipment |
         active = active.exclude(pk=keep.pk)
     unused_waybill = When(
         waybill_state__in=[Shipment.WaybillState.ORDERED, Shipment.WaybillState.PRINTED],
+        last_event_at__isnull=True,
         then=Value(Shipment.WaybillState.CANCEL_PENDING),
     )
-    return active.update(  # one statement
+    waybill_state = Case(unused_waybill, default=F("waybill_state")) if cancel_waybills else F("waybill_state")
+    retired = _update_returning(
+        active,
+        ("id", "waybill_state"),
         is_active=False,
         cancelled_at=timezone.now(),
         next_poll_at=None,
-        waybill_state=Case(unused_waybill, default=F("waybill_state")),
+        waybill_state=waybill_state,
     )
+    # Only rows active a moment ago are updated, so a cancel_pending one became so just now: one job each.
+    for pk, state in retired:
+        if state == Shipment.WaybillState.CANCEL_PENDING:
+            waybill_cancel_enqueue(shipment_id=pk, reason=reason)
+    return len(retired)
+
+
+def waybill_cancel_enqueue(*, shipment_id: int, reason: str = "") -> None:
+    job_enqueue_on_commit(job=WAYBILL_CANCEL_JOB, queue="carriers", shipment_id=shipment_id, reason=reason[:100])
 
 
 def waybill_key_for(*, order, parcel_index: int) -> str:
@@ -266,6 +310,108 @@ def waybill_reserve(*, order, carrier: Carrier, parcel_index: int = 1) -> Shipme
         },
     )
     return shipment
+
+
+# --- cancelling unused waybills (sellers pay for numbers they do not use) -----------------------------------
+WAYBILL_CANCELLABLE = (Shipment.WaybillState.CANCEL_PENDING, Shipment.WaybillState.CANCEL_FAILED)
+# Told to the carrier with the cancel when the retiring step gave no reason.
+CANCEL_REASON_ORDER_CANCELLED = "订单取消"
+CANCEL_REASON_REROUTED = "改派"
+
+
+def _waybill_cancel_failed(*, shipment: Shipment, reason: str) -> None:
+    Shipment.objects.filter(pk=shipment.pk).update(
+        waybill_state=Shipment.WaybillState.CANCEL_FAILED, last_error=reason[:255]
+    )
+    job_enqueue_on_commit(job=WAYBILL_CANCEL_FOLLOW_JOB, shipment_id=shipment.pk)
+
+
+def shipment_waybill_cancel(*, shipment_id: int, reason: str = "", raise_unavailable: bool = True) -> str:
+    """Cancel one retired, unused waybill at its carrier (the cancel job). Idempotent: a cancelled waybill (or one
+    in use, or a plain number) is skipped, never cancelled twice; the row lock keeps a job, the sweep and a
+    person's retry from racing. Outcomes: "cancelled" (after a failure, orders is told so its alert resolves),
+    "refused" (WaybillRefused: cancel_failed with the carrier's reason, orders raises the alert), "unavailable"
+    (timeout, 5xx, garbage: the error is kept and, with raise_unavailable, CarrierUnavailable is raised after
+    commit so RQ retries with backoff; the state stays as it was), "skipped".
+
+    A waybill whose number never reached us (the order call timed out) is cancelled by its key alone."""
+    unavailable: CarrierUnavailable | None = None
+    with transaction.atomic():
+        shipment = (
+            Shipment.objects.select_for_update(of=("self",))
+            .select_related("carrier", "order")
+            .filter(pk=shipment_id)
+            .first()
+        )
+        if shipment is None or shipment.waybill_state not in WAYBILL_CANCELLABLE:
+            return "skipped"
+        if not reason:
+            cancelled = shipment.order.status == Status.CANCELLED
+            reason = CANCEL_REASON_ORDER_CANCELLED if cancelled else CANCEL_REASON_REROUTED
+        try:
+            adapter_for(shipment.carrier).waybill_cancel(
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                key=shipment.waybill_key,
+                reason=reason,
+            )
+        except WaybillRefused as exc:
+            logger.warning("cancel of waybill %s refused: %s", shipment, exc)
+            _waybill_cancel_failed(shipment=shipment, reason=str(exc))
+            return "refused"
+        except CarrierUnavailable as exc:
+            logger.warning("cancel of waybill %s failed: %s", shipment, exc)
+            Shipment.objects.filter(pk=shipment.pk).update(last_error=str(exc)[:255])
+            unavailable = exc
+        else:
+            Shipment.objects.filter(pk=shipment.pk).update(waybill_state=Shipment.WaybillState.CANCELLED, last_error="")
+            if shipment.waybill_state == Shipment.WaybillState.CANCEL_FAILED:
+                job_enqueue_on_commit(job=WAYBILL_CANCEL_FOLLOW_JOB, shipment_id=shipment.pk)
+            return "cancelled"
+    if raise_unavailable:
+        raise unavailable
+    return "unavailable"
+
+
+def waybills_cancel_retry(*, shipments, actor: AbstractBaseUser | None) -> dict[str, int]:
+    """A person asks again (admin 重新取消面单) for waybills whose cancel failed: each is tried now, in this
+    request; others are skipped. Returns how many ended how ("cancelled", "refused", "unavailable", "skipped")."""
+    outcomes: dict[str, int] = {}
+    for pk, state in shipments.values_list("pk", "waybill_state"):
+        if state != Shipment.WaybillState.CANCEL_FAILED:
+            outcome = "skipped"
+        else:
+            outcome = shipment_waybill_cancel(shipment_id=pk, raise_unavailable=False)
+            logger.info("waybill cancel of shipment %s retried by %s: %s", pk, actor, outcome)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def waybill_cancels_sweep(*, now=None) -> dict[str, int]:
+    """The scheduler's look at waybills still cancel_pending (every 10 minutes). Past the cancel job's own retries
+    (WAYBILL_CANCEL_REQUEUE_MINUTES) the job is enqueued again — it may have been lost with Redis, and running
+    it twice is harmless; past WAYBILL_CANCEL_GIVE_UP_MINUTES the waybill becomes cancel_failed with the last
+    error seen and orders raises the alert. Returns {"requeued": n, "given_up": m}."""
+    now = now or timezone.now()
+    pending = Shipment.objects.filter(waybill_state=Shipment.WaybillState.CANCEL_PENDING)
+    give_up = now - timedelta(minutes=settings.WAYBILL_CANCEL_GIVE_UP_MINUTES)
+    silent = _("no answer from the carrier within %(n)d minutes") % {"n": settings.WAYBILL_CANCEL_GIVE_UP_MINUTES}
+    given_up = 0
+    for pk in list(pending.filter(cancelled_at__lte=give_up).values_list("pk", flat=True)[:500]):
+        # Conditional: a cancel job holding the row finishes first, and a cancelled waybill is left alone.
+        if Shipment.objects.filter(pk=pk, waybill_state=Shipment.WaybillState.CANCEL_PENDING).update(
+            waybill_state=Shipment.WaybillState.CANCEL_FAILED,
+            last_error=Case(When(last_error="", then=Value(silent)), default=F("last_error")),
+        ):
+            job_enqueue_on_commit(job=WAYBILL_CANCEL_FOLLOW_JOB, shipment_id=pk)
+            given_up += 1
+    requeue = now - timedelta(minutes=settings.WAYBILL_CANCEL_REQUEUE_MINUTES)
+    waiting = pending.filter(cancelled_at__lte=requeue, cancelled_at__gt=give_up).values_list("pk", flat=True)
+    requeued = 0
+    for pk in list(waiting[:500]):
+        waybill_cancel_enqueue(shipment_id=pk)
+        requeued += 1
+    return {"requeued": requeued, "given_up": given_up}
 
 
 def carrier_callback_url(carrier: Carrier) -> str:

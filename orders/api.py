@@ -60,6 +60,14 @@ class AddressIn(serializers.Serializer):
     city = serializers.CharField(max_length=32)
     district = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     detail = serializers.CharField(max_length=255)
+    platform_receiver_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Taobao OAID / Douyin encrypted receiver id of a platform-masked receiver: the waybill is ordered "
+        "by it instead of the address.",
+    )
 
 
 class LineIn(serializers.Serializer):

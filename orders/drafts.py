@@ -20,6 +20,9 @@ class Address:
     city: str
     district: str = ""
     detail: str = ""
+    # The platform's id of an encrypted receiver (Taobao OAID, Douyin encrypted receiver id): the waybill is ordered
+    # by it, since the name, phone and address above are only as masked as the platform gave them.
+    platform_receiver_id: str = ""
 
     # Address attribute: Order field.
     ORDER_FIELDS = {
@@ -29,6 +32,7 @@ class Address:
         "city": "city",
         "district": "district",
         "detail": "address_detail",
+        "platform_receiver_id": "receiver_platform_id",
     }
 
     @classmethod
@@ -41,6 +45,7 @@ class Address:
             city=str(data.get("city") or "").strip(),
             district=str(data.get("district") or "").strip(),
             detail=str(data.get("detail") or "").strip(),
+            platform_receiver_id=str(data.get("platform_receiver_id") or "").strip(),
         )
 
     @classmethod

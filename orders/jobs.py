@@ -3,6 +3,7 @@
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_follow, parcels_stall_sweep
+from orders.services.waybill_cancels import waybill_cancel_follow
 
 
 def sweep_overdue_orders() -> int:
@@ -30,3 +31,9 @@ def follow_parcel(shipment_id: int, event_ids: list[int]) -> str:
 
 def sweep_stalled_parcels() -> int:
     return parcels_stall_sweep()
+
+
+def follow_waybill_cancel(shipment_id: int) -> str:
+    """Enqueued by name (orders.jobs.follow_waybill_cancel) by logistics.services when a waybill's cancel failed,
+    or succeeded after a failure."""
+    return waybill_cancel_follow(shipment_id=shipment_id)

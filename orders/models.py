@@ -175,6 +175,14 @@ class Order(FSMModelMixin, models.Model):
     city = models.CharField(_("city"), max_length=32)
     district = models.CharField(_("district"), max_length=32, blank=True)
     address_detail = models.CharField(_("address"), max_length=255)
+    # Taobao OAID / Douyin encrypted receiver id: a waybill for this order is ordered by it, not by the (masked)
+    # address above. Set by intake only.
+    receiver_platform_id = models.CharField(
+        _("platform receiver id"),
+        max_length=128,
+        blank=True,
+        help_text=_("Taobao OAID / Douyin encrypted receiver id: the waybill is ordered by it, not by the address."),
+    )
 
     subtotal = models.DecimalField(_("subtotal"), max_digits=12, decimal_places=2, default=0)
     paid_amount = models.DecimalField(_("paid amount"), max_digits=12, decimal_places=2, default=0)
@@ -561,6 +569,7 @@ class Alert(models.Model):
         NODE_OVERDUE = "node_overdue", _("Status node overdue")
         APPROVAL_WAITING = "approval_waiting", _("Approval waiting")
         RULE_ERROR = "rule_error", _("Rule error")
+        WAYBILL_CANCEL_FAILED = "waybill_cancel_failed", _("Waybill cancel failed")
         WAYBILL_FAILED = "waybill_failed", _("Waybill failed")
         OTHER = "other", _("Other")
 

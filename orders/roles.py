@@ -84,6 +84,7 @@ ROLES: dict[str, list[str]] = {
         "warehouse.delete_skualias",
         "warehouse.adjust_stock",
         *SEE_WAYBILL_NUMBERS,
+        "logistics.retry_waybill_cancel",
     ],
     # Purchasing: sees stock and shortfalls, books inbound stock, keeps SKU master data.
     "采购": [
@@ -141,6 +142,7 @@ ROLES: dict[str, list[str]] = {
         *SEE_WAYBILL_NUMBERS,
         "logistics.add_waybillnumberrange",
         "logistics.change_waybillnumberrange",
+        "logistics.retry_waybill_cancel",
         "rules.add_rule",
         "rules.change_rule",
     ],
@@ -190,6 +192,11 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
     "node_overdue": (None, "warning", "先交给超时节点的负责人（再按节点的升级层级）；节点无负责人时交给这里。"),
     "approval_waiting": ("运营主管", "warning", "先交给审批规则指定的组；该组不存在时交给这里的负责人。"),
     "rule_error": ("运营主管", "critical", "规则执行出错，请检查规则。"),
+    "waybill_cancel_failed": (
+        "仓库",
+        "warning",
+        "未使用的电子面单在快递公司取消失败：处理后在物流包裹中点「重新取消面单」，成功即自动解决。",
+    ),
     "waybill_failed": ("仓库", "warning", "获取电子面单失败（快递公司拒绝或无响应）：处理后重新获取。"),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -214,3 +214,8 @@ WHITENOISE_USE_FINDERS = True
 ORDERHUB_PUBLIC_URL = env_str("ORDERHUB_PUBLIC_URL", "http://127.0.0.1:8000")
 # Carriers: seconds to wait for a tracking provider before the poll counts as failed (retried with backoff).
 CARRIER_HTTP_TIMEOUT_SECONDS = 10
+# Waybills: an unused waybill still waiting for its cancel this many minutes after it was retired gets its cancel
+# job again (the job's own retries take about 7 minutes; the job may have been lost with Redis) ...
+WAYBILL_CANCEL_REQUEUE_MINUTES = 10
+# ... and after this many it is given up on: marked cancel_failed with an alert for a person.
+WAYBILL_CANCEL_GIVE_UP_MINUTES = 30

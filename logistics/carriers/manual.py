@@ -50,10 +50,16 @@ def number_take(*, carrier: Carrier, key: str) -> str:
 
 
 def number_cancel(*, carrier: Carrier, tracking_number: str, key: str, reason: str) -> None:
-    """Mark a taken number cancelled: never handed out again; its key may get a new number."""
-    issued = WaybillNumberIssue.objects.filter(
-        carrier=carrier, tracking_number=tracking_number, cancelled_at__isnull=True
-    ).first()
+    """Mark a taken number cancelled: never handed out again; its key may get a new number. Without a number
+    (its answer never reached the registry), the number the key was given is cancelled, if it got one."""
+    if not tracking_number:
+        issued = _issued(carrier, key)
+        if issued is None:
+            return  # nothing was handed out for this key: nothing to cancel
+    else:
+        issued = WaybillNumberIssue.objects.filter(
+            carrier=carrier, tracking_number=tracking_number, cancelled_at__isnull=True
+        ).first()
     if issued is None:
         raise WaybillRefused(
             _("%(number)s was not taken from a number range of %(carrier)s.")

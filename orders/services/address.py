@@ -24,6 +24,8 @@ ADDRESS_FIELDS = {  # order field: (max length, required)
     "city": (32, True),
     "district": (32, False),
     "address_detail": (255, True),
+    # Only from the platform (intake); a person typing a new address clears it: it named the old address.
+    "receiver_platform_id": (128, False),
 }
 BEFORE_LABEL = {Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, Status.ALLOCATED}
 WITH_CARRIER = {Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT}

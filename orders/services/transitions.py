@@ -88,7 +88,8 @@ BEFORE_CHANGE: dict[str, tuple[Callable[..., None], ...]] = {
     "allocate": (admission.order_lock_stock_or_hold,),  # lock stock, or hold it for the shortfall
 }
 # What the request itself set, on the asked move, before that transition's effects: a changed route retires the
-# order's parcels, a given tracking number is registered in the parcel registry (whatever the transition).
+# order's parcels (an unused waybill among them is cancelled at its carrier by the registry's job), a given tracking
+# number is registered in the parcel registry (whatever the transition).
 ON_REQUEST: tuple[Effect, ...] = (parcels.parcels_follow_request,)
 # What each transition does, in order.
 ON_TRANSITION: dict[str, tuple[Effect, ...]] = {
@@ -96,7 +97,7 @@ ON_TRANSITION: dict[str, tuple[Effect, ...]] = {
     "release": (admission.order_admit,),  # released back to 'paid': into the queue again
     "print_label": (rules.order_merge_by_rules,),
     "pick_up": (admission.stock_deduct,),
-    "cancel": (admission.stock_release, parcels.parcels_retire_on_cancel),
+    "cancel": (admission.stock_release, parcels.parcels_retire_on_cancel),  # unused waybills: cancel at carrier
     "mark_returned": (admission.stock_restock, admission.stock_release),  # shipped units back, locked ones freed
 }
 # What entering a status does, whichever transition got there (after the transition's own effects).

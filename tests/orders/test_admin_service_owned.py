@@ -309,6 +309,7 @@ REVIEWED_ACTIONS = {
     "orders.AddressChange": {"intercepted", "intercept_failed"},  # address_change_resolve
     "rules.Rule": {"switch_on", "switch_off"},  # rule_save
     "warehouse.StockReservation": {"end_quotas"},  # reservation_end
+    "logistics.Shipment": {"retry_waybill_cancel"},  # waybills_cancel_retry (only cancel_failed ones)
 }
 
 

@@ -72,6 +72,7 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "node_overdue": None,  # likewise
         "approval_waiting": "运营主管",  # after the group the approval rule names
         "rule_error": "运营主管",
+        "waybill_cancel_failed": "仓库",  # an unused waybill the carrier would not cancel
         "waybill_failed": "仓库",  # the carrier gave no waybill: the warehouse fixes the address / account
         "other": "客服",
     }

@@ -106,6 +106,7 @@ def test_address_maps_the_order_spelling_in_one_place():
         "city": "苏州",
         "district": "",
         "address_detail": "平江路 8 号",
+        "receiver_platform_id": "",  # a typed address has no platform receiver id
     }
     assert Address.from_payload(address.payload()) == address
     assert address.differences(Address.from_payload(dict(address.payload(), city="南京"))) == [("city", "苏州", "南京")]
