@@ -8,6 +8,7 @@ receiver_phone / address_detail. Address.ORDER_FIELDS is the only place that map
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from orders.phones import normalize_phone
 
@@ -161,3 +162,29 @@ class OrderDraft:
 
 def _money(value) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class ChannelEvent(StrEnum):
+    """What a channel's report says happened to its order, in our words. A channel's own status codes map onto
+    these (the channel's field mapping, edited in the admin); content changes (address, lines) are found by
+    comparing, not by a code."""
+
+    PLACED = "placed"  # new, not paid yet (or presale deposit only)
+    PAID = "paid"
+    REFUND_REQUESTED = "refund_requested"  # buyer asked for a refund: a person reviews (hold)
+    CANCELLED = "cancelled"  # closed by the platform / buyer: cancel with the platform's reason
+    IGNORED = "ignored"  # a status the hub takes no action on (e.g. the platform's own "shipped")
+
+
+@dataclass(frozen=True)
+class ChannelOrder:
+    """One order as a channel reported it (a webhook delivery or a pull page), after the channel's field mapping:
+    the draft, and what the report says happened. Built by orders.channels.mapping; taken in by
+    orders.services.channel_intake.channel_order_take, whichever door it came through."""
+
+    draft: OrderDraft
+    event: ChannelEvent = ChannelEvent.PLACED
+    # The channel's modification time of this report: a report older than the last one applied changes nothing.
+    modified_at: datetime | None = None
+    reason: str = ""  # the platform's reason, e.g. why it was cancelled
+    platform_status: str = ""  # the channel's own status code, as given (shown in the timeline and the log)
