@@ -1,6 +1,7 @@
 """RQ jobs of the orders app: thin, idempotent, take ids, reload and call a service."""
 
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
+from orders.services.outbox_delivery import outbox_deliver_due, ship_by_deadline_alerts
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_follow, parcels_stall_sweep
 from orders.services.waybill_cancels import waybill_cancel_follow
@@ -37,3 +38,17 @@ def follow_waybill_cancel(shipment_id: int) -> str:
     """Enqueued by name (orders.jobs.follow_waybill_cancel) by logistics.services when a waybill's cancel failed,
     or succeeded after a failure."""
     return waybill_cancel_follow(shipment_id=shipment_id)
+
+
+def deliver_outbox() -> dict[str, int]:
+    """Enqueued by name (orders.jobs.deliver_outbox) on the commit of each transaction that wrote outbox rows, and
+    after a batch with retries, for when the first is due. Delivers whatever is due, not one row: idempotent."""
+    return outbox_deliver_due()
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Every minute: due rows a lost enqueue, a killed worker or a Redis restart left behind, then the orders near
+    their platform ship-by deadline without a delivered ship confirmation."""
+    totals = outbox_deliver_due()
+    totals["ship_by_alerts"] = ship_by_deadline_alerts()
+    return totals

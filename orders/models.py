@@ -571,6 +571,8 @@ class Alert(models.Model):
         RULE_ERROR = "rule_error", _("Rule error")
         WAYBILL_CANCEL_FAILED = "waybill_cancel_failed", _("Waybill cancel failed")
         WAYBILL_FAILED = "waybill_failed", _("Waybill failed")
+        ERP_PUSH_DEAD = "erp_push_dead", _("ERP push dead-lettered")
+        SHIP_CONFIRM_FAILED = "ship_confirm_failed", _("Ship confirmation to the channel failed")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):
@@ -704,3 +706,134 @@ class AddressChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.state}"
+
+
+# --- the outbox: what the hub tells the outside (ERP pushes, ship confirmations to the channel) ----------------
+ERP_SECRET_FIELDS = ("secret", "jst_access_token")
+SHIP_CONFIRM_SECRET_FIELDS = ("secret",)
+
+
+class ErpEndpoint(models.Model):
+    """An ERP / WMS the hub pushes orders to: every accepted order, and each status change it subscribes to."""
+
+    class Kind(models.TextChoices):
+        QIMEN = "qimen", _("QiMen deliveryorder.create (XML)")
+        JUSHUITAN = "jushuitan", _("Jushuitan order upload")
+        WEBHOOK = "webhook", _("Generic signed JSON webhook")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    url = models.URLField(_("URL"), max_length=500)
+    app_key = models.CharField(_("app key"), max_length=128, blank=True)
+    secret = models.CharField(_("secret"), max_length=256, blank=True)
+    qimen_customer_id = models.CharField(_("QiMen customerId"), max_length=64, blank=True)
+    qimen_warehouse_code = models.CharField(_("QiMen warehouseCode"), max_length=64, blank=True)
+    qimen_owner_code = models.CharField(_("QiMen ownerCode"), max_length=64, blank=True)
+    jst_access_token = models.CharField(_("Jushuitan access token"), max_length=256, blank=True)
+    jst_shop_id = models.CharField(_("Jushuitan shop id"), max_length=64, blank=True)
+    subscribed_statuses = models.JSONField(
+        _("status changes pushed"),
+        default=list,
+        blank=True,
+        help_text=_("Besides every accepted order: the statuses whose entry is pushed too."),
+    )
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=8, validators=[MinValueValidator(1)])
+    timeout_seconds = models.PositiveSmallIntegerField(
+        _("timeout (seconds)"), default=10, validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    history = HistoricalRecords(excluded_fields=list(ERP_SECRET_FIELDS))
+
+    class Meta:
+        verbose_name = _("ERP endpoint")
+        verbose_name_plural = _("ERP endpoints")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShipConfirmSettings(models.Model):
+    """How a channel is told that its order shipped (发货回传): the connector's URL and secret, and when."""
+
+    class ConfirmAt(models.TextChoices):
+        PRINTED = "printed", _("When the waybill is printed")
+        PICKED_UP = "picked_up", _("When the carrier picks it up")
+
+    channel = models.OneToOneField(
+        Channel, models.CASCADE, related_name="ship_confirm", verbose_name=_("sales channel")
+    )
+    url = models.URLField(_("connector URL"), max_length=500)
+    secret = models.CharField(_("secret"), max_length=256, blank=True)
+    confirm_at = models.CharField(_("confirm at"), max_length=16, choices=ConfirmAt.choices, default=ConfirmAt.PRINTED)
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=8, validators=[MinValueValidator(1)])
+    timeout_seconds = models.PositiveSmallIntegerField(
+        _("timeout (seconds)"), default=10, validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(_("on"), default=True)
+    history = HistoricalRecords(excluded_fields=list(SHIP_CONFIRM_SECRET_FIELDS))
+
+    class Meta:
+        verbose_name = _("ship confirmation settings")
+        verbose_name_plural = _("ship confirmation settings")
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.get_confirm_at_display()}"
+
+
+class OutboxMessage(models.Model):
+    """One message the hub owes the outside, written in the same transaction as the change it tells, delivered
+    by a job (at least once; the receiver dedupes by idempotency key) in order per order and target."""
+
+    class Kind(models.TextChoices):
+        ORDER_ACCEPTED = "order_accepted", _("Order accepted")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        SHIP_CONFIRM = "ship_confirm", _("Ship confirmation")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        DEAD = "dead", _("Dead letter")
+
+    # "erp:<endpoint id>" or "ship:<channel id>": ordering and idempotency are per target.
+    target = models.CharField(_("target"), max_length=32, editable=False)
+    endpoint = models.ForeignKey(
+        ErpEndpoint, models.PROTECT, null=True, blank=True, related_name="messages", verbose_name=_("ERP endpoint")
+    )
+    channel = models.ForeignKey(
+        Channel, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("sales channel")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    order = models.ForeignKey(Order, models.CASCADE, related_name="outbox_messages", verbose_name=_("order"))
+    sequence = models.PositiveIntegerField(_("sequence in the order"))
+    idempotency_key = models.CharField(_("idempotency key"), max_length=80)
+    payload = models.JSONField(_("payload snapshot"))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    last_answer = models.TextField(_("last answer"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        ordering = ["-id"]
+        permissions = [("retry_outboxmessage", _("Can push a dead-lettered outbox message again"))]
+        constraints = [
+            models.UniqueConstraint(fields=["target", "idempotency_key"], name="outbox_one_key_per_target"),
+            models.UniqueConstraint(fields=["target", "order", "sequence"], name="outbox_one_sequence_per_order"),
+        ]
+        indexes = [
+            # The claim: due pending rows, oldest first.
+            models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="outbox_due_idx"),
+            # Per-order ordering: an earlier undelivered row of the same order and target.
+            models.Index(
+                fields=["order", "target", "sequence"], condition=~Q(state="delivered"), name="outbox_undelivered_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.idempotency_key

@@ -46,15 +46,30 @@ SEE_ORDERS = [
     "orders.view_alert",
     "orders.view_alertroute",  # who gets which alert: everyone who gets alerts may read it
     "orders.view_addresschange",
+    "orders.view_outboxmessage",  # what was told to the ERP and the channels, and whether it arrived
 ]
 HANDLE_ALERTS = ["orders.change_alert"]
 # The carriers' pre-bought waybill number ranges (号段) and the numbers taken from them.
 SEE_WAYBILL_NUMBERS = ["logistics.view_waybillnumberrange", "logistics.view_waybillnumberissue"]
 
+# The ERP endpoints and each channel's ship confirmation (configured by the ops manager), and "重新推送" of a
+# dead-lettered outbox message. Customer service sees the messages (SEE_ORDERS) and the ship confirmation settings.
+CONFIGURE_OUTBOX = [
+    "orders.view_erpendpoint",
+    "orders.add_erpendpoint",
+    "orders.change_erpendpoint",
+    "orders.view_shipconfirmsettings",
+    "orders.add_shipconfirmsettings",
+    "orders.change_shipconfirmsettings",
+    "orders.delete_shipconfirmsettings",
+    "orders.retry_outboxmessage",
+]
+
 ROLES: dict[str, list[str]] = {
     # Customer service: find, explain and move orders; never rules or node settings.
     "客服": [
         *VIEW_MASTER_DATA,
+        "orders.view_shipconfirmsettings",
         *SEE_ORDERS,
         *HANDLE_ALERTS,
         "warehouse.view_stocklevel",
@@ -115,6 +130,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_escalationlevel",
         "orders.delete_escalationlevel",
         "orders.change_alertroute",
+        *CONFIGURE_OUTBOX,
         "orders.pay_order",
         "orders.hold_order",
         "orders.release_order",
@@ -198,5 +214,15 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "未使用的电子面单在快递公司取消失败：处理后在物流包裹中点「重新取消面单」，成功即自动解决。",
     ),
     "waybill_failed": ("仓库", "warning", "获取电子面单失败（快递公司拒绝或无响应）：处理后重新获取。"),
+    "erp_push_dead": (
+        "运营主管",
+        "critical",
+        "推送 ERP 多次失败进入死信：检查 ERP 地址与密钥后在「发件箱」中点「重新推送」，送达即自动解决。",
+    ),
+    "ship_confirm_failed": (
+        "客服",
+        "critical",
+        "发货回传渠道失败或临近平台发货时限仍未回传：超时平台按未发货处罚，请在时限前处理（重新推送或到平台后台手工发货）。",
+    ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

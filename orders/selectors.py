@@ -1,7 +1,9 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
+import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Right
 from django.utils import timezone
@@ -9,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from logistics.selectors import active_parcel_order_ids, orders_with_tracking_number
 from orders.exceptions import NotFound, OrderErrorCode
-from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
+from orders.models import Alert, AlertRoute, Customer, ErpEndpoint, Order, OrderEvent, OrderLine, StatusNode
 from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
 from warehouse.models import Warehouse
 
@@ -309,3 +311,23 @@ def orders_by_numbers(*, numbers: list[str]) -> tuple[list[Order], list[str]]:
     wanted = list(dict.fromkeys(n.strip().upper() for n in numbers if n.strip()))
     found = {o.number: o for o in Order.objects.select_related("carrier", "warehouse").filter(number__in=wanted)}
     return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]
+
+
+# --- the active ERP endpoints: read on every accepted order and every status change -----------------------
+_erp_endpoints: tuple[float, list[ErpEndpoint]] | None = None
+
+
+def erp_endpoints_active() -> list[ErpEndpoint]:
+    """The active ERP endpoints, as this process read them at most ERP_ENDPOINTS_CACHE_SECONDS ago (the paid
+    path asks on every order; an endpoint saved in the admin is seen by every process within that time, and at
+    once by the process that saved it: erp_endpoints_forget)."""
+    global _erp_endpoints
+    now = time.monotonic()
+    if _erp_endpoints is None or now - _erp_endpoints[0] >= settings.ERP_ENDPOINTS_CACHE_SECONDS:
+        _erp_endpoints = (now, list(ErpEndpoint.objects.filter(is_active=True).order_by("pk")))
+    return _erp_endpoints[1]
+
+
+def erp_endpoints_forget() -> None:
+    global _erp_endpoints
+    _erp_endpoints = None

@@ -219,3 +219,15 @@ CARRIER_HTTP_TIMEOUT_SECONDS = 10
 WAYBILL_CANCEL_REQUEUE_MINUTES = 10
 # ... and after this many it is given up on: marked cancel_failed with an alert for a person.
 WAYBILL_CANCEL_GIVE_UP_MINUTES = 30
+
+# The outbox (ERP pushes, ship confirmations to the channel): rows claimed per batch, the backoff of a failed
+# delivery (doubling from OUTBOX_BACKOFF_SECONDS up to the max, with ±50 % jitter; a receiver saying "too frequent"
+# waits at least OUTBOX_THROTTLED_SECONDS), how long a process keeps its list of active ERP endpoints (the paid
+# path reads it on every order; saving an endpoint refreshes it at once in that process) ...
+OUTBOX_BATCH_SIZE = 100
+OUTBOX_BACKOFF_SECONDS = 10
+OUTBOX_BACKOFF_MAX_SECONDS = 3600
+OUTBOX_THROTTLED_SECONDS = 60
+ERP_ENDPOINTS_CACHE_SECONDS = 10
+# ... and how long before an order's platform ship-by deadline a missing ship confirmation alerts customer service.
+SHIP_CONFIRM_WARN_HOURS = 2

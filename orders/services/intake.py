@@ -17,6 +17,7 @@ from orders.drafts import Address, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
 from orders.services.alerts import alert_raise
+from orders.services.outbox import order_accepted_push, order_accepting
 from orders.services.payment import (
     order_confirm_payment,
     order_payment_time_record,
@@ -231,17 +232,19 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                     order = _insert(
                         draft=draft, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
                     )
-                    if draft.paid_at and draft.reports_payment:
-                        order = order_confirm_payment(
-                            order=order,
-                            paid_amount=draft.paid_amount,
-                            paid_at=draft.paid_at,
-                            payment_reference=_payment_reference(draft),
-                            actor=actor,
-                            source=source,
-                            actor_label=channel.code,
-                            savepoint=False,  # an error rolls back the whole intake, the order with it
-                        )  # rules may have added lines: the caller reads it afresh
+                    with order_accepting(order):  # the ERP hears the moves of its creation in the accepted order
+                        if draft.paid_at and draft.reports_payment:
+                            order = order_confirm_payment(
+                                order=order,
+                                paid_amount=draft.paid_amount,
+                                paid_at=draft.paid_at,
+                                payment_reference=_payment_reference(draft),
+                                actor=actor,
+                                source=source,
+                                actor_label=channel.code,
+                                savepoint=False,  # an error rolls back the whole intake, the order with it
+                            )  # rules may have added lines: the caller reads it afresh
+                    order_accepted_push(order=order)  # the outbox row commits with the order (none: no ERP)
                 order.tracking_number = ""  # a new order has no parcel in the registry yet (no need to ask)
                 return IntakeResult(order=order, created=True)
             except IntegrityError:

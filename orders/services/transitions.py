@@ -18,7 +18,7 @@ from django.db import transaction
 
 from orders.exceptions import Conflict, Forbidden
 from orders.models import Order, Source, Status
-from orders.services import admission, parcels, rules
+from orders.services import admission, outbox, parcels, rules
 from orders.services.core import (
     REASON_MAX_LENGTH,
     Move,
@@ -42,11 +42,14 @@ Effect = Callable[..., None]  # effect(*, run: Run, move: Move) -> None
 
 # --- hook slots: where the next capabilities plug in (no-ops today) ----------------------------------------
 def channel_push(*, run: Run, move: Move) -> None:
-    """Issue 12: tell the order's channel its new status (an outbox row in this transaction)."""
+    """Issue 12: tell the order's channel it shipped (carrier, tracking number) on entering printed or picked_up,
+    as the channel's ship confirmation settings say (an outbox row in this transaction)."""
+    outbox.channel_push(run=run, move=move)
 
 
 def erp_push(*, run: Run, move: Move) -> None:
-    """Issue 13: push the order to the ERP on the statuses it subscribes to (an outbox row in this transaction)."""
+    """Issue 12: push the order to the ERP on the statuses it subscribes to (an outbox row in this transaction)."""
+    outbox.erp_push(run=run, move=move)
 
 
 def customer_notice(*, run: Run, move: Move) -> None:
