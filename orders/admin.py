@@ -23,6 +23,7 @@ from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels, orders_with_tracking_number, primary_parcel
 from orders import selectors
+from orders.admin_outbox import ShipConfirmSettingsInline  # also registers the ERP endpoints and the outbox
 from orders.drafts import Address
 from orders.models import (
     FINAL_STATES,
@@ -689,6 +690,7 @@ class ChannelAdmin(HistoryAdmin):
     list_display = ("code", "name", "kind", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("code", "name")
+    inlines = [ShipConfirmSettingsInline]
 
 
 @admin.register(Customer)

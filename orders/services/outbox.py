@@ -14,20 +14,29 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-from django.db import connection
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from logistics.selectors import primary_parcel
+from orders.exceptions import InvalidInput, OrderErrorCode
 from orders.models import Alert, ErpEndpoint, Order, OrderLine, OutboxMessage, ShipConfirmSettings, Status
-from orders.selectors import erp_endpoints_active
+from orders.selectors import erp_endpoints_active, erp_endpoints_forget
 from orders.services.alerts import alert_raise
 from orders.services.core import Move, Run
-from orders.services.timeline import history_bulk_insert
+from orders.services.timeline import history_attribute, history_bulk_insert
 
 DELIVER_JOB = "orders.jobs.deliver_outbox"
+# What each kind of endpoint needs filled in, and the statuses it has a message for (None: any).
+ERP_REQUIRED = {
+    ErpEndpoint.Kind.QIMEN: ("app_key", "secret", "qimen_customer_id", "qimen_warehouse_code", "qimen_owner_code"),
+    ErpEndpoint.Kind.JUSHUITAN: ("app_key", "secret", "jst_access_token", "jst_shop_id"),
+    ErpEndpoint.Kind.WEBHOOK: ("secret",),
+}
+ERP_STATUSES = {ErpEndpoint.Kind.QIMEN: (Status.CANCELLED,)}
 SHIP_CONFIRM_STATUSES = (Status.PRINTED, Status.PICKED_UP)
 _ENQUEUED_ATTR = "_orderhub_outbox_enqueued"
 # Orders being created in this context: their status changes within the creation are in the accepted snapshot.
@@ -233,3 +242,39 @@ def channel_push(*, run: Run, move: Move) -> None:
 
 def deadline_text(deadline) -> str:
     return f"{timezone.localtime(deadline):%Y-%m-%d %H:%M}" if deadline is not None else _("none given")
+
+
+def erp_endpoint_problems(endpoint: ErpEndpoint) -> dict[str, str]:
+    """What is wrong with an endpoint as configured: {field: message} (empty when it can be saved)."""
+    problems = {}
+    for name in ERP_REQUIRED.get(endpoint.kind, ()):
+        if not getattr(endpoint, name):
+            label = ErpEndpoint._meta.get_field(name).verbose_name
+            problems[name] = _("%(kind)s needs %(field)s.") % {"kind": endpoint.get_kind_display(), "field": label}
+    statuses = endpoint.subscribed_statuses or []
+    unknown = [s for s in statuses if s not in Status.values]
+    allowed = ERP_STATUSES.get(endpoint.kind)
+    unsupported = [s for s in statuses if allowed is not None and s not in allowed and s not in unknown]
+    if unknown:
+        problems["subscribed_statuses"] = _("Unknown status: %(s)s.") % {"s": ", ".join(map(str, unknown))}
+    elif unsupported:
+        problems["subscribed_statuses"] = _("%(kind)s has no message for: %(s)s (only: %(allowed)s).") % {
+            "kind": endpoint.get_kind_display(),
+            "s": ", ".join(Status(s).label for s in unsupported),
+            "allowed": ", ".join(Status(s).label for s in allowed),
+        }
+    return problems
+
+
+def erp_endpoint_save(*, endpoint: ErpEndpoint, actor: AbstractBaseUser | None) -> ErpEndpoint:
+    """Save an ERP endpoint (refused, naming the field, when it cannot push as configured); this process sees
+    the change on its next order, the others within ERP_ENDPOINTS_CACHE_SECONDS."""
+    problems = erp_endpoint_problems(endpoint)
+    if problems:
+        name, message = next(iter(problems.items()))
+        raise InvalidInput(message, code=OrderErrorCode.INVALID_FIELD, extra={"field": name, "problems": problems})
+    history_attribute(endpoint, actor=actor, reason="ERP endpoint saved")  # secrets are not recorded
+    endpoint.save()
+    transaction.on_commit(erp_endpoints_forget)
+    erp_endpoints_forget()
+    return endpoint

@@ -1,0 +1,244 @@
+"""The outbox in the admin: ERP endpoints (运营主管 configures them), each channel's ship confirmation (an inline
+on the channel's page), and the outbox messages with 重新推送 for dead letters (客服 sees them).
+
+Secrets are typed in and never shown back, as the carriers' keys (logistics/admin.py): a password input, left
+empty the stored one stays, and a view-only page shows only whether each is set."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
+from config.exceptions import ApplicationError
+from orders.models import (
+    ERP_SECRET_FIELDS,
+    SHIP_CONFIRM_SECRET_FIELDS,
+    ErpEndpoint,
+    OutboxMessage,
+    ShipConfirmSettings,
+    Status,
+)
+from orders.services.outbox import erp_endpoint_problems, erp_endpoint_save
+from orders.services.outbox_delivery import outbox_messages_retry
+
+
+class SecretsKeptForm(forms.ModelForm):
+    """Secret fields as password inputs, never filled in; left empty, the stored secret stays."""
+
+    secret_fields: tuple[str, ...] = ()
+    required_secrets: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields:
+            if name not in self.fields:  # a view-only form
+                continue
+            self.fields[name].widget = forms.PasswordInput()
+            if getattr(self.instance, name):
+                self.fields[name].help_text = _(
+                    "Set (never shown). Leave empty to keep it; type a new one to replace it."
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.secret_fields:  # left empty: the stored secret stays (it is never sent to the page)
+            if name in self.fields and not cleaned.get(name):
+                cleaned[name] = getattr(self.instance, name)
+                setattr(self.instance, name, cleaned[name])
+        for name in self.required_secrets:
+            if name in self.fields and not cleaned.get(name) and not self.has_error(name):
+                self.add_error(name, _("请填写密钥 A secret is required: the receiver checks the signature with it."))
+        return cleaned
+
+
+def secrets_set(obj, model, names: tuple[str, ...]) -> str:
+    return " / ".join(
+        f"{model._meta.get_field(name).verbose_name}: " + str(_("set (hidden)") if getattr(obj, name) else _("not set"))
+        for name in names
+    )
+
+
+class ErpEndpointForm(SecretsKeptForm):
+    secret_fields = ERP_SECRET_FIELDS
+    subscribed_statuses = forms.MultipleChoiceField(
+        label=_("status changes pushed"),
+        choices=Status.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Every accepted order is pushed; tick the statuses whose entry is pushed too."),
+    )
+
+    class Meta:
+        model = ErpEndpoint
+        fields = (
+            "name",
+            "kind",
+            "url",
+            "app_key",
+            "secret",
+            "qimen_customer_id",
+            "qimen_warehouse_code",
+            "qimen_owner_code",
+            "jst_access_token",
+            "jst_shop_id",
+            "subscribed_statuses",
+            "max_attempts",
+            "timeout_seconds",
+            "is_active",
+        )
+
+    def _post_clean(self):
+        super()._post_clean()
+        for name, message in erp_endpoint_problems(self.instance).items():
+            if name in self.fields and not self.has_error(name):
+                self.add_error(name, message)
+
+
+@admin.register(ErpEndpoint)
+class ErpEndpointAdmin(HistoryAdmin):
+    form = ErpEndpointForm
+    list_display = ("name", "kind", "url", "subscribed_display", "max_attempts", "timeout_seconds", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name", "url", "app_key")
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            # A view-only page shows every field as text: never the secrets, only whether they are set.
+            fields = [field for field in fields if field not in ERP_SECRET_FIELDS] + ["secrets_display"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "secrets_display"] if not self.has_change_permission(request, obj) else readonly
+
+    @admin.display(description=_("secrets"))
+    def secrets_display(self, obj: ErpEndpoint) -> str:
+        return secrets_set(obj, ErpEndpoint, ERP_SECRET_FIELDS)
+
+    @admin.display(description=_("status changes pushed"))
+    def subscribed_display(self, obj: ErpEndpoint) -> str:
+        labels = dict(Status.choices)
+        return ", ".join(str(labels.get(s, s)) for s in obj.subscribed_statuses or []) or "—"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # its messages keep it (switch it off instead)
+
+    def save_model(self, request, obj, form, change):
+        erp_endpoint_save(endpoint=obj, actor=request.user)
+
+
+class ShipConfirmSettingsForm(SecretsKeptForm):
+    secret_fields = SHIP_CONFIRM_SECRET_FIELDS
+    required_secrets = SHIP_CONFIRM_SECRET_FIELDS
+
+    class Meta:
+        model = ShipConfirmSettings
+        fields = ("url", "secret", "confirm_at", "max_attempts", "timeout_seconds", "is_active")
+
+
+class ShipConfirmSettingsInline(admin.StackedInline):
+    """On the channel's page: where and when the channel is told its orders shipped (发货回传)."""
+
+    model = ShipConfirmSettings
+    form = ShipConfirmSettingsForm
+    extra = 0
+    max_num = 1
+    verbose_name_plural = _("ship confirmation to this channel (发货回传)")
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            fields = [field for field in fields if field not in SHIP_CONFIRM_SECRET_FIELDS] + ["secrets_display"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "secrets_display"] if not self.has_change_permission(request, obj) else readonly
+
+    @admin.display(description=_("secrets"))
+    def secrets_display(self, obj: ShipConfirmSettings) -> str:
+        return secrets_set(obj, ShipConfirmSettings, SHIP_CONFIRM_SECRET_FIELDS)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+    """What the hub told (or still owes) the ERP and the channels. Only the delivery service writes these rows;
+    a dead letter is put back by 重新推送."""
+
+    list_display = (
+        "created_at",
+        "idempotency_key",
+        "kind",
+        "receiver",
+        "order",
+        "sequence",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "last_error",
+    )
+    list_filter = ("state", "kind", "endpoint", "channel")
+    list_select_related = ("endpoint", "channel", "order")
+    search_fields = ("=idempotency_key", "=order__number", "=order__channel_order_no")
+    raw_id_fields = ("order",)
+    date_hierarchy = "created_at"
+    fields = (
+        "idempotency_key",
+        "kind",
+        "endpoint",
+        "channel",
+        "order",
+        "sequence",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "last_error",
+        "last_answer",
+        "payload",
+        "created_at",
+    )
+    readonly_fields = ("created_at",)
+    service_owned_fields = tuple(f.name for f in OutboxMessage._meta.fields)
+    actions = ["retry"]
+
+    @admin.display(description=_("receiver"))
+    def receiver(self, obj: OutboxMessage) -> str:
+        return str(obj.endpoint or obj.channel or "—")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # nothing on the row is edited by hand
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("orders.retry_outboxmessage")
+
+    @admin.action(description=_("重新推送 Push again"), permissions=["retry"])
+    def retry(self, request, queryset):
+        """Put the selected dead letters back in the queue (the service leaves the others as they are)."""
+        try:
+            count = outbox_messages_retry(messages=queryset, actor=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        skipped = queryset.count() - count
+        if count:
+            self.message_user(
+                request,
+                gettext("%(n)d message(s) put back: they are pushed again now.") % {"n": count},
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                gettext("%(n)d skipped: only dead letters are pushed again.") % {"n": skipped},
+                messages.INFO,
+            )
