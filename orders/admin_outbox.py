@@ -61,6 +61,12 @@ def secrets_set(obj, model, names: tuple[str, ...]) -> str:
 
 class ErpEndpointForm(SecretsKeptForm):
     secret_fields = ERP_SECRET_FIELDS
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("e.g. https://qimen.api.taobao.com/router/qimen/service or the Jushuitan upload URL"),
+    )
     subscribed_statuses = forms.MultipleChoiceField(
         label=_("status changes pushed"),
         choices=Status.choices,
@@ -132,6 +138,7 @@ class ErpEndpointAdmin(HistoryAdmin):
 class ShipConfirmSettingsForm(SecretsKeptForm):
     secret_fields = SHIP_CONFIRM_SECRET_FIELDS
     required_secrets = SHIP_CONFIRM_SECRET_FIELDS
+    url = forms.URLField(label=_("connector URL"), max_length=500, assume_scheme="https")
 
     class Meta:
         model = ShipConfirmSettings

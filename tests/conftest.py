@@ -6,6 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
+from orders.selectors import erp_endpoints_forget
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
@@ -24,6 +25,7 @@ def roles_and_nodes(db):
     status_nodes_ensure_defaults()
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
     alert_routes_ensure_defaults()  # likewise
+    erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
 
 
 @pytest.fixture(autouse=True)
