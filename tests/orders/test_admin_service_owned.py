@@ -310,6 +310,7 @@ REVIEWED_ACTIONS = {
     "rules.Rule": {"switch_on", "switch_off"},  # rule_save
     "warehouse.StockReservation": {"end_quotas"},  # reservation_end
     "logistics.Shipment": {"retry_waybill_cancel"},  # waybills_cancel_retry (only cancel_failed ones)
+    "orders.OutboxMessage": {"retry"},  # outbox_messages_retry (重新推送, only dead letters)
 }
 
 

@@ -74,6 +74,8 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "rule_error": "运营主管",
         "waybill_cancel_failed": "仓库",  # an unused waybill the carrier would not cancel
         "waybill_failed": "仓库",  # the carrier gave no waybill: the warehouse fixes the address / account
+        "erp_push_dead": "运营主管",  # who configures the ERP endpoints
+        "ship_confirm_failed": "客服",  # the platform's ship-by deadline: customer service acts
         "other": "客服",
     }
     assert (routes["breaker_tripped"].severity, routes["rule_error"].severity) == ("critical", "critical")
