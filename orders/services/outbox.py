@@ -260,8 +260,8 @@ def erp_endpoint_problems(endpoint: ErpEndpoint) -> dict[str, str]:
     elif unsupported:
         problems["subscribed_statuses"] = _("%(kind)s has no message for: %(s)s (only: %(allowed)s).") % {
             "kind": endpoint.get_kind_display(),
-            "s": ", ".join(Status(s).label for s in unsupported),
-            "allowed": ", ".join(Status(s).label for s in allowed),
+            "s": ", ".join(str(Status(s).label) for s in unsupported),
+            "allowed": ", ".join(str(Status(s).label) for s in allowed),
         }
     return problems
 

@@ -213,7 +213,7 @@ def outbox_deliver_batch(*, limit: int | None = None, client: HttpClient | None 
                     touched.append(message)
                     result.waiting += 1
                     continue
-                retried = message.attempts > 0
+                retried = bool(message.last_error)  # failed before (also when put back by 重新推送)
                 try:
                     request, reader, timeout = _request(message, now=now)
                     status, text = client.post(request, timeout=timeout)
