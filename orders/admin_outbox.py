@@ -48,7 +48,7 @@ class SecretsKeptForm(forms.ModelForm):
                 setattr(self.instance, name, cleaned[name])
         for name in self.required_secrets:
             if name in self.fields and not cleaned.get(name) and not self.has_error(name):
-                self.add_error(name, _("请填写密钥 A secret is required: the receiver checks the signature with it."))
+                self.add_error(name, _("A secret is required: the receiver checks the signature with it."))
         return cleaned
 
 
@@ -228,7 +228,7 @@ class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("orders.retry_outboxmessage")
 
-    @admin.action(description=_("重新推送 Push again"), permissions=["retry"])
+    @admin.action(description=_("Push again"), permissions=["retry"])
     def retry(self, request, queryset):
         """Put the selected dead letters back in the queue (the service leaves the others as they are)."""
         try:

@@ -137,8 +137,8 @@ def _dead_alert(message: OutboxMessage) -> None:
             kind=Alert.Kind.SHIP_CONFIRM_FAILED,
             order=order,
             message=_(
-                "发货回传失败 Ship confirmation of order %(number)s to %(channel)s failed after %(n)d attempt(s): "
-                "%(error)s. Platform ship-by deadline: %(deadline)s."
+                "Ship confirmation of order %(number)s to %(channel)s failed after %(n)d attempt(s): %(error)s. "
+                "Platform ship-by deadline: %(deadline)s."
             )
             % {
                 "number": order.number,
@@ -153,10 +153,7 @@ def _dead_alert(message: OutboxMessage) -> None:
         alert_raise(
             kind=Alert.Kind.ERP_PUSH_DEAD,
             order=order,
-            message=_(
-                "ERP 推送进入死信 Push %(key)s of order %(number)s to %(endpoint)s is dead after %(n)d "
-                "attempt(s): %(error)s"
-            )
+            message=_("Push %(key)s of order %(number)s to %(endpoint)s is dead after %(n)d attempt(s): %(error)s")
             % {
                 "key": message.idempotency_key,
                 "number": order.number,
@@ -209,7 +206,7 @@ def outbox_deliver_batch(*, limit: int | None = None, client: HttpClient | None 
                     continue
                 if _switched_off(message):
                     message.next_attempt_at = now + SWITCHED_OFF_WAIT
-                    message.last_error = _("接收方已停用 The receiver is switched off.")
+                    message.last_error = _("The receiver is switched off.")
                     touched.append(message)
                     result.waiting += 1
                     continue
@@ -236,7 +233,7 @@ def outbox_deliver_batch(*, limit: int | None = None, client: HttpClient | None 
             if resolved_keys:
                 alert_resolve(
                     alerts=Alert.objects.filter(dedupe_key__in=resolved_keys),
-                    resolution=_("已送达 Delivered."),
+                    resolution=_("Delivered."),
                 )
             if result.next_due:  # a worker comes back when the first retry is due (the sweep would, later)
                 job_enqueue_on_commit(job=DELIVER_JOB, delay=max(min(result.next_due) - now, timedelta(seconds=1)))
@@ -307,21 +304,19 @@ def ship_by_deadline_alerts(*, now: datetime | None = None, limit: int = 500) ->
     )
     raised = 0
     for order in orders:
-        passed = order.platform_ship_by <= now
         text = (
-            _("已超过平台发货时限 Order %(number)s passed its platform ship-by deadline %(deadline)s")
-            if passed
-            else _("临近平台发货时限 Order %(number)s must be confirmed shipped to the platform by %(deadline)s")
+            _(
+                "Order %(number)s passed its platform ship-by deadline %(deadline)s and %(channel)s was not told "
+                "it shipped."
+            )
+            if order.platform_ship_by <= now
+            else _("Order %(number)s must be confirmed shipped to %(channel)s by the platform deadline %(deadline)s.")
         )
         alert_raise(
             kind=Alert.Kind.SHIP_CONFIRM_FAILED,
             order=order,
-            message=(text + _(" and %(channel)s has not been told it shipped."))
-            % {
-                "number": order.number,
-                "deadline": deadline_text(order.platform_ship_by),
-                "channel": order.channel,
-            },
+            message=text
+            % {"number": order.number, "deadline": deadline_text(order.platform_ship_by), "channel": order.channel},
             dedupe_key=f"ship_by:{order.pk}",
             restate=True,
         )
