@@ -52,11 +52,28 @@ class SecretsKeptForm(forms.ModelForm):
         return cleaned
 
 
-def secrets_set(obj, model, names: tuple[str, ...]) -> str:
-    return " / ".join(
-        f"{model._meta.get_field(name).verbose_name}: " + str(_("set (hidden)") if getattr(obj, name) else _("not set"))
-        for name in names
-    )
+class SecretsHiddenWhenViewOnly:
+    """A view-only page shows every field as text: never the secrets (`secret_fields`), only whether they are set."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not self.has_change_permission(request, obj):
+            fields = [field for field in fields if field not in self.secret_fields] + ["secrets_display"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "secrets_display"] if not self.has_change_permission(request, obj) else readonly
+
+    @admin.display(description=_("secrets"))
+    def secrets_display(self, obj) -> str:
+        return " / ".join(
+            f"{obj._meta.get_field(name).verbose_name}: "
+            + str(_("set (hidden)") if getattr(obj, name) else _("not set"))
+            for name in self.secret_fields
+        )
 
 
 class ErpEndpointForm(SecretsKeptForm):
@@ -102,26 +119,12 @@ class ErpEndpointForm(SecretsKeptForm):
 
 
 @admin.register(ErpEndpoint)
-class ErpEndpointAdmin(HistoryAdmin):
+class ErpEndpointAdmin(SecretsHiddenWhenViewOnly, HistoryAdmin):
     form = ErpEndpointForm
+    secret_fields = ERP_SECRET_FIELDS
     list_display = ("name", "kind", "url", "subscribed_display", "max_attempts", "timeout_seconds", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("name", "url", "app_key")
-
-    def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
-        if not self.has_change_permission(request, obj):
-            # A view-only page shows every field as text: never the secrets, only whether they are set.
-            fields = [field for field in fields if field not in ERP_SECRET_FIELDS] + ["secrets_display"]
-        return fields
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "secrets_display"] if not self.has_change_permission(request, obj) else readonly
-
-    @admin.display(description=_("secrets"))
-    def secrets_display(self, obj: ErpEndpoint) -> str:
-        return secrets_set(obj, ErpEndpoint, ERP_SECRET_FIELDS)
 
     @admin.display(description=_("status changes pushed"))
     def subscribed_display(self, obj: ErpEndpoint) -> str:
@@ -145,28 +148,15 @@ class ShipConfirmSettingsForm(SecretsKeptForm):
         fields = ("url", "secret", "confirm_at", "max_attempts", "timeout_seconds", "is_active")
 
 
-class ShipConfirmSettingsInline(admin.StackedInline):
+class ShipConfirmSettingsInline(SecretsHiddenWhenViewOnly, admin.StackedInline):
     """On the channel's page: where and when the channel is told its orders shipped (发货回传)."""
 
     model = ShipConfirmSettings
     form = ShipConfirmSettingsForm
+    secret_fields = SHIP_CONFIRM_SECRET_FIELDS
     extra = 0
     max_num = 1
     verbose_name_plural = _("ship confirmation to this channel (发货回传)")
-
-    def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
-        if not self.has_change_permission(request, obj):
-            fields = [field for field in fields if field not in SHIP_CONFIRM_SECRET_FIELDS] + ["secrets_display"]
-        return fields
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "secrets_display"] if not self.has_change_permission(request, obj) else readonly
-
-    @admin.display(description=_("secrets"))
-    def secrets_display(self, obj: ShipConfirmSettings) -> str:
-        return secrets_set(obj, ShipConfirmSettings, SHIP_CONFIRM_SECRET_FIELDS)
 
 
 @admin.register(OutboxMessage)

@@ -147,3 +147,4 @@ def test_channel_admin_ship_confirm_inline_secret_never_shown(client, yunying, k
     page = client.get(change)
     assert page.status_code == 200
     assert "https://conn.example.com/ship" in page.content.decode() and b"ship-secret-9" not in page.content
+    assert "密钥: 已设置（不显示）" in page.content.decode()  # only whether it is set
