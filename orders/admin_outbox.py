@@ -182,11 +182,11 @@ class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     search_fields = ("=idempotency_key", "=order__number", "=order__channel_order_no")
     raw_id_fields = ("order",)
     date_hierarchy = "created_at"
+    # The receiver as text: the endpoint's own page is for those who configure endpoints (客服 may not open it).
     fields = (
         "idempotency_key",
         "kind",
-        "endpoint",
-        "channel",
+        "receiver",
         "order",
         "sequence",
         "state",
@@ -198,7 +198,7 @@ class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
         "payload",
         "created_at",
     )
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "receiver")
     service_owned_fields = tuple(f.name for f in OutboxMessage._meta.fields)
     actions = ["retry"]
 
