@@ -18,6 +18,7 @@ from orders.services.transitions import order_transition
 from tests.channels.erp_peer import QIMEN_FAILURE, QIMEN_SUCCESS, ErpPeer, slow
 from tests.channels.outbox_fixtures import WEBHOOK_SECRET, endpoint
 from tests.factories import make_order
+from tests.orders.test_lifecycle import _paid_post
 
 pytestmark = pytest.mark.django_db
 
@@ -221,3 +222,17 @@ def test_outbox_deliver_batch_failing_first_message_holds_its_orders_later_ones_
     keys = [s.key for s in erp_peer.seen if s.key.startswith(a.number)]
     assert keys[-2:] == [a.number, f"{a.number}-cancelled-2"]
     assert set(OutboxMessage.objects.values_list("state", flat=True)) == {"delivered"}
+
+
+def test_order_create_paid_post_with_an_endpoint_costs_three_statements_more(api, peer, stocked):
+    # given: the statements of a paid POST without any ERP endpoint (the process's endpoint list read once)
+    _order, without = _paid_post(api)
+    assert not OutboxMessage.objects.exists()
+    # when: an endpoint is active (and, say, subscribes to paid: the creation's own moves are in the snapshot)
+    endpoint(peer, subscribed_statuses=[Status.PAID])
+    _paid_post(api)  # this process reads the endpoint list again once
+    order, with_endpoint = _paid_post(api)
+    # then: the order's lines for the snapshot, the row and its history row: three statements, one row
+    print(f"\n{len(without)} statements without an endpoint, {len(with_endpoint)} with one")
+    assert len(with_endpoint) - len(without) <= 3
+    assert list(OutboxMessage.objects.filter(order=order).values_list("kind", flat=True)) == ["order_accepted"]
