@@ -50,6 +50,9 @@ class ErpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Buffered: the status line, headers and body leave in one segment (unbuffered, the body waits ~40 ms
+            # for the delayed ACK of the headers: Nagle).
+            wbufsize = -1
 
             def log_message(self, *args):  # quiet
                 pass

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -185,6 +185,29 @@ def _record(message: OutboxMessage, answer: Answer, *, now: datetime, result: Ba
     result.failed += 1
 
 
+_OUTCOMES_UPDATE = """
+UPDATE {table} AS m SET state = v.state, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+    last_error = v.last_error, last_answer = v.last_answer, delivered_at = v.delivered_at
+FROM unnest(%s::bigint[], %s::varchar[], %s::smallint[], %s::timestamptz[], %s::varchar[], %s::text[],
+    %s::timestamptz[]) AS v(id, state, attempts, next_attempt_at, last_error, last_answer, delivered_at)
+WHERE m.id = v.id
+"""
+
+
+def _outcomes_write(messages: list[OutboxMessage], *, now: datetime) -> None:
+    """The batch's outcomes: one UPDATE of the rows and one INSERT of their history rows (simple-history's bulk
+    helper, as bulk_update_with_history writes them). On PostgreSQL the UPDATE takes the values as arrays:
+    bulk_update's CASE per field and row cost 3 ms a row in Python (measured: three quarters of a delivery).
+    Elsewhere (the SQLite demo) bulk_update_with_history itself."""
+    if connection.vendor != "postgresql":
+        bulk_update_with_history(messages, OutboxMessage, fields=UPDATED_FIELDS, default_date=now)
+        return
+    columns = [[getattr(m, name) for m in messages] for name in ("pk", *UPDATED_FIELDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTCOMES_UPDATE.format(table=connection.ops.quote_name(OutboxMessage._meta.db_table)), columns)
+    OutboxMessage.history.bulk_history_create(messages, update=True, default_date=now)
+
+
 def outbox_deliver_batch(*, limit: int | None = None, client: HttpClient | None = None) -> BatchResult:
     """Claim one batch of due rows and send them, in one transaction (the claim's row locks last until the
     batch's outcomes are written). Returns what happened; `claimed` 0 means nothing was due."""
@@ -229,7 +252,7 @@ def outbox_deliver_batch(*, limit: int | None = None, client: HttpClient | None 
                     if message.kind == OutboxMessage.Kind.SHIP_CONFIRM:
                         resolved_keys.append(f"ship_by:{message.order_id}")
             if touched:
-                bulk_update_with_history(touched, OutboxMessage, fields=UPDATED_FIELDS, default_date=now)
+                _outcomes_write(touched, now=now)
             if resolved_keys:
                 alert_resolve(
                     alerts=Alert.objects.filter(dedupe_key__in=resolved_keys),
