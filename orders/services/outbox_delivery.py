@@ -276,7 +276,7 @@ def outbox_deliver_due(*, budget_seconds: float = 50.0) -> dict[str, int]:
             result = outbox_deliver_batch(client=client)
             for name in totals:
                 totals[name] += getattr(result, name)
-            if result.claimed == 0 or result.claimed == result.waiting:
+            if result.delivered == 0:  # nothing due, or only failures: their retries come when due
                 break
     finally:
         client.close()
@@ -309,8 +309,9 @@ def outbox_messages_retry(*, messages: QuerySet[OutboxMessage], actor: AbstractB
 
 def ship_by_deadline_alerts(*, now: datetime | None = None, limit: int = 500) -> int:
     """Alert customer service about each order of a channel with ship confirmation on whose platform ship-by
-    deadline is within SHIP_CONFIRM_WARN_HOURS (or past) without a delivered ship confirmation. One open alert
-    per order (restated when the deadline has passed); delivering the confirmation resolves it."""
+    deadline is within SHIP_CONFIRM_WARN_HOURS (or past) without a delivered ship confirmation. One alert per
+    order (restated when the deadline has passed, not raised again once acknowledged); delivering the
+    confirmation resolves it. Returns how many orders were alerted."""
     now = now or timezone.now()
     horizon = now + timedelta(hours=settings.SHIP_CONFIRM_WARN_HOURS)
     confirmed = OutboxMessage.objects.filter(
@@ -325,8 +326,19 @@ def ship_by_deadline_alerts(*, now: datetime | None = None, limit: int = 500) ->
         .select_related("channel")
         .order_by("platform_ship_by")[:limit]
     )
+    orders = list(orders)
+    # Someone acknowledged it and works on it: no second alert while the first is unresolved.
+    handled = set(
+        Alert.objects.filter(
+            dedupe_key__in=[f"ship_by:{order.pk}" for order in orders],
+            acknowledged_at__isnull=False,
+            resolved_at__isnull=True,
+        ).values_list("dedupe_key", flat=True)
+    )
     raised = 0
     for order in orders:
+        if f"ship_by:{order.pk}" in handled:
+            continue
         text = (
             _(
                 "Order %(number)s passed its platform ship-by deadline %(deadline)s and %(channel)s was not told "

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from logistics.selectors import primary_parcel
 from orders.models import Alert, Channel, OutboxMessage, ShipConfirmSettings, Source
+from orders.services.alerts import alert_acknowledge
 from orders.services.outbox import deadline_text
 from orders.services.outbox_delivery import outbox_deliver_batch, ship_by_deadline_alerts
 from orders.services.transitions import order_transition
@@ -110,6 +111,16 @@ def test_ship_by_deadline_alerts_near_deadline_without_confirmation_alert_once_a
     alert.refresh_from_db()
     assert alert.resolved_at is not None
     assert ship_by_deadline_alerts() == 0
+
+
+def test_ship_by_deadline_alerts_acknowledged_alert_is_not_raised_again(peer, kefu):
+    confirm_settings(peer, confirm_at="picked_up")
+    order = printed_order(platform_ship_by=ship_by(1))
+    ship_by_deadline_alerts()
+    alert = Alert.objects.get(kind=Alert.Kind.SHIP_CONFIRM_FAILED, order=order)
+    alert_acknowledge(alert=alert, actor=kefu)
+    assert ship_by_deadline_alerts() == 0
+    assert Alert.objects.filter(kind=Alert.Kind.SHIP_CONFIRM_FAILED, order=order).count() == 1
 
 
 def test_ship_by_deadline_alerts_channel_without_ship_confirmation_is_not_watched():
