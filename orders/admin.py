@@ -31,6 +31,7 @@ from orders.models import (
     AlertRoute,
     Channel,
     Customer,
+    DuplicateSettings,
     EscalationLevel,
     Order,
     OrderLine,
@@ -45,6 +46,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
+from orders.services.duplicates import duplicate_settings
 from orders.services.handling import (
     DETAIL_FIELDS,
     details_editable,
@@ -203,7 +205,16 @@ class OrderAdmin(HistoryAdmin):
         "priority",
         "ordered_short",
     )
-    list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
+    list_filter = (
+        "status",
+        "hold_kind",  # 退款审核 / 疑似重复 holds
+        "channel",
+        "priority",
+        OverdueFilter,
+        "payment_status",
+        "is_presale",
+        "is_legacy",
+    )
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
     search_fields = ("number",)  # replaced by get_search_results (selectors.order_lookup_ids)
@@ -237,6 +248,8 @@ class OrderAdmin(HistoryAdmin):
         "carrier",
         "resume_status",
         "fingerprint",
+        "channel_modified_at",  # set by channel intake
+        "duplicate_of",  # set by the duplicate check
         "created_at",
         "updated_at",
     )
@@ -245,7 +258,7 @@ class OrderAdmin(HistoryAdmin):
     fieldsets = (
         (
             _("Order"),
-            {"fields": ORDER_HEADER_FIELDS},
+            {"fields": (*ORDER_HEADER_FIELDS, "channel_modified_at", "duplicate_of")},
         ),
         (
             _("Customer and address"),
@@ -693,10 +706,42 @@ class ChannelAdmin(HistoryAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
-    list_display = ("name", "phone", "member_level", "created_at")
+    list_display = ("name", "phone", "platform_buyer", "member_level", "created_at")
     list_filter = ("member_level",)
-    search_fields = ("=phone", "name")
+    search_fields = ("=phone", "name", "=platform_buyer")
     date_hierarchy = "created_at"
+    readonly_fields = ("platform_buyer",)  # a masked buyer's identity: set by intake
+
+
+class DuplicateSettingsForm(forms.ModelForm):
+    match_fields = forms.MultipleChoiceField(
+        label=_("match fields"),
+        choices=DuplicateSettings.Match.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("What must be equal (at least one phone). A masked phone (138****5678) never counts as equal."),
+    )
+
+    class Meta:
+        model = DuplicateSettings
+        fields = ("enabled", "window_hours", "match_fields")
+
+
+@admin.register(DuplicateSettings)
+class DuplicateSettingsAdmin(HistoryAdmin):
+    """One row (like the allocation settings): the list page opens it directly."""
+
+    form = DuplicateSettingsForm
+    list_display = ("__str__", "enabled", "window_hours")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings = duplicate_settings()
+        return HttpResponseRedirect(reverse("admin:orders_duplicatesettings_change", args=[settings.pk]))
 
 
 class StaffPickerMixin:

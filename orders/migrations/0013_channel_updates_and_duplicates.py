@@ -9,121 +9,240 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0012_alert_kind_waybill_cancel_failed_and_receiver_platform_id'),
+        ("orders", "0012_alert_kind_waybill_cancel_failed_and_receiver_platform_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DuplicateSettings',
+            name="DuplicateSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True, verbose_name='check for cross-channel duplicates')),
-                ('window_hours', models.PositiveIntegerField(default=24, help_text='Orders placed at most this many hours apart count as a pair.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(720)], verbose_name='window (hours)')),
-                ('match_fields', models.JSONField(default=orders.models.duplicate_match_default, help_text='What must be equal (at least one phone). A masked phone (138****5678) never counts as equal.', verbose_name='match fields')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("enabled", models.BooleanField(default=True, verbose_name="check for cross-channel duplicates")),
+                (
+                    "window_hours",
+                    models.PositiveIntegerField(
+                        default=24,
+                        help_text="Orders placed at most this many hours apart count as a pair.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(720),
+                        ],
+                        verbose_name="window (hours)",
+                    ),
+                ),
+                (
+                    "match_fields",
+                    models.JSONField(
+                        default=orders.models.duplicate_match_default,
+                        help_text="What must be equal (at least one phone). A masked phone (138****5678) never counts as equal.",
+                        verbose_name="match fields",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'duplicate check settings',
-                'verbose_name_plural': 'duplicate check settings',
+                "verbose_name": "duplicate check settings",
+                "verbose_name_plural": "duplicate check settings",
             },
         ),
         migrations.CreateModel(
-            name='HistoricalDuplicateSettings',
+            name="HistoricalDuplicateSettings",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True, verbose_name='check for cross-channel duplicates')),
-                ('window_hours', models.PositiveIntegerField(default=24, help_text='Orders placed at most this many hours apart count as a pair.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(720)], verbose_name='window (hours)')),
-                ('match_fields', models.JSONField(default=orders.models.duplicate_match_default, help_text='What must be equal (at least one phone). A masked phone (138****5678) never counts as equal.', verbose_name='match fields')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("enabled", models.BooleanField(default=True, verbose_name="check for cross-channel duplicates")),
+                (
+                    "window_hours",
+                    models.PositiveIntegerField(
+                        default=24,
+                        help_text="Orders placed at most this many hours apart count as a pair.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(720),
+                        ],
+                        verbose_name="window (hours)",
+                    ),
+                ),
+                (
+                    "match_fields",
+                    models.JSONField(
+                        default=orders.models.duplicate_match_default,
+                        help_text="What must be equal (at least one phone). A masked phone (138****5678) never counts as equal.",
+                        verbose_name="match fields",
+                    ),
+                ),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
             ],
             options={
-                'verbose_name': 'historical duplicate check settings',
-                'verbose_name_plural': 'historical duplicate check settings',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical duplicate check settings",
+                "verbose_name_plural": "historical duplicate check settings",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddField(
-            model_name='customer',
-            name='platform_buyer',
-            field=models.CharField(blank=True, editable=False, help_text='Channel and platform buyer id of a buyer whose phone the platform masked; set by intake.', max_length=140, verbose_name='platform buyer'),
+            model_name="customer",
+            name="platform_buyer",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="Channel and platform buyer id of a buyer whose phone the platform masked; set by intake.",
+                max_length=140,
+                verbose_name="platform buyer",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalcustomer',
-            name='platform_buyer',
-            field=models.CharField(blank=True, editable=False, help_text='Channel and platform buyer id of a buyer whose phone the platform masked; set by intake.', max_length=140, verbose_name='platform buyer'),
+            model_name="historicalcustomer",
+            name="platform_buyer",
+            field=models.CharField(
+                blank=True,
+                editable=False,
+                help_text="Channel and platform buyer id of a buyer whose phone the platform masked; set by intake.",
+                max_length=140,
+                verbose_name="platform buyer",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalorder',
-            name='channel_modified_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='channel modified at'),
+            model_name="historicalorder",
+            name="channel_modified_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="channel modified at"),
         ),
         migrations.AddField(
-            model_name='historicalorder',
-            name='duplicate_of',
-            field=models.ForeignKey(blank=True, db_constraint=False, editable=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='orders.order', verbose_name='suspected duplicate of'),
+            model_name="historicalorder",
+            name="duplicate_of",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="orders.order",
+                verbose_name="suspected duplicate of",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalorder',
-            name='sku_set',
-            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name='SKU set'),
+            model_name="historicalorder",
+            name="sku_set",
+            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name="SKU set"),
         ),
         migrations.AddField(
-            model_name='order',
-            name='channel_modified_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='channel modified at'),
+            model_name="order",
+            name="channel_modified_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="channel modified at"),
         ),
         migrations.AddField(
-            model_name='order',
-            name='duplicate_of',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='orders.order', verbose_name='suspected duplicate of'),
+            model_name="order",
+            name="duplicate_of",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="orders.order",
+                verbose_name="suspected duplicate of",
+            ),
         ),
         migrations.AddField(
-            model_name='order',
-            name='sku_set',
-            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name='SKU set'),
+            model_name="order",
+            name="sku_set",
+            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name="SKU set"),
         ),
         migrations.AlterField(
-            model_name='customer',
-            name='phone',
-            field=models.CharField(blank=True, max_length=11, validators=[django.core.validators.RegexValidator('^1[3-9]\\d(?:\\d{4}|\\*{4})\\d{4}$', 'Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).')], verbose_name='mobile phone'),
+            model_name="customer",
+            name="phone",
+            field=models.CharField(
+                blank=True,
+                max_length=11,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^1[3-9]\\d(?:\\d{4}|\\*{4})\\d{4}$",
+                        "Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).",
+                    )
+                ],
+                verbose_name="mobile phone",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalcustomer',
-            name='phone',
-            field=models.CharField(blank=True, max_length=11, validators=[django.core.validators.RegexValidator('^1[3-9]\\d(?:\\d{4}|\\*{4})\\d{4}$', 'Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).')], verbose_name='mobile phone'),
+            model_name="historicalcustomer",
+            name="phone",
+            field=models.CharField(
+                blank=True,
+                max_length=11,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^1[3-9]\\d(?:\\d{4}|\\*{4})\\d{4}$",
+                        "Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678).",
+                    )
+                ],
+                verbose_name="mobile phone",
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalorder',
-            name='hold_kind',
-            field=models.CharField(blank=True, choices=[('', 'Other hold'), ('stock', 'Held for stock'), ('refund', 'Refund review'), ('duplicate', 'Suspected duplicate')], default='', editable=False, max_length=16, verbose_name='hold kind'),
+            model_name="historicalorder",
+            name="hold_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Other hold"),
+                    ("stock", "Held for stock"),
+                    ("refund", "Refund review"),
+                    ("duplicate", "Suspected duplicate"),
+                ],
+                default="",
+                editable=False,
+                max_length=16,
+                verbose_name="hold kind",
+            ),
         ),
         migrations.AlterField(
-            model_name='order',
-            name='hold_kind',
-            field=models.CharField(blank=True, choices=[('', 'Other hold'), ('stock', 'Held for stock'), ('refund', 'Refund review'), ('duplicate', 'Suspected duplicate')], default='', editable=False, max_length=16, verbose_name='hold kind'),
+            model_name="order",
+            name="hold_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "Other hold"),
+                    ("stock", "Held for stock"),
+                    ("refund", "Refund review"),
+                    ("duplicate", "Suspected duplicate"),
+                ],
+                default="",
+                editable=False,
+                max_length=16,
+                verbose_name="hold kind",
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['phone'], name='customer_phone_like', opclasses=['varchar_pattern_ops']),
+            model_name="customer",
+            index=models.Index(fields=["phone"], name="customer_phone_like", opclasses=["varchar_pattern_ops"]),
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.UniqueConstraint(condition=models.Q(('platform_buyer', '')), fields=('phone',), name='customer_unique_phone'),
+            model_name="customer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("platform_buyer", "")), fields=("phone",), name="customer_unique_phone"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.UniqueConstraint(condition=models.Q(('platform_buyer', ''), _negated=True), fields=('platform_buyer',), name='customer_unique_platform_buyer'),
+            model_name="customer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("platform_buyer", ""), _negated=True),
+                fields=("platform_buyer",),
+                name="customer_unique_platform_buyer",
+            ),
         ),
         migrations.AddField(
-            model_name='historicalduplicatesettings',
-            name='history_user',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="historicalduplicatesettings",
+            name="history_user",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
     ]
