@@ -112,7 +112,7 @@ class Customer(models.Model):
         indexes = [
             models.Index(Right("phone", 4), name="customer_phone_last4"),
             models.Index(fields=["name"], name="customer_name_like", opclasses=[PATTERN_OPS]),
-            models.Index(fields=["phone"], name="customer_phone_like", opclasses=[PATTERN_OPS]),
+            models.Index(fields=["phone"], name="orders_customer_phone_like", opclasses=[PATTERN_OPS]),
         ]
         constraints = [
             # One row per real phone; masked buyers are one row per platform buyer.

@@ -222,7 +222,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="customer",
-            index=models.Index(fields=["phone"], name="customer_phone_like", opclasses=["varchar_pattern_ops"]),
+            index=models.Index(fields=["phone"], name="orders_customer_phone_like", opclasses=["varchar_pattern_ops"]),
         ),
         migrations.AddConstraint(
             model_name="customer",
