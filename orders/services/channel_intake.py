@@ -107,7 +107,16 @@ def _take(*, channel: Channel, report: ChannelOrder, source: str) -> ChannelTake
         .first()
     )
     if existing is None:
-        result = order_create(draft=draft, actor=None, source=source, channel_modified_at=report.modified_at)
+        try:
+            result = order_create(draft=draft, actor=None, source=source, channel_modified_at=report.modified_at)
+        except Conflict as error:
+            if error.code != OrderErrorCode.CHANNEL_ORDER_CONFLICT:
+                raise
+            # A concurrent take created it with other content a moment ago: this report updates that order.
+            existing = Order.objects.select_for_update().get(
+                channel=channel, channel_order_no=draft.channel_order_no, is_legacy=False
+            )
+            return _update(existing=existing, report=report, channel=channel, source=source)
         if result.created:
             order, done = _event_apply(order=result.order, report=report, channel=channel, source=source)
             if result.duplicate_of is not None:
@@ -121,6 +130,12 @@ def _take(*, channel: Channel, report: ChannelOrder, source: str) -> ChannelTake
                 )
             return ChannelTake(outcome=Outcome.CREATED, order=order, reason=done)
         existing = Order.objects.select_for_update().get(pk=result.order.pk)  # a concurrent take created it
+    return _update(existing=existing, report=report, channel=channel, source=source)
+
+
+def _update(*, existing: Order, report: ChannelOrder, channel: Channel, source: str) -> ChannelTake:
+    """The hub has the order (row-locked): apply the report unless it is older than the last one applied."""
+    draft = report.draft
     last = existing.channel_modified_at
     if report.modified_at is not None and last is not None and report.modified_at < last:
         return ChannelTake(
