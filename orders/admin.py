@@ -731,7 +731,17 @@ class DuplicateSettingsAdmin(HistoryAdmin):
     """One row (like the allocation settings): the list page opens it directly."""
 
     form = DuplicateSettingsForm
-    list_display = ("__str__", "enabled", "window_hours")
+    list_display = ("__str__", "enabled", "window_hours", "match_fields_display")
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return ("enabled", "window_hours", "match_fields")
+        return ("enabled", "window_hours", "match_fields_display")  # read-only: the labels, not the codes
+
+    @admin.display(description=_("match fields"))
+    def match_fields_display(self, settings: DuplicateSettings) -> str:
+        labels = dict(DuplicateSettings.Match.choices)
+        return "、".join(str(labels.get(name, name)) for name in settings.match_fields) or "—"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -22,7 +22,7 @@ from logistics.selectors import tracking_number_of
 from orders.drafts import ChannelEvent, ChannelOrder, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import CANCELLABLE, HOLDABLE, Alert, Channel, Order, Status
-from orders.phones import is_cn_mobile, is_masked_phone, receiver_phone_validator
+from orders.phones import is_cn_mobile, is_masked_phone, normalize_phone, receiver_phone_validator
 from orders.services.alerts import alert_raise
 from orders.services.core import order_lock
 from orders.services.intake import order_create, order_update_from_channel
@@ -51,9 +51,7 @@ class ChannelTake:
 def channel_order_take(*, channel: Channel, report: ChannelOrder, source: str) -> ChannelTake:
     """Take one reported order in its own transaction: either all of it is written, or nothing and a rejection
     that names the problem. Never raises for bad input."""
-    draft = report.draft
-    if draft.channel != channel.code:  # the channel that delivered it is the order's channel
-        report = replace(report, draft=replace(draft, channel=channel.code))
+    report = replace(report, draft=_draft_normalized(report.draft, channel=channel))
     try:
         _draft_check(report.draft)
         with transaction.atomic():
@@ -68,6 +66,20 @@ def channel_order_take(*, channel: Channel, report: ChannelOrder, source: str) -
             reason=_("值无法保存 A value cannot be stored: %(error)s") % {"error": str(error).strip()[:200]},
             code=OrderErrorCode.INVALID_FIELD,
         )
+
+
+def _draft_normalized(draft: OrderDraft, *, channel: Channel) -> OrderDraft:
+    """The channel that delivered it is the order's channel; phones as orders.phones spells them (full-width digits,
+    +86, dashes), whatever the mapping did. Masked phones stay as given."""
+    customer_phone, receiver_phone = normalize_phone(draft.customer.phone), normalize_phone(draft.address.phone)
+    if (draft.channel, draft.customer.phone, draft.address.phone) == (channel.code, customer_phone, receiver_phone):
+        return draft
+    return replace(
+        draft,
+        channel=channel.code,
+        customer=replace(draft.customer, phone=customer_phone),
+        address=replace(draft.address, phone=receiver_phone),
+    )
 
 
 def _invalid(field: str, message: str) -> InvalidInput:

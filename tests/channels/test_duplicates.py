@@ -169,7 +169,7 @@ def test_one_path_aliases_full_width_phones_masked_receivers_and_ship_by():
         channel_no(),
         lines=(("tm-mask-sku", 1, "99.00"),),
         buyer_phone="＋８６ １３８-００００-１１１１",
-        receiver_phone="138****1111",
+        receiver_phone="+86 138****1111",
         platform_ship_by=ship_by,
     )
     order = take(r).order

@@ -9,7 +9,7 @@ from orders.models import AddressChange, Alert, Order, OrderEvent, Source, Statu
 from orders.services.channel_intake import Outcome
 from orders.services.transitions import order_transition
 from tests.channels.reports import channel_no, later, report, take
-from tests.factories import CarrierFactory, SkuFactory
+from tests.factories import CarrierFactory, SkuFactory, order_payload
 from warehouse.models import StockLock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
@@ -284,3 +284,17 @@ def test_bad_update_of_an_existing_order_changes_nothing():
     assert result.outcome == Outcome.REJECTED
     order.refresh_from_db()
     assert order.channel_modified_at is None or order.channel_modified_at < later(4)
+
+
+def test_an_order_taken_by_the_api_is_updated_by_its_channels_report(api):
+    payload = order_payload(channel_order_no=channel_no())
+    response = api.post("/api/v1/orders/", payload, format="json")
+    assert response.status_code == 201, response.content
+    order = Order.objects.get(number=response.json()["number"])
+    # the platform's own report has another buyer id and time: the API would call that a conflict, the channel
+    # report is an update of the same order
+    result = take(report(payload["channel_order_no"], buyer_id="tm-9", detail="文三路 500 号", modified=later(1)))
+    assert result.outcome == Outcome.UPDATED and result.order.pk == order.pk
+    order.refresh_from_db()
+    assert (order.buyer_id, order.address_detail) == ("tm-9", "文三路 500 号")
+    assert Order.objects.filter(channel_order_no=payload["channel_order_no"]).count() == 1
