@@ -18,6 +18,7 @@ PAY = [("pay", {})]
 ALLOCATE = [*PAY, ("start_allocation", {}), ("allocate", {})]
 PRINT = [*ALLOCATE, ("print_label", {"carrier": "shunfeng", "tracking_number": "SF7770001"})]
 PICK_UP = [*PRINT, ("pick_up", {})]
+DELIVERED = [*PICK_UP, ("transit", {}), ("deliver", {})]
 
 
 def placed(no: str, **kwargs) -> Order:
@@ -30,7 +31,8 @@ def moved(no: str, steps, **kwargs) -> Order:
     """A paid order moved through `steps` (paid by the channel's first report)."""
     order = placed(no, paid="198.00", **kwargs)
     CarrierFactory()
-    sources = {"pick_up": Source.CARRIER, "print_label": Source.SCAN}
+    sources = {"pick_up": Source.CARRIER, "print_label": Source.SCAN, "transit": Source.CARRIER}
+    sources["deliver"] = Source.CARRIER
     for name, changes in steps[1:] if steps and steps[0][0] == "pay" else steps:
         order = order_transition(
             order=order, transition=name, actor=None, source=sources.get(name, Source.SYSTEM), changes=changes
@@ -298,3 +300,31 @@ def test_an_order_taken_by_the_api_is_updated_by_its_channels_report(api):
     order.refresh_from_db()
     assert (order.buyer_id, order.address_detail) == ("tm-9", "文三路 500 号")
     assert Order.objects.filter(channel_order_no=payload["channel_order_no"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [(ChannelEvent.REFUND_REQUESTED, "退款申请"), (ChannelEvent.CANCELLED, "渠道已取消")],
+    ids=["refund", "cancel"],
+)
+def test_refund_or_cancel_of_a_delivered_order_alerts_and_changes_nothing(event, words):
+    no = channel_no()
+    order = moved(no, DELIVERED)
+    assert order.status == Status.DELIVERED
+    result = take(report(no, event=event, reason="七天无理由", modified=later(30)))
+    assert result.outcome == Outcome.UPDATED
+    order.refresh_from_db()
+    assert order.status == Status.DELIVERED
+    alert = Alert.objects.get(order=order)
+    assert words in alert.message and order.number in alert.message and alert.owner_group.name == "客服"
+
+
+def test_paid_report_of_a_cancelled_order_is_not_recorded_but_put_in_front_of_a_person():
+    no = channel_no()
+    order = placed(no)
+    order_transition(order=order, transition="cancel", actor=None, source=Source.ADMIN, reason="客服取消")
+    result = take(report(no, event=ChannelEvent.PAID, paid="198.00", modified=later(5)))
+    assert result.outcome == Outcome.UPDATED
+    order.refresh_from_db()
+    assert (order.status, order.payment_status, order.paid_amount) == (Status.CANCELLED, "unpaid", Decimal("0"))
+    assert Alert.objects.filter(order=order, message__contains="paid_amount").count() == 1
