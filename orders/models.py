@@ -95,6 +95,8 @@ class Customer(models.Model):
         _("platform buyer"),
         max_length=140,
         blank=True,
+        default="",
+        db_default="",  # rows written by raw SQL (bench/dataset.py) are customers of their phone
         editable=False,
         help_text=_("Channel and platform buyer id of a buyer whose phone the platform masked; set by intake."),
     )
@@ -238,7 +240,7 @@ class Order(FSMModelMixin, models.Model):
     channel_modified_at = models.DateTimeField(_("channel modified at"), null=True, blank=True, editable=False)
     # The SKU codes the channel sold (gifts from rules not counted), as one digest: the cross-channel duplicate
     # check compares it. Set by intake.
-    sku_set = models.CharField(_("SKU set"), max_length=64, blank=True, editable=False)
+    sku_set = models.CharField(_("SKU set"), max_length=64, blank=True, default="", db_default="", editable=False)
     # The open order on another channel this one looks like (疑似重复), set by intake when it held it.
     duplicate_of = models.ForeignKey(
         "self",
