@@ -120,7 +120,9 @@ def _take(*, channel: Channel, report: ChannelOrder, source: str) -> ChannelTake
     )
     if existing is None:
         try:
-            result = order_create(draft=draft, actor=None, source=source, channel_modified_at=report.modified_at)
+            result = order_create(
+                draft=draft, actor=None, source=source, channel_modified_at=report.modified_at, replay=False
+            )
         except Conflict as error:
             if error.code != OrderErrorCode.CHANNEL_ORDER_CONFLICT:
                 raise

@@ -240,6 +240,7 @@ def order_create(
     actor: AbstractBaseUser | None,
     source: str = Source.API,
     channel_modified_at: datetime | None = None,
+    replay: bool = True,
 ) -> IntakeResult:
     """Create an order from a draft (every door builds one), or return the one already taken in for it.
 
@@ -247,6 +248,8 @@ def order_create(
     new: see _replay. Payment reported with the order goes through the payment service. A new order that looks
     like an open order on another channel is held as 疑似重复 next to it (orders.services.duplicates). The order
     row is committed before the caller says yes. `channel_modified_at`: the channel's time of the report.
+    `replay=False`: an order already taken in for the draft is returned as it is (created False), for the caller
+    to update by its own rules (channel_intake: the report's time decides first).
     """
     channel = _resolve_channel(draft.channel)
     skus = _resolve_skus(draft.lines)
@@ -298,6 +301,8 @@ def order_create(
                     break
         else:
             raise Conflict(_("Could not store the order, please retry."), code="retry")
+    if not replay:
+        return IntakeResult(order=existing, created=False)
     return _replay(existing=existing, draft=draft, skus=skus, channel=channel, actor=actor, source=source)
 
 
