@@ -32,6 +32,7 @@ from orders.models import (
     AlertRoute,
     Channel,
     Customer,
+    DuplicateSettings,
     EscalationLevel,
     Order,
     OrderLine,
@@ -46,6 +47,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
+from orders.services.duplicates import duplicate_settings
 from orders.services.handling import (
     DETAIL_FIELDS,
     details_editable,
@@ -204,7 +206,16 @@ class OrderAdmin(HistoryAdmin):
         "priority",
         "ordered_short",
     )
-    list_filter = ("status", "channel", "priority", OverdueFilter, "payment_status", "is_presale", "is_legacy")
+    list_filter = (
+        "status",
+        "hold_kind",  # 退款审核 / 疑似重复 holds
+        "channel",
+        "priority",
+        OverdueFilter,
+        "payment_status",
+        "is_presale",
+        "is_legacy",
+    )
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
     search_fields = ("number",)  # replaced by get_search_results (selectors.order_lookup_ids)
@@ -238,6 +249,8 @@ class OrderAdmin(HistoryAdmin):
         "carrier",
         "resume_status",
         "fingerprint",
+        "channel_modified_at",  # set by channel intake
+        "duplicate_of",  # set by the duplicate check
         "created_at",
         "updated_at",
     )
@@ -246,7 +259,7 @@ class OrderAdmin(HistoryAdmin):
     fieldsets = (
         (
             _("Order"),
-            {"fields": ORDER_HEADER_FIELDS},
+            {"fields": (*ORDER_HEADER_FIELDS, "channel_modified_at", "duplicate_of")},
         ),
         (
             _("Customer and address"),
@@ -695,10 +708,52 @@ class ChannelAdmin(HistoryAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
-    list_display = ("name", "phone", "member_level", "created_at")
+    list_display = ("name", "phone", "platform_buyer", "member_level", "created_at")
     list_filter = ("member_level",)
-    search_fields = ("=phone", "name")
+    search_fields = ("=phone", "name", "=platform_buyer")
     date_hierarchy = "created_at"
+    readonly_fields = ("platform_buyer",)  # a masked buyer's identity: set by intake
+
+
+class DuplicateSettingsForm(forms.ModelForm):
+    match_fields = forms.MultipleChoiceField(
+        label=_("match fields"),
+        choices=DuplicateSettings.Match.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("What must be equal (at least one phone). A masked phone (138****5678) never counts as equal."),
+    )
+
+    class Meta:
+        model = DuplicateSettings
+        fields = ("enabled", "window_hours", "match_fields")
+
+
+@admin.register(DuplicateSettings)
+class DuplicateSettingsAdmin(HistoryAdmin):
+    """One row (like the allocation settings): the list page opens it directly."""
+
+    form = DuplicateSettingsForm
+    list_display = ("__str__", "enabled", "window_hours", "match_fields_display")
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return ("enabled", "window_hours", "match_fields")
+        return ("enabled", "window_hours", "match_fields_display")  # read-only: the labels, not the codes
+
+    @admin.display(description=_("match fields"))
+    def match_fields_display(self, settings: DuplicateSettings) -> str:
+        labels = dict(DuplicateSettings.Match.choices)
+        return "、".join(str(labels.get(name, name)) for name in settings.match_fields) or "—"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings = duplicate_settings()
+        return HttpResponseRedirect(reverse("admin:orders_duplicatesettings_change", args=[settings.pk]))
 
 
 class StaffPickerMixin:

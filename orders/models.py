@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right
@@ -86,7 +87,19 @@ class Customer(models.Model):
         VIP = "vip", _("VIP")
 
     name = models.CharField(_("name"), max_length=100)
-    phone = models.CharField(_("mobile phone"), max_length=11, unique=True, validators=[cn_mobile_validator])
+    # A customer's identity is their real mobile number. A platform that masks the buyer's phone (138****5678, or
+    # none at all) gives no identity: many buyers share a mask. Such a buyer is a row of its own, keyed by
+    # platform_buyer (channel code + the platform's buyer id), and keeps the phone as the platform gave it.
+    phone = models.CharField(_("mobile phone"), max_length=11, blank=True, validators=[receiver_phone_validator])
+    platform_buyer = models.CharField(
+        _("platform buyer"),
+        max_length=140,
+        blank=True,
+        default="",
+        db_default="",  # rows written by raw SQL (bench/dataset.py) are customers of their phone
+        editable=False,
+        help_text=_("Channel and platform buyer id of a buyer whose phone the platform masked; set by intake."),
+    )
     member_level = models.CharField(
         _("member level"), max_length=16, choices=MemberLevel.choices, default=MemberLevel.NORMAL
     )
@@ -101,10 +114,26 @@ class Customer(models.Model):
         indexes = [
             models.Index(Right("phone", 4), name="customer_phone_last4"),
             models.Index(fields=["name"], name="customer_name_like", opclasses=[PATTERN_OPS]),
+            models.Index(fields=["phone"], name="orders_customer_phone_like", opclasses=[PATTERN_OPS]),
+        ]
+        constraints = [
+            # One row per real phone; masked buyers are one row per platform buyer.
+            models.UniqueConstraint(fields=["phone"], condition=Q(platform_buyer=""), name="customer_unique_phone"),
+            models.UniqueConstraint(
+                fields=["platform_buyer"], condition=~Q(platform_buyer=""), name="customer_unique_platform_buyer"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} {self.phone}"
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.platform_buyer:  # a customer of the hub's own (not a masked platform buyer): a real number
+            try:
+                cn_mobile_validator(self.phone)
+            except ValidationError as error:
+                raise ValidationError({"phone": error.messages}) from error
 
 
 class RegistryNumber:
@@ -140,6 +169,8 @@ class Order(FSMModelMixin, models.Model):
         # Only the allocation queue's own shortfall hold is released by the system once stock arrives.
         OTHER = "", _("Other hold")
         STOCK = "stock", _("Held for stock")
+        REFUND = "refund", _("Refund review")  # the channel reported a refund request: a person decides
+        DUPLICATE = "duplicate", _("Suspected duplicate")  # same buyer and items on another channel: see duplicate_of
 
     number = models.CharField(_("order number"), max_length=24, unique=True, editable=False)
     channel = models.ForeignKey(Channel, models.PROTECT, verbose_name=_("channel"), related_name="orders")
@@ -205,6 +236,21 @@ class Order(FSMModelMixin, models.Model):
     tracking_number = RegistryNumber()
 
     fingerprint = models.CharField(_("fingerprint"), max_length=64, unique=True, editable=False)
+    # The channel's modification time of the last report applied: an older report changes nothing. Set by intake.
+    channel_modified_at = models.DateTimeField(_("channel modified at"), null=True, blank=True, editable=False)
+    # The SKU codes the channel sold (gifts from rules not counted), as one digest: the cross-channel duplicate
+    # check compares it. Set by intake.
+    sku_set = models.CharField(_("SKU set"), max_length=64, blank=True, default="", db_default="", editable=False)
+    # The open order on another channel this one looks like (疑似重复), set by intake when it held it.
+    duplicate_of = models.ForeignKey(
+        "self",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("suspected duplicate of"),
+    )
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.API, editable=False)
     is_legacy = models.BooleanField(_("legacy (imported, read-only)"), default=False, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
@@ -706,6 +752,56 @@ class AddressChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.state}"
+
+
+def duplicate_match_default() -> list[str]:
+    return ["buyer_phone", "sku_set"]  # the same buyer phone with the same SKUs
+
+
+class DuplicateSettings(models.Model):
+    """One row: when a new order counts as a suspected duplicate (疑似重复) of an open order on another channel,
+    and is held for a person next to its twin. Edited by 运营主管 in the admin."""
+
+    class Match(models.TextChoices):
+        BUYER_PHONE = "buyer_phone", _("Buyer phone")
+        RECEIVER_PHONE = "receiver_phone", _("Receiver phone")
+        RECEIVER_ADDRESS = "receiver_address", _("Receiver address")
+        SKU_SET = "sku_set", _("Same SKUs")
+
+    # A phone is among the match fields: the check's query starts from its index (the customer, the receiver phone).
+    PHONES = (Match.BUYER_PHONE, Match.RECEIVER_PHONE)
+
+    enabled = models.BooleanField(_("check for cross-channel duplicates"), default=True)
+    window_hours = models.PositiveIntegerField(
+        _("window (hours)"),
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+        help_text=_("Orders placed at most this many hours apart count as a pair."),
+    )
+    match_fields = models.JSONField(
+        _("match fields"),
+        default=duplicate_match_default,
+        help_text=_("What must be equal (at least one phone). A masked phone (138****5678) never counts as equal."),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("duplicate check settings")
+        verbose_name_plural = _("duplicate check settings")
+
+    def __str__(self) -> str:
+        return str(_("duplicate check settings"))
+
+    def clean(self) -> None:
+        super().clean()
+        fields = list(self.match_fields or [])
+        unknown = sorted(set(fields) - set(self.Match.values))
+        if unknown:
+            raise ValidationError({"match_fields": _("Unknown match fields: %(f)s.") % {"f": ", ".join(unknown)}})
+        if not set(fields) & set(self.PHONES):
+            raise ValidationError(
+                {"match_fields": _("选择至少一个电话 Choose at least one phone (buyer or receiver) to match on.")}
+            )
 
 
 # --- the outbox: what the hub tells the outside (ERP pushes, ship confirmations to the channel) ----------------

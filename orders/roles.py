@@ -76,6 +76,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_order",
         "orders.change_addresschange",
         "orders.change_customer",
+        "orders.view_duplicatesettings",  # why an order is held as 疑似重复
         "orders.hold_order",
         "orders.release_order",
         "orders.cancel_order",
@@ -131,6 +132,8 @@ ROLES: dict[str, list[str]] = {
         "orders.delete_escalationlevel",
         "orders.change_alertroute",
         *CONFIGURE_OUTBOX,
+        "orders.view_duplicatesettings",
+        "orders.change_duplicatesettings",  # cross-channel duplicates: on/off, window, match fields
         "orders.pay_order",
         "orders.hold_order",
         "orders.release_order",

@@ -11,7 +11,7 @@ from logistics.selectors import tracking_number_of
 from orders.drafts import Address
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import AddressChange, Alert, Order, Source, Status
-from orders.phones import cn_mobile_validator
+from orders.phones import cn_mobile_validator, receiver_phone_validator
 from orders.services.alerts import alert_raise
 from orders.services.core import order_lock
 from orders.services.timeline import address_changed_event, history_attribute, intercept_resolved_event
@@ -31,8 +31,9 @@ BEFORE_LABEL = {Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, S
 WITH_CARRIER = {Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT}
 
 
-def _check(address: Address) -> None:
-    """Errors name the order's field (the admin form's field)."""
+def _check(address: Address, phone_validator=cn_mobile_validator) -> None:
+    """Errors name the order's field (the admin form's field). A person types a real number; a channel may send
+    the receiver's phone masked (receiver_phone_validator)."""
     for field, value in address.order_fields().items():
         max_length, required = ADDRESS_FIELDS[field]
         if (required and not value) or len(value) > max_length:
@@ -42,7 +43,7 @@ def _check(address: Address) -> None:
                 extra={"field": field},
             )
     try:
-        cn_mobile_validator(address.phone)  # a person typed it: a real number, not a masked one
+        phone_validator(address.phone)
     except ValidationError as exc:
         raise InvalidInput(
             str(exc.messages[0]), code=OrderErrorCode.INVALID_FIELD, extra={"field": "receiver_phone"}
@@ -94,27 +95,59 @@ def order_change_address(
             _address_apply(order=order, address=new, actor=actor, reason=f"address change: {reason}")
             address_changed_event(order=order, old=old, new=new, actor=actor, reason=reason)
             return change
-        why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": new.one_line(), "why": reason}
-        order = order_transition_locked(  # on the row locked above
-            order=order,
-            transition="flag_exception",
-            actor=None,
-            source=Source.ADMIN,
-            actor_label=_("address change"),
-            reason=why[:255],
-        )
-        alert_raise(
-            kind=Alert.Kind.OTHER,
-            order=order,
-            message=_("Ask %(carrier)s to intercept parcel %(number)s and deliver to: %(new)s")
-            % {
-                "carrier": order.carrier.name if order.carrier else "-",
-                "number": tracking_number_of(order),
-                "new": new.one_line(),
-            },
-            dedupe_key=f"intercept:{change.pk}",
-        )
+        _intercept(order=order, change=change, source=Source.ADMIN, actor_label=_("address change"))
         return change
+
+
+def _intercept(*, order: Order, change: AddressChange, source: str, actor_label: str) -> Order:
+    """After the label: the order waits in 'exception' and customer service asks the carrier to intercept."""
+    new = Address.from_order_fields(change.new_address)
+    why = _("拦截改址 Intercept for address change to %(new)s: %(why)s") % {"new": new.one_line(), "why": change.reason}
+    order = order_transition_locked(  # on the row the caller locked
+        order=order, transition="flag_exception", actor=None, source=source, actor_label=actor_label, reason=why[:255]
+    )
+    alert_raise(
+        kind=Alert.Kind.OTHER,
+        order=order,
+        message=_("Ask %(carrier)s to intercept parcel %(number)s and deliver to: %(new)s")
+        % {
+            "carrier": order.carrier.name if order.carrier else "-",
+            "number": tracking_number_of(order),
+            "new": new.one_line(),
+        },
+        dedupe_key=f"intercept:{change.pk}",
+    )
+    return order
+
+
+def order_address_from_channel(
+    *, order: Order, address: Address, reason: str, source: str, actor_label: str
+) -> tuple[Order, str]:
+    """A channel reports a new address for the order the caller holds locked: the rules of a person's change.
+    Before the label: an applied AddressChange and the new fields set on `order` (the caller saves them with its
+    one timeline event) → "applied". With the carrier: the intercept, as for a person → "intercept". Otherwise
+    (delivered, cancelled …) nothing changes → "refused". Bad values raise InvalidInput."""
+    _check(address, phone_validator=receiver_phone_validator)
+    old = Address.of(order)
+    asked = address.order_fields()
+    if AddressChange.objects.filter(order=order, state=AddressChange.State.INTERCEPT, new_address=asked).exists():
+        return order, "intercept"  # the channel repeats a change the carrier is already asked for
+    if order.is_legacy or order.status not in BEFORE_LABEL | WITH_CARRIER:
+        return order, "refused"
+    applied_now = order.status in BEFORE_LABEL
+    change = AddressChange.objects.create(
+        order=order,
+        state=AddressChange.State.APPLIED if applied_now else AddressChange.State.INTERCEPT,
+        old_address=old.order_fields(),
+        new_address=asked,
+        reason=reason[:255],
+        resolved_at=timezone.now() if applied_now else None,
+    )
+    if applied_now:
+        for field, value in address.order_fields().items():
+            setattr(order, field, value)
+        return order, "applied"
+    return _intercept(order=order, change=change, source=source, actor_label=actor_label), "intercept"
 
 
 def address_change_resolve(

@@ -16,7 +16,10 @@ from django.utils.translation import gettext as _
 from orders.drafts import Address, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
+from orders.phones import is_cn_mobile
+from orders.services.address import order_address_from_channel
 from orders.services.alerts import alert_raise
+from orders.services.duplicates import duplicate_twin_find, order_hold_as_duplicate
 from orders.services.outbox import order_accepted_push, order_accepting
 from orders.services.payment import (
     order_confirm_payment,
@@ -58,6 +61,7 @@ class IntakeResult:
     held: bool = False
     flagged: bool = False
     payment_recorded: bool = False
+    duplicate_of: Order | None = None  # a new order held as 疑似重复: its twin on another channel
 
 
 def order_fingerprint(
@@ -106,12 +110,34 @@ def _resolve_skus(lines: tuple[LineDraft, ...]) -> dict[str, Sku]:
     return found
 
 
+def sku_set_digest(codes) -> str:
+    """The set of SKU codes an order's channel lines name, as one comparable value (Order.sku_set)."""
+    return hashlib.sha256(",".join(sorted(set(codes))).encode()).hexdigest()
+
+
+def customer_identity(draft: OrderDraft) -> tuple[str, str]:
+    """(phone, platform_buyer) that name the draft's buyer. A real mobile number is the customer, whatever the
+    channel. A masked or missing one is no identity (many buyers share 138****5678): the platform's buyer id on
+    that channel is, or, without one, the channel order itself (one customer row per order, never a merge)."""
+    phone = draft.customer.phone
+    if is_cn_mobile(phone):
+        return phone, ""
+    who = draft.buyer_id or f"order:{draft.channel_order_no}"
+    return phone, f"{draft.channel}:{who}"
+
+
 def _customer_for(draft: OrderDraft) -> Customer:
     info = draft.customer
-    customer = Customer.objects.filter(phone=info.phone).first()
+    phone, platform_buyer = customer_identity(draft)
+    if platform_buyer:
+        customer = Customer.objects.filter(platform_buyer=platform_buyer).first()
+    else:
+        customer = Customer.objects.filter(phone=phone, platform_buyer="").first()
     if customer is None:
         # No get_or_create savepoint: the caller's atomic block retries on IntegrityError (a concurrent insert).
-        customer = Customer(phone=info.phone, name=info.name, member_level=info.member_level or "normal")
+        customer = Customer(
+            phone=phone, platform_buyer=platform_buyer, name=info.name, member_level=info.member_level or "normal"
+        )
         history_attribute(customer, actor=None, reason="customer from channel order")
         history_insert(customer)
         return customer
@@ -143,6 +169,7 @@ def _insert(
     fingerprint: str,
     source: str,
     actor: AbstractBaseUser | None,
+    channel_modified_at: datetime | None = None,
 ) -> Order:
     now = timezone.now()
     order = Order(
@@ -164,6 +191,8 @@ def _insert(
         promised_ship_by=draft.promised_ship_by,
         platform_ship_by=draft.platform_ship_by,
         fingerprint=fingerprint,
+        channel_modified_at=channel_modified_at,
+        sku_set=sku_set_digest(skus[line.sku].code for line in draft.lines),
         source=source,
         state_entered_at=now,
         state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
@@ -206,12 +235,22 @@ def _existing_or_conflict(*, fingerprint: str, channel: Channel, channel_order_n
     return None
 
 
-def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: str = Source.API) -> IntakeResult:
+def order_create(
+    *,
+    draft: OrderDraft,
+    actor: AbstractBaseUser | None,
+    source: str = Source.API,
+    channel_modified_at: datetime | None = None,
+    replay: bool = True,
+) -> IntakeResult:
     """Create an order from a draft (every door builds one), or return the one already taken in for it.
 
     A replay (same fingerprint) never creates a second order, and is never dropped when it says something
-    new: see _replay. Payment reported with the order goes through the payment service. The order row is
-    committed before the caller says yes.
+    new: see _replay. Payment reported with the order goes through the payment service. A new order that looks
+    like an open order on another channel is held as 疑似重复 next to it (orders.services.duplicates). The order
+    row is committed before the caller says yes. `channel_modified_at`: the channel's time of the report.
+    `replay=False`: an order already taken in for the draft is returned as it is (created False), for the caller
+    to update by its own rules (channel_intake: the report's time decides first).
     """
     channel = _resolve_channel(draft.channel)
     skus = _resolve_skus(draft.lines)
@@ -230,7 +269,13 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                 # The created line and those of the payment's run: one INSERT.
                 with transaction.atomic(), events_deferred():
                     order = _insert(
-                        draft=draft, channel=channel, skus=skus, fingerprint=fingerprint, source=source, actor=actor
+                        draft=draft,
+                        channel=channel,
+                        skus=skus,
+                        fingerprint=fingerprint,
+                        source=source,
+                        actor=actor,
+                        channel_modified_at=channel_modified_at,
                     )
                     with order_accepting(order):  # the ERP hears the moves of its creation in the accepted order
                         if draft.paid_at and draft.reports_payment:
@@ -244,9 +289,12 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                                 actor_label=channel.code,
                                 savepoint=False,  # an error rolls back the whole intake, the order with it
                             )  # rules may have added lines: the caller reads it afresh
+                        twin = duplicate_twin_find(order=order)
+                        if twin is not None:
+                            order = order_hold_as_duplicate(order=order, twin=twin, source=source)
                     order_accepted_push(order=order)  # the outbox row commits with the order (none: no ERP)
                 order.tracking_number = ""  # a new order has no parcel in the registry yet (no need to ask)
-                return IntakeResult(order=order, created=True)
+                return IntakeResult(order=order, created=True, duplicate_of=twin)
             except IntegrityError:
                 # A concurrent replay won the race (or, rarely, the random number collided): look again.
                 existing = _existing_or_conflict(
@@ -256,6 +304,8 @@ def order_create(*, draft: OrderDraft, actor: AbstractBaseUser | None, source: s
                     break
         else:
             raise Conflict(_("Could not store the order, please retry."), code="retry")
+    if not replay:
+        return IntakeResult(order=existing, created=False)
     return _replay(existing=existing, draft=draft, skus=skus, channel=channel, actor=actor, source=source)
 
 
@@ -282,6 +332,40 @@ class _Content:
     differences: list[dict] = field(default_factory=list)
     lines: list[tuple[OrderLine, int, Decimal]] = field(default_factory=list)
     fields: dict = field(default_factory=dict)
+    # A channel's update may change the items (an API replay has the same SKUs: same fingerprint).
+    added: list[OrderLine] = field(default_factory=list)  # not saved yet
+    removed: list[OrderLine] = field(default_factory=list)
+
+    ADDRESS = "shipping_address."
+
+    def address_split(self) -> tuple["_Content", "_Content"]:
+        """(the address differences, everything else): a channel's new address follows the address-change rules."""
+        names = set(Address.ORDER_FIELDS.values())
+        address = _Content(
+            differences=[d for d in self.differences if d["field"].startswith(self.ADDRESS)],
+            fields={k: v for k, v in self.fields.items() if k in names},
+        )
+        rest = _Content(
+            differences=[d for d in self.differences if not d["field"].startswith(self.ADDRESS)],
+            lines=self.lines,
+            fields={k: v for k, v in self.fields.items() if k not in names},
+            added=self.added,
+            removed=self.removed,
+        )
+        return address, rest
+
+    def merged(self, other: "_Content") -> "_Content":
+        return _Content(
+            differences=self.differences + other.differences,
+            lines=self.lines + other.lines,
+            fields={**self.fields, **other.fields},
+            added=self.added + other.added,
+            removed=self.removed + other.removed,
+        )
+
+
+def _line_text(sku_code: str, quantity: int, price: Decimal) -> str:
+    return f"{sku_code} × {quantity} @ {price}"
 
 
 def _content_differences(*, order: Order, draft: OrderDraft, skus: dict[str, Sku]) -> _Content:
@@ -289,11 +373,14 @@ def _content_differences(*, order: Order, draft: OrderDraft, skus: dict[str, Sku
     # The same fingerprint means the same SKU codes; pair the channel's lines with ours in order (gift lines
     # come from rules, not the channel).
     ours: dict[int, list[OrderLine]] = {}
-    for line in order.lines.filter(is_gift=False).order_by("id"):
+    for line in order.lines.filter(is_gift=False).select_related("sku").order_by("id"):
         ours.setdefault(line.sku_id, []).append(line)
     for i, item in enumerate(draft.lines):
         candidates = ours.get(skus[item.sku].pk) or []
-        if not candidates:
+        if not candidates:  # an item the order does not have yet (only a channel's update says new items)
+            sku = skus[item.sku]
+            content.added.append(OrderLine(order=order, sku=sku, quantity=item.quantity, unit_price=item.unit_price))
+            content.differences.append(_diff(f"lines[{i}]", "", _line_text(sku.code, item.quantity, item.unit_price)))
             continue
         line = candidates.pop(0)
         quantity, price = item.quantity, item.unit_price
@@ -303,6 +390,17 @@ def _content_differences(*, order: Order, draft: OrderDraft, skus: dict[str, Sku
             content.differences.append(_diff(f"lines[{i}].unit_price", line.unit_price, price))
         if (line.quantity, line.unit_price) != (quantity, price):
             content.lines.append((line, quantity, price))
+    for left in ours.values():  # items the channel no longer lists
+        for line in left:
+            content.removed.append(line)
+            content.differences.append(
+                _diff(f"lines.{line.sku.code}", _line_text(line.sku.code, line.quantity, line.unit_price), "")
+            )
+    for name in ("ordered_at", "buyer_id"):  # part of the fingerprint: only a channel's update changes them
+        new = getattr(draft, name)
+        if getattr(order, name) != new:
+            content.differences.append(_diff(name, getattr(order, name), new))
+            content.fields[name] = new
     subtotal = draft.subtotal
     if subtotal != order.subtotal:
         content.differences.append(_diff("subtotal", order.subtotal, subtotal))
@@ -353,8 +451,23 @@ def order_update_from_replay(
         line.quantity, line.unit_price = quantity, price
         history_attribute(line, actor=actor, reason=reason)
         line.save(update_fields=["quantity", "unit_price"])
+    for line in content.removed:
+        history_attribute(line, actor=actor, reason=reason)
+        line.delete()  # its history keeps it
+    if content.added:
+        history_bulk_insert(content.added, default_user=actor if actor is not None and actor.is_authenticated else None)
     for name, value in content.fields.items():
         setattr(order, name, value)
+    if content.added or content.removed or {"ordered_at", "buyer_id"} & content.fields.keys():
+        codes = list(order.lines.filter(is_gift=False).values_list("sku__code", flat=True))
+        order.sku_set = sku_set_digest(codes)
+        order.fingerprint = order_fingerprint(
+            channel_code=order.channel.code,
+            channel_order_no=order.channel_order_no,
+            buyer_id=order.buyer_id,
+            ordered_at=order.ordered_at,
+            sku_codes=codes,
+        )
     history_attribute(order, actor=actor, reason=reason)
     order.save()
     channel_update_event(
@@ -408,10 +521,13 @@ def _replay(
     channel: Channel,
     actor: AbstractBaseUser | None,
     source: str,
+    address_rules: bool = False,
 ) -> IntakeResult:
     """A replay (same fingerprint). Identical: nothing changes. Different content: before allocation the order
     is updated; from allocation on it is held for review with the differences (or, when it cannot be held any
-    more, an alert says so). Payment it reports goes through the payment service."""
+    more, an alert says so). Payment it reports goes through the payment service.
+    `address_rules` (a channel's update, see order_update_from_channel): a new address follows the rules of an
+    address change (orders.services.address): applied before the label, an intercept with the carrier after."""
     label = _("%(channel)s replay") % {"channel": channel.code}
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=existing.pk)
@@ -419,6 +535,19 @@ def _replay(
         payment = _payment_differences(order=order, draft=draft)
         if not content.differences and not payment:
             return IntakeResult(order=order, created=False)
+        differences = content.differences + payment
+        address = _Content()
+        if address_rules:
+            address, content = content.address_split()
+            if address.differences:
+                reason = _("%(channel)s reported a new address") % {"channel": channel.name}
+                order, how = order_address_from_channel(
+                    order=order, address=draft.address, reason=reason, source=source, actor_label=label
+                )
+                if how != "applied":
+                    address = _Content()  # intercept asked (exception + alert), or too late: see below
+                if how == "refused":
+                    content.differences += [d for d in differences if d["field"].startswith(_Content.ADDRESS)]
         before_allocation = order.status in UPDATABLE or (
             order.status == Status.ON_HOLD and order.resume_status in UPDATABLE
         )
@@ -429,13 +558,17 @@ def _replay(
             and not StockLock.objects.filter(order=order, state=StockLock.State.ACTIVE).exists()
         )
         updated, review = [], []
+        applied = _Content()
         if content.differences and updatable:
-            order = order_update_from_replay(
-                order=order, content=content, actor=actor, source=source, actor_label=label
-            )
-            updated = [d["field"] for d in content.differences]
+            applied = content
         elif content.differences:
             review += content.differences
+        applied = applied.merged(address)  # one timeline event for all the report changed
+        if applied.differences:
+            order = order_update_from_replay(
+                order=order, content=applied, actor=actor, source=source, actor_label=label
+            )
+            updated = [d["field"] for d in applied.differences]
         payment_recorded = False
         if payment and payment_can_confirm(order=order):
             order = order_confirm_payment(
@@ -482,9 +615,21 @@ def _replay(
         return IntakeResult(
             order=order,
             created=False,
-            differences=content.differences + payment,
+            differences=differences,
             updated=updated,
             held=held,
             flagged=bool(review or mismatch) and not held,
             payment_recorded=payment_recorded,
         )
+
+
+def order_update_from_channel(*, order: Order, draft: OrderDraft, source: str) -> IntakeResult:
+    """A channel reports again an order the hub has (matched by channel and channel order number, not by the
+    fingerprint: its items, buyer or time may have changed). The replay rules apply (see _replay), and a new
+    address follows the address-change rules. Bad input raises InvalidInput and changes nothing."""
+    channel = _resolve_channel(draft.channel)
+    skus = _resolve_skus(draft.lines)
+    _validate_presale(draft)
+    return _replay(
+        existing=order, draft=draft, skus=skus, channel=channel, actor=None, source=source, address_rules=True
+    )

@@ -175,6 +175,7 @@ EVENT_DATA_KEYS: dict[str, tuple[str, ...]] = {
     "payment_time_event": ("payment",),  # payment: paid_at
     "channel_update_event": ("replay_update",),
     "channel_review_event": ("replay_digest", "differences"),
+    "duplicate_noted_event": ("duplicate_of",),
     "order_edited_event": EDITABLE_FIELDS,
     "stock_lock_expired_event": ("hours",),
     "alert_raised_event": ("alert_id", "alert_kind", "severity", "resolved"),
@@ -374,6 +375,19 @@ def channel_review_event(
         actor_label=actor_label,
         reason=reason,
         data={"replay_digest": digest, "differences": differences},
+    )
+
+
+def duplicate_noted_event(*, order: Order, twin: Order, reason: str, source: str) -> OrderEvent:
+    """A new order already on hold looks like `twin` on another channel (疑似重复): the link, no second hold.
+    data: duplicate_of (the twin's order number)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        source=source,
+        actor_label=_("duplicate check"),
+        reason=reason,
+        data={"duplicate_of": twin.number},
     )
 
 

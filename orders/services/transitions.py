@@ -126,6 +126,7 @@ def _run(
     actor_label: str,
     changes: dict | None,
     history_note: str = "",
+    also_set: dict | None = None,
 ) -> Run:
     with events_deferred():  # the run's timeline lines: one INSERT
         return _run_deferred(
@@ -137,6 +138,7 @@ def _run(
             actor_label=actor_label,
             changes=changes,
             history_note=history_note,
+            also_set=also_set,
         )
 
 
@@ -150,11 +152,21 @@ def _run_deferred(
     actor_label: str,
     changes: dict | None,
     history_note: str,
+    also_set: dict | None = None,
 ) -> Run:
     run = Run(order=order)
     if history_note:  # the caller changed the locked row too (e.g. payment figures): saved with this run
         run.note(history_note, actor=actor)
-    _step(run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, changes=changes)
+    _step(
+        run=run,
+        spec=spec,
+        actor=actor,
+        source=source,
+        reason=reason,
+        actor_label=actor_label,
+        changes=changes,
+        also_set=also_set,
+    )
     done = 0
     while done < len(run.moves):  # effects may append moves (holds, admission): each gets its own effects
         move = run.moves[done]
@@ -174,8 +186,10 @@ def _step(
     reason: str,
     actor_label: str,
     changes: dict | None = None,
+    also_set: dict | None = None,
 ) -> None:
-    """Prepare, check and make one transition on the run's locked order (its effects follow in the run)."""
+    """Prepare, check and make one transition on the run's locked order (its effects follow in the run).
+    `also_set`: fields the asker sets with the change (e.g. the kind of a hold), see core.transition_apply."""
     order = run.order
     asked_before = {name: getattr(order, name) for name in ("warehouse_id", "carrier_id")}
     number_before = order.__dict__.get("tracking_number")  # loaded from the registry, or not (None)
@@ -199,7 +213,14 @@ def _step(
             order.tracking_number = number_before
     else:
         transition_apply(
-            run=run, spec=spec, actor=actor, source=source, reason=reason, actor_label=actor_label, applied=applied
+            run=run,
+            spec=spec,
+            actor=actor,
+            source=source,
+            reason=reason,
+            actor_label=actor_label,
+            applied=applied,
+            also_set=also_set,
         )
 
 
@@ -213,11 +234,13 @@ def order_transition_locked(
     actor_label: str = "",
     changes: dict | None = None,
     history_note: str = "",
+    also_set: dict | None = None,
 ) -> Order:
     """`order_transition` for an entry service that already holds the row lock (core.order_lock) in its own
     transaction, e.g. payment: the same checks and effects, no second lock. `history_note`: why the caller
-    changed the row itself before (saved in the run's one save). A diversion's refusal is raised, and the
-    caller's transaction decides what is kept."""
+    changed the row itself before (saved in the run's one save). `also_set`: fields set with the change, e.g. the
+    kind of a hold (refund review, suspected duplicate). A diversion's refusal is raised, and the caller's
+    transaction decides what is kept."""
     spec = transition_spec(transition)
     reason = transition_reason_clean(spec=spec, reason=reason)
     run = _run(
@@ -229,6 +252,7 @@ def order_transition_locked(
         actor_label=actor_label,
         changes=changes,
         history_note=history_note,
+        also_set=also_set,
     )
     if run.refusal is not None:
         raise run.refusal

@@ -94,6 +94,12 @@ def _arguments(name: str, order) -> dict:
             "reason": "渠道重推不同",
             "source": Source.API,
         },
+        "duplicate_noted_event": lambda: {
+            "order": order,
+            "twin": order,
+            "reason": "疑似重复",
+            "source": Source.WEBHOOK,
+        },
         "order_edited_event": lambda: {
             "order": order,
             "changes": {field: {"old": None, "new": None} for field in timeline.EDITABLE_FIELDS},
