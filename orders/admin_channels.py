@@ -327,6 +327,19 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
         return False
 
 
+class IntakeLogAdmin(ReadOnlyLogAdmin):
+    """The intake log's lists: each channel's counts of today and 7 days on top; replay for 运营主管."""
+
+    change_list_template = "admin/orders/intake_change_list.html"
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("orders.replay_inboxdelivery")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
+        return super().changelist_view(request, extra_context=extra_context)
+
+
 def _replay(modeladmin, request, deliveries) -> None:
     done = 0
     for delivery in deliveries:
@@ -347,8 +360,7 @@ def _replay(modeladmin, request, deliveries) -> None:
 
 
 @admin.register(InboxDelivery)
-class InboxDeliveryAdmin(ReadOnlyLogAdmin):
-    change_list_template = "admin/orders/intake_change_list.html"
+class InboxDeliveryAdmin(IntakeLogAdmin):
     list_display = (
         "received_at",
         "channel",
@@ -389,9 +401,6 @@ class InboxDeliveryAdmin(ReadOnlyLogAdmin):
     def replay(self, request, queryset):
         _replay(self, request, queryset.select_related("channel"))
 
-    def has_replay_permission(self, request) -> bool:
-        return request.user.has_perm("orders.replay_inboxdelivery")
-
     @admin.display(description=_("headers"))
     def headers_shown(self, obj: InboxDelivery):
         kept = {name: value for name, value in (obj.headers or {}).items() if name.lower() in KEPT_HEADERS}
@@ -424,14 +433,9 @@ class InboxDeliveryAdmin(ReadOnlyLogAdmin):
             format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows),
         )
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
-        return super().changelist_view(request, extra_context=extra_context)
-
 
 @admin.register(IntakeRecord)
-class IntakeRecordAdmin(ReadOnlyLogAdmin):
-    change_list_template = "admin/orders/intake_change_list.html"
+class IntakeRecordAdmin(IntakeLogAdmin):
     list_display = (
         "processed_at",
         "channel",
@@ -482,9 +486,6 @@ class IntakeRecordAdmin(ReadOnlyLogAdmin):
             messages.SUCCESS if done else messages.WARNING,
         )
 
-    def has_replay_permission(self, request) -> bool:
-        return request.user.has_perm("orders.replay_inboxdelivery")
-
     @admin.display(description=_("order"), ordering="order")
     def order_link(self, obj: IntakeRecord):
         if obj.order is None:
@@ -502,10 +503,6 @@ class IntakeRecordAdmin(ReadOnlyLogAdmin):
             reverse("admin:orders_inboxdelivery_change", args=[obj.delivery.pk]),
             obj.delivery.delivery_id,
         )
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
-        return super().changelist_view(request, extra_context=extra_context)
 
 
 @admin.register(WebhookRefusal)
