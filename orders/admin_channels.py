@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import HistoryAdmin
+from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
 from config.exceptions import ApplicationError
 from orders import selectors
 from orders.channels import signing
@@ -177,6 +177,7 @@ ChannelForm = type("ChannelForm", (ChannelFormBase,), _path_inputs())
 
 @admin.register(Channel)
 class ChannelAdmin(HistoryAdmin):
+    service_owned_fields = ()  # all set up here; the mapping through its inputs, checked by channel_save
     form = ChannelForm
     change_form_template = "admin/orders/channel/change_form.html"
     list_display = ("code", "name", "kind", "shop_name", "arrival", "is_active")
@@ -314,8 +315,8 @@ def intake_stats_table(stats: list, *, with_channel: bool = True):
     )
 
 
-class ReadOnlyLogAdmin(admin.ModelAdmin):
-    """A log: nobody adds, edits or deletes its rows here."""
+class ReadOnlyLogAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+    """A log: nobody adds, edits or deletes its rows here; the inbox services write every field."""
 
     def has_add_permission(self, request):
         return False
@@ -361,6 +362,7 @@ def _replay(modeladmin, request, deliveries) -> None:
 
 @admin.register(InboxDelivery)
 class InboxDeliveryAdmin(IntakeLogAdmin):
+    service_owned_fields = tuple(field.name for field in InboxDelivery._meta.fields)
     list_display = (
         "received_at",
         "channel",
@@ -436,6 +438,7 @@ class InboxDeliveryAdmin(IntakeLogAdmin):
 
 @admin.register(IntakeRecord)
 class IntakeRecordAdmin(IntakeLogAdmin):
+    service_owned_fields = tuple(field.name for field in IntakeRecord._meta.fields)
     list_display = (
         "processed_at",
         "channel",
@@ -507,6 +510,7 @@ class IntakeRecordAdmin(IntakeLogAdmin):
 
 @admin.register(WebhookRefusal)
 class WebhookRefusalAdmin(ReadOnlyLogAdmin):
+    service_owned_fields = tuple(field.name for field in WebhookRefusal._meta.fields)
     list_display = ("created_at", "channel_code", "delivery_id", "code", "message", "remote_addr", "body_size")
     list_filter = ("code", "channel", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=delivery_id", "channel_code")
