@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -97,7 +98,7 @@ def inbox_delivery_process(*, delivery: InboxDelivery) -> DeliverySummary:
     """Turn a stored delivery into orders: map it, take each order, write one IntakeRecord per order, mark it
     processed. A processed delivery is left as it is (its summary is read from its records)."""
     InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(
-        attempts=delivery.attempts + 1
+        attempts=F("attempts") + 1
     )
     with transaction.atomic():
         locked = (
