@@ -97,9 +97,7 @@ def inbox_delivery_store(
 def inbox_delivery_process(*, delivery: InboxDelivery) -> DeliverySummary:
     """Turn a stored delivery into orders: map it, take each order, write one IntakeRecord per order, mark it
     processed. A processed delivery is left as it is (its summary is read from its records)."""
-    InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(
-        attempts=F("attempts") + 1
-    )
+    InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         locked = (
             InboxDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -304,9 +302,10 @@ class WebhookAccepted:
         }
 
 
-def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str = "") -> WebhookAccepted:
+def webhook_receive(*, channel_code: str, body: bytes | None, headers, remote_addr: str = "") -> WebhookAccepted:
     """Verify a Standard Webhooks delivery over its raw bytes, then store it (inbox_delivery_store). Raises
-    WebhookRefused (counted as a WebhookRefusal row, its body not kept) for anything that cannot be trusted."""
+    WebhookRefused (counted as a WebhookRefusal row, its body not kept) for anything that cannot be trusted.
+    `body` None: too large to read at all."""
     channel = _verified(channel_code=channel_code, body=body, headers=headers, remote_addr=remote_addr, parse=True)
     delivery, created = inbox_delivery_store(
         channel=channel, via=Via.WEBHOOK, delivery_id=headers.get("webhook-id"), body=body, headers=dict(headers)
@@ -335,7 +334,7 @@ def webhook_outcome(*, channel_code: str, webhook_id: str, headers, remote_addr:
     return delivery_outcome(delivery)
 
 
-def _verified(*, channel_code: str, body: bytes, headers, remote_addr: str, parse: bool) -> Channel:
+def _verified(*, channel_code: str, body: bytes | None, headers, remote_addr: str, parse: bool) -> Channel:
     msg_id = headers.get("webhook-id") or ""
     channel = (
         Channel.objects.only("id", "code", "kind", "is_active", "arrival", "webhook_secret", "webhook_secret_previous")
@@ -352,13 +351,15 @@ def _verified(*, channel_code: str, body: bytes, headers, remote_addr: str, pars
             code=refusal.code,
             message=refusal.message[:500],
             remote_addr=remote_addr[:64],
-            body_size=len(body),
+            body_size=len(body) if body is not None else int(headers.get("content-length") or 0),
         )
         raise
     return channel
 
 
-def _check(*, channel: Channel | None, channel_code: str, msg_id: str, body: bytes, headers, parse: bool) -> None:
+def _check(
+    *, channel: Channel | None, channel_code: str, msg_id: str, body: bytes | None, headers, parse: bool
+) -> None:
     if channel is None or not channel.is_active:
         raise WebhookRefused(
             status=404,
@@ -372,7 +373,7 @@ def _check(*, channel: Channel | None, channel_code: str, msg_id: str, body: byt
             code="webhook_disabled",
             message="该渠道未启用推送 / webhooks are not enabled for this channel",
         )
-    if len(body) > MAX_BODY_BYTES:
+    if body is None or len(body) > MAX_BODY_BYTES:
         raise WebhookRefused(
             status=413,
             code="body_too_large",

@@ -141,12 +141,14 @@ def test_unknown_inactive_and_webhookless_channels_are_refused(client):
     assert WebhookRefusal.objects.count() == 3 and InboxDelivery.objects.count() == 0
 
 
-def test_a_body_too_large_is_refused(client, settings):
+@pytest.mark.parametrize("size", [2 * 1024 * 1024 + 10, 3 * 1024 * 1024])  # over ours; over Django's own limit
+def test_a_body_too_large_is_refused(client, size):
     webhook_channel()
-    body = json.dumps({"orders": [], "pad": "x" * (2 * 1024 * 1024 + 10)}).encode()
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None
+    body = json.dumps({"orders": [], "pad": "x" * size}).encode()
     response = post(client, body, signed_headers(body))
     assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+    assert InboxDelivery.objects.count() == 0
+    assert WebhookRefusal.objects.get().body_size >= size
 
 
 def test_get_is_not_allowed(client):
