@@ -37,6 +37,7 @@ bench: venv
 	$(PY) bench/track.py
 	$(PY) bench/waybill.py
 	$(PY) bench/outbox.py
+	$(PY) bench/channels.py
 	$(PY) bench/peers.py  # creates .venv-oscar from bench/requirements-oscar.txt on first run
 
 clean:

@@ -22,15 +22,16 @@ from django.utils.translation import gettext_lazy as _
 from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels, orders_with_tracking_number, primary_parcel
-from orders import selectors
-from orders.admin_outbox import ShipConfirmSettingsInline  # also registers the ERP endpoints and the outbox
+from orders import (
+    admin_outbox,  # noqa: F401  (registers the ERP endpoints and the outbox)
+    selectors,
+)
 from orders.drafts import Address
 from orders.models import (
     FINAL_STATES,
     AddressChange,
     Alert,
     AlertRoute,
-    Channel,
     Customer,
     DuplicateSettings,
     EscalationLevel,
@@ -698,14 +699,6 @@ class OrderAdmin(HistoryAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
-@admin.register(Channel)
-class ChannelAdmin(HistoryAdmin):
-    list_display = ("code", "name", "kind", "is_active")
-    list_filter = ("kind", "is_active")
-    search_fields = ("code", "name")
-    inlines = [ShipConfirmSettingsInline]
-
-
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
     list_display = ("name", "phone", "platform_buyer", "member_level", "created_at")
@@ -994,3 +987,7 @@ class AddressChangeAdmin(HistoryAdmin):
     @admin.action(description=_("Intercept failed: keep the old address"), permissions=["change"])
     def intercept_failed(self, request, queryset):
         self._resolve(request, queryset, False)
+
+
+# Channel setup and the intake log live in their own module; importing it registers them.
+from orders import admin_channels  # noqa: E402, F401

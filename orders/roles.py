@@ -49,6 +49,8 @@ SEE_ORDERS = [
     "orders.view_outboxmessage",  # what was told to the ERP and the channels, and whether it arrived
 ]
 HANDLE_ALERTS = ["orders.change_alert"]
+# The channel intake log: deliveries, one record per reported order, refused webhook deliveries.
+SEE_INTAKE_LOG = ["orders.view_inboxdelivery", "orders.view_intakerecord", "orders.view_webhookrefusal"]
 # The carriers' pre-bought waybill number ranges (号段) and the numbers taken from them.
 SEE_WAYBILL_NUMBERS = ["logistics.view_waybillnumberrange", "logistics.view_waybillnumberissue"]
 
@@ -72,6 +74,7 @@ ROLES: dict[str, list[str]] = {
         "orders.view_shipconfirmsettings",
         *SEE_ORDERS,
         *HANDLE_ALERTS,
+        *SEE_INTAKE_LOG,
         "warehouse.view_stocklevel",
         "orders.change_order",
         "orders.change_addresschange",
@@ -125,6 +128,8 @@ ROLES: dict[str, list[str]] = {
         "orders.change_customer",
         "orders.add_channel",
         "orders.change_channel",
+        *SEE_INTAKE_LOG,
+        "orders.replay_inboxdelivery",  # re-process a rejected delivery once its mapping / SKU alias is fixed
         "orders.add_statusnode",
         "orders.change_statusnode",
         "orders.add_escalationlevel",
