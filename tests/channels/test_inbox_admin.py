@@ -34,6 +34,9 @@ def form_data(**overrides) -> dict:
         "time_zone": "Asia/Shanghai",
         "status_map": "placed = placed\nWAIT_SEND = paid\nCLOSED = cancelled",
         "sample": "",
+        # the page's inlines (slice outbox: the ship confirmation settings), left as they are
+        "ship_confirm-TOTAL_FORMS": "0",
+        "ship_confirm-INITIAL_FORMS": "0",
     }
     data.update({f"map_{name}": GENERIC_MAPPING["fields"].get(name, "") for name in ORDER_FIELDS})
     data.update(overrides)
