@@ -219,3 +219,12 @@ CARRIER_HTTP_TIMEOUT_SECONDS = 10
 WAYBILL_CANCEL_REQUEUE_MINUTES = 10
 # ... and after this many it is given up on: marked cancel_failed with an alert for a person.
 WAYBILL_CANCEL_GIVE_UP_MINUTES = 30
+
+# Channel pulls (orders.services.channel_pulls): seconds to wait for a platform; the backoff after a failed run
+# (doubling from the base, with jitter, up to the cap); an alert after this many failed runs in a row; at most
+# this many windows per run (a channel far behind catches up over the next runs, each under the job timeout).
+CHANNEL_PULL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_PULL_HTTP_TIMEOUT_SECONDS", 15)
+CHANNEL_PULL_BACKOFF_BASE_SECONDS = 60
+CHANNEL_PULL_BACKOFF_CAP_SECONDS = 3600
+CHANNEL_PULL_ALERT_AFTER_FAILURES = 3
+CHANNEL_PULL_MAX_WINDOWS_PER_RUN = 24
