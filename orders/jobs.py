@@ -1,6 +1,8 @@
 """RQ jobs of the orders app: thin, idempotent, take ids, reload and call a service."""
 
+from orders.models import InboxDelivery
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
+from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_follow, parcels_stall_sweep
 from orders.services.waybill_cancels import waybill_cancel_follow
@@ -37,3 +39,16 @@ def follow_waybill_cancel(shipment_id: int) -> str:
     """Enqueued by name (orders.jobs.follow_waybill_cancel) by logistics.services when a waybill's cancel failed,
     or succeeded after a failure."""
     return waybill_cancel_follow(shipment_id=shipment_id)
+
+
+def process_inbox_delivery(delivery_id: int) -> dict:
+    """Enqueued by name (orders.jobs.process_inbox_delivery) by orders.services.channel_inbox on store."""
+    delivery = InboxDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None:
+        return {"missing": delivery_id}
+    summary = inbox_delivery_process(delivery=delivery)
+    return {"orders": summary.orders, "rejected": summary.rejected, "processed": summary.processed}
+
+
+def sweep_inbox_deliveries() -> int:
+    return inbox_deliveries_sweep()

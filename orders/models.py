@@ -52,6 +52,9 @@ class Source(models.TextChoices):
     SYSTEM = "system", _("System")
 
 
+CHANNEL_SECRET_FIELDS = ("webhook_secret", "webhook_secret_previous")
+
+
 class Channel(models.Model):
     class Kind(models.TextChoices):
         TAOBAO = "taobao", _("Taobao / Tmall")
@@ -62,11 +65,25 @@ class Channel(models.Model):
         B2B = "b2b", _("B2B / distributor")
         OTHER = "other", _("Other")
 
+    class Arrival(models.TextChoices):
+        API = "api", _("REST API only")
+        WEBHOOK = "webhook", _("Signed webhook")
+        PULL = "pull", _("Scheduled pull")
+        BOTH = "both", _("Webhook and pull")
+
     code = models.SlugField(_("channel code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
     is_active = models.BooleanField(_("active"), default=True)
-    history = HistoricalRecords()
+    shop_name = models.CharField(_("shop name"), max_length=100, blank=True)
+    shop_id = models.CharField(_("shop id"), max_length=64, blank=True)
+    arrival = models.CharField(_("how orders arrive"), max_length=8, choices=Arrival.choices, default=Arrival.API)
+    # Standard Webhooks secrets (whsec_<base64>): the current one, and the previous one while the sender rotates.
+    webhook_secret = models.CharField(_("webhook signing secret"), max_length=128, blank=True)
+    webhook_secret_previous = models.CharField(_("previous webhook signing secret"), max_length=128, blank=True)
+    # Their dotted path -> our field, amounts, times, status codes: see orders.channels.mapping.
+    field_mapping = models.JSONField(_("field mapping"), default=dict, blank=True)
+    history = HistoricalRecords(excluded_fields=list(CHANNEL_SECRET_FIELDS))
 
     class Meta:
         verbose_name = _("sales channel")
@@ -75,6 +92,14 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def takes_webhooks(self) -> bool:
+        return self.arrival in (self.Arrival.WEBHOOK, self.Arrival.BOTH)
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [secret for secret in (self.webhook_secret, self.webhook_secret_previous) if secret]
 
 
 class Customer(models.Model):
@@ -704,3 +729,128 @@ class AddressChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.state}"
+
+
+class Via(models.TextChoices):
+    """How a reported order reached the hub."""
+
+    WEBHOOK = "webhook", _("Webhook")
+    PULL = "pull", _("Pull")
+    BACKFILL = "backfill", _("Backfill")
+    REPLAY = "replay", _("Replay")
+
+
+class InboxDelivery(models.Model):
+    """One raw delivery from a channel (a webhook POST, a pull page), committed before the sender is told yes,
+    then turned into orders by a job (orders.services.channel_inbox). A log row: written once by the door,
+    then only its processing state moves (no history)."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
+
+    channel = models.ForeignKey(Channel, models.PROTECT, related_name="inbox_deliveries", verbose_name=_("channel"))
+    via = models.CharField(_("arrived via"), max_length=8, choices=Via.choices, default=Via.WEBHOOK)
+    delivery_id = models.CharField(_("delivery id"), max_length=128)
+    body = models.TextField(_("raw body"))
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.RECEIVED)
+    received_at = models.DateTimeField(_("received at"))
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("processing attempts"), default=0)
+    replays = models.PositiveSmallIntegerField(_("replays"), default=0)
+    orders_count = models.PositiveIntegerField(_("orders"), default=0)
+    taken_count = models.PositiveIntegerField(_("taken"), default=0)
+    rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("inbox delivery")
+        verbose_name_plural = _("inbox deliveries")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "delivery_id"], name="inbox_delivery_unique_per_channel")
+        ]
+        indexes = [
+            # The sweep: received but not processed yet.
+            models.Index(fields=["received_at"], condition=Q(state="received"), name="inbox_delivery_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.delivery_id}"
+
+
+class IntakeRecord(models.Model):
+    """The intake log: one line per reported order of a delivery (and per replay of it), with its outcome."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", _("Created")
+        UPDATED = "updated", _("Updated")
+        UNCHANGED = "unchanged", _("Unchanged (replay)")
+        STALE = "stale", _("Stale (older report)")
+        DUPLICATE = "duplicate", _("Suspected duplicate")
+        REJECTED = "rejected", _("Rejected")
+
+    channel = models.ForeignKey(Channel, models.PROTECT, related_name="intake_records", verbose_name=_("channel"))
+    delivery = models.ForeignKey(
+        InboxDelivery, models.CASCADE, null=True, blank=True, related_name="records", verbose_name=_("delivery")
+    )
+    index = models.PositiveIntegerField(_("position in delivery"), default=0)
+    run = models.PositiveSmallIntegerField(_("run"), default=0, help_text=_("0: first processing; n: n-th replay"))
+    via = models.CharField(_("arrived via"), max_length=8, choices=Via.choices)
+    channel_order_no = models.CharField(_("channel order no."), max_length=64, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    code = models.CharField(_("error code"), max_length=64, blank=True)
+    field = models.CharField(_("field"), max_length=64, blank=True)
+    order = models.ForeignKey(
+        Order, models.SET_NULL, null=True, blank=True, related_name="intake_records", verbose_name=_("order")
+    )
+    received_at = models.DateTimeField(_("received at"))
+    processed_at = models.DateTimeField(_("processed at"))
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+
+    class Meta:
+        verbose_name = _("intake record")
+        verbose_name_plural = _("intake log")
+        ordering = ["-processed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "run", "index"],
+                condition=Q(delivery__isnull=False),
+                name="intake_record_unique_per_delivery_run",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["channel", "processed_at"]),
+            models.Index(fields=["channel_order_no"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_order_no or '?'} {self.outcome}"
+
+
+class WebhookRefusal(models.Model):
+    """A delivery the webhook door refused (bad signature, stale, malformed …): counted in the intake log. The
+    body is not kept (it could not be trusted); only what the refusal was, when and from where."""
+
+    channel = models.ForeignKey(
+        Channel, models.CASCADE, null=True, blank=True, related_name="webhook_refusals", verbose_name=_("channel")
+    )
+    channel_code = models.CharField(_("channel code"), max_length=64)
+    delivery_id = models.CharField(_("delivery id"), max_length=128, blank=True)
+    code = models.CharField(_("error code"), max_length=64)
+    message = models.CharField(_("reason"), max_length=500)
+    remote_addr = models.CharField(_("sender address"), max_length=64, blank=True)
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    created_at = models.DateTimeField(_("refused at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("refused webhook delivery")
+        verbose_name_plural = _("refused webhook deliveries")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["channel", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel_code} {self.code}"

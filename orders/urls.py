@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import api, api_tracking
+from orders import api, api_channels, api_tracking
 
 urlpatterns = [
     path("orders/", api.OrderListCreateApi.as_view(), name="api-orders"),
@@ -11,4 +11,5 @@ urlpatterns = [
     path("orders/<str:number>/payment/", api.OrderPaymentApi.as_view(), name="api-order-payment"),
     # Carriers push here; the URL keeps its place under logistics/ (carriers are subscribed to it).
     path("logistics/callback/<slug:carrier>/", api_tracking.CarrierCallbackApi.as_view(), name="api-carrier-callback"),
+    path("channels/<slug:code>/webhook/", api_channels.channel_webhook, name="api-channel-webhook"),
 ]
