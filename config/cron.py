@@ -3,7 +3,13 @@
 from rq import cron
 
 from logistics.jobs import poll_due_parcels, sweep_waybill_cancels
-from orders.jobs import sweep_inbox_deliveries, sweep_overdue_orders, sweep_stalled_parcels, tick_allocation_queue
+from orders.jobs import (
+    pull_due_channels,
+    sweep_inbox_deliveries,
+    sweep_overdue_orders,
+    sweep_stalled_parcels,
+    tick_allocation_queue,
+)
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
 cron.register(tick_allocation_queue, queue_name="default", interval=60)
@@ -11,3 +17,4 @@ cron.register(poll_due_parcels, queue_name="carriers", interval=300)
 cron.register(sweep_stalled_parcels, queue_name="default", interval=600)
 cron.register(sweep_waybill_cancels, queue_name="carriers", interval=600)
 cron.register(sweep_inbox_deliveries, queue_name="channels", interval=60)
+cron.register(pull_due_channels, queue_name="channels", interval=60)

@@ -29,6 +29,8 @@ VIEW_MASTER_DATA = [
     "logistics.view_trackingevent",
     "orders.view_statusnode",
     "orders.view_escalationlevel",
+    "orders.view_channelpull",
+    "orders.view_channelbackfill",
 ]
 SEE_STOCK = [
     "warehouse.view_stocklevel",
@@ -109,6 +111,9 @@ ROLES: dict[str, list[str]] = {
         "orders.change_customer",
         "orders.add_channel",
         "orders.change_channel",
+        "orders.add_channelpull",
+        "orders.change_channelpull",
+        "orders.add_channelbackfill",
         "orders.add_statusnode",
         "orders.change_statusnode",
         "orders.add_escalationlevel",
@@ -198,5 +203,10 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "未使用的电子面单在快递公司取消失败：处理后在物流包裹中点「重新取消面单」，成功即自动解决。",
     ),
     "waybill_failed": ("仓库", "warning", "获取电子面单失败（快递公司拒绝或无响应）：处理后重新获取。"),
+    "channel_pull_failing": (
+        "运营主管",
+        "critical",
+        "渠道拉单连续失败（平台故障、限流或授权过期）：检查渠道的拉单设置，下次拉单成功即自动解决。",
+    ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }
