@@ -250,7 +250,10 @@ def taobao_trade(tid: str, *, status: str = "WAIT_SELLER_SEND_GOODS", sku: str =
     }
 
 
-def pdd_order(order_sn: str, *, status: int = 1, sku: str = "MASK-001", created=None, ship_by=None) -> dict:
+def pdd_order(
+    order_sn: str, *, status: int = 1, sku: str = "MASK-001", created=None, ship_by=None, phone: str = ""
+) -> dict:
+    """`phone`: a masked phone instead of the encrypted one (for tests of the pull itself, not of intake)."""
     created = created or datetime.now(UTC) - timedelta(hours=2)
     return {
         "order_sn": order_sn,
@@ -261,7 +264,7 @@ def pdd_order(order_sn: str, *, status: int = 1, sku: str = "MASK-001", created=
         "pay_amount": 59.0,
         "last_ship_time": text_time(ship_by or created + timedelta(hours=48)),
         "receiver_name": "~AgAAAAEncryptedName~",
-        "receiver_phone": "~AgAAAAEncryptedPhone~",
+        "receiver_phone": phone or "~AgAAAAEncryptedPhone~",
         "province": "广东省",
         "city": "深圳市",
         "town": "南山区",
