@@ -29,7 +29,6 @@ from orders.models import (
     AddressChange,
     Alert,
     AlertRoute,
-    Channel,
     Customer,
     EscalationLevel,
     Order,
@@ -684,13 +683,6 @@ class OrderAdmin(HistoryAdmin):
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
-@admin.register(Channel)
-class ChannelAdmin(HistoryAdmin):
-    list_display = ("code", "name", "kind", "is_active")
-    list_filter = ("kind", "is_active")
-    search_fields = ("code", "name")
-
-
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
     list_display = ("name", "phone", "member_level", "created_at")
@@ -937,3 +929,7 @@ class AddressChangeAdmin(HistoryAdmin):
     @admin.action(description=_("Intercept failed: keep the old address"), permissions=["change"])
     def intercept_failed(self, request, queryset):
         self._resolve(request, queryset, False)
+
+
+# Channel setup and the intake log live in their own module; importing it registers them.
+from orders import admin_channels  # noqa: E402, F401

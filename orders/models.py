@@ -769,6 +769,7 @@ class InboxDelivery(models.Model):
     class Meta:
         verbose_name = _("inbox delivery")
         verbose_name_plural = _("inbox deliveries")
+        permissions = [("replay_inboxdelivery", _("Can replay channel deliveries"))]
         ordering = ["-received_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["channel", "delivery_id"], name="inbox_delivery_unique_per_channel")

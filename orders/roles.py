@@ -50,6 +50,8 @@ SEE_ORDERS = [
     "orders.view_addresschange",
 ]
 HANDLE_ALERTS = ["orders.change_alert"]
+# The channel intake log: deliveries, one record per reported order, refused webhook deliveries.
+SEE_INTAKE_LOG = ["orders.view_inboxdelivery", "orders.view_intakerecord", "orders.view_webhookrefusal"]
 # The carriers' pre-bought waybill number ranges (号段) and the numbers taken from them.
 SEE_WAYBILL_NUMBERS = ["logistics.view_waybillnumberrange", "logistics.view_waybillnumberissue"]
 
@@ -59,6 +61,7 @@ ROLES: dict[str, list[str]] = {
         *VIEW_MASTER_DATA,
         *SEE_ORDERS,
         *HANDLE_ALERTS,
+        *SEE_INTAKE_LOG,
         "warehouse.view_stocklevel",
         "orders.change_order",
         "orders.change_addresschange",
@@ -114,6 +117,8 @@ ROLES: dict[str, list[str]] = {
         "orders.add_channelpull",
         "orders.change_channelpull",
         "orders.add_channelbackfill",
+        *SEE_INTAKE_LOG,
+        "orders.replay_inboxdelivery",  # re-process a rejected delivery once its mapping / SKU alias is fixed
         "orders.add_statusnode",
         "orders.change_statusnode",
         "orders.add_escalationlevel",

@@ -1,6 +1,7 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Right
@@ -9,7 +10,19 @@ from django.utils.translation import gettext as _
 
 from logistics.selectors import active_parcel_order_ids, orders_with_tracking_number
 from orders.exceptions import NotFound, OrderErrorCode
-from orders.models import Alert, AlertRoute, Customer, Order, OrderEvent, OrderLine, StatusNode
+from orders.models import (
+    Alert,
+    AlertRoute,
+    Channel,
+    Customer,
+    InboxDelivery,
+    IntakeRecord,
+    Order,
+    OrderEvent,
+    OrderLine,
+    StatusNode,
+    WebhookRefusal,
+)
 from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
 from warehouse.models import Warehouse
 
@@ -309,3 +322,64 @@ def orders_by_numbers(*, numbers: list[str]) -> tuple[list[Order], list[str]]:
     wanted = list(dict.fromkeys(n.strip().upper() for n in numbers if n.strip()))
     found = {o.number: o for o in Order.objects.select_related("carrier", "warehouse").filter(number__in=wanted)}
     return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]
+
+
+@dataclass(frozen=True)
+class IntakeStats:
+    """One channel's intake over a period: deliveries received, reported orders by outcome (first processing,
+    not replays), refused webhook deliveries, and the latency from receipt to processed (ms)."""
+
+    channel: Channel
+    period: str
+    received: int
+    orders: int
+    created: int
+    updated: int
+    unchanged: int
+    duplicates: int
+    stale: int
+    rejected: int
+    refused: int
+    latency_p50: int | None
+    latency_p95: int | None
+
+
+def channel_intake_stats(*, channels: list[Channel] | None = None) -> list[IntakeStats]:
+    """Per channel: today (local time) and the last 7 days."""
+    now = timezone.localtime()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    periods = ((_("today"), today), (_("7 days"), now - timedelta(days=7)))
+    channels = list(Channel.objects.order_by("code")) if channels is None else channels
+    stats = []
+    for channel in channels:
+        for label, since in periods:
+            records = IntakeRecord.objects.filter(channel=channel, processed_at__gte=since, run=0)
+            counts = records.aggregate(
+                orders=Count("id"),
+                **{name: Count("id", filter=Q(outcome=name)) for name in IntakeRecord.Outcome.values},
+            )
+            stats.append(
+                IntakeStats(
+                    channel=channel,
+                    period=label,
+                    received=InboxDelivery.objects.filter(channel=channel, received_at__gte=since).count(),
+                    orders=counts["orders"],
+                    created=counts["created"],
+                    updated=counts["updated"],
+                    unchanged=counts["unchanged"],
+                    duplicates=counts["duplicate"],
+                    stale=counts["stale"],
+                    rejected=counts["rejected"],
+                    refused=WebhookRefusal.objects.filter(channel=channel, created_at__gte=since).count(),
+                    latency_p50=_percentile(records, counts["orders"], 0.50),
+                    latency_p95=_percentile(records, counts["orders"], 0.95),
+                )
+            )
+    return stats
+
+
+def _percentile(records: QuerySet[IntakeRecord], count: int, fraction: float) -> int | None:
+    if not count:
+        return None
+    position = min(count - 1, int(count * fraction))
+    return records.order_by("latency_ms").values_list("latency_ms", flat=True)[position]

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from orders.drafts import Address, ChannelEvent, ChannelOrder, CustomerDraft, LineDraft, OrderDraft
 from orders.phones import normalize_phone
@@ -31,33 +32,33 @@ AMOUNTS = ("yuan", "fen")
 TIME_FORMATS = ("text", "unix", "unix_ms")
 
 # Our field: (label for the admin form, required). The order of the admin form.
-ORDER_FIELDS: dict[str, tuple[str, bool]] = {
-    "channel_order_no": ("channel order no.", True),
-    "ordered_at": ("ordered at", True),
-    "buyer_id": ("buyer id", False),
-    "customer_name": ("customer name", False),
-    "customer_phone": ("customer phone", False),
-    "member_level": ("member level", False),
-    "receiver": ("receiver", True),
-    "receiver_phone": ("receiver phone", True),
-    "province": ("province", True),
-    "city": ("city", True),
-    "district": ("district", False),
-    "detail": ("address detail", False),
-    "platform_receiver_id": ("platform receiver id", False),
-    "lines": ("lines list", True),
-    "line_sku": ("line: SKU", True),
-    "line_quantity": ("line: quantity", True),
-    "line_unit_price": ("line: unit price", True),
-    "paid_amount": ("paid amount", False),
-    "paid_at": ("paid at", False),
-    "payment_reference": ("payment reference", False),
-    "status": ("status code", False),
-    "modified_at": ("modified at", False),
-    "cancel_reason": ("cancel reason", False),
-    "platform_ship_by": ("platform ship-by", False),
-    "promised_ship_by": ("promised ship-by", False),
-    "promo_code": ("promo code", False),
+ORDER_FIELDS: dict[str, tuple] = {
+    "channel_order_no": (gettext_lazy("channel order no."), True),
+    "ordered_at": (gettext_lazy("ordered at"), True),
+    "buyer_id": (gettext_lazy("buyer id"), False),
+    "customer_name": (gettext_lazy("customer name"), False),
+    "customer_phone": (gettext_lazy("customer phone"), False),
+    "member_level": (gettext_lazy("member level"), False),
+    "receiver": (gettext_lazy("receiver"), True),
+    "receiver_phone": (gettext_lazy("receiver phone"), True),
+    "province": (gettext_lazy("province"), True),
+    "city": (gettext_lazy("city"), True),
+    "district": (gettext_lazy("district"), False),
+    "detail": (gettext_lazy("address detail"), False),
+    "platform_receiver_id": (gettext_lazy("platform receiver id"), False),
+    "lines": (gettext_lazy("lines list"), True),
+    "line_sku": (gettext_lazy("line: SKU"), True),
+    "line_quantity": (gettext_lazy("line: quantity"), True),
+    "line_unit_price": (gettext_lazy("line: unit price"), True),
+    "paid_amount": (gettext_lazy("paid amount"), False),
+    "paid_at": (gettext_lazy("paid at"), False),
+    "payment_reference": (gettext_lazy("payment reference"), False),
+    "status": (gettext_lazy("status code"), False),
+    "modified_at": (gettext_lazy("modified at"), False),
+    "cancel_reason": (gettext_lazy("cancel reason"), False),
+    "platform_ship_by": (gettext_lazy("platform ship-by"), False),
+    "promised_ship_by": (gettext_lazy("promised ship-by"), False),
+    "promo_code": (gettext_lazy("promo code"), False),
 }
 
 # The generic default: the hub's own spelling (the REST API's order shape), batches under "orders".
@@ -153,48 +154,59 @@ def path_get(data, path: str, default=_MISSING):
 
 def mapping_check(mapping: dict) -> list[str]:
     """What is wrong with the mapping itself (for the admin form); [] when it can be used."""
+    return [message for _key, message in mapping_problems(mapping)]
+
+
+def mapping_problems(mapping: dict) -> list[tuple[str, str]]:
+    """mapping_check's errors, each with what it is about: one of our field names (ORDER_FIELDS), or
+    "orders_path", "amounts", "time_format", "time_zone", "status_map", "" (the mapping as a whole)."""
     if not isinstance(mapping, dict):
-        return [_("The mapping must be a JSON object.")]
-    errors = []
+        return [("", _("The mapping must be a JSON object."))]
+    problems: list[tuple[str, str]] = []
     fields = mapping.get("fields")
     if not isinstance(fields, dict):
-        return [_("The mapping needs a 'fields' object (our field: their path).")]
+        return [("", _("The mapping needs a 'fields' object (our field: their path)."))]
     unknown = sorted(set(fields) - ORDER_FIELDS.keys())
     if unknown:
-        errors.append(_("Unknown fields: %(names)s.") % {"names": ", ".join(unknown)})
+        problems.append(("", _("Unknown fields: %(names)s.") % {"names": ", ".join(unknown)}))
     for name, (label, required) in ORDER_FIELDS.items():
         path = fields.get(name) or ""
         if not isinstance(path, str):
-            errors.append(_("%(field)s: the path must be text.") % {"field": label})
+            problems.append((name, _("%(field)s: the path must be text.") % {"field": label}))
         elif required and not path.strip():
-            errors.append(_("%(field)s: a path is required.") % {"field": label})
+            problems.append((name, _("%(field)s: a path is required.") % {"field": label}))
         elif path and not _path_ok(path):
-            errors.append(_("%(field)s: '%(path)s' is not a dotted path (a.b.0.c).") % {"field": label, "path": path})
+            message = _("%(field)s: '%(path)s' is not a dotted path (a.b.0.c).") % {"field": label, "path": path}
+            problems.append((name, message))
     orders_path = mapping.get("orders_path") or ""
     if not isinstance(orders_path, str) or (orders_path and not _path_ok(orders_path)):
-        errors.append(_("Orders list path: '%(path)s' is not a dotted path (a.b.0.c).") % {"path": orders_path})
+        message = _("Orders list path: '%(path)s' is not a dotted path (a.b.0.c).") % {"path": orders_path}
+        problems.append(("orders_path", message))
     if mapping.get("amounts", "yuan") not in AMOUNTS:
-        errors.append(_("Amounts must be in 'fen' or 'yuan'."))
+        problems.append(("amounts", _("Amounts must be in 'fen' or 'yuan'.")))
     if mapping.get("time_format", "text") not in TIME_FORMATS:
-        errors.append(_("Time format must be 'text', 'unix' or 'unix_ms'."))
+        problems.append(("time_format", _("Time format must be 'text', 'unix' or 'unix_ms'.")))
     try:
         ZoneInfo(str(mapping.get("time_zone") or "Asia/Shanghai"))
     except (ZoneInfoNotFoundError, ValueError):
-        errors.append(_("Unknown time zone '%(zone)s'.") % {"zone": mapping.get("time_zone")})
+        problems.append(("time_zone", _("Unknown time zone '%(zone)s'.") % {"zone": mapping.get("time_zone")}))
     status_map = mapping.get("status_map") or {}
     if not isinstance(status_map, dict):
-        errors.append(_("The status map must map their code to our event."))
+        problems.append(("status_map", _("The status map must map their code to our event.")))
     else:
         events = {event.value for event in ChannelEvent}
         for code, event in status_map.items():
             if event not in events:
-                errors.append(
-                    _("Status code '%(code)s': '%(event)s' is not one of %(events)s.")
-                    % {"code": code, "event": event, "events": ", ".join(sorted(events))}
+                problems.append(
+                    (
+                        "status_map",
+                        _("Status code '%(code)s': '%(event)s' is not one of %(events)s.")
+                        % {"code": code, "event": event, "events": ", ".join(sorted(events))},
+                    )
                 )
         if fields.get("status") and not status_map:
-            errors.append(_("A status code path is set: map its codes to our events."))
-    return errors
+            problems.append(("status_map", _("A status code path is set: map its codes to our events.")))
+    return problems
 
 
 def _path_ok(path: str) -> bool:

@@ -55,15 +55,17 @@ def verify(*, secrets: list[str], msg_id: str, timestamp: str, signature: str, b
     try:
         sent_at = int(timestamp)
     except ValueError:
-        raise SignatureError("bad_timestamp", "webhook-timestamp 不是 unix 秒 / is not unix seconds") from None
+        raise SignatureError("bad_timestamp", "时间戳不是 unix 秒 / webhook-timestamp is not unix seconds") from None
     if sent_at < now - TOLERANCE_SECONDS:
-        raise SignatureError("stale_timestamp", "webhook-timestamp 过旧（超过 5 分钟）/ is older than 5 minutes")
+        raise SignatureError("stale_timestamp", "时间戳过旧（超过 5 分钟）/ webhook-timestamp is older than 5 minutes")
     if sent_at > now + TOLERANCE_SECONDS:
-        raise SignatureError("future_timestamp", "webhook-timestamp 超前（超过 5 分钟）/ is more than 5 minutes ahead")
+        raise SignatureError(
+            "future_timestamp", "时间戳超前（超过 5 分钟）/ webhook-timestamp is more than 5 minutes ahead"
+        )
     given = [part.split(",", 1)[1].encode() for part in signature.split() if part.startswith("v1,")]
     for secret in secrets:
         expected = sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body).split(",", 1)[1].encode()
         # Compare against every given signature, in constant time each.
         if any(hmac.compare_digest(expected, candidate) for candidate in given):
             return
-    raise SignatureError("bad_signature", "签名不符 / webhook-signature does not match")
+    raise SignatureError("bad_signature", "签名不符 / webhook-signature does not match any signing secret")

@@ -279,7 +279,9 @@ def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str
             )
         if not channel.takes_webhooks or not channel.webhook_secrets:
             raise WebhookRefused(
-                status=403, code="webhook_disabled", message="该渠道未启用 webhook / webhooks are not enabled"
+                status=403,
+                code="webhook_disabled",
+                message="该渠道未启用推送 / webhooks are not enabled for this channel",
             )
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRefused(
@@ -303,11 +305,13 @@ def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str
             raise WebhookRefused(
                 status=400,
                 code="missing_headers",
-                message="缺少签名头 / missing headers: " + ", ".join(missing),
+                message="缺少请求头 / missing headers: " + ", ".join(missing),
                 extra={"headers": missing},
             )
         if len(msg_id) > 128:
-            raise WebhookRefused(status=400, code="bad_webhook_id", message="webhook-id 过长 / webhook-id too long")
+            raise WebhookRefused(
+                status=400, code="bad_webhook_id", message="消息 ID 过长 / webhook-id is longer than 128 characters"
+            )
         try:
             signing.verify(
                 secrets=channel.webhook_secrets,
@@ -323,7 +327,7 @@ def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str
             json.loads(body)
         except ValueError as error:
             raise WebhookRefused(
-                status=400, code="malformed_json", message=f"JSON 格式错误 / malformed JSON: {error}"[:300]
+                status=400, code="malformed_json", message=f"请求体不是合法的 JSON / malformed JSON: {error}"[:300]
             ) from None
     except WebhookRefused as refusal:
         WebhookRefusal.objects.create(

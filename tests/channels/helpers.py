@@ -68,3 +68,10 @@ def signed_headers(body: bytes, *, msg_id: str | None = None, secrets=(SECRET,),
 def django_headers(headers: dict) -> dict:
     """The same headers as Django's test client takes them (HTTP_WEBHOOK_ID …)."""
     return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+def drain(queue) -> None:
+    """Run every job waiting on `queue` in this process (a real RQ worker, burst mode)."""
+    from rq import SimpleWorker
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
