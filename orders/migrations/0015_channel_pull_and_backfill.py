@@ -22,7 +22,7 @@ def seed_route(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0013_channel_inbox_and_intake_log"),
+        ("orders", "0014_inbox_delivery_replay_permission"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
