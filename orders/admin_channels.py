@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from orders import selectors
+from orders.admin_pulls import ChannelBackfillInline, ChannelPullInline
 from orders.channels import signing
 from orders.channels.mapping import ORDER_FIELDS, default_mapping, mapping_problems
 from orders.drafts import ChannelEvent
@@ -169,6 +170,7 @@ class ChannelAdmin(HistoryAdmin):
     list_filter = ("kind", "arrival", "is_active")
     search_fields = ("code", "name", "shop_name", "shop_id")
     readonly_fields = ("webhook_url", "secrets_set", "mapping_table", "intake_stats")
+    inlines = [ChannelPullInline, ChannelBackfillInline]  # the pull's settings and state, its backfills
 
     def get_fieldsets(self, request, obj=None):
         base = ("code", "name", "kind", "is_active", "shop_name", "shop_id")

@@ -59,8 +59,8 @@ class WalkResult:
 
 
 def pull_settings_of(channel: Channel) -> ChannelPull:
-    """The channel's pull settings (a row with pull off when it has none yet)."""
-    return ChannelPull.objects.get_or_create(channel=channel)[0]
+    """The channel's pull settings (unsaved, pull off, when it has none yet)."""
+    return ChannelPull.objects.filter(channel=channel).first() or ChannelPull(channel=channel)
 
 
 def channel_pull_save(*, pull: ChannelPull, actor: AbstractBaseUser | None) -> ChannelPull:
@@ -297,13 +297,10 @@ def channels_pull_due() -> int:
     return len(channel_ids)
 
 
-def channel_backfill_start(
-    *, channel: Channel, start: datetime, end: datetime, actor: AbstractBaseUser | None
-) -> ChannelBackfill:
-    """Start pulling the orders modified in [start, end) again (a range the platform allows), as its own job."""
+def channel_backfill_check(*, channel: Channel, start: datetime, end: datetime) -> None:
+    """Refuse (InvalidInput naming the field) a range the platform will not answer for."""
     adapter = pull_adapter_for(channel.kind)
-    pull = pull_settings_of(channel)
-    _window, margin = pull_limits(pull=pull, adapter=adapter)
+    _window, margin = pull_limits(pull=pull_settings_of(channel), adapter=adapter)
     now = timezone.now()
 
     def refuse(message: str, field: str) -> None:
@@ -327,6 +324,14 @@ def channel_backfill_start(
             },
             "start",
         )
+
+
+def channel_backfill_start(
+    *, channel: Channel, start: datetime, end: datetime, actor: AbstractBaseUser | None
+) -> ChannelBackfill:
+    """Start pulling the orders modified in [start, end) again, as its own job. The range is cut into the
+    platform's windows as it runs; one the platform refuses is refused here first (channel_backfill_check)."""
+    channel_backfill_check(channel=channel, start=start, end=end)
     backfill = ChannelBackfill(channel=channel, start=start, end=end, started_by=actor)
     backfill._history_user = actor
     with transaction.atomic():
