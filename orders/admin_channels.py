@@ -47,7 +47,17 @@ def status_map_parse(text: str) -> dict:
     return result
 
 
-class ChannelForm(forms.ModelForm):
+def _path_inputs() -> dict:
+    """One labelled input per our field, holding THEIR dotted path (declared, so the admin knows them)."""
+    return {
+        MAP_PREFIX + name: forms.CharField(
+            label=label, required=False, help_text=_("required") if required else "", max_length=200
+        )
+        for name, (label, required) in ORDER_FIELDS.items()
+    }
+
+
+class ChannelFormBase(forms.ModelForm):
     """One labelled input per our field holding THEIR dotted path; the mapping is stored as JSON. Secrets are
     typed in and never shown back (left empty, the stored one stays); a webhook channel without a secret gets
     one generated, shown once after saving. The 试运行 button maps the pasted sample and saves nothing."""
@@ -99,13 +109,14 @@ class ChannelForm(forms.ModelForm):
         self.trial = None
         mapping = self.instance.field_mapping or default_mapping(self.instance.kind or Channel.Kind.OTHER)
         paths = mapping.get("fields") or {}
-        for name, (label, required) in ORDER_FIELDS.items():
-            self.fields[MAP_PREFIX + name] = forms.CharField(
-                label=label, required=False, initial=paths.get(name, ""), help_text=_("required") if required else ""
-            )
+        for name in ORDER_FIELDS:
+            if MAP_PREFIX + name in self.fields:
+                self.fields[MAP_PREFIX + name].initial = paths.get(name, "")
         for name in ("orders_path", "amounts", "time_format", "time_zone"):
-            self.fields[name].initial = mapping.get(name) or self.fields[name].initial
-        self.fields["status_map"].initial = status_map_text(mapping.get("status_map") or {})
+            if name in self.fields:
+                self.fields[name].initial = mapping.get(name) or self.fields[name].initial
+        if "status_map" in self.fields:
+            self.fields["status_map"].initial = status_map_text(mapping.get("status_map") or {})
         for name in CHANNEL_SECRET_FIELDS:
             if name in self.fields:
                 self.fields[name].required = False
@@ -160,6 +171,9 @@ class ChannelForm(forms.ModelForm):
         ):
             self.generated_secret = cleaned["webhook_secret"] = signing.secret_new()
         return cleaned
+
+
+ChannelForm = type("ChannelForm", (ChannelFormBase,), _path_inputs())
 
 
 @admin.register(Channel)

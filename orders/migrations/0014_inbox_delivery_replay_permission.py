@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0013_channel_inbox_and_intake_log'),
+        ("orders", "0013_channel_inbox_and_intake_log"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='inboxdelivery',
-            options={'ordering': ['-received_at', '-id'], 'permissions': [('replay_inboxdelivery', 'Can replay channel deliveries')], 'verbose_name': 'inbox delivery', 'verbose_name_plural': 'inbox deliveries'},
+            name="inboxdelivery",
+            options={
+                "ordering": ["-received_at", "-id"],
+                "permissions": [("replay_inboxdelivery", "Can replay channel deliveries")],
+                "verbose_name": "inbox delivery",
+                "verbose_name_plural": "inbox deliveries",
+            },
         ),
     ]
