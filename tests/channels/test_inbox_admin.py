@@ -34,6 +34,11 @@ def form_data(**overrides) -> dict:
         "time_zone": "Asia/Shanghai",
         "status_map": "placed = placed\nWAIT_SEND = paid\nCLOSED = cancelled",
         "sample": "",
+        # the page's inlines (slice pulls: the channel's pull settings and its backfills), left as they are
+        "pull-TOTAL_FORMS": "0",
+        "pull-INITIAL_FORMS": "0",
+        "backfills-TOTAL_FORMS": "0",
+        "backfills-INITIAL_FORMS": "0",
     }
     data.update({f"map_{name}": GENERIC_MAPPING["fields"].get(name, "") for name in ORDER_FIELDS})
     data.update(overrides)
