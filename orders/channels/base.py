@@ -2,6 +2,7 @@
 adapter interface (window, page size, page order, clock margin as the platform demands; like
 logistics/carriers/base.py for carriers). Adapters do HTTP and signing only: no ORM, no mapping."""
 
+import hashlib
 import json
 import math
 import urllib.error
@@ -146,6 +147,13 @@ def http_json(
     if not isinstance(answer, dict):
         raise PullUnavailable("the answer is not a JSON object")
     return answer
+
+
+def md5_sorted_sign(params: dict[str, str], secret: str) -> str:
+    """The md5 signature Taobao's TOP and PDD both use: MD5(secret + k1v1k2v2… over the parameters sorted by name,
+    the sign itself left out + secret), upper-case hex."""
+    text = secret + "".join(f"{key}{value}" for key, value in sorted(params.items()) if key != "sign") + secret
+    return hashlib.md5(text.encode()).hexdigest().upper()  # noqa: S324 - the platforms' scheme
 
 
 def count(value) -> int:

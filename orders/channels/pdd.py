@@ -2,19 +2,26 @@
 most 30 minutes that ends at least 3 minutes behind the platform's clock. PDD md5 signing; receivers encrypted;
 last_ship_time is the platform's ship-by deadline."""
 
-import hashlib
 import time
 from datetime import datetime, timedelta
 
-from orders.channels.base import PlatformError, PullAdapter, PullConfig, PullPage, PullUnavailable, count, http_json
+from orders.channels.base import (
+    PlatformError,
+    PullAdapter,
+    PullConfig,
+    PullPage,
+    PullUnavailable,
+    count,
+    http_json,
+    md5_sorted_sign,
+)
 
 INCREMENT = "pdd.order.number.list.increment.get"
 
 
 def pdd_sign(params: dict[str, str], secret: str) -> str:
-    """PDD signature: MD5(client_secret + k1v1k2v2… sorted by name + client_secret), upper-case hex."""
-    text = secret + "".join(f"{key}{value}" for key, value in sorted(params.items()) if key != "sign") + secret
-    return hashlib.md5(text.encode()).hexdigest().upper()  # noqa: S324 - the platform's scheme
+    """PDD signature."""
+    return md5_sorted_sign(params, secret)
 
 
 class Pdd(PullAdapter):

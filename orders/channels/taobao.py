@@ -2,11 +2,19 @@
 taobao.trade.fullinfo.get gives each one in full. TOP signing (sign_method md5), JSON answers; receivers come
 masked, with an OAID to order waybills by."""
 
-import hashlib
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from orders.channels.base import PlatformError, PullAdapter, PullConfig, PullPage, PullUnavailable, count, http_json
+from orders.channels.base import (
+    PlatformError,
+    PullAdapter,
+    PullConfig,
+    PullPage,
+    PullUnavailable,
+    count,
+    http_json,
+    md5_sorted_sign,
+)
 
 PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -18,9 +26,8 @@ TRADE_FIELDS = (
 
 
 def top_sign(params: dict[str, str], secret: str) -> str:
-    """TOP md5 signature: MD5(secret + k1v1k2v2… over the parameters sorted by name + secret), upper-case hex."""
-    text = secret + "".join(f"{key}{value}" for key, value in sorted(params.items()) if key != "sign") + secret
-    return hashlib.md5(text.encode()).hexdigest().upper()  # noqa: S324 - the platform's scheme
+    """TOP md5 signature (sign_method=md5)."""
+    return md5_sorted_sign(params, secret)
 
 
 def platform_time(moment: datetime) -> str:
