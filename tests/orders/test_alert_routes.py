@@ -74,6 +74,7 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "rule_error": "运营主管",
         "waybill_cancel_failed": "仓库",  # an unused waybill the carrier would not cancel
         "waybill_failed": "仓库",  # the carrier gave no waybill: the warehouse fixes the address / account
+        "channel_pull_failing": "运营主管",  # a platform keeps refusing or failing: the manager checks its settings
         "other": "客服",
     }
     assert (routes["breaker_tripped"].severity, routes["rule_error"].severity) == ("critical", "critical")
