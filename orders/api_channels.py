@@ -21,3 +21,69 @@ def channel_webhook(request: HttpRequest, code: str) -> JsonResponse:
     except WebhookRefused as refusal:
         return JsonResponse(refusal.reply(), status=refusal.status, json_dumps_params={"ensure_ascii": False})
     return JsonResponse(accepted.reply(), status=200)
+
+
+_REFUSAL = {
+    "type": "object",
+    "required": ["message", "code", "extra"],
+    "properties": {
+        "message": {"type": "string", "description": "中文在前 / English second"},
+        "code": {"type": "string", "example": "bad_signature"},
+        "extra": {"type": "object", "additionalProperties": True},
+    },
+}
+
+
+def webhook_openapi(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: the webhook is a plain Django view (kept lean), so its operation is
+    written here, in the same schema as the API views."""
+    refusal = {"content": {"application/json": {"schema": _REFUSAL}}}
+    header = {"in": "header", "required": True, "schema": {"type": "string"}}
+    result.setdefault("paths", {})["/api/v1/channels/{code}/webhook/"] = {
+        "post": {
+            "operationId": "channel_webhook",
+            "summary": "Channel webhook (Standard Webhooks)",
+            "description": (
+                "One signed delivery of one or many orders (the channel's field mapping reads it). Verified over "
+                "the raw body (HMAC-SHA256 with the channel's whsec_ secret, timestamp within ±5 minutes), stored "
+                "and committed, answered at once; a job turns it into orders. A retry with the same webhook-id "
+                "stores nothing new and answers duplicate=true."
+            ),
+            "tags": ["channels"],
+            "security": [],
+            "parameters": [
+                {"in": "path", "name": "code", "required": True, "schema": {"type": "string"}},
+                {**header, "name": "webhook-id", "description": "unique per message, the same across retries"},
+                {**header, "name": "webhook-timestamp", "description": "unix seconds"},
+                {**header, "name": "webhook-signature", "description": "v1,<base64 signature> (space-separated)"},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "stored (or stored before: duplicate)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "delivery": {"type": "integer"},
+                                    "webhook_id": {"type": "string"},
+                                    "duplicate": {"type": "boolean"},
+                                    "state": {"type": "string", "enum": ["received", "processed", "failed"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"description": "missing headers or malformed JSON", **refusal},
+                "401": {"description": "bad signature or timestamp outside ±5 minutes", **refusal},
+                "403": {"description": "webhooks not enabled for this channel", **refusal},
+                "404": {"description": "unknown or inactive channel", **refusal},
+                "413": {"description": "body too large", **refusal},
+            },
+        }
+    }
+    return result

@@ -169,6 +169,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The channel webhook is a plain Django view (benchmarked): its operation is added by this hook.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orders.api_channels.webhook_openapi",
+    ],
     # Several models have a `kind` with their own choices: name each enum after its model, so the names are
     # stable and never collide (drf_spectacular.W001).
     "ENUM_NAME_OVERRIDES": {

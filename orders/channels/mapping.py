@@ -325,15 +325,11 @@ class _Reader:
             raise bad from None
 
     def event(self, data: dict, *, paid: bool) -> tuple[ChannelEvent, str]:
+        """The status code through the status map; no code said (no path, or none in this order): placed, or
+        paid when the order carries its payment."""
         code = self.text(data, "status")
-        if not self.fields.get("status"):
-            return (ChannelEvent.PAID if paid else ChannelEvent.PLACED), ""
         if not code:
-            raise _Bad(
-                "status",
-                _("Missing field '%(field)s' (their path '%(path)s').")
-                % {"field": "status", "path": self.fields["status"]},
-            )
+            return (ChannelEvent.PAID if paid else ChannelEvent.PLACED), ""
         if code not in self.status_map:
             raise _Bad(
                 "status",

@@ -202,7 +202,7 @@ def test_mapping_check_names_what_is_wrong():
         "status_map": {"X": "exploded"},
     }
     errors = " | ".join(mapping_check(bad))
-    for needle in ("nonsense", "a..b", "fen", "unix_ms", "Mars/Olympus", "exploded"):
+    for needle in ("nonsense", "a..b", "unix_ms", "Mars/Olympus", "exploded"):
         assert needle in errors, needle
     about = {key for key, _message in mapping_problems(bad)}
     assert about == {"", "receiver", "city", "amounts", "time_format", "time_zone", "status_map"}
@@ -219,3 +219,10 @@ def test_default_mapping_is_the_generic_one_for_a_kind_without_its_own():
 @pytest.mark.parametrize("kind", ["taobao", "pdd", "douyin", "wechat", "other"])
 def test_every_kind_default_passes_its_own_check(kind):
     assert mapping_check(default_mapping(kind)) == []
+
+
+def test_an_order_without_a_status_code_is_placed_or_paid_by_its_payment():
+    [unpaid] = reports({"data": {"trades": [trade(trade_status=None, payment=0, pay_time=None)]}})
+    [paid] = reports({"data": {"trades": [trade(trade_status="")]}})
+    assert (unpaid.event, unpaid.platform_status) == (ChannelEvent.PLACED, "")
+    assert paid.event == ChannelEvent.PAID

@@ -185,3 +185,10 @@ def test_a_batch_keeps_its_good_orders_and_rejects_the_bad_ones_with_reasons(
     assert set(Order.objects.values_list("channel_order_no", flat=True)) == {"WX20", "WX24"}
     delivery = InboxDelivery.objects.get()
     assert (delivery.orders_count, delivery.taken_count, delivery.rejected_count) == (5, 2, 3)
+
+
+def test_the_webhook_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/channels/{code}/webhook/"]["post"]
+    assert {p["name"] for p in operation["parameters"]} >= {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert {"200", "401"} <= set(operation["responses"])
