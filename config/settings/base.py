@@ -233,3 +233,5 @@ CHANNEL_PULL_BACKOFF_BASE_SECONDS = 60
 CHANNEL_PULL_BACKOFF_CAP_SECONDS = 3600
 CHANNEL_PULL_ALERT_AFTER_FAILURES = 3
 CHANNEL_PULL_MAX_WINDOWS_PER_RUN = 24
+# A run holds its channel's (or backfill's) lock this long past its last page; a killed run's lock lapses then.
+CHANNEL_PULL_LOCK_SECONDS = env_int("CHANNEL_PULL_LOCK_SECONDS", 60)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import LockError, RedisError
 
-from config.queue import JOB_TIMEOUT_SECONDS, job_enqueue_on_commit
+from config.queue import job_enqueue_on_commit
 from orders.channels.base import PullAdapter, PullConfig, PullUnavailable
 from orders.channels.pulls import pull_adapter_for
 from orders.exceptions import InvalidInput, OrderErrorCode
@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 PULL_JOB = "orders.jobs.pull_channel"
 BACKFILL_JOB = "orders.jobs.run_backfill"
 QUEUE = "channels"
-LOCK_SECONDS = JOB_TIMEOUT_SECONDS + 60  # a killed run's lock lapses by itself
 STAMP = "%Y%m%dT%H%M%S"
 
 
@@ -115,6 +114,31 @@ def pull_delivery_id(*, channel: Channel, start: datetime, end: datetime, page_n
     return f"pull:{channel.code}:{window}:p{page_no}"
 
 
+class _Lock:
+    """One run at a time per pull or backfill: a Redis lock renewed after every page, so a killed run's lock
+    lapses within CHANNEL_PULL_LOCK_SECONDS and the next run goes on from the committed progress."""
+
+    def __init__(self, name: str):
+        self.lock = django_rq.get_connection(QUEUE).lock(f"orderhub:{name}", timeout=settings.CHANNEL_PULL_LOCK_SECONDS)
+
+    def __enter__(self):
+        if not self.lock.acquire(blocking=False):
+            raise PullBusy
+        return self
+
+    def renew(self) -> None:
+        try:
+            self.lock.reacquire()
+        except (LockError, RedisError) as error:
+            raise PullUnavailable(f"the run's lock lapsed (a page took too long?): {error}") from error
+
+    def __exit__(self, *exc):
+        try:
+            self.lock.release()
+        except (LockError, RedisError):
+            logger.warning("lock %s lapsed before its run ended", self.lock.name)
+
+
 def _process(delivery: InboxDelivery):
     """Process a stored page now and wait for its orders to be committed. A worker that picked up the same
     delivery (its enqueued job) holds it: wait for that run to end, then look again."""
@@ -135,6 +159,7 @@ def _walk(
     windows: list[tuple[datetime, datetime]],
     via: str,
     window_done,
+    lock: _Lock,
 ) -> WalkResult:
     """Each window in turn: every page stored and processed, then `window_done(end, window_result)` commits the
     progress. Stops at the first failure (result.error), the progress staying at the last finished window."""
@@ -156,6 +181,7 @@ def _walk(
                     headers={"content-type": "application/json"},
                 )
                 summary = _process(delivery)
+                lock.renew()
                 done.pages += 1
                 done.orders += summary.orders
                 done.outcomes.update(summary.outcomes)
@@ -172,24 +198,6 @@ def _walk(
         result.orders += done.orders
         result.outcomes.update(done.outcomes)
     return result
-
-
-class _Lock:
-    """One run at a time per pull or backfill (a Redis lock that lapses if its holder is killed)."""
-
-    def __init__(self, name: str):
-        self.lock = django_rq.get_connection(QUEUE).lock(f"orderhub:{name}", timeout=LOCK_SECONDS)
-
-    def __enter__(self):
-        if not self.lock.acquire(blocking=False):
-            raise PullBusy
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.lock.release()
-        except (LockError, RedisError):
-            logger.warning("lock %s lapsed before its run ended", self.lock.name)
 
 
 def backoff_delay(failures: int) -> timedelta:
@@ -209,13 +217,13 @@ def channel_pull_run(*, channel_id: int) -> str:
     """Pull one channel from its cursor up to now − its clock margin, window by window. Returns what happened
     (for the job's result): "busy", "off", "ok: …" or "failed: …"."""
     try:
-        with _Lock(f"pull:{channel_id}"):
-            return _pull(channel_id)
+        with _Lock(f"pull:{channel_id}") as lock:
+            return _pull(channel_id, lock)
     except PullBusy:
         return "busy"
 
 
-def _pull(channel_id: int) -> str:
+def _pull(channel_id: int, lock: _Lock) -> str:
     pull = ChannelPull.objects.select_related("channel").filter(channel_id=channel_id).first()
     if pull is None or not pull.enabled or not pull.channel.is_active:
         return "off"
@@ -242,6 +250,7 @@ def _pull(channel_id: int) -> str:
         windows=windows,
         via=Via.PULL,
         window_done=window_done,
+        lock=lock,
     )
     pull.last_run_at = now
     if result.error:
@@ -342,13 +351,13 @@ def channel_backfill_start(
 
 def channel_backfill_run(*, backfill_id: int) -> str:
     try:
-        with _Lock(f"backfill:{backfill_id}"):
-            return _backfill(backfill_id)
+        with _Lock(f"backfill:{backfill_id}") as lock:
+            return _backfill(backfill_id, lock)
     except PullBusy:
         return "busy"
 
 
-def _backfill(backfill_id: int) -> str:
+def _backfill(backfill_id: int, lock: _Lock) -> str:
     backfill = ChannelBackfill.objects.select_related("channel").filter(pk=backfill_id).first()
     if backfill is None or backfill.state == ChannelBackfill.State.DONE:
         return "done"
@@ -377,6 +386,7 @@ def _backfill(backfill_id: int) -> str:
         windows=pull_windows(start=backfill.cursor or backfill.start, end=backfill.end, size=window),
         via=Via.BACKFILL,
         window_done=window_done,
+        lock=lock,
     )
     if result.error:
         backfill.failures += 1
