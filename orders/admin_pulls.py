@@ -22,7 +22,12 @@ from orders.models import (
     ChannelBackfill,
     ChannelPull,
 )
-from orders.services.channel_pulls import channel_backfill_check, channel_backfill_start, channel_pull_save
+from orders.services.channel_pulls import (
+    PULL_ARRIVALS,
+    channel_backfill_check,
+    channel_backfill_start,
+    channel_pull_save,
+)
 
 
 def _minutes(delta) -> str:
@@ -71,6 +76,11 @@ class ChannelPullFormSet(BaseInlineFormSet):
         adapter = pull_adapter_for(self.instance.kind)
         for form in self.forms:
             data = getattr(form, "cleaned_data", None) or {}
+            if data.get("enabled") and self.instance.arrival not in PULL_ARRIVALS:
+                form.add_error(
+                    "enabled",
+                    gettext("Set how orders arrive to 'Scheduled pull' or 'Webhook and pull' to pull this channel."),
+                )
             window = data.get("window_minutes")
             if window and window * 60 > adapter.window_max.total_seconds():
                 form.add_error(

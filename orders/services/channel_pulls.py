@@ -42,6 +42,7 @@ PULL_JOB = "orders.jobs.pull_channel"
 BACKFILL_JOB = "orders.jobs.run_backfill"
 QUEUE = "channels"
 STAMP = "%Y%m%dT%H%M%S"
+PULL_ARRIVALS = (Channel.Arrival.PULL, Channel.Arrival.BOTH)  # how orders arrive on a channel that is pulled
 
 
 class PullBusy(Exception):
@@ -225,7 +226,7 @@ def channel_pull_run(*, channel_id: int) -> str:
 
 def _pull(channel_id: int, lock: _Lock) -> str:
     pull = ChannelPull.objects.select_related("channel").filter(channel_id=channel_id).first()
-    if pull is None or not pull.enabled or not pull.channel.is_active:
+    if pull is None or not pull.enabled or not pull.channel.is_active or pull.channel.arrival not in PULL_ARRIVALS:
         return "off"
     channel = pull.channel
     adapter = pull_adapter_for(channel.kind)
@@ -291,7 +292,7 @@ def channels_pull_due() -> int:
     """For the cron (every minute): one pull job per channel that is due, so a slow or failing platform never
     holds up the others; and the backfills not finished (a killed one goes on from its progress)."""
     now = timezone.now()
-    due = ChannelPull.objects.filter(enabled=True, channel__is_active=True).filter(
+    due = ChannelPull.objects.filter(enabled=True, channel__is_active=True, channel__arrival__in=PULL_ARRIVALS).filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
     channel_ids = list(due.values_list("channel_id", flat=True))

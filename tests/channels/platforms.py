@@ -22,6 +22,25 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 APP_KEY = "12345678"
 APP_SECRET = "s3cr3t-app-secret"
 TOKEN = "6102a1f0session"
+RATE_LIMITED = {
+    "taobao": {
+        "error_response": {
+            "code": 7,
+            "msg": "App Call Limited",
+            "sub_code": "accesscontrol.limited-by-app-access-count",
+            "sub_msg": "This ban will last for 1 more seconds",
+        }
+    },
+    "pdd": {"error_response": {"error_code": 70031, "error_msg": "调用过于频繁，请调整调用频率"}},
+    "douyin": {
+        "code": 50001,
+        "msg": "系统繁忙",
+        "sub_code": "isv.access-limited",
+        "sub_msg": "请求过于频繁，请稍后再试",
+        "data": {},
+    },
+    "generic": {"error": "rate_limited", "message": "too many requests", "code": "rate_limited"},
+}
 PATHS = {"taobao": "/router/rest", "pdd": "/api/router", "douyin": "/order/searchList", "generic": "/orders"}
 KINDS = {"taobao": Channel.Kind.TAOBAO, "pdd": Channel.Kind.PDD, "douyin": Channel.Kind.DOUYIN, "generic": "b2b"}
 
@@ -97,6 +116,8 @@ class Platform:
         if fault == "hang":
             self.release.wait(10)
             return Response("{}", content_type="application/json")
+        if fault == "limit":  # the platform's own rate-limit answer, as each one words it
+            return Response(json.dumps(RATE_LIMITED[self.kind], ensure_ascii=False), content_type="application/json")
         if fault is not None:
             return Response("<html>upstream error</html>", status=int(fault))
         return getattr(self, f"_{self.kind}")(request)

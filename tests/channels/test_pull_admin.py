@@ -6,8 +6,19 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from orders.channels.pdd import DEFAULT_MAPPING
 from orders.models import Channel, ChannelBackfill, ChannelPull
 from tests.channels.platforms import APP_SECRET, TOKEN
+from tests.channels.test_inbox_admin import form_data
+
+# The PDD default mapping, as the channel form's inputs (one per our field)
+SAMPLE_MAPPING = {
+    "orders_path": DEFAULT_MAPPING["orders_path"],
+    "amounts": DEFAULT_MAPPING["amounts"],
+    "time_format": DEFAULT_MAPPING["time_format"],
+    "status_map": "\n".join(f"{code} = {event}" for code, event in DEFAULT_MAPPING["status_map"].items()),
+    **{f"map_{name}": path for name, path in DEFAULT_MAPPING["fields"].items()},
+}
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +110,48 @@ def test_backfill_ending_in_the_future_is_refused(client, yunying, tmall):
     answer = backfill_post(client, tmall, now - timedelta(hours=2), now + timedelta(hours=1))
     assert answer.context["adminform"].form.errors["end"]
     assert not ChannelBackfill.objects.exists()
+
+
+def pull_form(channel, **pull) -> dict:
+    data = form_data(code=channel.code, name=channel.name, kind=channel.kind, arrival="pull", **SAMPLE_MAPPING)
+    existing = ChannelPull.objects.filter(channel=channel).first()
+    data.update({"pull-TOTAL_FORMS": "1", "pull-INITIAL_FORMS": "1" if existing else "0", "pull-MAX_NUM_FORMS": "1"})
+    if existing:
+        data.update({"pull-0-id": existing.pk, "pull-0-channel": channel.pk})
+    fields = {"enabled": "on", "base_url": "", "app_key": "12345678", "app_secret": "", "access_token": ""}
+    fields |= {"interval_minutes": "5", "window_minutes": "", "page_size": "", "clock_margin_seconds": ""}
+    fields |= pull
+    data.update({f"pull-0-{name}": value for name, value in fields.items() if value is not None})
+    return data
+
+
+def test_manager_saves_the_pull_keeping_keys_and_never_overwriting_the_runs_cursor(client, yunying):
+    channel = Channel.objects.create(code="pdd-shop", name="拼多多店", kind=Channel.Kind.PDD, arrival="api")
+    client.force_login(yunying)
+    url = change_url(channel)
+
+    # pull switched on while orders arrive by the API only: refused, nothing saved
+    data = pull_form(channel, app_secret=APP_SECRET, access_token=TOKEN)
+    data["arrival"] = "api"
+    answer = client.post(url, data)
+    assert answer.status_code == 200 and not ChannelPull.objects.exists()
+    pull_forms = [
+        inline.formset for inline in answer.context["inline_admin_formsets"] if inline.formset.prefix == "pull"
+    ]
+    assert pull_forms[0].forms[0].errors["enabled"]
+
+    # with arrival "pull": saved, keys stored; a window over PDD's 30 minutes is refused first
+    assert client.post(url, pull_form(channel, app_secret=APP_SECRET, window_minutes="60")).status_code == 200
+    assert not ChannelPull.objects.exists()
+    assert client.post(url, pull_form(channel, app_secret=APP_SECRET, access_token=TOKEN)).status_code == 302
+    pull = ChannelPull.objects.get(channel=channel)
+    assert (pull.enabled, pull.app_secret, pull.access_token) == (True, APP_SECRET, TOKEN)
+
+    # a run moves the cursor while the manager's form is open; she saves with the keys left empty
+    moment = timezone.now() - timedelta(minutes=7)
+    ChannelPull.objects.filter(pk=pull.pk).update(cursor=moment, consecutive_failures=2)  # as the job wrote it
+    assert client.post(url, pull_form(channel, interval_minutes="10")).status_code == 302
+    pull.refresh_from_db()
+    assert (pull.interval_minutes, pull.app_secret, pull.access_token) == (10, APP_SECRET, TOKEN)
+    assert (pull.cursor, pull.consecutive_failures) == (moment, 2)
+    assert pull.history.first().history_user == yunying

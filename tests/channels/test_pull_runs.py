@@ -10,6 +10,7 @@ from django.utils import timezone
 from orders.exceptions import InvalidInput
 from orders.models import (
     Alert,
+    Channel,
     ChannelBackfill,
     ChannelPull,
     InboxDelivery,
@@ -339,3 +340,33 @@ def test_backfill_outside_taobaos_three_months_is_refused(platforms):
             channel=channel, start=now() - timedelta(days=1), end=now() - timedelta(days=2), actor=None
         )
     assert not ChannelBackfill.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("taobao", "This ban will last"),
+        ("pdd", "调用过于频繁"),
+        ("douyin", "请求过于频繁"),
+        ("generic", "too many requests"),
+    ],
+)
+def test_rate_limited_by_the_platform_is_a_failure_in_its_own_words(platforms, kind, words):
+    platform = platforms(kind)
+    channel = pull_channel_for(platform, f"{kind}-shop")
+    start = now() - timedelta(minutes=40)
+    set_cursor(channel, start)
+    platform.faults = ["limit"]
+
+    assert channel_pull_run(channel_id=channel.pk).startswith("failed")
+
+    pull = pull_of(channel)
+    assert words in pull.last_error and pull.cursor == start and pull.next_attempt_at > timezone.now()
+
+
+def test_pull_of_a_channel_whose_orders_arrive_by_webhook_only_does_not_run(platforms):
+    platform = platforms("pdd")
+    channel = pull_channel_for(platform, "pdd-shop")
+    Channel.objects.filter(pk=channel.pk).update(arrival=Channel.Arrival.WEBHOOK)
+    assert channels_pull_due() == 0
+    assert channel_pull_run(channel_id=channel.pk) == "off" and platform.pages_served == []
