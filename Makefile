@@ -36,6 +36,7 @@ bench: venv
 	$(PY) bench/allocate.py
 	$(PY) bench/track.py
 	$(PY) bench/waybill.py
+	$(PY) bench/channels.py
 	$(PY) bench/peers.py  # creates .venv-oscar from bench/requirements-oscar.txt on first run
 
 clean:

@@ -268,34 +268,24 @@ def main() -> None:
     print()
     print(f"=== channels.py: webhook deliveries of {args.per_delivery} orders, {args.clients} senders ===")
     print(f"database: {common.DB_NAME}; {load}; gunicorn CPU {cpu['gunicorn']:.1f}s, postgres {cpu['postgres']:.1f}s")
-    rows = [
-        ("acceptance (ours)", f"{accept_rate:.0f}", "", ""),
-        (
-            "  COPY delivery rows",
-            f"{total / floor[('bench_channels_delivery', 'copy')]:.0f}",
-            common.ratio(accept_rate, total / floor[("bench_channels_delivery", "copy")]),
-            "",
-        ),
-        (
-            "  executemany delivery rows",
-            f"{total / floor[('bench_channels_delivery', 'executemany')]:.0f}",
-            common.ratio(accept_rate, total / floor[("bench_channels_delivery", "executemany")]),
-            "",
-        ),
-        ("processing (ours)", f"{process_rate:.0f}", "", f"{args.workers} rqworkers, once started"),
-        (
-            "  COPY order rows",
-            f"{total / floor[('bench_channels_order', 'copy')]:.0f}",
-            common.ratio(process_rate, total / floor[("bench_channels_order", "copy")]),
-            "",
-        ),
-        (
-            "  executemany order rows",
-            f"{total / floor[('bench_channels_order', 'executemany')]:.0f}",
-            common.ratio(process_rate, total / floor[("bench_channels_order", "executemany")]),
-            "",
-        ),
-    ]
+    rows = []
+    for label, ours, name, note in (
+        ("acceptance", accept_rate, "bench_channels_delivery", "delivery rows"),
+        ("processing", process_rate, "bench_channels_order", "order rows"),
+    ):
+        rows.append(
+            (f"{label} (ours)", f"{ours:.0f}", "", f"{args.workers} rqworkers" if label == "processing" else "")
+        )
+        for how in ("copy", "executemany"):
+            floor_rate = total / floor[(name, how)]
+            rows.append(
+                (
+                    f"  {how.upper() if how == 'copy' else how} {note}",
+                    f"{floor_rate:.0f}",
+                    common.ratio(ours, floor_rate),
+                    "",
+                )
+            )
     table(["what", "orders/s", "ours / it", "note"], rows)
     print(f"answer latency: p50 {ms(percentile(lat, 50))} ms, p99 {ms(percentile(lat, 99))} ms over {len(lat)} POSTs")
     if processed["left"]:

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import HistoryAdmin
+from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
 from config.exceptions import ApplicationError
 from orders import selectors
 from orders.admin_pulls import ChannelBackfillInline, ChannelPullInline
@@ -178,6 +178,7 @@ ChannelForm = type("ChannelForm", (ChannelFormBase,), _path_inputs())
 
 @admin.register(Channel)
 class ChannelAdmin(HistoryAdmin):
+    service_owned_fields = ()  # all set up here; the mapping through its inputs, checked by channel_save
     form = ChannelForm
     change_form_template = "admin/orders/channel/change_form.html"
     list_display = ("code", "name", "kind", "shop_name", "arrival", "is_active")
@@ -316,8 +317,8 @@ def intake_stats_table(stats: list, *, with_channel: bool = True):
     )
 
 
-class ReadOnlyLogAdmin(admin.ModelAdmin):
-    """A log: nobody adds, edits or deletes its rows here."""
+class ReadOnlyLogAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+    """A log: nobody adds, edits or deletes its rows here; the inbox services write every field."""
 
     def has_add_permission(self, request):
         return False
@@ -327,6 +328,19 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class IntakeLogAdmin(ReadOnlyLogAdmin):
+    """The intake log's lists: each channel's counts of today and 7 days on top; replay for 运营主管."""
+
+    change_list_template = "admin/orders/intake_change_list.html"
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("orders.replay_inboxdelivery")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
+        return super().changelist_view(request, extra_context=extra_context)
 
 
 def _replay(modeladmin, request, deliveries) -> None:
@@ -349,8 +363,8 @@ def _replay(modeladmin, request, deliveries) -> None:
 
 
 @admin.register(InboxDelivery)
-class InboxDeliveryAdmin(ReadOnlyLogAdmin):
-    change_list_template = "admin/orders/intake_change_list.html"
+class InboxDeliveryAdmin(IntakeLogAdmin):
+    service_owned_fields = tuple(field.name for field in InboxDelivery._meta.fields)
     list_display = (
         "received_at",
         "channel",
@@ -391,9 +405,6 @@ class InboxDeliveryAdmin(ReadOnlyLogAdmin):
     def replay(self, request, queryset):
         _replay(self, request, queryset.select_related("channel"))
 
-    def has_replay_permission(self, request) -> bool:
-        return request.user.has_perm("orders.replay_inboxdelivery")
-
     @admin.display(description=_("headers"))
     def headers_shown(self, obj: InboxDelivery):
         kept = {name: value for name, value in (obj.headers or {}).items() if name.lower() in KEPT_HEADERS}
@@ -426,14 +437,10 @@ class InboxDeliveryAdmin(ReadOnlyLogAdmin):
             format_html_join("", "<tr>" + "<td>{}</td>" * 7 + "</tr>", rows),
         )
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
-        return super().changelist_view(request, extra_context=extra_context)
-
 
 @admin.register(IntakeRecord)
-class IntakeRecordAdmin(ReadOnlyLogAdmin):
-    change_list_template = "admin/orders/intake_change_list.html"
+class IntakeRecordAdmin(IntakeLogAdmin):
+    service_owned_fields = tuple(field.name for field in IntakeRecord._meta.fields)
     list_display = (
         "processed_at",
         "channel",
@@ -484,9 +491,6 @@ class IntakeRecordAdmin(ReadOnlyLogAdmin):
             messages.SUCCESS if done else messages.WARNING,
         )
 
-    def has_replay_permission(self, request) -> bool:
-        return request.user.has_perm("orders.replay_inboxdelivery")
-
     @admin.display(description=_("order"), ordering="order")
     def order_link(self, obj: IntakeRecord):
         if obj.order is None:
@@ -505,13 +509,10 @@ class IntakeRecordAdmin(ReadOnlyLogAdmin):
             obj.delivery.delivery_id,
         )
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "intake_stats": intake_stats_table(selectors.channel_intake_stats())}
-        return super().changelist_view(request, extra_context=extra_context)
-
 
 @admin.register(WebhookRefusal)
 class WebhookRefusalAdmin(ReadOnlyLogAdmin):
+    service_owned_fields = tuple(field.name for field in WebhookRefusal._meta.fields)
     list_display = ("created_at", "channel_code", "delivery_id", "code", "message", "remote_addr", "body_size")
     list_filter = ("code", "channel", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=delivery_id", "channel_code")

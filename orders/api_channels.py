@@ -2,25 +2,41 @@
 service verifies the Standard Webhooks signature over the raw bytes, stores the delivery with one INSERT and
 commits, and the answer goes out at once; a job turns the delivery into orders."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from config.security import client_ip
-from orders.services.channel_inbox import WebhookRefused, webhook_receive
+from orders.services.channel_inbox import WebhookRefused, webhook_outcome, webhook_receive
 
 
 @csrf_exempt
 @require_POST
 def channel_webhook(request: HttpRequest, code: str) -> JsonResponse:
-    body = request.body  # read first: the signature covers the raw bytes
+    try:
+        body = request.body  # read first: the signature covers the raw bytes
+    except RequestDataTooBig:  # over Django's own limit: refused as too large, like one over ours
+        body = None
     try:
         accepted = webhook_receive(
             channel_code=code, body=body, headers=request.headers, remote_addr=client_ip(request)
         )
     except WebhookRefused as refusal:
         return JsonResponse(refusal.reply(), status=refusal.status, json_dumps_params={"ensure_ascii": False})
-    return JsonResponse(accepted.reply(), status=200)
+    return JsonResponse(accepted.reply(), status=200, json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+def channel_webhook_outcome(request: HttpRequest, code: str, webhook_id: str) -> JsonResponse:
+    """The sender reads what became of its delivery later: signed like a delivery, over an empty body."""
+    try:
+        outcome = webhook_outcome(
+            channel_code=code, webhook_id=webhook_id, headers=request.headers, remote_addr=client_ip(request)
+        )
+    except WebhookRefused as refusal:
+        return JsonResponse(refusal.reply(), status=refusal.status, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(outcome, status=200, json_dumps_params={"ensure_ascii": False})
 
 
 _REFUSAL = {
@@ -83,6 +99,32 @@ def webhook_openapi(result: dict, generator, request, public) -> dict:
                 "403": {"description": "webhooks not enabled for this channel", **refusal},
                 "404": {"description": "unknown or inactive channel", **refusal},
                 "413": {"description": "body too large", **refusal},
+            },
+        }
+    }
+    result["paths"]["/api/v1/channels/{code}/webhook/{webhook_id}/"] = {
+        "get": {
+            "operationId": "channel_webhook_outcome",
+            "summary": "What became of a webhook delivery",
+            "description": (
+                "Signed like a delivery (its own webhook-id in the header, an empty body): the state, and once "
+                "processed the number of orders, how many were taken and each one rejected with its reason."
+            ),
+            "tags": ["channels"],
+            "security": [],
+            "parameters": [
+                {"in": "path", "name": "code", "required": True, "schema": {"type": "string"}},
+                {"in": "path", "name": "webhook_id", "required": True, "schema": {"type": "string"}},
+                {**header, "name": "webhook-id"},
+                {**header, "name": "webhook-timestamp"},
+                {**header, "name": "webhook-signature"},
+            ],
+            "responses": {
+                "200": {"description": "the delivery's outcome"},
+                "400": {"description": "missing headers, or webhook-id not the one in the URL", **refusal},
+                "401": {"description": "bad signature or timestamp outside ±5 minutes", **refusal},
+                "403": {"description": "webhooks not enabled for this channel", **refusal},
+                "404": {"description": "unknown channel or delivery", **refusal},
             },
         }
     }

@@ -12,4 +12,9 @@ urlpatterns = [
     # Carriers push here; the URL keeps its place under logistics/ (carriers are subscribed to it).
     path("logistics/callback/<slug:carrier>/", api_tracking.CarrierCallbackApi.as_view(), name="api-carrier-callback"),
     path("channels/<slug:code>/webhook/", api_channels.channel_webhook, name="api-channel-webhook"),
+    path(
+        "channels/<slug:code>/webhook/<str:webhook_id>/",
+        api_channels.channel_webhook_outcome,
+        name="api-channel-webhook-outcome",
+    ),
 ]

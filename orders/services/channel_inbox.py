@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders.channels import signing
 from orders.channels.mapping import MappingRefusal, channel_reports_from_payload, default_mapping
-from orders.models import Channel, InboxDelivery, IntakeRecord, Source, Via, WebhookRefusal
+from orders.models import Alert, Channel, InboxDelivery, IntakeRecord, Source, Via, WebhookRefusal
+from orders.services.alerts import alert_raise
 from orders.services.channel_intake import channel_order_take
 
 PROCESS_JOB = "orders.jobs.process_inbox_delivery"
@@ -95,9 +97,7 @@ def inbox_delivery_store(
 def inbox_delivery_process(*, delivery: InboxDelivery) -> DeliverySummary:
     """Turn a stored delivery into orders: map it, take each order, write one IntakeRecord per order, mark it
     processed. A processed delivery is left as it is (its summary is read from its records)."""
-    InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(
-        attempts=delivery.attempts + 1
-    )
+    InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         locked = (
             InboxDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -119,7 +119,7 @@ def inbox_delivery_replay(*, delivery: InboxDelivery, indexes: list[int] | None 
     `indexes`, else each whose last record is a rejection. Records via=replay; orders are never duplicated."""
     with transaction.atomic():
         locked = InboxDelivery.objects.select_for_update().select_related("channel").get(pk=delivery.pk)
-        if locked.state == InboxDelivery.State.RECEIVED:
+        if locked.state != InboxDelivery.State.PROCESSED:  # never processed (or given up on): the whole of it
             summary = _run(locked, run=0, via=Via.REPLAY, indexes=None)
             _mark(locked, summary=summary)
             return summary
@@ -151,7 +151,47 @@ def inbox_deliveries_sweep(*, older_than: timedelta = SWEEP_AFTER, batch: int = 
     )
     for delivery_id in ids:
         job_enqueue_on_commit(job=PROCESS_JOB, queue=PROCESS_QUEUE, delivery_id=delivery_id)
+    _give_up()
     return len(ids)
+
+
+def _give_up() -> None:
+    """A delivery that failed MAX_ATTEMPTS runs (a bug, not bad input: bad input is a rejected record) is set
+    aside as failed, with an alert to the log's readers; a replay from the admin runs it again."""
+    stuck = InboxDelivery.objects.filter(state=InboxDelivery.State.RECEIVED, attempts__gte=MAX_ATTEMPTS)
+    for delivery in stuck.select_related("channel")[:SWEEP_BATCH]:
+        updated = InboxDelivery.objects.filter(pk=delivery.pk, state=InboxDelivery.State.RECEIVED).update(
+            state=InboxDelivery.State.FAILED, error=_("Processing failed %(n)s times.") % {"n": delivery.attempts}
+        )
+        if updated:
+            alert_raise(
+                kind=Alert.Kind.OTHER,
+                message=_("Channel %(channel)s: delivery %(delivery)s could not be processed; replay it from the log.")
+                % {"channel": delivery.channel.name, "delivery": delivery.delivery_id},
+                dedupe_key=f"inbox-delivery:{delivery.pk}",
+            )
+
+
+def delivery_outcome(delivery: InboxDelivery) -> dict:
+    """What became of a delivery, for its sender: the state, and once processed the counts and each order still
+    rejected with its reason (the latest run of each order)."""
+    outcome = {"delivery": delivery.pk, "webhook_id": delivery.delivery_id, "state": delivery.state}
+    if delivery.state != InboxDelivery.State.RECEIVED:
+        latest: dict[int, IntakeRecord] = {}
+        for record in delivery.records.order_by("run", "id"):
+            latest[record.index] = record
+        rejected = [record for record in latest.values() if record.outcome == IntakeRecord.Outcome.REJECTED]
+        outcome.update(
+            orders=len(latest),
+            taken=len(latest) - len(rejected),
+            rejected=[
+                {"index": r.index, "channel_order_no": r.channel_order_no, "reason": r.reason, "code": r.code}
+                for r in sorted(rejected, key=lambda r: r.index)
+            ],
+        )
+        if delivery.error:
+            outcome["error"] = delivery.error
+    return outcome
 
 
 def _run(delivery: InboxDelivery, *, run: int, via: str, indexes: set[int] | None) -> DeliverySummary:
@@ -252,17 +292,49 @@ class WebhookAccepted:
     duplicate: bool
 
     def reply(self) -> dict:
+        if self.duplicate:  # a re-send: tell the sender what became of the first one
+            return {**delivery_outcome(self.delivery), "duplicate": True}
         return {
             "delivery": self.delivery.pk,
             "webhook_id": self.delivery.delivery_id,
-            "duplicate": self.duplicate,
+            "duplicate": False,
             "state": self.delivery.state,
         }
 
 
-def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str = "") -> WebhookAccepted:
+def webhook_receive(*, channel_code: str, body: bytes | None, headers, remote_addr: str = "") -> WebhookAccepted:
     """Verify a Standard Webhooks delivery over its raw bytes, then store it (inbox_delivery_store). Raises
-    WebhookRefused (counted as a WebhookRefusal row, its body not kept) for anything that cannot be trusted."""
+    WebhookRefused (counted as a WebhookRefusal row, its body not kept) for anything that cannot be trusted.
+    `body` None: too large to read at all."""
+    channel = _verified(channel_code=channel_code, body=body, headers=headers, remote_addr=remote_addr, parse=True)
+    delivery, created = inbox_delivery_store(
+        channel=channel, via=Via.WEBHOOK, delivery_id=headers.get("webhook-id"), body=body, headers=dict(headers)
+    )
+    return WebhookAccepted(delivery=delivery, duplicate=not created)
+
+
+def webhook_outcome(*, channel_code: str, webhook_id: str, headers, remote_addr: str = "") -> dict:
+    """What became of the delivery `webhook_id`, for its sender: a GET signed like a delivery (its own
+    webhook-id, an empty body). Raises WebhookRefused for a bad signature or a delivery we never stored."""
+    channel = _verified(channel_code=channel_code, body=b"", headers=headers, remote_addr=remote_addr, parse=False)
+    if headers.get("webhook-id") != webhook_id:
+        raise WebhookRefused(
+            status=400,
+            code="webhook_id_mismatch",
+            message="请求头 webhook-id 与地址不符 / the webhook-id header is not the one in the URL",
+        )
+    delivery = InboxDelivery.objects.filter(channel=channel, delivery_id=webhook_id).first()
+    if delivery is None:
+        raise WebhookRefused(
+            status=404,
+            code="unknown_delivery",
+            message="没有收到过这次推送 / no delivery with this webhook-id was stored",
+            extra={"webhook_id": webhook_id},
+        )
+    return delivery_outcome(delivery)
+
+
+def _verified(*, channel_code: str, body: bytes | None, headers, remote_addr: str, parse: bool) -> Channel:
     msg_id = headers.get("webhook-id") or ""
     channel = (
         Channel.objects.only("id", "code", "kind", "is_active", "arrival", "webhook_secret", "webhook_secret_previous")
@@ -270,65 +342,7 @@ def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str
         .first()
     )
     try:
-        if channel is None or not channel.is_active:
-            raise WebhookRefused(
-                status=404,
-                code="unknown_channel",
-                message="渠道不存在或已停用 / unknown or inactive channel",
-                extra={"channel": channel_code},
-            )
-        if not channel.takes_webhooks or not channel.webhook_secrets:
-            raise WebhookRefused(
-                status=403,
-                code="webhook_disabled",
-                message="该渠道未启用推送 / webhooks are not enabled for this channel",
-            )
-        if len(body) > MAX_BODY_BYTES:
-            raise WebhookRefused(
-                status=413,
-                code="body_too_large",
-                message="请求体过大 / body too large",
-                extra={"max_bytes": MAX_BODY_BYTES},
-            )
-        timestamp = headers.get("webhook-timestamp") or ""
-        signature = headers.get("webhook-signature") or ""
-        missing = [
-            name
-            for name, value in (
-                ("webhook-id", msg_id),
-                ("webhook-timestamp", timestamp),
-                ("webhook-signature", signature),
-            )
-            if not value
-        ]
-        if missing:
-            raise WebhookRefused(
-                status=400,
-                code="missing_headers",
-                message="缺少请求头 / missing headers: " + ", ".join(missing),
-                extra={"headers": missing},
-            )
-        if len(msg_id) > 128:
-            raise WebhookRefused(
-                status=400, code="bad_webhook_id", message="消息 ID 过长 / webhook-id is longer than 128 characters"
-            )
-        try:
-            signing.verify(
-                secrets=channel.webhook_secrets,
-                msg_id=msg_id,
-                timestamp=timestamp,
-                signature=signature,
-                body=body,
-                now=time.time(),
-            )
-        except signing.SignatureError as error:
-            raise WebhookRefused(status=401, code=error.code, message=error.message) from None
-        try:
-            json.loads(body)
-        except ValueError as error:
-            raise WebhookRefused(
-                status=400, code="malformed_json", message=f"请求体不是合法的 JSON / malformed JSON: {error}"[:300]
-            ) from None
+        _check(channel=channel, channel_code=channel_code, msg_id=msg_id, body=body, headers=headers, parse=parse)
     except WebhookRefused as refusal:
         WebhookRefusal.objects.create(
             channel=channel,
@@ -337,10 +351,65 @@ def webhook_receive(*, channel_code: str, body: bytes, headers, remote_addr: str
             code=refusal.code,
             message=refusal.message[:500],
             remote_addr=remote_addr[:64],
-            body_size=len(body),
+            body_size=len(body) if body is not None else int(headers.get("content-length") or 0),
         )
         raise
-    delivery, created = inbox_delivery_store(
-        channel=channel, via=Via.WEBHOOK, delivery_id=msg_id, body=body, headers=dict(headers)
-    )
-    return WebhookAccepted(delivery=delivery, duplicate=not created)
+    return channel
+
+
+def _check(
+    *, channel: Channel | None, channel_code: str, msg_id: str, body: bytes | None, headers, parse: bool
+) -> None:
+    if channel is None or not channel.is_active:
+        raise WebhookRefused(
+            status=404,
+            code="unknown_channel",
+            message="渠道不存在或已停用 / unknown or inactive channel",
+            extra={"channel": channel_code},
+        )
+    if not channel.takes_webhooks or not channel.webhook_secrets:
+        raise WebhookRefused(
+            status=403,
+            code="webhook_disabled",
+            message="该渠道未启用推送 / webhooks are not enabled for this channel",
+        )
+    if body is None or len(body) > MAX_BODY_BYTES:
+        raise WebhookRefused(
+            status=413,
+            code="body_too_large",
+            message="请求体过大 / body too large",
+            extra={"max_bytes": MAX_BODY_BYTES},
+        )
+    timestamp = headers.get("webhook-timestamp") or ""
+    signature = headers.get("webhook-signature") or ""
+    given = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": signature}
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise WebhookRefused(
+            status=400,
+            code="missing_headers",
+            message="缺少请求头 / missing headers: " + ", ".join(missing),
+            extra={"headers": missing},
+        )
+    if len(msg_id) > 128:
+        raise WebhookRefused(
+            status=400, code="bad_webhook_id", message="消息 ID 过长 / webhook-id is longer than 128 characters"
+        )
+    try:
+        signing.verify(
+            secrets=channel.webhook_secrets,
+            msg_id=msg_id,
+            timestamp=timestamp,
+            signature=signature,
+            body=body,
+            now=time.time(),
+        )
+    except signing.SignatureError as error:
+        raise WebhookRefused(status=401, code=error.code, message=error.message) from None
+    if parse:
+        try:
+            json.loads(body)
+        except ValueError as error:
+            raise WebhookRefused(
+                status=400, code="malformed_json", message=f"请求体不是合法的 JSON / malformed JSON: {error}"[:300]
+            ) from None

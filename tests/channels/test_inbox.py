@@ -38,3 +38,41 @@ def test_store_then_process_creates_orders_and_one_record_each():
     rerun = inbox_delivery_process(delivery=delivery)
     assert rerun.already and rerun.orders == 2
     assert IntakeRecord.objects.count() == 2 and Order.objects.count() == 2
+
+
+def test_the_sweep_enqueues_old_unprocessed_deliveries_and_sets_aside_stuck_ones(
+    channels_queue, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import Alert
+    from orders.services.channel_inbox import MAX_ATTEMPTS, inbox_deliveries_sweep, inbox_delivery_replay
+
+    SkuFactory(code="MASK-001")
+    channel = webhook_channel()
+    old, _ = inbox_delivery_store(
+        channel=channel, via=Via.WEBHOOK, delivery_id="old", body=batch(channel_order("SW-1")), headers={}
+    )
+    inbox_delivery_store(
+        channel=channel, via=Via.WEBHOOK, delivery_id="new", body=batch(channel_order("SW-2")), headers={}
+    )
+    stuck, _ = inbox_delivery_store(
+        channel=channel, via=Via.WEBHOOK, delivery_id="stuck", body=batch(channel_order("SW-3")), headers={}
+    )
+    InboxDelivery.objects.filter(pk__in=[old.pk, stuck.pk]).update(received_at=timezone.now() - timedelta(minutes=2))
+    InboxDelivery.objects.filter(pk=stuck.pk).update(attempts=MAX_ATTEMPTS)
+    channels_queue.empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbox_deliveries_sweep() == 1  # only the old one: the new one's job is still on its way
+    [job] = channels_queue.get_jobs()
+    assert job.kwargs == {"delivery_id": old.pk}
+    stuck.refresh_from_db()
+    assert stuck.state == "failed" and Alert.objects.filter(kind="other", message__contains="stuck").exists()
+    assert inbox_deliveries_sweep() == 1 and Alert.objects.filter(message__contains="stuck").count() == 1
+    # a replay from the log runs a set-aside delivery whole
+    summary = inbox_delivery_replay(delivery=stuck)
+    assert summary.orders == 1 and Order.objects.filter(channel_order_no="SW-3").exists()
+    stuck.refresh_from_db()
+    assert stuck.state == "processed"

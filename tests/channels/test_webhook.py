@@ -141,12 +141,14 @@ def test_unknown_inactive_and_webhookless_channels_are_refused(client):
     assert WebhookRefusal.objects.count() == 3 and InboxDelivery.objects.count() == 0
 
 
-def test_a_body_too_large_is_refused(client, settings):
+@pytest.mark.parametrize("size", [2 * 1024 * 1024 + 10, 3 * 1024 * 1024])  # over ours; over Django's own limit
+def test_a_body_too_large_is_refused(client, size):
     webhook_channel()
-    body = json.dumps({"orders": [], "pad": "x" * (2 * 1024 * 1024 + 10)}).encode()
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None
+    body = json.dumps({"orders": [], "pad": "x" * size}).encode()
     response = post(client, body, signed_headers(body))
     assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+    assert InboxDelivery.objects.count() == 0
+    assert WebhookRefusal.objects.get().body_size >= size
 
 
 def test_get_is_not_allowed(client):
@@ -192,3 +194,28 @@ def test_the_webhook_is_in_the_openapi_schema(client):
     operation = schema["paths"]["/api/v1/channels/{code}/webhook/"]["post"]
     assert {p["name"] for p in operation["parameters"]} >= {"webhook-id", "webhook-timestamp", "webhook-signature"}
     assert {"200", "401"} <= set(operation["responses"])
+
+
+def test_the_sender_reads_the_outcome_later_and_on_a_resend(client, channels_queue, django_capture_on_commit_callbacks):
+    SkuFactory(code="MASK-001")
+    webhook_channel()
+    body = batch(channel_order("OUT-1"), channel_order("OUT-2", sku="NOPE-3"))
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, body, signed_headers(body, msg_id="msg_out"))
+    url = reverse("api-channel-webhook-outcome", kwargs={"code": "shop", "webhook_id": "msg_out"})
+    pending = client.get(url, **django_headers(signed_headers(b"", msg_id="msg_out")))
+    assert pending.status_code == 200 and pending.json()["state"] == "received"
+    drain(channels_queue)
+    done = client.get(url, **django_headers(signed_headers(b"", msg_id="msg_out"))).json()
+    assert (done["state"], done["orders"], done["taken"]) == ("processed", 2, 1)
+    [rejected] = done["rejected"]
+    assert rejected["channel_order_no"] == "OUT-2" and "NOPE-3" in rejected["reason"]
+    resend = post(client, body, signed_headers(body, msg_id="msg_out")).json()
+    assert resend["duplicate"] is True and resend["rejected"] == done["rejected"]
+    # signed for another id, unsigned, or never stored: refused
+    other = client.get(url, **django_headers(signed_headers(b"", msg_id="msg_other")))
+    assert other.status_code == 400 and other.json()["code"] == "webhook_id_mismatch"
+    assert client.get(url).status_code == 400
+    unknown = reverse("api-channel-webhook-outcome", kwargs={"code": "shop", "webhook_id": "never"})
+    missing = client.get(unknown, **django_headers(signed_headers(b"", msg_id="never")))
+    assert missing.status_code == 404 and missing.json()["code"] == "unknown_delivery"

@@ -310,6 +310,8 @@ REVIEWED_ACTIONS = {
     "rules.Rule": {"switch_on", "switch_off"},  # rule_save
     "warehouse.StockReservation": {"end_quotas"},  # reservation_end
     "logistics.Shipment": {"retry_waybill_cancel"},  # waybills_cancel_retry (only cancel_failed ones)
+    "orders.InboxDelivery": {"replay"},  # inbox_delivery_replay (its rejected orders, via=replay)
+    "orders.IntakeRecord": {"replay"},  # inbox_delivery_replay of the record's one order
 }
 
 
