@@ -100,12 +100,13 @@ def test_order_reported_again_modified_is_an_update_not_a_new_order(platforms):
     channel = pull_channel_for(platform, "tmall")
     start = now() - timedelta(minutes=40)
     set_cursor(channel, start)
-    platform.put("T77", start + timedelta(minutes=1), taobao_trade("T77", status="WAIT_BUYER_PAY"))
+    created = start - timedelta(hours=1)
+    platform.put("T77", start + timedelta(minutes=1), taobao_trade("T77", status="WAIT_BUYER_PAY", created=created))
     channel_pull_run(channel_id=channel.pk)
     order = Order.objects.get(channel=channel, channel_order_no="T77")
 
     # the buyer pays: the trade comes back modified in a later window
-    platform.modify("T77", now() - timedelta(minutes=1), **taobao_trade("T77"))
+    platform.modify("T77", now() - timedelta(minutes=1), **taobao_trade("T77", created=created))
     pull = pull_of(channel)
     pull.clock_margin_seconds = 0
     pull.save()
@@ -117,7 +118,8 @@ def test_order_reported_again_modified_is_an_update_not_a_new_order(platforms):
         .order_by("id")
         .values_list("outcome", flat=True)
     )
-    assert outcomes == ["created", "updated"]
+    reasons = list(IntakeRecord.objects.filter(channel=channel).values_list("reason", "code"))
+    assert outcomes == ["created", "updated"], reasons
     order.refresh_from_db()
     assert order.paid_amount == 59
 
