@@ -239,6 +239,9 @@ def _pull(channel_id: int, lock: _Lock) -> str:
     windows = pull_windows(start=start, end=until, size=window)
     behind = len(windows) > settings.CHANNEL_PULL_MAX_WINDOWS_PER_RUN
     windows = windows[: settings.CHANNEL_PULL_MAX_WINDOWS_PER_RUN]
+    # The run's own bookkeeping (cursor, last run, failures) is not a change anyone made: no history row for
+    # it every few minutes; the settings a person saves keep theirs (channel_pull_save).
+    pull.skip_history_when_saving = True
 
     def window_done(end: datetime, _done: WalkResult) -> None:
         pull.cursor = end
@@ -378,7 +381,9 @@ def _backfill(backfill_id: int, lock: _Lock) -> str:
         backfill.pages += done.pages
         backfill.orders_seen += done.orders
         backfill.counts = dict(Counter(backfill.counts) + done.outcomes)
+        backfill.skip_history_when_saving = True  # each window's progress; its start and end keep history rows
         backfill.save(update_fields=progress)
+        del backfill.skip_history_when_saving
 
     result = _walk(
         channel=channel,

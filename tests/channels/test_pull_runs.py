@@ -80,6 +80,7 @@ def test_pull_walks_windows_from_the_cursor_and_commits_it_after_each(platforms)
     pull = pull_of(channel)
     assert now() - timedelta(minutes=3) <= pull.cursor <= timezone.now() - timedelta(minutes=2)
     assert pull.consecutive_failures == 0 and pull.last_success_at and pull.next_attempt_at > timezone.now()
+    assert pull.history.count() == 1  # the run's bookkeeping is no change anyone made: only the creation
     # the windows asked for are contiguous and none over 30 minutes
     windows = sorted(set(platform.windows))
     assert all(b - a <= timedelta(minutes=30) for a, b in windows)
@@ -310,6 +311,14 @@ def test_backfill_over_several_windows_with_its_own_progress(platforms, yunying)
     assert backfill.windows_done == 4  # 2 hours in PDD's 30-minute windows
     assert backfill.orders_seen == 4 and backfill.counts == {"created": 4}
     assert backfill.started_by == yunying and backfill.finished_at
+    # history: started, running, failed, running, done; not a row per window
+    assert list(backfill.history.order_by("history_id").values_list("state", flat=True)) == [
+        "pending",
+        "running",
+        "failed",
+        "running",
+        "done",
+    ]
     assert set(InboxDelivery.objects.filter(channel=channel).values_list("via", flat=True)) == {Via.BACKFILL}
     assert pull_of(channel).cursor is None  # the channel's own pull cursor is not the backfill's
 
