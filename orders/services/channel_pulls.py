@@ -65,18 +65,15 @@ def pull_settings_of(channel: Channel) -> ChannelPull:
 
 def channel_pull_save(*, pull: ChannelPull, actor: AbstractBaseUser | None) -> ChannelPull:
     """Save what a person set (ChannelPull's settings fields only: the pull's own state is never overwritten by a
-    form opened before the last run). Switching the pull on makes it due at once."""
+    form opened before the last run). The pull is due at once, so new keys or limits are tried on the next minute
+    instead of after a backoff."""
     pull._history_user = actor
+    pull.next_attempt_at = None
     with transaction.atomic():
         if pull.pk is None:
             pull.save()
         else:
-            fields = list(CHANNEL_PULL_SETTINGS_FIELDS)
-            was_on = ChannelPull.objects.filter(pk=pull.pk, enabled=True).exists()
-            if pull.enabled and not was_on:
-                pull.next_attempt_at = None
-                fields.append("next_attempt_at")
-            pull.save(update_fields=fields)
+            pull.save(update_fields=[*CHANNEL_PULL_SETTINGS_FIELDS, "next_attempt_at"])
     return pull
 
 

@@ -149,9 +149,11 @@ def test_manager_saves_the_pull_keeping_keys_and_never_overwriting_the_runs_curs
 
     # a run moves the cursor while the manager's form is open; she saves with the keys left empty
     moment = timezone.now() - timedelta(minutes=7)
-    ChannelPull.objects.filter(pk=pull.pk).update(cursor=moment, consecutive_failures=2)  # as the job wrote it
+    backing_off = timezone.now() + timedelta(minutes=30)
+    ChannelPull.objects.filter(pk=pull.pk).update(cursor=moment, consecutive_failures=2, next_attempt_at=backing_off)
     assert client.post(url, pull_form(channel, interval_minutes="10")).status_code == 302
     pull.refresh_from_db()
     assert (pull.interval_minutes, pull.app_secret, pull.access_token) == (10, APP_SECRET, TOKEN)
     assert (pull.cursor, pull.consecutive_failures) == (moment, 2)
+    assert pull.next_attempt_at is None  # her change is tried on the next minute, not after the backoff
     assert pull.history.first().history_user == yunying
