@@ -12,7 +12,7 @@ from config.exceptions import InvalidInput
 from orders.channels import signing
 from orders.channels.mapping import MappingRefusal, channel_reports_from_payload, mapping_problems
 from orders.exceptions import OrderErrorCode
-from orders.models import Channel
+from orders.models import Channel, Order
 from warehouse.selectors import skus_resolve
 
 
@@ -68,6 +68,7 @@ class TrialOrder:
     paid_at: object
     event: str
     platform_status: str
+    existing: str = ""  # the number of the order the hub already has for it (the report would update it)
 
     @property
     def unknown_skus(self) -> list[str]:
@@ -97,6 +98,12 @@ def channel_mapping_try(*, channel_code: str, mapping: dict, sample: str) -> Map
     reports = channel_reports_from_payload(mapping=mapping, payload=payload, channel_code=channel_code)
     texts = {line.sku for report in reports if not isinstance(report, MappingRefusal) for line in report.draft.lines}
     skus = skus_resolve(texts) if texts else {}
+    numbers = [report.draft.channel_order_no for report in reports if not isinstance(report, MappingRefusal)]
+    existing = dict(
+        Order.objects.filter(channel__code=channel_code, channel_order_no__in=numbers).values_list(
+            "channel_order_no", "number"
+        )
+    )
     for index, report in enumerate(reports):
         if isinstance(report, MappingRefusal):
             trial.refusals.append(report)
@@ -123,6 +130,7 @@ def channel_mapping_try(*, channel_code: str, mapping: dict, sample: str) -> Map
                 paid_at=draft.paid_at,
                 event=str(report.event),
                 platform_status=report.platform_status,
+                existing=existing.get(draft.channel_order_no, ""),
             )
         )
     return trial

@@ -85,6 +85,11 @@ def test_a_wrong_mapping_is_refused_on_its_fields_and_nothing_is_saved(client, y
 def test_try_on_sample_shows_what_it_would_create_and_writes_nothing(client, yunying):
     SkuFactory(code="MASK-001")
     channel = webhook_channel(code="mini")
+    delivery, _ = inbox_delivery_store(
+        channel=channel, via=Via.WEBHOOK, delivery_id="had", body=batch(channel_order("S-1")), headers={}
+    )
+    inbox_delivery_process(delivery=delivery)
+    had = Order.objects.get(channel_order_no="S-1")
     before = channel.field_mapping
     client.force_login(yunying)
     sample = batch(channel_order("S-1"), channel_order("S-2", sku="NOPE-1"), {"channel_order_no": "S-3"}).decode()
@@ -95,11 +100,12 @@ def test_try_on_sample_shows_what_it_would_create_and_writes_nothing(client, yun
     trial = response.context["trial"]
     assert [order.channel_order_no for order in trial.orders] == ["S-1", "S-2"]
     assert trial.orders[0].lines[0].resolved == "MASK-001" and trial.orders[1].unknown_skus == ["NOPE-1"]
+    assert (trial.orders[0].existing, trial.orders[1].existing) == (had.number, "")  # an update, a new one
     assert [refusal.channel_order_no for refusal in trial.refusals] == ["S-3"]
     assert "S-1" in page and "NOPE-1" in page and "unknown SKU" in page
     channel.refresh_from_db()
     assert channel.name == "小程序商城" and channel.field_mapping == before
-    assert Order.objects.count() == 0 and InboxDelivery.objects.count() == 0
+    assert Order.objects.count() == 1 and InboxDelivery.objects.count() == 1
     not_json = client.post(url, form_data(sample="{oops", _try="1"))
     assert not_json.context["trial"].error
 

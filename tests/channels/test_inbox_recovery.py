@@ -88,7 +88,8 @@ def test_database_connections_dropped_mid_run_are_recovered(channels_queue):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> %s AND backend_type = 'client backend'",
+                " WHERE datname = %s AND pid <> %s AND backend_type = 'client backend'"
+                " AND xact_start IS NOT NULL AND state IN ('active', 'idle in transaction')",  # mid-run
                 [name, own],
             )
             return cursor.fetchone()[0]
