@@ -156,6 +156,21 @@ def md5_sorted_sign(params: dict[str, str], secret: str) -> str:
     return hashlib.md5(text.encode()).hexdigest().upper()  # noqa: S324 - the platforms' scheme
 
 
+def md5_form_call(*, config: PullConfig, params: dict[str, str]) -> dict:
+    """POST the parameters md5-signed with the app secret (TOP and PDD); the platform's error_response is raised
+    as PlatformError in its own words (Taobao: code / msg / sub_code / sub_msg; PDD: error_code / error_msg)."""
+    answer = http_json(
+        config.base_url, config=config, form={**params, "sign": md5_sorted_sign(params, config.app_secret)}
+    )
+    error = answer.get("error_response")
+    if error is not None:
+        message = error.get("sub_msg") or error.get("msg") or error.get("error_msg") or "error"
+        raise PlatformError(
+            str(message), code=str(error.get("sub_code") or error.get("code") or error.get("error_code") or "")
+        )
+    return answer
+
+
 def count(value) -> int:
     """A platform's count field (int or numeric string)."""
     try:

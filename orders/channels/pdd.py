@@ -5,23 +5,9 @@ last_ship_time is the platform's ship-by deadline."""
 import time
 from datetime import datetime, timedelta
 
-from orders.channels.base import (
-    PlatformError,
-    PullAdapter,
-    PullConfig,
-    PullPage,
-    PullUnavailable,
-    count,
-    http_json,
-    md5_sorted_sign,
-)
+from orders.channels.base import PullAdapter, PullConfig, PullPage, PullUnavailable, count, md5_form_call
 
 INCREMENT = "pdd.order.number.list.increment.get"
-
-
-def pdd_sign(params: dict[str, str], secret: str) -> str:
-    """PDD signature."""
-    return md5_sorted_sign(params, secret)
 
 
 class Pdd(PullAdapter):
@@ -45,12 +31,7 @@ class Pdd(PullAdapter):
             "version": "V1",
             **{key: str(value) for key, value in business.items()},
         }
-        params["sign"] = pdd_sign(params, config.app_secret)
-        answer = http_json(config.base_url, config=config, form=params)
-        error = answer.get("error_response")
-        if error is not None:
-            message = error.get("sub_msg") or error.get("error_msg") or "error"
-            raise PlatformError(str(message), code=str(error.get("sub_code") or error.get("error_code") or ""))
+        answer = md5_form_call(config=config, params=params)
         if not isinstance(answer.get("order_sn_increment_get_response"), dict):
             raise PullUnavailable(f"{type_}: no order_sn_increment_get_response in the answer")
         return answer["order_sn_increment_get_response"]

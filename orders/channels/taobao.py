@@ -5,16 +5,7 @@ masked, with an OAID to order waybills by."""
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from orders.channels.base import (
-    PlatformError,
-    PullAdapter,
-    PullConfig,
-    PullPage,
-    PullUnavailable,
-    count,
-    http_json,
-    md5_sorted_sign,
-)
+from orders.channels.base import PullAdapter, PullConfig, PullPage, PullUnavailable, count, md5_form_call
 
 PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -23,11 +14,6 @@ TRADE_FIELDS = (
     "receiver_mobile,receiver_state,receiver_city,receiver_district,receiver_town,receiver_address,oaid,"
     "timeout_action_time,consign_due_time,buyer_memo,seller_memo,orders"
 )
-
-
-def top_sign(params: dict[str, str], secret: str) -> str:
-    """TOP md5 signature (sign_method=md5)."""
-    return md5_sorted_sign(params, secret)
 
 
 def platform_time(moment: datetime) -> str:
@@ -55,12 +41,7 @@ class Taobao(PullAdapter):
             "sign_method": "md5",
             **{key: str(value) for key, value in business.items()},
         }
-        params["sign"] = top_sign(params, config.app_secret)
-        answer = http_json(config.base_url, config=config, form=params)
-        error = answer.get("error_response")
-        if error is not None:
-            message = error.get("sub_msg") or error.get("msg") or "error"
-            raise PlatformError(str(message), code=str(error.get("sub_code") or error.get("code") or ""))
+        answer = md5_form_call(config=config, params=params)
         key = method.removeprefix("taobao.").replace(".", "_") + "_response"
         if not isinstance(answer.get(key), dict):
             raise PullUnavailable(f"{method}: no {key} in the answer")

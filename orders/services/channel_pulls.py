@@ -198,6 +198,15 @@ def _walk(
     return result
 
 
+def _locked(name: str, run) -> str:
+    """run(lock) holding the lock `name`; "busy" when another run holds it."""
+    try:
+        with _Lock(name) as lock:
+            return run(lock)
+    except PullBusy:
+        return "busy"
+
+
 def backoff_delay(failures: int) -> timedelta:
     """Exponential backoff with jitter: base × 2^(n−1), capped, of which a random half is waited ("equal
     jitter"), so channels that failed together do not retry together."""
@@ -214,11 +223,7 @@ def _alert_key(channel: Channel) -> str:
 def channel_pull_run(*, channel_id: int) -> str:
     """Pull one channel from its cursor up to now − its clock margin, window by window. Returns what happened
     (for the job's result): "busy", "off", "ok: …" or "failed: …"."""
-    try:
-        with _Lock(f"pull:{channel_id}") as lock:
-            return _pull(channel_id, lock)
-    except PullBusy:
-        return "busy"
+    return _locked(f"pull:{channel_id}", lambda lock: _pull(channel_id, lock))
 
 
 def _pull(channel_id: int, lock: _Lock) -> str:
@@ -351,11 +356,7 @@ def channel_backfill_start(
 
 
 def channel_backfill_run(*, backfill_id: int) -> str:
-    try:
-        with _Lock(f"backfill:{backfill_id}") as lock:
-            return _backfill(backfill_id, lock)
-    except PullBusy:
-        return "busy"
+    return _locked(f"backfill:{backfill_id}", lambda lock: _backfill(backfill_id, lock))
 
 
 def _backfill(backfill_id: int, lock: _Lock) -> str:
