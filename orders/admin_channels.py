@@ -271,6 +271,12 @@ class ChannelAdmin(HistoryAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["trial"] = getattr(context["adminform"].form, "trial", None)
+        if add:  # the add page fills the mapping inputs from the kind chosen (orders.channels.<kind>)
+            context["kind_defaults"] = {
+                kind: {**mapping, "status_map_text": status_map_text(mapping.get("status_map") or {})}
+                for kind in Channel.Kind.values
+                for mapping in (default_mapping(kind),)
+            }
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
 

@@ -116,17 +116,20 @@ def inbox_delivery_process(*, delivery: InboxDelivery) -> DeliverySummary:
 
 def inbox_delivery_replay(*, delivery: InboxDelivery, indexes: list[int] | None = None) -> DeliverySummary:
     """Process a delivery again with the channel's current mapping (and SKU aliases): the orders given by
-    `indexes`, else each whose last record is a rejection. Records via=replay; orders are never duplicated."""
+    `indexes`, else each not taken yet (its last record a rejection, or none: the whole delivery was refused).
+    Records via=replay; orders are never duplicated."""
     with transaction.atomic():
         locked = InboxDelivery.objects.select_for_update().select_related("channel").get(pk=delivery.pk)
         if locked.state != InboxDelivery.State.PROCESSED:  # never processed (or given up on): the whole of it
             summary = _run(locked, run=0, via=Via.REPLAY, indexes=None)
             _mark(locked, summary=summary)
             return summary
-        if indexes is None:
-            indexes = sorted(index for index, outcome in _last_outcomes(locked).items() if outcome == "rejected")
         locked.replays += 1
-        summary = _run(locked, run=locked.replays, via=Via.REPLAY, indexes=set(indexes))
+        if indexes is None:  # every order not taken yet: rejected, or never read (a whole delivery refused)
+            taken = {index for index, outcome in _last_outcomes(locked).items() if outcome != "rejected"}
+            summary = _run(locked, run=locked.replays, via=Via.REPLAY, indexes=None, skip=taken)
+        else:
+            summary = _run(locked, run=locked.replays, via=Via.REPLAY, indexes=set(indexes))
         last = _last_outcomes(locked)
         locked.rejected_count = sum(1 for outcome in last.values() if outcome == IntakeRecord.Outcome.REJECTED)
         locked.taken_count = len(last) - locked.rejected_count
@@ -194,7 +197,9 @@ def delivery_outcome(delivery: InboxDelivery) -> dict:
     return outcome
 
 
-def _run(delivery: InboxDelivery, *, run: int, via: str, indexes: set[int] | None) -> DeliverySummary:
+def _run(
+    delivery: InboxDelivery, *, run: int, via: str, indexes: set[int] | None, skip: set[int] = frozenset()
+) -> DeliverySummary:
     channel = delivery.channel
     source = SOURCE_OF_VIA.get(delivery.via, Source.WEBHOOK)
     summary = DeliverySummary(delivery_id=delivery.pk)
@@ -208,7 +213,7 @@ def _run(delivery: InboxDelivery, *, run: int, via: str, indexes: set[int] | Non
         )
     records = []
     for index, report in enumerate(reports):
-        if indexes is not None and index not in indexes:
+        if (indexes is not None and index not in indexes) or index in skip:
             continue
         record = IntakeRecord(
             channel=channel,

@@ -181,3 +181,25 @@ def test_replay_after_fixing_the_mapping(yunying):
     summary = inbox_delivery_replay(delivery=delivery)
     assert (summary.orders, summary.rejected) == (1, 0)
     assert Order.objects.filter(channel_order_no="M-1").count() == 1
+
+
+def test_a_whole_delivery_refused_for_its_orders_path_is_taken_whole_on_replay():
+    from orders.services.channel_inbox import inbox_delivery_replay
+
+    SkuFactory(code="MASK-001")
+    mapping = json.loads(json.dumps(GENERIC_MAPPING))
+    mapping["orders_path"] = "data.orders"  # wrong: the sender puts them under "orders"
+    channel = webhook_channel(field_mapping=mapping)
+    body = batch(channel_order("W-1"), channel_order("W-2"), channel_order("W-3"))
+    delivery, _ = inbox_delivery_store(channel=channel, via=Via.WEBHOOK, delivery_id="d-whole", body=body, headers={})
+    first = inbox_delivery_process(delivery=delivery)
+    assert (first.orders, first.rejected) == (1, 1) and "data.orders" in first.refusals[0][2]
+    channel.field_mapping = GENERIC_MAPPING
+    channel.save()
+    summary = inbox_delivery_replay(delivery=delivery)
+    assert (summary.orders, summary.rejected) == (3, 0)
+    assert sorted(Order.objects.values_list("channel_order_no", flat=True)) == ["W-1", "W-2", "W-3"]
+    again = inbox_delivery_replay(delivery=delivery)  # nothing left to take
+    assert again.orders == 0 and Order.objects.count() == 3
+    delivery.refresh_from_db()
+    assert (delivery.taken_count, delivery.rejected_count) == (3, 0)

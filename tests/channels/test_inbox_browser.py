@@ -49,3 +49,19 @@ def test_manager_tries_the_mapping_on_a_sample_then_saves(page: Page, live_serve
     assert channel.name == "小程序商城二"
     assert channel.field_mapping["fields"]["receiver"] == "customer.name"
     assert Channel.objects.get(code="mini").webhook_secret  # the secret typed before stays
+
+
+def test_choosing_a_kind_on_the_add_page_fills_the_mapping_from_its_default(page: Page, live_server, yunying):
+    from orders.channels.mapping import default_mapping
+
+    login(page, live_server, "yunying")
+    page.goto(f"{live_server.url}/admin/orders/channel/add/")
+    page.fill("#id_map_channel_order_no", "")
+    page.fill("#id_status_map", "")
+    page.select_option("#id_kind", "douyin")
+    douyin = default_mapping("douyin")
+    expect(page.locator("#id_map_channel_order_no")).to_have_value(douyin["fields"]["channel_order_no"])
+    expect(page.locator("#id_map_line_sku")).to_have_value(douyin["fields"]["line_sku"])
+    expect(page.locator("#id_amounts")).to_have_value(douyin.get("amounts") or "yuan")
+    first_code = next(iter(douyin["status_map"]), "")
+    assert first_code in page.locator("#id_status_map").input_value()

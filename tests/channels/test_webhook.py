@@ -219,3 +219,26 @@ def test_the_sender_reads_the_outcome_later_and_on_a_resend(client, channels_que
     unknown = reverse("api-channel-webhook-outcome", kwargs={"code": "shop", "webhook_id": "never"})
     missing = client.get(unknown, **django_headers(signed_headers(b"", msg_id="never")))
     assert missing.status_code == 404 and missing.json()["code"] == "unknown_delivery"
+
+
+def test_signing_matches_the_standard_webhooks_published_example():
+    """The example of the Standard Webhooks / Svix documentation, computed by them, not by our code."""
+    from orders.channels import signing
+
+    secret, msg_id, stamp = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330"
+    body = b'{"test": 2432232314}'
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert signing.sign(secret=secret, msg_id=msg_id, timestamp=stamp, body=body) == expected
+    signing.verify(
+        secrets=[secret], msg_id=msg_id, timestamp=stamp, signature=f"v1,xx {expected}", body=body, now=1614265330
+    )
+    with pytest.raises(signing.SignatureError) as bad:
+        signing.verify(
+            secrets=[secret], msg_id=msg_id, timestamp=stamp, signature=expected, body=body + b" ", now=1614265330
+        )
+    assert bad.value.code == "bad_signature"
+    with pytest.raises(signing.SignatureError) as other_version:
+        signing.verify(
+            secrets=[secret], msg_id=msg_id, timestamp=stamp, signature="v2," + expected[3:], body=body, now=1614265330
+        )
+    assert other_version.value.code == "bad_signature"
