@@ -16,6 +16,7 @@ from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
 from config.exceptions import ApplicationError
 from orders import selectors
 from orders.admin_outbox import ShipConfirmSettingsInline
+from orders.admin_pulls import ChannelBackfillInline, ChannelPullInline
 from orders.channels import signing
 from orders.channels.mapping import ORDER_FIELDS, default_mapping, mapping_problems
 from orders.drafts import ChannelEvent
@@ -185,7 +186,11 @@ class ChannelAdmin(HistoryAdmin):
     list_filter = ("kind", "arrival", "is_active")
     search_fields = ("code", "name", "shop_name", "shop_id")
     readonly_fields = ("webhook_url", "secrets_set", "mapping_table", "intake_stats")
-    inlines = [ShipConfirmSettingsInline]
+    inlines = [
+        ChannelPullInline,
+        ChannelBackfillInline,
+        ShipConfirmSettingsInline,
+    ]  # pull settings and state, backfills, 发货回传
 
     def get_fieldsets(self, request, obj=None):
         base = ("code", "name", "kind", "is_active", "shop_name", "shop_id")

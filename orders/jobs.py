@@ -3,6 +3,7 @@
 from orders.models import InboxDelivery
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
 from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
+from orders.services.channel_pulls import channel_backfill_run, channel_pull_run, channels_pull_due
 from orders.services.outbox_delivery import outbox_deliver_due, ship_by_deadline_alerts
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_follow, parcels_stall_sweep
@@ -67,3 +68,19 @@ def process_inbox_delivery(delivery_id: int) -> dict:
 
 def sweep_inbox_deliveries() -> int:
     return inbox_deliveries_sweep()
+
+
+def pull_due_channels() -> int:
+    """Every minute (config/cron.py): one pull_channel job per channel that is due."""
+    return channels_pull_due()
+
+
+def pull_channel(channel_id: int) -> str:
+    """Enqueued by name (orders.jobs.pull_channel) by orders.services.channel_pulls. A failure is recorded on the
+    channel's pull (backoff, alert), not raised: the cron asks again when its next attempt is due."""
+    return channel_pull_run(channel_id=channel_id)
+
+
+def run_backfill(backfill_id: int) -> str:
+    """Enqueued by name (orders.jobs.run_backfill) when a manager starts a backfill; resumed by the cron."""
+    return channel_backfill_run(backfill_id=backfill_id)

@@ -644,6 +644,7 @@ class Alert(models.Model):
         WAYBILL_FAILED = "waybill_failed", _("Waybill failed")
         ERP_PUSH_DEAD = "erp_push_dead", _("ERP push dead-lettered")
         SHIP_CONFIRM_FAILED = "ship_confirm_failed", _("Ship confirmation to the channel failed")
+        CHANNEL_PULL_FAILING = "channel_pull_failing", _("Channel pull failing")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):
@@ -1084,3 +1085,122 @@ class WebhookRefusal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_code} {self.code}"
+
+
+CHANNEL_PULL_SECRET_FIELDS = ("app_secret", "access_token")
+# What a person sets on a channel's pull (the admin inline); the rest of ChannelPull is the pull's own state,
+# written only by orders.services.channel_pulls, so a save from either side never overwrites the other's fields.
+CHANNEL_PULL_SETTINGS_FIELDS = (
+    "enabled",
+    "base_url",
+    "app_key",
+    *CHANNEL_PULL_SECRET_FIELDS,
+    "interval_minutes",
+    "window_minutes",
+    "page_size",
+    "clock_margin_seconds",
+)
+CHANNEL_PULL_STATE_FIELDS = (
+    "cursor",
+    "last_run_at",
+    "last_success_at",
+    "last_error",
+    "consecutive_failures",
+    "next_attempt_at",
+)
+
+
+class ChannelPull(models.Model):
+    """How and from where the hub pulls a channel's orders ("modified since" windows), and how far it got.
+
+    `cursor`: every order modified before it is committed in the hub; it moves to a window's end only after that
+    window's pages are stored and processed. Window, page size and clock margin left empty take the platform's
+    defaults; larger values than the platform allows are cut to its limits (orders.channels.<kind>)."""
+
+    channel = models.OneToOneField(Channel, models.CASCADE, related_name="pull", verbose_name=_("channel"))
+    enabled = models.BooleanField(_("pull on"), default=False)
+    base_url = models.URLField(_("pull API base URL"), blank=True, help_text=_("Empty: the platform's own address."))
+    app_key = models.CharField(_("app key"), max_length=128, blank=True)
+    app_secret = models.CharField(_("app secret"), max_length=256, blank=True)
+    access_token = models.CharField(
+        _("session / access token"),
+        max_length=512,
+        blank=True,
+        help_text=_("Taobao session, PDD / Douyin access token"),
+    )
+    interval_minutes = models.PositiveIntegerField(
+        _("pull every (minutes)"), default=5, validators=[MinValueValidator(1)]
+    )
+    window_minutes = models.PositiveIntegerField(
+        _("window (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: the platform's recommended window; never more than the platform allows."),
+    )
+    page_size = models.PositiveIntegerField(
+        _("page size"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: the platform's page size; never more than the platform allows."),
+    )
+    clock_margin_seconds = models.PositiveIntegerField(
+        _("clock margin (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("How far behind now a window ends. Empty: the platform's; never less than the platform demands."),
+    )
+    cursor = models.DateTimeField(_("pulled up to"), null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, editable=False, db_index=True)
+    history = HistoricalRecords(excluded_fields=list(CHANNEL_PULL_SECRET_FIELDS))
+
+    class Meta:
+        verbose_name = _("channel pull")
+        verbose_name_plural = _("channel pulls")
+
+    def __str__(self) -> str:
+        return f"{self.channel} pull"
+
+
+class ChannelBackfill(models.Model):
+    """Orders of a past date range pulled again, window by window, with its own progress (`cursor`), so a
+    killed run goes on where it stopped. Started from the channel's admin by a manager."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed (will retry)")
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="backfills", verbose_name=_("channel"))
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("to"))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    cursor = models.DateTimeField(_("done up to"), null=True, blank=True)
+    windows_done = models.PositiveIntegerField(_("windows done"), default=0)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    orders_seen = models.PositiveIntegerField(_("orders received"), default=0)
+    counts = models.JSONField(_("outcomes"), default=dict, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+", verbose_name=_("started by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("channel backfill")
+        verbose_name_plural = _("channel backfills")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M}"

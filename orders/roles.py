@@ -29,6 +29,8 @@ VIEW_MASTER_DATA = [
     "logistics.view_trackingevent",
     "orders.view_statusnode",
     "orders.view_escalationlevel",
+    "orders.view_channelpull",
+    "orders.view_channelbackfill",
 ]
 SEE_STOCK = [
     "warehouse.view_stocklevel",
@@ -128,6 +130,9 @@ ROLES: dict[str, list[str]] = {
         "orders.change_customer",
         "orders.add_channel",
         "orders.change_channel",
+        "orders.add_channelpull",
+        "orders.change_channelpull",
+        "orders.add_channelbackfill",
         *SEE_INTAKE_LOG,
         "orders.replay_inboxdelivery",  # re-process a rejected delivery once its mapping / SKU alias is fixed
         "orders.add_statusnode",
@@ -231,6 +236,11 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "客服",
         "critical",
         "发货回传渠道失败或临近平台发货时限仍未回传：超时平台按未发货处罚，请在时限前处理（重新推送或到平台后台手工发货）。",
+    ),
+    "channel_pull_failing": (
+        "运营主管",
+        "critical",
+        "渠道拉单连续失败（平台故障、限流或授权过期）：检查渠道的拉单设置，下次拉单成功即自动解决。",
     ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -236,3 +236,13 @@ OUTBOX_THROTTLED_SECONDS = 60
 ERP_ENDPOINTS_CACHE_SECONDS = 10
 # ... and how long before an order's platform ship-by deadline a missing ship confirmation alerts customer service.
 SHIP_CONFIRM_WARN_HOURS = 2
+# Channel pulls (orders.services.channel_pulls): seconds to wait for a platform; the backoff after a failed run
+# (doubling from the base, with jitter, up to the cap); an alert after this many failed runs in a row; at most
+# this many windows per run (a channel far behind catches up over the next runs, each under the job timeout).
+CHANNEL_PULL_HTTP_TIMEOUT_SECONDS = env_int("CHANNEL_PULL_HTTP_TIMEOUT_SECONDS", 15)
+CHANNEL_PULL_BACKOFF_BASE_SECONDS = 60
+CHANNEL_PULL_BACKOFF_CAP_SECONDS = 3600
+CHANNEL_PULL_ALERT_AFTER_FAILURES = 3
+CHANNEL_PULL_MAX_WINDOWS_PER_RUN = 24
+# A run holds its channel's (or backfill's) lock this long past its last page; a killed run's lock lapses then.
+CHANNEL_PULL_LOCK_SECONDS = env_int("CHANNEL_PULL_LOCK_SECONDS", 60)

@@ -21,8 +21,9 @@ from logistics.services import (
     tracking_events_record,
     waybill_number_range_save,
 )
+from orders.channels.pulls import PULL_ADAPTERS
 from orders.drafts import OrderDraft
-from orders.models import FINAL_STATES, Channel, Order, OrderEvent, Source
+from orders.models import FINAL_STATES, Channel, ChannelPull, Order, OrderEvent, Source
 from orders.services.intake import order_create
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.owners import alert_routes_ensure_defaults
@@ -128,6 +129,9 @@ REASONS = {
 
 def _master_data() -> tuple[list[Sku], list[Warehouse], list[Carrier], list[Channel]]:
     channels = [Channel.objects.get_or_create(code=c, defaults={"name": n, "kind": k})[0] for c, n, k in CHANNELS]
+    for channel in channels:
+        if channel.kind in PULL_ADAPTERS:  # a platform shop: its pull set up but off (the demo calls no one outside)
+            ChannelPull.objects.get_or_create(channel=channel, defaults={"enabled": False, "interval_minutes": 5})
     warehouses = [
         Warehouse.objects.get_or_create(
             code=c, defaults={"name": n, "province": p, "city": city, "daily_capacity": 3000}

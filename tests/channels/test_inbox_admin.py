@@ -37,6 +37,11 @@ def form_data(**overrides) -> dict:
         # the page's inlines (slice outbox: the ship confirmation settings), left as they are
         "ship_confirm-TOTAL_FORMS": "0",
         "ship_confirm-INITIAL_FORMS": "0",
+        # the page's inlines (slice pulls: the channel's pull settings and its backfills), left as they are
+        "pull-TOTAL_FORMS": "0",
+        "pull-INITIAL_FORMS": "0",
+        "backfills-TOTAL_FORMS": "0",
+        "backfills-INITIAL_FORMS": "0",
     }
     data.update({f"map_{name}": GENERIC_MAPPING["fields"].get(name, "") for name in ORDER_FIELDS})
     data.update(overrides)

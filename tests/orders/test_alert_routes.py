@@ -76,6 +76,7 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "waybill_failed": "仓库",  # the carrier gave no waybill: the warehouse fixes the address / account
         "erp_push_dead": "运营主管",  # who configures the ERP endpoints
         "ship_confirm_failed": "客服",  # the platform's ship-by deadline: customer service acts
+        "channel_pull_failing": "运营主管",  # a platform keeps refusing or failing: the manager checks its settings
         "other": "客服",
     }
     assert (routes["breaker_tripped"].severity, routes["rule_error"].severity) == ("critical", "critical")
