@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from logistics.models import Shipment, TrackingEvent
 from orders.models import Order, OrderEvent, Status, StatusNode
+from orders.phones import is_encrypted_value
 
 TRACK_SALT = "orderhub.track"
 # Signed SMS links stay valid this long after they were made (they grant a masked view only).
@@ -114,8 +115,11 @@ def tracking_order_find(*, number: str, last4: str) -> Order | None:
     typed = last4.encode()
     found = None
     for order in candidates or [None]:
-        expected = order.receiver_phone[-4:].encode() if order is not None else _DUMMY_LAST4
-        if hmac.compare_digest(typed, expected) and order is not None and found is None:
+        # An encrypted receiver (PDD / Douyin ciphertext) has no phone the hub can read: its last characters are
+        # ciphertext, never 4 typed digits, so it is compared against the dummy and never found this way.
+        known = order is not None and not order.receiver_encrypted
+        expected = order.receiver_phone[-4:].encode() if known else _DUMMY_LAST4
+        if hmac.compare_digest(typed, expected) and known and found is None:
             found = order
     return found
 
@@ -165,6 +169,8 @@ def mask_name(name: str) -> str:
 
 def mask_phone(phone: str) -> str:
     phone = phone.strip()
+    if is_encrypted_value(phone):  # nothing of it is readable: show nothing rather than ciphertext
+        return ""
     if len(phone) < 7:
         return "*" * len(phone)
     return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
-from orders.phones import cn_mobile_validator, receiver_phone_validator
+from orders.phones import PLATFORM_PHONE_MAX, cn_mobile_validator, is_encrypted_value, platform_phone_validator
 
 PATTERN_OPS = "varchar_pattern_ops"  # PostgreSQL; other databases ignore index opclasses
 
@@ -114,8 +114,11 @@ class Customer(models.Model):
     name = models.CharField(_("name"), max_length=100)
     # A customer's identity is their real mobile number. A platform that masks the buyer's phone (138****5678, or
     # none at all) gives no identity: many buyers share a mask. Such a buyer is a row of its own, keyed by
-    # platform_buyer (channel code + the platform's buyer id), and keeps the phone as the platform gave it.
-    phone = models.CharField(_("mobile phone"), max_length=11, blank=True, validators=[receiver_phone_validator])
+    # platform_buyer (channel code + the platform's buyer id), and keeps the phone as the platform gave it: masked,
+    # or encrypted (PDD / Douyin ciphertext, hence the width; clean() still wants a real number for the hub's own).
+    phone = models.CharField(
+        _("mobile phone"), max_length=PLATFORM_PHONE_MAX, blank=True, validators=[platform_phone_validator]
+    )
     platform_buyer = models.CharField(
         _("platform buyer"),
         max_length=140,
@@ -224,13 +227,16 @@ class Order(FSMModelMixin, models.Model):
     # The platform's trade / transaction number (or a bank slip number), set only by the payment service.
     payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True, editable=False)
 
-    receiver_name = models.CharField(_("receiver"), max_length=100)
-    # 11 characters: a mobile number, or a platform-masked one (138****5678) kept as the channel gave it.
-    receiver_phone = models.CharField(_("receiver phone"), max_length=11, validators=[receiver_phone_validator])
+    # Name, phone and address as the channel gave them: a platform may send them masked (138****5678) or encrypted
+    # (PDD ~AgAAAA…~, Douyin $…$ / #…#: long ciphertext, hence the widths). receiver_encrypted says which.
+    receiver_name = models.CharField(_("receiver"), max_length=255)
+    receiver_phone = models.CharField(
+        _("receiver phone"), max_length=PLATFORM_PHONE_MAX, validators=[platform_phone_validator]
+    )
     province = models.CharField(_("province"), max_length=32)
     city = models.CharField(_("city"), max_length=32)
     district = models.CharField(_("district"), max_length=32, blank=True)
-    address_detail = models.CharField(_("address"), max_length=255)
+    address_detail = models.CharField(_("address"), max_length=512)
     # Taobao OAID / Douyin encrypted receiver id: a waybill for this order is ordered by it, not by the (masked)
     # address above. Set by intake only.
     receiver_platform_id = models.CharField(
@@ -317,6 +323,12 @@ class Order(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def receiver_encrypted(self) -> bool:
+        """The platform sent the receiver encrypted (PDD, Douyin): the hub cannot read the phone, so no typed phone
+        or last 4 digits match it, and the waybill is ordered with the platform's ciphertext and order number."""
+        return is_encrypted_value(self.receiver_phone)
 
     # --- guards: read the order's own fields only ---
     def is_not_legacy(self) -> bool:

@@ -18,6 +18,11 @@ CN_MOBILE_PREFIX_RE = re.compile(rf"^{_HEAD}\d{{5,8}}$")
 # so the tracking page check and the last-4 search still work; it is kept as given, never "repaired".
 MASKED_RE = re.compile(rf"^{_HEAD}\d\*{{4}}\d{{4}}$")
 LAST4_RE = re.compile(r"^\d{4}$")
+# A platform-encrypted value (PDD ~AgAAAA…~, Douyin $…$ / #…#, search index and key version inside): ciphertext
+# between the same marker at both ends. It is kept exactly as given (the waybill is ordered by it at the platform),
+# never validated as a phone: it ends in its marker, so no typed phone, prefix or last-4 digits can ever match it.
+ENCRYPTED_RE = re.compile(r"^([~#$])[A-Za-z0-9+/=_\-*~#$]{1,253}\1$")
+PLATFORM_PHONE_MAX = 255  # the column width for phones a platform may send encrypted
 
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―()]+")
 _COUNTRY = re.compile(r"^(?:\+86|0086|86)(?=1\d{10}$|1\d\d\*{4}\d{4}$)")
@@ -26,6 +31,15 @@ MESSAGE = _("Enter a mainland China mobile number: 11 digits starting with 1 (e.
 cn_mobile_validator = RegexValidator(CN_MOBILE_RE.pattern, MESSAGE)
 # Receiver phones may come masked from a platform; a customer's phone (their identity) may not.
 receiver_phone_validator = RegexValidator(rf"^{_HEAD}\d(?:\d{{4}}|\*{{4}})\d{{4}}$", MESSAGE)
+# A phone as a platform gave it: a mobile number, a masked one, or encrypted (the receiver of a PDD / Douyin order,
+# and the buyer of such an order, whose customer row is then keyed by platform buyer).
+PLATFORM_MESSAGE = _(
+    "Enter a mainland China mobile number (e.g. 13812345678), or the phone as the platform masked (138****5678) or "
+    "encrypted it."
+)
+platform_phone_validator = RegexValidator(
+    rf"^(?:{_HEAD}\d(?:\d{{4}}|\*{{4}})\d{{4}}|{ENCRYPTED_RE.pattern[1:-1]})$", PLATFORM_MESSAGE
+)
 
 
 def normalize_phone(text: str) -> str:
@@ -45,3 +59,8 @@ def is_cn_mobile(text: str) -> bool:
 
 def is_masked_phone(text: str) -> bool:
     return bool(MASKED_RE.match(text))
+
+
+def is_encrypted_value(text: str) -> bool:
+    """A platform's ciphertext (ENCRYPTED_RE): kept as given, matches no typed phone."""
+    return bool(ENCRYPTED_RE.match(text))

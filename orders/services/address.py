@@ -11,19 +11,19 @@ from logistics.selectors import tracking_number_of
 from orders.drafts import Address
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import AddressChange, Alert, Order, Source, Status
-from orders.phones import cn_mobile_validator, receiver_phone_validator
+from orders.phones import PLATFORM_PHONE_MAX, cn_mobile_validator, platform_phone_validator
 from orders.services.alerts import alert_raise
 from orders.services.core import order_lock
 from orders.services.timeline import address_changed_event, history_attribute, intercept_resolved_event
 from orders.services.transitions import order_transition_locked
 
 ADDRESS_FIELDS = {  # order field: (max length, required)
-    "receiver_name": (100, True),
-    "receiver_phone": (11, True),
+    "receiver_name": (255, True),
+    "receiver_phone": (PLATFORM_PHONE_MAX, True),
     "province": (32, True),
     "city": (32, True),
     "district": (32, False),
-    "address_detail": (255, True),
+    "address_detail": (512, True),
     # Only from the platform (intake); a person typing a new address clears it: it named the old address.
     "receiver_platform_id": (128, False),
 }
@@ -33,7 +33,7 @@ WITH_CARRIER = {Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT}
 
 def _check(address: Address, phone_validator=cn_mobile_validator) -> None:
     """Errors name the order's field (the admin form's field). A person types a real number; a channel may send
-    the receiver's phone masked (receiver_phone_validator)."""
+    the receiver's phone masked or encrypted (platform_phone_validator)."""
     for field, value in address.order_fields().items():
         max_length, required = ADDRESS_FIELDS[field]
         if (required and not value) or len(value) > max_length:
@@ -127,7 +127,7 @@ def order_address_from_channel(
     Before the label: an applied AddressChange and the new fields set on `order` (the caller saves them with its
     one timeline event) → "applied". With the carrier: the intercept, as for a person → "intercept". Otherwise
     (delivered, cancelled …) nothing changes → "refused". Bad values raise InvalidInput."""
-    _check(address, phone_validator=receiver_phone_validator)
+    _check(address, phone_validator=platform_phone_validator)
     old = Address.of(order)
     asked = address.order_fields()
     if AddressChange.objects.filter(order=order, state=AddressChange.State.INTERCEPT, new_address=asked).exists():

@@ -22,7 +22,7 @@ from logistics.selectors import tracking_number_of
 from orders.drafts import ChannelEvent, ChannelOrder, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import CANCELLABLE, HOLDABLE, Alert, Channel, Order, Status
-from orders.phones import is_cn_mobile, is_masked_phone, normalize_phone, receiver_phone_validator
+from orders.phones import normalize_phone, platform_phone_validator
 from orders.services.alerts import alert_raise
 from orders.services.core import order_lock
 from orders.services.intake import order_create, order_update_from_channel
@@ -87,21 +87,27 @@ def _invalid(field: str, message: str) -> InvalidInput:
 
 
 def _draft_check(draft: OrderDraft) -> None:
-    """What the API's serializer checks and a channel's mapping may not have: the phones (masked ones are valid
-    phones of their own kind), the order number, the lines."""
+    """What the API's serializer checks and a channel's mapping may not have: the phones (masked and encrypted
+    ones are valid phones of their own kind, kept as the platform gave them), the order number, the lines."""
     if not draft.channel_order_no or len(draft.channel_order_no) > 64:
         raise _invalid("channel_order_no", _("channel_order_no is required, at most 64 characters."))
     if len(draft.buyer_id) > 64:
         raise _invalid("buyer_id", _("buyer_id is at most 64 characters."))
     phone = draft.customer.phone
-    if phone and not (is_cn_mobile(phone) or is_masked_phone(phone)):
+    try:
+        if phone:
+            platform_phone_validator(phone)
+    except ValidationError as error:
         raise _invalid(
             "customer.phone",
-            _("买家电话无效 Buyer phone '%(phone)s' is neither a mobile number nor a masked one (138****5678).")
+            _(
+                "买家电话无效 Buyer phone '%(phone)s' is neither a mobile number nor one the platform masked "
+                "(138****5678) or encrypted."
+            )
             % {"phone": phone},
-        )
+        ) from error
     try:
-        receiver_phone_validator(draft.address.phone)
+        platform_phone_validator(draft.address.phone)
     except ValidationError as error:
         raise _invalid("shipping_address.phone", str(error.messages[0])) from error
     if not draft.lines:

@@ -68,7 +68,7 @@ def _summary(lines: Iterable[OrderLine], *, gifts: bool) -> str:
 
 
 def _platform_masked(order: Order) -> bool:
-    return bool(getattr(order, "receiver_platform_id", "")) or is_masked_phone(order.receiver_phone)
+    return bool(order.receiver_platform_id) or order.receiver_encrypted or is_masked_phone(order.receiver_phone)
 
 
 def _masked_phone(phone: str) -> str:
@@ -80,7 +80,10 @@ def _receiver_address(order: Order) -> str:
 
 
 def _receiver(order: Order) -> WaybillParty:
-    """The receiver as the carrier gets it: a platform-masked receiver stays masked (its platform id goes too)."""
+    """The receiver as the carrier gets it: a platform-masked receiver stays masked (its platform id goes too); an
+    encrypted one goes as the platform's ciphertext, which the platform's e-waybill service decrypts."""
+    if order.receiver_encrypted:
+        return WaybillParty(name=order.receiver_name, phone=order.receiver_phone, address=_receiver_address(order))
     if _platform_masked(order):
         phone = _masked_phone(order.receiver_phone)
         return WaybillParty(name=mask_name(order.receiver_name), phone=phone, address=_receiver_address(order))
@@ -178,7 +181,8 @@ def _order_from_carrier(*, order: Order, carrier: Carrier, actor, source: str) -
         cargo=_summary(lines, gifts=False)[:CARGO_MAX],
         count=1,
         platform_receiver_id=getattr(order, "receiver_platform_id", "") or "",
-        platform_order_id=order.channel_order_no if getattr(order, "receiver_platform_id", "") else "",
+        # An encrypted receiver is decrypted by the platform for this order number (PDD, Douyin e-waybills).
+        platform_order_id=order.channel_order_no if order.receiver_platform_id or order.receiver_encrypted else "",
         callback_url=registry.carrier_callback_url(carrier) if adapter.subscribes else "",
     )
     try:
