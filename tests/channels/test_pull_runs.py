@@ -402,4 +402,5 @@ def test_order_reported_again_cancelled_is_cancelled_with_the_platforms_reason(p
     outcomes = IntakeRecord.objects.filter(channel=channel).order_by("id").values_list("outcome", flat=True)
     assert list(outcomes) == ["created", "updated"], list(IntakeRecord.objects.values_list("reason", flat=True))
     order = Order.objects.get(channel=channel)
-    assert order.status == "cancelled"
+    # (it was refused before: the encrypted phone $EncTel$ was no phone to intake, so neither report got in)
+    assert order.status == "cancelled" and "买家不想要了" in order.status_reason, order.status_reason
