@@ -317,6 +317,15 @@ class _Reader:
             number = float(value)
         except ValueError:
             raise bad from None
+        if number == 0:
+            # Platforms say "not yet" with 0 (Douyin's pay_time of an unpaid order), not 1970: no time.
+            if required:
+                raise _Bad(
+                    name,
+                    _("Field '%(field)s' is 0: no time (their path '%(path)s').")
+                    % {"field": name, "path": self.fields.get(name)},
+                )
+            return None
         if self.time_format == "unix_ms":
             number /= 1000
         try:

@@ -226,3 +226,16 @@ def test_an_order_without_a_status_code_is_placed_or_paid_by_its_payment():
     [paid] = reports({"data": {"trades": [trade(trade_status="")]}})
     assert (unpaid.event, unpaid.platform_status) == (ChannelEvent.PLACED, "")
     assert paid.event == ChannelEvent.PAID
+
+
+@pytest.mark.parametrize("zero", [0, "0", 0.0])
+def test_an_epoch_zero_time_is_no_time_not_1970(zero):
+    # Douyin sends pay_time 0 for an unpaid order: not paid, not paid on 1970-01-01
+    [unpaid] = reports({"data": {"trades": [trade(trade_status=None, pay_time=zero, last_ship_time="")]}})
+    assert unpaid.draft.paid_at is None and unpaid.draft.platform_ship_by is None
+    assert unpaid.event == ChannelEvent.PLACED
+    [ms] = reports({"data": {"trades": [trade(pay_time=zero)]}}, {**THEIRS, "time_format": "unix_ms"})
+    assert ms.draft.paid_at is None
+    # a required time of 0 is refused, naming the field
+    [refusal] = reports({"data": {"trades": [trade(created=zero)]}})
+    assert isinstance(refusal, MappingRefusal) and refusal.field == "ordered_at" and "0" in refusal.message

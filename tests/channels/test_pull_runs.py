@@ -404,3 +404,19 @@ def test_order_reported_again_cancelled_is_cancelled_with_the_platforms_reason(p
     order = Order.objects.get(channel=channel)
     # (it was refused before: the encrypted phone $EncTel$ was no phone to intake, so neither report got in)
     assert order.status == "cancelled" and "买家不想要了" in order.status_reason, order.status_reason
+
+
+def test_douyin_unpaid_order_with_pay_time_0_is_placed_not_paid_in_1970(platforms):
+    platform = platforms("douyin")
+    channel = pull_channel_for(platform, "dy-shop")
+    start = now() - timedelta(minutes=40)
+    set_cursor(channel, start)
+    unpaid = douyin_order("6940001", status=1)
+    assert unpaid["pay_time"] == 0  # as the platform sends an unpaid order
+    platform.put("6940001", start + timedelta(minutes=2), unpaid)
+
+    channel_pull_run(channel_id=channel.pk)
+
+    record = IntakeRecord.objects.get(channel=channel)
+    assert record.outcome == "created", record.reason
+    assert record.order.status == "placed" and record.order.paid_at is None
