@@ -25,7 +25,7 @@ from orders.services.channel_inbox import KEPT_HEADERS, inbox_delivery_replay
 from orders.services.channel_setup import channel_mapping_try, channel_save
 
 MAP_PREFIX = "map_"
-SETTING_FIELDS = ("orders_path", "amounts", "time_format", "time_zone", "status_map")
+SETTING_FIELDS = ("orders_path", "amounts", "time_format", "time_zone", "status_map", "refund_map")
 
 
 def status_map_text(status_map: dict) -> str:
@@ -92,6 +92,15 @@ class ChannelFormBase(forms.ModelForm):
         help_text=_("One a line: their code = our event (%(events)s).")
         % {"events": ", ".join(event.value for event in ChannelEvent)},
     )
+    refund_map = forms.CharField(
+        label=_("refund status codes"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_(
+            "When the platform reports the after-sale state in a field of its own (refund status code): one a line, "
+            "their code = our event; a code listed wins over the status code."
+        ),
+    )
     sample = forms.CharField(
         label=_("sample payload"),
         required=False,
@@ -116,8 +125,9 @@ class ChannelFormBase(forms.ModelForm):
         for name in ("orders_path", "amounts", "time_format", "time_zone"):
             if name in self.fields:
                 self.fields[name].initial = mapping.get(name) or self.fields[name].initial
-        if "status_map" in self.fields:
-            self.fields["status_map"].initial = status_map_text(mapping.get("status_map") or {})
+        for name in ("status_map", "refund_map"):
+            if name in self.fields:
+                self.fields[name].initial = status_map_text(mapping.get(name) or {})
         for name in CHANNEL_SECRET_FIELDS:
             if name in self.fields:
                 self.fields[name].required = False
@@ -129,6 +139,9 @@ class ChannelFormBase(forms.ModelForm):
 
     def clean_status_map(self):
         return status_map_parse(self.cleaned_data.get("status_map") or "")
+
+    def clean_refund_map(self):
+        return status_map_parse(self.cleaned_data.get("refund_map") or "")
 
     def mapping(self) -> dict:
         cleaned = self.cleaned_data
@@ -142,6 +155,7 @@ class ChannelFormBase(forms.ModelForm):
             "time_format": cleaned.get("time_format") or "text",
             "time_zone": (cleaned.get("time_zone") or "").strip() or "Asia/Shanghai",
             "status_map": cleaned.get("status_map") or {},
+            **({"refund_map": cleaned["refund_map"]} if cleaned.get("refund_map") else {}),
         }
 
     def clean(self):
@@ -220,7 +234,7 @@ class ChannelAdmin(HistoryAdmin):
                     },
                 ),
                 (_("Our fields"), {"fields": tuple(MAP_PREFIX + name for name in ORDER_FIELDS)}),
-                (_("Status codes"), {"fields": ("status_map",)}),
+                (_("Status codes"), {"fields": ("status_map", "refund_map")}),
                 (_("试运行 Try on a sample"), {"fields": ("sample",)}),
             ]
         if obj is not None:
@@ -252,6 +266,7 @@ class ChannelAdmin(HistoryAdmin):
             (gettext("time format"), mapping.get("time_format") or "text"),
             (gettext("time zone"), mapping.get("time_zone") or "Asia/Shanghai"),
             (gettext("status codes"), status_map_text(mapping.get("status_map") or {}) or "—"),
+            (gettext("refund status codes"), status_map_text(mapping.get("refund_map") or {}) or "—"),
         ]
         return format_html(
             '<table id="channel-mapping">{}</table>',

@@ -9,7 +9,12 @@ The mapping is JSON data stored on the channel and edited in the admin by non-IT
       "time_format": "text" | "unix" | "unix_ms",
       "time_zone": "Asia/Shanghai",      # for text times without an offset
       "status_map": {"WAIT_SELLER_SEND": "paid", "TRADE_CLOSED": "cancelled", …},
+      "refund_map": {"2": "refund_requested", …},   # codes of a separate after-sale status (fields.refund_status)
     }
+
+A platform that reports the after-sale state in a field of its own (PDD's refund_status) maps those codes in
+"refund_map": a code found there is the report's event, whatever the order status says (a paid order with a refund
+under way is a refund request); a code not in it (PDD's 1, no after-sale or closed) leaves the status map's event.
 
 Each value of "fields" is THEIR dotted path (`a.b.0.c`; a number picks a list item); the line_* paths are read
 inside each element of the "lines" list. A field left empty is not read.
@@ -54,6 +59,7 @@ ORDER_FIELDS: dict[str, tuple] = {
     "paid_at": (gettext_lazy("paid at"), False),
     "payment_reference": (gettext_lazy("payment reference"), False),
     "status": (gettext_lazy("status code"), False),
+    "refund_status": (gettext_lazy("refund status code"), False),
     "modified_at": (gettext_lazy("modified at"), False),
     "cancel_reason": (gettext_lazy("cancel reason"), False),
     "platform_ship_by": (gettext_lazy("platform ship-by"), False),
@@ -111,6 +117,7 @@ def default_mapping(kind: str) -> dict:
         **mapping,
         "fields": dict(mapping.get("fields") or {}),
         "status_map": dict(mapping.get("status_map") or {}),
+        **({"refund_map": dict(mapping["refund_map"])} if mapping.get("refund_map") else {}),
     }
 
 
@@ -159,7 +166,8 @@ def mapping_check(mapping: dict) -> list[str]:
 
 def mapping_problems(mapping: dict) -> list[tuple[str, str]]:
     """mapping_check's errors, each with what it is about: one of our field names (ORDER_FIELDS), or
-    "orders_path", "amounts", "time_format", "time_zone", "status_map", "" (the mapping as a whole)."""
+    "orders_path", "amounts", "time_format", "time_zone", "status_map", "refund_map", "" (the mapping as a
+    whole)."""
     if not isinstance(mapping, dict):
         return [("", _("The mapping must be a JSON object."))]
     problems: list[tuple[str, str]] = []
@@ -190,22 +198,27 @@ def mapping_problems(mapping: dict) -> list[tuple[str, str]]:
         ZoneInfo(str(mapping.get("time_zone") or "Asia/Shanghai"))
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(("time_zone", _("Unknown time zone '%(zone)s'.") % {"zone": mapping.get("time_zone")}))
-    status_map = mapping.get("status_map") or {}
-    if not isinstance(status_map, dict):
-        problems.append(("status_map", _("The status map must map their code to our event.")))
-    else:
-        events = {event.value for event in ChannelEvent}
-        for code, event in status_map.items():
-            if event not in events:
-                problems.append(
-                    (
-                        "status_map",
-                        _("Status code '%(code)s': '%(event)s' is not one of %(events)s.")
-                        % {"code": code, "event": event, "events": ", ".join(sorted(events))},
-                    )
-                )
-        if fields.get("status") and not status_map:
-            problems.append(("status_map", _("A status code path is set: map its codes to our events.")))
+    for key, path_field in (("status_map", "status"), ("refund_map", "refund_status")):
+        problems += _code_map_problems(mapping.get(key) or {}, key=key, path_set=bool(fields.get(path_field)))
+    return problems
+
+
+def _code_map_problems(codes, *, key: str, path_set: bool) -> list[tuple[str, str]]:
+    """A status map (or refund status map): their code → one of our events; needed when its path is set."""
+    if not isinstance(codes, dict):
+        return [(key, _("The status map must map their code to our event."))]
+    events = {event.value for event in ChannelEvent}
+    problems = [
+        (
+            key,
+            _("Status code '%(code)s': '%(event)s' is not one of %(events)s.")
+            % {"code": code, "event": event, "events": ", ".join(sorted(events))},
+        )
+        for code, event in codes.items()
+        if event not in events
+    ]
+    if path_set and not codes:
+        problems.append((key, _("A status code path is set: map its codes to our events.")))
     return problems
 
 
@@ -245,6 +258,7 @@ class _Reader:
         self.time_format = mapping.get("time_format") or "text"
         self.zone = ZoneInfo(str(mapping.get("time_zone") or "Asia/Shanghai"))
         self.status_map = mapping.get("status_map") or {}
+        self.refund_map = mapping.get("refund_map") or {}
 
     def raw(self, data: dict, name: str, *, required: bool = False):
         path = self.fields.get(name) or ""
@@ -335,7 +349,10 @@ class _Reader:
 
     def event(self, data: dict, *, paid: bool) -> tuple[ChannelEvent, str]:
         """The status code through the status map; no code said (no path, or none in this order): placed, or
-        paid when the order carries its payment."""
+        paid when the order carries its payment. An after-sale code in the refund map comes first."""
+        refund = self.text(data, "refund_status")
+        if refund in self.refund_map:
+            return ChannelEvent(self.refund_map[refund]), f"refund_status={refund}"
         code = self.text(data, "status")
         if not code:
             return (ChannelEvent.PAID if paid else ChannelEvent.PLACED), ""

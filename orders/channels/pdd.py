@@ -59,6 +59,9 @@ class Pdd(PullAdapter):
 # A PDD channel's mapping until a manager saves its own: a pull page is {"orders": [order, …]} as the increment
 # API lists them; amounts in yuan, times Beijing time as text. Receivers encrypted (~AgAAAA…~), kept as given;
 # last_ship_time is the platform's ship-by deadline. order_status: 1 待发货 (paid), 2 已发货待签收, 3 已签收.
+# refund_status, the after-sale state, is a field of its own (PDD open platform docs): 1 无售后或售后关闭 (none, or
+# closed: the order status counts), 2 售后处理中, 3 退款中, 4 退款成功. 2-4 are a refund request: held for 退款审核
+# before shipping, an alert after (a refund already made, 4, needs the same person's look).
 DEFAULT_MAPPING = {
     "orders_path": "orders",
     "fields": {
@@ -77,6 +80,7 @@ DEFAULT_MAPPING = {
         "paid_amount": "pay_amount",
         "paid_at": "confirm_time",
         "status": "order_status",
+        "refund_status": "refund_status",
         "modified_at": "updated_at",
         "platform_ship_by": "last_ship_time",
     },
@@ -84,4 +88,5 @@ DEFAULT_MAPPING = {
     "time_format": "text",
     "time_zone": "Asia/Shanghai",
     "status_map": {"1": "paid", "2": "ignored", "3": "ignored"},
+    "refund_map": {"2": "refund_requested", "3": "refund_requested", "4": "refund_requested"},
 }

@@ -239,3 +239,24 @@ def test_an_epoch_zero_time_is_no_time_not_1970(zero):
     # a required time of 0 is refused, naming the field
     [refusal] = reports({"data": {"trades": [trade(created=zero)]}})
     assert isinstance(refusal, MappingRefusal) and refusal.field == "ordered_at" and "0" in refusal.message
+
+
+def test_a_refund_status_code_in_the_refund_map_wins_over_the_order_status():
+    mapping = {
+        **THEIRS,
+        "fields": {**THEIRS["fields"], "refund_status": "after_sale"},
+        "refund_map": {"2": "refund_requested"},
+    }
+    assert mapping_check(mapping) == []
+    asked, closed, none = reports(
+        {"data": {"trades": [trade(tid="R1", after_sale=2), trade(tid="R2", after_sale=1), trade(tid="R3")]}}, mapping
+    )
+    assert (asked.event, asked.platform_status) == (ChannelEvent.REFUND_REQUESTED, "refund_status=2")
+    assert closed.event == none.event == ChannelEvent.PAID  # the status map's WAIT_SELLER_SEND
+    # the refund map is checked like the status map
+    assert [key for key, _m in mapping_problems({**mapping, "refund_map": {}})] == ["refund_map"]
+    [(key, message)] = mapping_problems({**mapping, "refund_map": {"2": "nonsense"}})
+    assert key == "refund_map" and "nonsense" in message
+    # PDD's default maps 2, 3, 4 (after-sale under way, refunding, refunded) and leaves 1 (none or closed)
+    pdd = default_mapping("pdd")
+    assert pdd["fields"]["refund_status"] == "refund_status" and set(pdd["refund_map"]) == {"2", "3", "4"}

@@ -17,6 +17,7 @@ SAMPLE_MAPPING = {
     "amounts": DEFAULT_MAPPING["amounts"],
     "time_format": DEFAULT_MAPPING["time_format"],
     "status_map": "\n".join(f"{code} = {event}" for code, event in DEFAULT_MAPPING["status_map"].items()),
+    "refund_map": "\n".join(f"{code} = {event}" for code, event in DEFAULT_MAPPING["refund_map"].items()),
     **{f"map_{name}": path for name, path in DEFAULT_MAPPING["fields"].items()},
 }
 

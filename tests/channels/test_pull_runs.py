@@ -420,3 +420,29 @@ def test_douyin_unpaid_order_with_pay_time_0_is_placed_not_paid_in_1970(platform
     record = IntakeRecord.objects.get(channel=channel)
     assert record.outcome == "created", record.reason
     assert record.order.status == "placed" and record.order.paid_at is None
+
+
+def test_pdd_refund_status_under_way_holds_the_order_for_refund_review(platforms):
+    # PDD reports the after-sale state in refund_status, apart from order_status: 1 none or closed, 2 售后处理中,
+    # 3 退款中, 4 退款成功
+    platform = platforms("pdd")
+    channel = pull_channel_for(platform, "pdd-shop")
+    start = now() - timedelta(minutes=50)
+    set_cursor(channel, start)
+    created = start - timedelta(hours=1)
+    platform.put("261201-050", start + timedelta(minutes=1), pdd_order("261201-050", created=created))
+    platform.put("261201-051", start + timedelta(minutes=2), pdd_order("261201-051", created=created))
+    channel_pull_run(channel_id=channel.pk)
+    assert set(Order.objects.filter(channel=channel).values_list("status", flat=True)) == {"paid"}
+
+    # the buyer of one asks for a refund (order_status still 1 待发货); the other's after-sale closes again (1)
+    # (PDD answers only windows ending 3 minutes before its clock; the first run got to 5 minutes ago)
+    ChannelPull.objects.filter(channel=channel).update(clock_margin_seconds=180)
+    platform.modify("261201-050", now() - timedelta(minutes=4), refund_status=2)
+    platform.modify("261201-051", now() - timedelta(minutes=4), refund_status=1)
+    channel_pull_run(channel_id=channel.pk)
+
+    asked = Order.objects.get(channel=channel, channel_order_no="261201-050")
+    assert asked.status == "on_hold" and asked.hold_kind == Order.HoldKind.REFUND, asked.status_reason
+    assert "refund_status=2" in asked.status_reason
+    assert Order.objects.get(channel=channel, channel_order_no="261201-051").status == "paid"
