@@ -1,5 +1,6 @@
 """Real processes for the recovery tests: rqworker, gunicorn and a private redis-server, all on loopback,
-pointed at the test database. Each is started in its own session so a SIGKILL takes its children too."""
+pointed at the test database. Each is started in its own session so a SIGKILL takes its children too; RQ's
+work-horse starts a session of its own, so kill9 finds and kills the descendants by parent id as well."""
 
 import http.client
 import os
@@ -16,6 +17,14 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
 
 def free_port() -> int:
@@ -58,11 +67,30 @@ class Process:
         os.close(fd)
         return self
 
-    def kill9(self) -> None:
-        """SIGKILL the process and everything it forked (RQ's work-horse)."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+    def descendants(self) -> list[int]:
+        """Pids of the processes this one forked, and theirs (RQ's work-horse while it runs a job)."""
+        found, parents = [], [self.proc.pid] if self.proc else []
+        while parents:
+            answer = subprocess.run(["pgrep", "-P", str(parents.pop())], capture_output=True, text=True).stdout
+            children = [int(pid) for pid in answer.split()]
+            found += children
+            parents += children
+        return found
+
+    def kill9(self) -> list[int]:
+        """SIGKILL the process and everything it forked, RQ's work-horse too (it runs in a session of its own, so
+        killing the process group alone would leave it to finish its job). Returns the descendants' pids."""
+        if not self.proc or self.proc.poll() is not None:
+            return []
+        descendants = self.descendants()
+        for pid in descendants:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended on its own meanwhile
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return descendants
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

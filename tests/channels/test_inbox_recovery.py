@@ -67,7 +67,11 @@ def test_kill_9_of_the_worker_mid_batch_loses_and_duplicates_nothing(channels_qu
     assert len(channels_queue) == 12
     with processes.rqworker() as worker:
         processes.wait_until(lambda: processed() >= 1, timeout=180, what="a first processed delivery")
-        worker.kill9()
+        # killed while its work-horse runs a delivery's batch: the horse dies too (it does not finish the batch)
+        processes.wait_until(worker.descendants, timeout=60, step=0.01, what="a work-horse running a batch")
+        horses = worker.kill9()
+        assert horses
+        processes.wait_until(lambda: not any(processes.alive(pid) for pid in horses), timeout=10, what="dead horses")
     left = InboxDelivery.objects.filter(state=InboxDelivery.State.RECEIVED).count()
     assert left >= 1  # killed mid-batch: the delivery in flight rolled back whole
     # the half-done delivery left no orders and no records behind

@@ -1,9 +1,6 @@
 """A backfill's worker killed with -9 mid-run: its lock lapses, the cron resumes it from its committed progress,
 and every order exists once (real rqworker processes, a local platform)."""
 
-import os
-import signal
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -19,15 +16,6 @@ from tests.factories import SkuFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WINDOWS = 6  # three hours in PDD's 30-minute windows
-
-
-def kill9_with_work_horse(worker) -> None:
-    """SIGKILL the worker and the work horse running the job: RQ starts the horse in a session of its own, so
-    killing the worker's process group alone leaves the horse to finish the job."""
-    children = subprocess.run(["pgrep", "-P", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in children:
-        os.kill(int(pid), signal.SIGKILL)
-    worker.kill9()
 
 
 def test_backfill_killed_mid_run_resumes_from_its_progress_and_takes_each_order_once(platforms, channels_queue):
@@ -54,7 +42,7 @@ def test_backfill_killed_mid_run_resumes_from_its_progress_and_takes_each_order_
             return backfill.windows_done >= 2
 
         processes.wait_until(windows_done, timeout=180, what="two windows of the backfill")
-        kill9_with_work_horse(worker)
+        worker.kill9()  # the worker and its work-horse
 
     # then its progress is where the last finished window ended, and the orders up to there are in
     backfill.refresh_from_db()
