@@ -48,7 +48,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
-from orders.services.duplicates import duplicate_settings
+from orders.services.duplicates import duplicate_settings, duplicate_settings_save
 from orders.services.handling import (
     DETAIL_FIELDS,
     details_editable,
@@ -743,6 +743,9 @@ class DuplicateSettingsAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change):
+        duplicate_settings_save(settings=obj, actor=request.user)
 
     def changelist_view(self, request, extra_context=None):
         settings = duplicate_settings()

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
 from orders.selectors import erp_endpoints_forget
+from orders.services.duplicates import duplicate_settings_forget
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
@@ -26,6 +27,7 @@ def roles_and_nodes(db):
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
     alert_routes_ensure_defaults()  # likewise
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
+    duplicate_settings_forget()  # likewise the duplicate-check settings row
 
 
 @pytest.fixture(autouse=True)

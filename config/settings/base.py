@@ -234,6 +234,9 @@ OUTBOX_BACKOFF_SECONDS = 10
 OUTBOX_BACKOFF_MAX_SECONDS = 3600
 OUTBOX_THROTTLED_SECONDS = 60
 ERP_ENDPOINTS_CACHE_SECONDS = 10
+# How long a process keeps the duplicate-check settings row (read for every new order; saving it refreshes it at
+# once in that process, the others within this time).
+DUPLICATE_SETTINGS_CACHE_SECONDS = 10
 # ... and how long before an order's platform ship-by deadline a missing ship confirmation alerts customer service.
 SHIP_CONFIRM_WARN_HOURS = 2
 # Channel pulls (orders.services.channel_pulls): seconds to wait for a platform; the backoff after a failed run

@@ -2,8 +2,12 @@
 channel, placed within the settings' window, is held for a person with a link to its twin. Intake calls this for
 every new order, whichever door it came through; an exact replay is not new and never gets here."""
 
+import time
 from datetime import timedelta
 
+from django.conf import settings as django_settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from orders.models import FINAL_STATES, HOLDABLE, DuplicateSettings, Order
@@ -11,9 +15,32 @@ from orders.phones import is_cn_mobile
 from orders.services.timeline import duplicate_noted_event, history_attribute
 from orders.services.transitions import order_transition_locked
 
+_settings: tuple[float, DuplicateSettings] | None = None
+
 
 def duplicate_settings() -> DuplicateSettings:
-    settings, _created = DuplicateSettings.objects.get_or_create(pk=1)
+    """The settings row, as this process read it at most DUPLICATE_SETTINGS_CACHE_SECONDS ago (intake asks for
+    every new order; a change saved through duplicate_settings_save is seen at once by the process that saved it,
+    by the others within that time). Read it, never change the copy: duplicate_settings_save saves a change."""
+    global _settings
+    now = time.monotonic()
+    if _settings is None or now - _settings[0] >= django_settings.DUPLICATE_SETTINGS_CACHE_SECONDS:
+        row, _created = DuplicateSettings.objects.get_or_create(pk=1)
+        _settings = (now, row)
+    return _settings[1]
+
+
+def duplicate_settings_forget() -> None:
+    global _settings
+    _settings = None
+
+
+def duplicate_settings_save(*, settings: DuplicateSettings, actor: AbstractBaseUser | None) -> DuplicateSettings:
+    """Save the settings row (the admin's form checked it); this process reads the new one on its next order."""
+    history_attribute(settings, actor=actor, reason="duplicate check settings saved")
+    settings.save()
+    duplicate_settings_forget()
+    transaction.on_commit(duplicate_settings_forget)  # a read meanwhile in this transaction is not kept either
     return settings
 
 

@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import override_settings
 
 from orders.drafts import ChannelEvent
-from orders.models import Customer, Order, Source, Status
+from orders.models import Customer, DuplicateSettings, Order, Source, Status
 from orders.services.channel_intake import Outcome
-from orders.services.duplicates import duplicate_settings, duplicate_twin_find
+from orders.services.duplicates import duplicate_settings, duplicate_settings_save, duplicate_twin_find
 from orders.services.transitions import order_transition
 from tests.channels.reports import T0, channel_no, later, report, take
 from tests.factories import SkuFactory, order_payload
@@ -18,12 +19,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("stocked")]
 
 
 def settings(**values):
-    row = duplicate_settings()
+    row = DuplicateSettings.objects.get_or_create(pk=1)[0]
     for name, value in values.items():
         setattr(row, name, value)
     row.full_clean()
-    row.save()
-    return row
+    return duplicate_settings_save(settings=row, actor=None)
 
 
 def test_same_buyer_and_skus_on_another_channel_within_the_window_is_held_next_to_its_twin():
@@ -186,3 +186,22 @@ def test_refund_report_on_a_held_duplicate_alerts_instead_of_a_second_hold():
     result = take(report(no, channel="douyin", event=ChannelEvent.REFUND_REQUESTED, modified=later(5)))
     assert result.outcome == Outcome.UPDATED
     assert result.order.status == Status.ON_HOLD and result.order.alerts.count() == 1
+
+
+def test_the_settings_row_is_read_once_per_process_and_seen_at_once_when_saved_here(django_assert_num_queries):
+    first = take(report(channel_no())).order
+    duplicate_settings()  # read (and kept) by the first new order's check
+    second = take(report(channel_no(), channel="douyin")).order
+    second = Order.objects.select_related("customer").get(pk=second.pk)
+    with django_assert_num_queries(1):  # the twin query only: the row is this process's copy
+        assert duplicate_twin_find(order=second).pk == first.pk
+
+    # saved here (the admin's form calls the service): the next order sees it at once
+    settings(enabled=False)
+    assert take(report(channel_no(), channel="jd", ordered_at=later(5)), name="京东").outcome == Outcome.CREATED
+
+    # changed by another process: seen here once the copy is older than DUPLICATE_SETTINGS_CACHE_SECONDS
+    DuplicateSettings.objects.filter(pk=1).update(enabled=True)  # as another process's save
+    assert not duplicate_settings().enabled
+    with override_settings(DUPLICATE_SETTINGS_CACHE_SECONDS=0):
+        assert duplicate_settings().enabled
