@@ -164,6 +164,8 @@ class TrackingView:
 
 def mask_name(name: str) -> str:
     name = name.strip()
+    if is_encrypted_value(name):  # ciphertext (PDD, Douyin): nothing readable to show
+        return ""
     return f"{name[0]}*" if name else ""
 
 

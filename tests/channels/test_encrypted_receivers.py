@@ -4,7 +4,7 @@ match for a phone somebody types (order search, the tracking page), while real p
 import pytest
 from django.core.exceptions import ValidationError
 
-from logistics.selectors import mask_phone, tracking_order_find
+from logistics.selectors import mask_name, mask_phone, tracking_order_find
 from orders import selectors
 from orders.models import Customer
 from orders.phones import is_encrypted_value, platform_phone_validator
@@ -65,3 +65,4 @@ def test_no_typed_phone_finds_an_encrypted_receiver_in_search_or_on_the_tracking
     assert tracking_order_find(number=plain.number, last4="5678") == plain
     # and the masked phone the page shows is nothing rather than ciphertext
     assert mask_phone(encrypted.receiver_phone) == "" and mask_phone(plain.receiver_phone) == "139****5678"
+    assert mask_name("~AgAAAAEncryptedName~") == "" and mask_name("张三") == "张*"
