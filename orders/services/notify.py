@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +38,7 @@ from orders.models import (
 )
 from orders.notify_texts import default_body, render
 from orders.phones import MASKED_RE
+from orders.services.timeline import history_attribute
 
 DELIVER_JOB = "orders.jobs.deliver_notifications"
 LOOKBACK = timedelta(minutes=10)
@@ -325,3 +327,25 @@ def parcel_stalled_notice(*, order: Order) -> None:
     """A stalled parcel: tell the customer once."""
     kind = NoticeKind.PARCEL_STALLED.value
     customer_notice_plan(order=order, kind=kind, key=f"notice:{kind}")
+
+
+NotifyConfig = NotificationChannel | NotificationSettings | NotificationGroupRoute | MessageTemplate
+
+
+def notify_config_save(*, obj: NotifyConfig, actor: AbstractBaseUser | None) -> NotifyConfig:
+    """Save a notification channel, a person's settings, a group route or a message template (a template with
+    an unknown or missing placeholder is refused: ValidationError). Secrets are not recorded in history."""
+    history_attribute(obj, actor=actor, reason=f"{obj._meta.model_name} saved")
+    obj.save()
+    return obj
+
+
+def message_template_preview(*, key: str, body: str, title: str = "", order: Order | None) -> str:
+    """The text as the template would send it about `order` (the node's label for a status key)."""
+    node = None
+    if order is not None:
+        status = key.split(":", 1)[1] if key.startswith("status:") else order.status
+        node = StatusNode.objects.filter(status=status).first()
+    values = order_values(order, message=_("（示例提醒内容 sample alert message）"), node=node)
+    text = render(body, values)
+    return f"{render(title, values)}\n{text}" if title else text
