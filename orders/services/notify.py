@@ -57,8 +57,10 @@ class Texts:
     by_key: dict[str, MessageTemplate]
 
     @classmethod
-    def load(cls) -> "Texts":
-        return cls({t.key: t for t in MessageTemplate.objects.all()})
+    def load(cls, *keys: str) -> "Texts":
+        """All templates, or only those of `keys` (one notice reads one template)."""
+        templates = MessageTemplate.objects.filter(key__in=keys) if keys else MessageTemplate.objects.all()
+        return cls({t.key: t for t in templates})
 
     def template(self, key: str) -> MessageTemplate | None:
         found = self.by_key.get(key)
@@ -284,7 +286,7 @@ def customer_notice_plan(*, order: Order, kind: str, key: str, node: StatusNode 
     now = timezone.now()
     channel = sms_channel()
     (row,) = customer_notice_rows(
-        orders=[order], kind=kind, key=key, channel=channel, texts=Texts.load(), now=now, node=node
+        orders=[order], kind=kind, key=key, channel=channel, texts=Texts.load(key), now=now, node=node
     )
     created = Notification.objects.bulk_create([row], ignore_conflicts=True)
     written = bool(created and created[0].pk)  # PostgreSQL returns no pk for a row it did not insert
@@ -304,7 +306,7 @@ def allocation_slow_notices(*, now: datetime | None = None, limit: int = 1000) -
     """'正在智能分仓中' for orders in allocating entered more than ALLOCATION_NOTICE_MINUTES ago without that
     notice: one query finds them, one INSERT writes the notices. Returns how many orders were offered."""
     now = now or timezone.now()
-    minutes = getattr(settings, "ALLOCATION_NOTICE_MINUTES", 30)
+    minutes = settings.ALLOCATION_NOTICE_MINUTES
     kind = NoticeKind.ALLOCATION_SLOW.value
     orders = list(
         Order.objects.filter(status="allocating", state_entered_at__lte=now - timedelta(minutes=minutes))
@@ -316,7 +318,7 @@ def allocation_slow_notices(*, now: datetime | None = None, limit: int = 1000) -
     with transaction.atomic():
         channel = sms_channel()
         rows = customer_notice_rows(
-            orders=orders, kind=kind, key=f"notice:{kind}", channel=channel, texts=Texts.load(), now=now
+            orders=orders, kind=kind, key=f"notice:{kind}", channel=channel, texts=Texts.load(f"notice:{kind}"), now=now
         )
         _insert(rows)
         job_enqueue_on_commit(job=DELIVER_JOB)

@@ -59,8 +59,8 @@ class Sent:
 
 
 def backoff(*, attempts: int) -> timedelta:
-    base = getattr(settings, "NOTIFY_BACKOFF_SECONDS", 30) * 2 ** max(attempts - 1, 0)
-    seconds = min(base, getattr(settings, "NOTIFY_BACKOFF_MAX_SECONDS", 3600))
+    base = settings.NOTIFY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
+    seconds = min(base, settings.NOTIFY_BACKOFF_MAX_SECONDS)
     return timedelta(seconds=seconds * random.uniform(0.75, 1.25))  # jitter, not a secret
 
 
