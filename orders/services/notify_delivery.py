@@ -221,7 +221,7 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
 
 
 def notifications_deliver_due(*, channel_id: int | None = None, now: datetime | None = None) -> dict[str, int]:
-    """Every channel with due rows (or the one named), one after the other."""
+    """Every channel with due rows (or the one named), one after the other. `now`: the clock (tests move it)."""
     now = now or timezone.now()
     channels = Notification.objects.filter(state__in=DUE, next_attempt_at__lte=now, channel__is_active=True)
     if channel_id is not None:
@@ -230,7 +230,7 @@ def notifications_deliver_due(*, channel_id: int | None = None, now: datetime | 
     client = HttpClient()
     try:
         for pk in sorted(set(channels.values_list("channel_id", flat=True))):
-            result = channel_deliver(channel_id=pk, client=client)
+            result = channel_deliver(channel_id=pk, client=client, now=now)
             for name in totals:
                 totals[name] += getattr(result, name)
     finally:
