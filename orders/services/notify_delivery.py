@@ -242,7 +242,7 @@ def notifications_retry(*, notifications: QuerySet[Notification], actor: Abstrac
     """重新发送: put the dead rows among `notifications` back (attempts from zero, due now) and ask a sender.
     Rows not dead are left as they are. Returns how many were put back."""
     with transaction.atomic():
-        dead = list(notifications.filter(state=Notification.State.DEAD).select_for_update().order_by("pk"))
+        dead = list(notifications.filter(state=Notification.State.DEAD).select_for_update(of=("self",)).order_by("pk"))
         now = timezone.now()
         for row in dead:
             row.state, row.attempts, row.next_attempt_at = Notification.State.QUEUED, 0, now
