@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from logistics.services import carrier_state_mappings_ensure
 from orders.selectors import erp_endpoints_forget
 from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.notify import notice_config_forget
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -26,6 +27,7 @@ def roles_and_nodes(db):
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
     alert_routes_ensure_defaults()  # likewise
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
+    notice_config_forget()  # likewise the nodes that notify customers and the SMS channel
 
 
 @pytest.fixture(autouse=True)

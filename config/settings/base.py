@@ -259,3 +259,5 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OrderHub <orderhub@localhost
 NOTIFY_BACKOFF_SECONDS = 30
 NOTIFY_BACKOFF_MAX_SECONDS = 3600
 ALLOCATION_NOTICE_MINUTES = 30
+# How long a process keeps the nodes that notify customers and the SMS channel (read on every transition).
+NOTIFY_CONFIG_CACHE_SECONDS = 10

@@ -12,6 +12,7 @@
 
 Delivery is orders.services.notify_delivery (jobs `orders.jobs.deliver_notifications`)."""
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -280,11 +281,18 @@ def customer_notice_rows(
     return rows
 
 
-def customer_notice_plan(*, order: Order, kind: str, key: str, node: StatusNode | None = None) -> bool:
+def customer_notice_plan(
+    *,
+    order: Order,
+    kind: str,
+    key: str,
+    node: StatusNode | None = None,
+    channel: NotificationChannel | None = None,
+) -> bool:
     """One customer notice of `kind` for the order, in the caller's transaction; at most once per order and
     kind (a second call does nothing). Returns whether a row was written."""
     now = timezone.now()
-    channel = sms_channel()
+    channel = channel or sms_channel()
     (row,) = customer_notice_rows(
         orders=[order], kind=kind, key=key, channel=channel, texts=Texts.load(key), now=now, node=node
     )
@@ -295,11 +303,53 @@ def customer_notice_plan(*, order: Order, kind: str, key: str, node: StatusNode 
     return written
 
 
+@dataclass(frozen=True)
+class NoticeConfig:
+    """What the lifecycle's hook needs on every transition: the nodes that notify the customer on entry, and
+    the SMS channel they go by (none: no notice is written)."""
+
+    nodes: dict[str, StatusNode]
+    channel: NotificationChannel | None
+
+
+_notice_config: tuple[float, NoticeConfig] | None = None
+
+
+def notice_config() -> NoticeConfig:
+    """As this process read it at most NOTIFY_CONFIG_CACHE_SECONDS ago (every transition asks; one query when
+    stale, a second only when a node notifies and an SMS channel is on). Saving a channel forgets it at once
+    in that process (notice_config_forget); a node's setting is seen within that time."""
+    global _notice_config
+    now = time.monotonic()
+    if _notice_config is None or now - _notice_config[0] >= settings.NOTIFY_CONFIG_CACHE_SECONDS:
+        sms = NotificationChannel.objects.filter(kind=NotificationChannel.Kind.SMS, is_active=True).order_by("pk")
+        nodes = {
+            node.status: node
+            for node in StatusNode.objects.filter(notify_customer=True).annotate(
+                sms_channel_id=Subquery(sms.values("pk")[:1])
+            )
+        }
+        channel_id = next((node.sms_channel_id for node in nodes.values()), None)
+        channel = NotificationChannel.objects.get(pk=channel_id) if channel_id else None
+        _notice_config = (now, NoticeConfig(nodes=nodes, channel=channel))
+    return _notice_config[1]
+
+
+def notice_config_forget() -> None:
+    global _notice_config
+    _notice_config = None
+
+
 def status_notice(*, order: Order, status: str) -> None:
-    """The lifecycle's customer_notice hook: entering a node whose notify_customer is on."""
-    node = StatusNode.objects.filter(status=status, notify_customer=True).first()
-    if node is not None:
-        customer_notice_plan(order=order, kind=f"status:{status}", key=f"status:{status}", node=node)
+    """The lifecycle's customer_notice hook: entering a node whose notify_customer is on writes the notice row in
+    the transition's transaction (nothing when no SMS channel is on)."""
+    config = notice_config()
+    node = config.nodes.get(status)
+    if node is None or config.channel is None:
+        return
+    customer_notice_plan(
+        order=order, kind=f"status:{status}", key=f"status:{status}", node=node, channel=config.channel
+    )
 
 
 def allocation_slow_notices(*, now: datetime | None = None, limit: int = 1000) -> int:
@@ -339,6 +389,8 @@ def notify_config_save(*, obj: NotifyConfig, actor: AbstractBaseUser | None) -> 
     an unknown or missing placeholder is refused: ValidationError). Secrets are not recorded in history."""
     history_attribute(obj, actor=actor, reason=f"{obj._meta.model_name} saved")
     obj.save()
+    transaction.on_commit(notice_config_forget)
+    notice_config_forget()
     return obj
 
 

@@ -19,7 +19,10 @@ URL = "/api/v1/orders/"
 # at 20. Measured 20 here (as many in production: BEGIN/COMMIT instead of SAVEPOINT/RELEASE): the payment runs in
 # intake's transaction, and the 'created' line joins the one INSERT of the run's timeline lines.
 # Issue 12 adds 2 to both: the cross-channel duplicate check reads its settings row and runs one indexed query.
-PAID_POST_MAX_STATEMENTS = 22
+# Issue 13 adds 1: entering paid (notify_customer on by default) reads which nodes notify customers and the SMS
+# channel, once per NOTIFY_CONFIG_CACHE_SECONDS per process (cold here); with an SMS channel on, its template
+# and the notice row are 2 more.
+PAID_POST_MAX_STATEMENTS = 23
 # An unpaid POST: token, permissions, channel, SKUs, fingerprint, customer, node timeouts, order + history, lines
 # + history, the 'created' line, and the transaction around them (SAVEPOINT/RELEASE here, BEGIN/COMMIT in production).
 UNPAID_POST_MAX_STATEMENTS = 16
