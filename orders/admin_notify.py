@@ -4,6 +4,7 @@ and the delivery log (read-only; 客服 and 运营主管 read it) with 重新发
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -73,8 +74,12 @@ class NotificationSettingsAdmin(HistoryAdmin):
     list_display = ("user", "email", "mobile", "quiet_from", "quiet_until", "notify_critical", "is_active")
     list_filter = ("is_active", "notify_info", "notify_warning", "notify_critical", "channels")
     search_fields = ("user__username", "email", "mobile")
-    autocomplete_fields = ("user",)
     filter_horizontal = ("channels",)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":  # a plain list of active staff: the user admin is not the ops manager's
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         notify_config_save(obj=obj, actor=request.user)
