@@ -4,7 +4,8 @@
   same channel skips it), and its due rows are claimed `FOR UPDATE SKIP LOCKED` as in outbox_delivery.
 - The rate (rate_per_minute, 18 for robots) is a sliding-window token bucket in the database: the messages the
   channel carried in the last minute are counted, and only the rest of its allowance is sent.
-- A burst on a robot (more rows due than its allowance) folds into ONE markdown digest listing them; each
+- A burst on a robot (more rows due than its allowance) folds into ONE markdown digest listing them (several
+  when the list outgrows a robot message, DIGEST_MAX_BYTES each, at most the allowance; the rest wait); each
   folded row is marked sent, with the digest row's id.
 - HTTP 200 with errcode ≠ 0 is a failure; 130101 / 45009 (too many) block the robot for ROBOT_BLOCK; other
   failures retry with doubling backoff; after the channel's max attempts (or a refusal) the row is dead.
@@ -48,6 +49,7 @@ ROBOT_BLOCK = timedelta(minutes=10)
 WINDOW = timedelta(minutes=1)
 DUE = (Notification.State.QUEUED, Notification.State.FAILED)
 CLAIM_LIMIT = 500
+DIGEST_MAX_BYTES = 3500  # a digest's text, below WeCom's 4096 bytes of markdown with its title
 
 
 @dataclass
@@ -123,9 +125,27 @@ def _record(row: Notification, outcome: Outcome, channel: NotificationChannel, *
 FIELDS = ["state", "errcode", "errmsg", "attempts", "next_attempt_at", "sent_at", "digest"]
 
 
+def _line(row: Notification) -> str:
+    return f"{row.title}：{row.body}" if row.title else row.body
+
+
+def _digest_groups(rows: list[Notification]) -> list[list[Notification]]:
+    """The rows in digests of at most DIGEST_MAX_BYTES of text each (WeCom takes 4096 bytes of markdown)."""
+    groups: list[list[Notification]] = [[]]
+    size = 0
+    for row in rows:
+        length = len(_line(row).encode()) + 3
+        if groups[-1] and size + length > DIGEST_MAX_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(row)
+        size += length
+    return groups
+
+
 def _digest(channel: NotificationChannel, rows: list[Notification], client: HttpClient, *, now: datetime) -> tuple:
     """Send the burst as one digest; on success the digest row is written and the rows point to it."""
-    lines = [f"{row.title}：{row.body}" if row.title else row.body for row in rows]
+    lines = [_line(row)[: DIGEST_MAX_BYTES // 3] for row in rows]
     digest = Notification(
         channel=channel,
         recipient=channel.name,
@@ -174,22 +194,25 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
                 return result
             touched: list[Notification] = []
             if channel.is_robot and len(rows) > allowance:
-                digest, outcome = _digest(channel, rows, client, now=now)
-                if outcome.rate_limited:
-                    channel.blocked_until = now + ROBOT_BLOCK
-                    channel.save(update_fields=["blocked_until"])
-                if outcome.ok:
-                    digest.state, digest.sent_at, digest.attempts = Notification.State.SENT, now, 1
-                    digest.errcode, digest.errmsg = outcome.errcode, outcome.errmsg
-                    digest.save()
-                for row in rows:
+                for group in _digest_groups(rows)[:allowance]:
+                    digest, outcome = _digest(channel, group, client, now=now)
+                    if outcome.rate_limited:
+                        channel.blocked_until = now + ROBOT_BLOCK
+                        channel.save(update_fields=["blocked_until"])
                     if outcome.ok:
-                        row.state, row.sent_at, row.digest = Notification.State.SENT, now, digest
-                        row.errcode, row.errmsg = outcome.errcode, _("已合并到汇总消息 Sent in a digest")
-                        result.folded += 1
-                    else:
-                        _record(row, outcome, channel, now=now, result=result)
-                touched = rows
+                        digest.state, digest.sent_at, digest.attempts = Notification.State.SENT, now, 1
+                        digest.errcode, digest.errmsg = outcome.errcode, outcome.errmsg
+                        digest.save()
+                    for row in group:
+                        if outcome.ok:
+                            row.state, row.sent_at, row.digest = Notification.State.SENT, now, digest
+                            row.errcode, row.errmsg = outcome.errcode, _("已合并到汇总消息 Sent in a digest")
+                            result.folded += 1
+                        else:
+                            _record(row, outcome, channel, now=now, result=result)
+                    touched.extend(group)
+                    if not outcome.ok:
+                        break
             else:
                 for row in rows[:allowance]:
                     try:

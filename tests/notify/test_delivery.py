@@ -226,3 +226,20 @@ def test_a_killed_sweep_run_again_plans_each_message_once(httpserver):
     # then: each alert has one row, none twice
     assert sorted(Notification.objects.values_list("alert__message", flat=True)) == ["第一条", "第二条"]
     assert NotificationSweep.objects.get().last_alert_id > first.pk
+
+
+def test_a_burst_longer_than_one_robot_message_goes_in_several_digests_within_the_rate(httpserver):
+    httpserver.expect_request("/robot/send").respond_with_json(OK)
+    channel = robot(httpserver, rate_per_minute=2)
+    long_text = "超时未发货，请仓库主管尽快处理。" * 12  # ~ 580 bytes a line
+    for n in range(30):
+        raise_alert(channel, f"订单 SO{n} {long_text}", dedupe_key=f"long-{n}")
+    alert_notifications_plan()
+    notifications_deliver_due()
+    bodies = posted(httpserver)
+    assert len(bodies) == 2  # the robot's rate: two messages this minute
+    assert all(len(body["markdown"]["content"].encode()) <= 4096 for body in bodies)
+    folded = Notification.objects.filter(is_digest=False, state="sent")
+    waiting = Notification.objects.filter(is_digest=False, state="queued")
+    assert folded.count() + waiting.count() == 30 and waiting.exists() and folded.exists()
+    assert set(folded.values_list("digest__is_digest", flat=True)) == {True}
