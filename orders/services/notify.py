@@ -108,6 +108,13 @@ def quiet_until(prefs: NotificationSettings | None, *, now: datetime) -> datetim
     return timezone.make_aware(datetime.combine(day, end), timezone.get_current_timezone())
 
 
+# A person whose settings name a channel but not their address on it: logged, never sent.
+NO_ADDRESS = {
+    "state": Notification.State.SKIPPED,
+    "errmsg": "没有该渠道的地址（邮箱或手机号）。 No address (email or mobile) for this channel in the settings.",
+}
+
+
 def _recipient(channel: NotificationChannel, prefs: NotificationSettings) -> str:
     if channel.kind == NotificationChannel.Kind.EMAIL:
         return prefs.email or prefs.user.email
@@ -216,10 +223,11 @@ def alert_notifications_plan(*, now: datetime | None = None, limit: int = PLAN_B
                         if channel.is_robot
                         else f"alert:{alert.pk}:user:{user_id}:channel:{channel.pk}"
                     )
+                    recipient = _recipient(channel, prefs)
                     rows.append(
                         Notification(
                             channel=channel,
-                            recipient=_recipient(channel, prefs),
+                            recipient=recipient,
                             user_id=user_id,
                             alert=alert,
                             order=alert.order,
@@ -228,6 +236,7 @@ def alert_notifications_plan(*, now: datetime | None = None, limit: int = PLAN_B
                             body=body,
                             next_attempt_at=due,
                             dedupe_key=key,
+                            **({} if recipient else NO_ADDRESS),
                         )
                     )
         offered += _insert(rows)

@@ -12,7 +12,15 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from werkzeug import Response
 
-from orders.models import Alert, Notification, NotificationChannel, NotificationGroupRoute, NotificationSettings
+from orders.jobs import sweep_notifications
+from orders.models import (
+    Alert,
+    Notification,
+    NotificationChannel,
+    NotificationGroupRoute,
+    NotificationSettings,
+    NotificationSweep,
+)
 from orders.services.alerts import alert_raise
 from orders.services.notify import alert_notifications_plan
 from orders.services.notify_delivery import notifications_deliver_due, notifications_retry
@@ -217,8 +225,6 @@ def test_a_killed_sweep_run_again_plans_each_message_once(httpserver):
     first = raise_alert(channel, "第一条", dedupe_key="k1")
     alert_notifications_plan()
     # given: a sweep killed after inserting its rows but before its mark was written (the mark is behind)
-    from orders.models import NotificationSweep
-
     NotificationSweep.objects.filter(pk=1).delete()
     raise_alert(channel, "第二条", dedupe_key="k2")
     # when: the next sweep runs
@@ -243,3 +249,23 @@ def test_a_burst_longer_than_one_robot_message_goes_in_several_digests_within_th
     waiting = Notification.objects.filter(is_digest=False, state="queued")
     assert folded.count() + waiting.count() == 30 and waiting.exists() and folded.exists()
     assert set(folded.values_list("digest__is_digest", flat=True)) == {True}
+
+
+def test_a_person_without_an_address_for_their_channel_is_logged_skipped():
+    sms = NotificationChannel.objects.create(name="短信", kind="sms", url="http://127.0.0.1:9/sms")
+    user = user_with_role("运营主管", "nomobile")
+    prefs = NotificationSettings.objects.create(user=user)  # no mobile
+    prefs.channels.add(sms)
+    raise_alert(owner_user=user)
+    alert_notifications_plan()
+    row = Notification.objects.get()
+    assert row.state == "skipped" and "手机号" in row.errmsg
+    assert notifications_deliver_due()["sent"] == 0
+
+
+def test_the_minute_sweep_job_plans_and_sends(httpserver):
+    httpserver.expect_request("/robot/send").respond_with_json(OK)
+    raise_alert(robot(httpserver))
+    totals = sweep_notifications()
+    assert (totals["planned"], totals["sent"]) == (1, 1)
+    assert sweep_notifications()["sent"] == 0
