@@ -42,6 +42,7 @@ from orders.phones import MASKED_RE
 from orders.services.timeline import history_attribute
 
 DELIVER_JOB = "orders.jobs.deliver_notifications"
+QUEUE = "notifications"
 LOOKBACK = timedelta(minutes=10)
 PLAN_BATCH = 5000
 SEVERITY_FLAGS = {
@@ -138,10 +139,18 @@ def _robot_row(alert: Alert, channel: NotificationChannel, texts: Texts, now: da
     )
 
 
+def deliveries_ask(channel_ids: set[int]) -> None:
+    """A sender job per channel, once this transaction commits."""
+    for pk in sorted(channel_ids):
+        job_enqueue_on_commit(job=DELIVER_JOB, queue=QUEUE, channel_id=pk)
+
+
 def _insert(rows: list[Notification]) -> int:
-    """One INSERT … ON CONFLICT DO NOTHING (the dedupe key): rows planned before are left as they are."""
+    """One INSERT … ON CONFLICT DO NOTHING (the dedupe key): rows planned before are left as they are. Asks
+    the sender of each channel with rows to send."""
     if rows:
         Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        deliveries_ask({row.channel_id for row in rows if row.channel_id and row.state == Notification.State.QUEUED})
     return len(rows)
 
 
@@ -243,7 +252,6 @@ def alert_notifications_plan(*, now: datetime | None = None, limit: int = PLAN_B
         mark.last_alert_id = max(mark.last_alert_id, alerts[-1].pk)
         mark.swept_at = now
         mark.save(update_fields=["last_alert_id", "swept_at"])
-        job_enqueue_on_commit(job=DELIVER_JOB)
     return offered
 
 
@@ -307,8 +315,8 @@ def customer_notice_plan(
     )
     created = Notification.objects.bulk_create([row], ignore_conflicts=True)
     written = bool(created and created[0].pk)  # PostgreSQL returns no pk for a row it did not insert
-    if row.state == Notification.State.QUEUED:
-        job_enqueue_on_commit(job=DELIVER_JOB)
+    if written and row.state == Notification.State.QUEUED:
+        deliveries_ask({row.channel_id})
     return written
 
 
@@ -380,7 +388,6 @@ def allocation_slow_notices(*, now: datetime | None = None, limit: int = 1000) -
             orders=orders, kind=kind, key=f"notice:{kind}", channel=channel, texts=Texts.load(f"notice:{kind}"), now=now
         )
         _insert(rows)
-        job_enqueue_on_commit(job=DELIVER_JOB)
     return len(rows)
 
 

@@ -41,7 +41,7 @@ from orders.notify_adapters import (
     sms_request,
     wecom_request,
 )
-from orders.services.notify import DELIVER_JOB
+from orders.services.notify import DELIVER_JOB, QUEUE, deliveries_ask
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,9 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
             if channel is None or not channel.is_active:
                 return result
             if channel.blocked_until and channel.blocked_until > now:
-                job_enqueue_on_commit(job=DELIVER_JOB, delay=channel.blocked_until - now, channel_id=channel.pk)
+                job_enqueue_on_commit(
+                    job=DELIVER_JOB, queue=QUEUE, delay=channel.blocked_until - now, channel_id=channel.pk
+                )
                 return result
             carried = Notification.objects.filter(
                 channel=channel, sent_at__gt=now - WINDOW, digest__isnull=True, state=Notification.State.SENT
@@ -187,7 +189,7 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
             )
             if allowance <= 0:
                 if due.exists():
-                    job_enqueue_on_commit(job=DELIVER_JOB, delay=WINDOW, channel_id=channel.pk)
+                    job_enqueue_on_commit(job=DELIVER_JOB, queue=QUEUE, delay=WINDOW, channel_id=channel.pk)
                 return result
             rows = list(due[:CLAIM_LIMIT])
             if not rows:
@@ -272,5 +274,5 @@ def notifications_retry(*, notifications: QuerySet[Notification], actor: Abstrac
             row.errmsg = (_("由 %(who)s 重新发送 Retried by %(who)s") % {"who": actor or "system"})[:500]
         if dead:
             Notification.objects.bulk_update(dead, ["state", "attempts", "next_attempt_at", "errmsg"])
-            job_enqueue_on_commit(job=DELIVER_JOB)
+            deliveries_ask({row.channel_id for row in dead if row.channel_id})
     return len(dead)
