@@ -176,12 +176,37 @@ class NotificationAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     list_select_related = ("channel", "order", "alert", "digest")
     search_fields = ("=dedupe_key", "recipient", "=order__number", "errcode", "body")
     raw_id_fields = ("order", "alert", "digest")
-    # Who, as the recipient's address: the user's own page is for those who manage users.
-    exclude = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = ("created_at",)
+    # The channel as text (its page is for those who configure channels, 客服 may not open it); who, as the
+    # recipient's address (the user's own page is for those who manage users).
+    fields = (
+        "channel_name",
+        "recipient",
+        "state",
+        "errcode",
+        "errmsg",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "is_digest",
+        "digest",
+        "alert",
+        "order",
+        "notice_kind",
+        "severity",
+        "title",
+        "body",
+        "params",
+        "dedupe_key",
+        "created_at",
+    )
+    readonly_fields = ("created_at", "channel_name")
     service_owned_fields = tuple(f.name for f in Notification._meta.fields)
     actions = ["retry"]
+
+    @admin.display(description=_("channel"))
+    def channel_name(self, obj: Notification) -> str:
+        return str(obj.channel or "—")
 
     def has_add_permission(self, request) -> bool:
         return False

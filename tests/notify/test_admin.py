@@ -55,6 +55,8 @@ def test_customer_service_reads_the_log_but_cannot_configure(client, kefu):
     row = Notification.objects.get()
     page = client.get(reverse("admin:orders_notification_change", args=[row.pk]))
     assert page.status_code == 200 and "订单 SO9 需要处理" in page.content.decode()
+    # the channel shown as text: its page is not for customer service
+    assert reverse("admin:orders_notificationchannel_change", args=[channel.pk]) not in page.content.decode()
     assert client.get(reverse("admin:orders_notificationchannel_add")).status_code == 403
     assert client.get(reverse("admin:orders_notificationchannel_changelist")).status_code == 403
     assert b'value="retry"' not in client.get(reverse("admin:orders_notification_changelist")).content
