@@ -9,6 +9,7 @@ from logistics.services import carrier_state_mappings_ensure
 from orders.selectors import erp_endpoints_forget
 from orders.services.duplicates import duplicate_settings_forget
 from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.notify import notice_config_forget
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -28,6 +29,7 @@ def roles_and_nodes(db):
     alert_routes_ensure_defaults()  # likewise
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
     duplicate_settings_forget()  # likewise the duplicate-check settings row
+    notice_config_forget()  # likewise the nodes that notify customers and the SMS channel
 
 
 @pytest.fixture(autouse=True)

@@ -311,6 +311,7 @@ REVIEWED_ACTIONS = {
     "warehouse.StockReservation": {"end_quotas"},  # reservation_end
     "logistics.Shipment": {"retry_waybill_cancel"},  # waybills_cancel_retry (only cancel_failed ones)
     "orders.OutboxMessage": {"retry"},  # outbox_messages_retry (重新推送, only dead letters)
+    "orders.Notification": {"retry"},  # notifications_retry (重新发送, only dead rows)
     "orders.InboxDelivery": {"replay"},  # inbox_delivery_replay (its rejected orders, via=replay)
     "orders.IntakeRecord": {"replay"},  # inbox_delivery_replay of the record's one order
 }

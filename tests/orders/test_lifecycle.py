@@ -20,7 +20,10 @@ URL = "/api/v1/orders/"
 # intake's transaction, and the 'created' line joins the one INSERT of the run's timeline lines.
 # Issue 12 adds 1 to both: the cross-channel duplicate check's one indexed query (its settings row is the
 # process's copy, orders.services.duplicates.duplicate_settings, read by the warm-up).
-PAID_POST_MAX_STATEMENTS = 21
+# Issue 13 adds 1: entering paid (notify_customer on by default) reads which nodes notify customers and the SMS
+# channel, once per NOTIFY_CONFIG_CACHE_SECONDS per process (cold here); with an SMS channel on, its template
+# and the notice row are 2 more.
+PAID_POST_MAX_STATEMENTS = 22
 # An unpaid POST: token, permissions, channel, SKUs, fingerprint, customer, node timeouts, order + history, lines
 # + history, the 'created' line, and the transaction around them (SAVEPOINT/RELEASE here, BEGIN/COMMIT in production).
 UNPAID_POST_MAX_STATEMENTS = 15
