@@ -6,6 +6,7 @@ from logistics.jobs import poll_due_parcels, sweep_waybill_cancels
 from orders.jobs import (
     pull_due_channels,
     sweep_inbox_deliveries,
+    sweep_notifications,
     sweep_outbox,
     sweep_overdue_orders,
     sweep_stalled_parcels,
@@ -20,3 +21,4 @@ cron.register(sweep_waybill_cancels, queue_name="carriers", interval=600)
 cron.register(sweep_outbox, queue_name="default", interval=60)
 cron.register(sweep_inbox_deliveries, queue_name="channels", interval=60)
 cron.register(pull_due_channels, queue_name="channels", interval=60)
+cron.register(sweep_notifications, queue_name="default", interval=60)

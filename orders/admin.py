@@ -23,6 +23,7 @@ from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import order_parcels, orders_with_tracking_number, primary_parcel
 from orders import (
+    admin_notify,  # noqa: F401  (registers the notification channels, templates and delivery log)
     admin_outbox,  # noqa: F401  (registers the ERP endpoints and the outbox)
     selectors,
 )

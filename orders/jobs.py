@@ -4,6 +4,8 @@ from orders.models import InboxDelivery
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
 from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
 from orders.services.channel_pulls import channel_backfill_run, channel_pull_run, channels_pull_due
+from orders.services.notify import alert_notifications_plan, allocation_slow_notices
+from orders.services.notify_delivery import notifications_deliver_due
 from orders.services.outbox_delivery import outbox_deliver_due, ship_by_deadline_alerts
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.tracking import parcel_follow, parcels_stall_sweep
@@ -84,3 +86,17 @@ def pull_channel(channel_id: int) -> str:
 def run_backfill(backfill_id: int) -> str:
     """Enqueued by name (orders.jobs.run_backfill) when a manager starts a backfill; resumed by the cron."""
     return channel_backfill_run(backfill_id=backfill_id)
+
+
+def deliver_notifications(channel_id: int | None = None) -> dict[str, int]:
+    """Enqueued by name (orders.jobs.deliver_notifications) when notification rows were planned, or when a
+    channel's retries or rate allow the next send. Sends whatever is due (on the channel named): idempotent."""
+    return notifications_deliver_due(channel_id=channel_id)
+
+
+def sweep_notifications() -> dict[str, int]:
+    """Every minute: plan the new alerts' deliveries, the 正在智能分仓中 notices, then send what is due."""
+    planned = alert_notifications_plan()
+    notices = allocation_slow_notices()
+    totals = notifications_deliver_due()
+    return {"planned": planned, "allocation_notices": notices, **totals}

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+from orders.notify_texts import template_check
 from orders.phones import cn_mobile_validator, receiver_phone_validator
 
 PATTERN_OPS = "varchar_pattern_ops"  # PostgreSQL; other databases ignore index opclasses
@@ -762,6 +763,15 @@ class Alert(models.Model):
     # Set only by the system, when the alert's cause is gone (stock allocated, breaker reset, parcel moving …).
     resolved_at = models.DateTimeField(_("resolved by the system at"), null=True, blank=True, editable=False)
     resolution = models.CharField(_("resolution"), max_length=255, blank=True, editable=False)
+    # A channel (e.g. a DingTalk robot of an escalation level) this alert goes to besides its owners.
+    notify_channel = models.ForeignKey(
+        "NotificationChannel",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notify channel"),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -1289,3 +1299,244 @@ class ChannelBackfill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M}"
+
+
+# --- notifications: who is told about alerts and customer notices, by which channel, and what happened ----------
+NOTIFICATION_SECRET_FIELDS = ("secret", "access_key_secret")
+
+
+class NotificationChannel(models.Model):
+    """A way to reach people: Django mail, a WeCom or DingTalk group robot, an SMS gateway. Configured by the
+    ops manager; its secrets are typed in and never shown back."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("Email")
+        WECOM = "wecom", _("WeCom group robot")
+        DINGTALK = "dingtalk", _("DingTalk group robot (signed)")
+        SMS = "sms", _("SMS gateway")
+
+    class SmsAdapter(models.TextChoices):
+        GENERIC = "generic", _("Generic JSON gateway")
+        ALIYUN = "aliyun", _("Aliyun-style (signed SendSms)")
+
+    ROBOTS = (Kind.WECOM, Kind.DINGTALK)
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    url = models.URLField(_("webhook / gateway URL"), max_length=500, blank=True)
+    # DingTalk: the robot's signing secret (SEC…); SMS: the gateway's access key secret.
+    secret = models.CharField(_("signing secret"), max_length=256, blank=True)
+    access_key_id = models.CharField(_("access key id"), max_length=128, blank=True)
+    access_key_secret = models.CharField(_("access key secret"), max_length=256, blank=True)
+    sms_adapter = models.CharField(
+        _("SMS adapter"), max_length=16, choices=SmsAdapter.choices, default=SmsAdapter.GENERIC, blank=True
+    )
+    sms_sign_name = models.CharField(_("SMS sign name"), max_length=64, blank=True)
+    rate_per_minute = models.PositiveSmallIntegerField(
+        _("messages per minute"), default=18, validators=[MinValueValidator(1)]
+    )
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=6, validators=[MinValueValidator(1)])
+    timeout_seconds = models.PositiveSmallIntegerField(
+        _("timeout (seconds)"), default=5, validators=[MinValueValidator(1)]
+    )
+    is_active = models.BooleanField(_("on"), default=True)
+    # Set by the sender when the robot says "too many" (DingTalk 130101, WeCom 45009): nothing is sent before.
+    blocked_until = models.DateTimeField(_("blocked until"), null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=list(NOTIFICATION_SECRET_FIELDS))
+
+    class Meta:
+        verbose_name = _("notification channel")
+        verbose_name_plural = _("notification channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_robot(self) -> bool:
+        return self.kind in self.ROBOTS
+
+    def clean(self) -> None:
+        if self.kind != self.Kind.EMAIL and not self.url:
+            raise ValidationError({"url": _("需要 URL。 A robot or SMS gateway needs its URL.")})
+
+
+class NotificationSettings(models.Model):
+    """One person's notification settings: by which channels, where, when (quiet hours) and for what."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="notification_settings", verbose_name=_("user")
+    )
+    channels = models.ManyToManyField(NotificationChannel, blank=True, related_name="+", verbose_name=_("channels"))
+    email = models.EmailField(_("email address"), blank=True)
+    mobile = models.CharField(_("mobile for SMS"), max_length=11, blank=True, validators=[cn_mobile_validator])
+    quiet_from = models.TimeField(_("quiet hours from"), null=True, blank=True)
+    quiet_until = models.TimeField(_("quiet hours until"), null=True, blank=True)
+    notify_info = models.BooleanField(_("info alerts"), default=False)
+    notify_warning = models.BooleanField(_("warning alerts"), default=True)
+    notify_critical = models.BooleanField(_("critical alerts"), default=True)
+    is_active = models.BooleanField(_("on"), default=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("notification settings")
+        verbose_name_plural = _("notification settings")
+        ordering = ["user"]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class NotificationGroupRoute(models.Model):
+    """An alert owned by a group goes to this robot channel and/or to the group's members (their settings)."""
+
+    group = models.ForeignKey(Group, models.CASCADE, related_name="+", verbose_name=_("group"))
+    channel = models.ForeignKey(
+        NotificationChannel,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="group_routes",
+        verbose_name=_("robot channel"),
+    )
+    notify_members = models.BooleanField(_("notify the members too"), default=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("group notification route")
+        verbose_name_plural = _("group notification routes")
+        ordering = ["group", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "channel"], name="notify_group_route_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.channel or _('members')}"
+
+
+class NoticeKind(models.TextChoices):
+    """Customer notices besides a status node's own ("status:<status>")."""
+
+    ALLOCATION_SLOW = "allocation_slow", _("Allocation over 30 minutes")
+    PARCEL_STALLED = "parcel_stalled", _("Parcel stalled")
+
+
+def message_template_keys() -> list[tuple[str, str]]:
+    keys = [("alert:*", _("Any alert (default)"))]
+    keys += [(f"alert:{value}", label) for value, label in Alert.Kind.choices]
+    keys += [(f"status:{value}", label) for value, label in Status.choices]
+    keys += [(f"notice:{value}", label) for value, label in NoticeKind.choices]
+    return keys
+
+
+class MessageTemplate(models.Model):
+    """The text of a kind of message, with placeholders such as {order_number} {status} {message} {deadline}
+    {customer_label}. Checked on save (orders.services.notify_texts)."""
+
+    key = models.CharField(_("message kind"), max_length=48, unique=True, choices=message_template_keys)
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    body = models.TextField(_("text"))
+    # SMS gateways send pre-approved templates: the template code at the gateway (its params are the placeholders).
+    sms_template_code = models.CharField(_("SMS template code"), max_length=64, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.get_key_display()
+
+    def save(self, *args, **kwargs) -> None:
+        template_check(key=self.key, body=self.body)  # refused on every save, not only in the admin's form
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        template_check(key=self.key, body=self.body)
+
+
+class Notification(models.Model):
+    """The delivery log: one row per message to one recipient by one channel, planned once per dedupe key and
+    written only by the notification services (no history: a system log, like the intake log)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed, will retry")
+        DEAD = "dead", _("Dead")
+        SKIPPED = "skipped", _("Skipped")
+
+    channel = models.ForeignKey(
+        NotificationChannel,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("channel"),
+    )
+    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("user")
+    )
+    alert = models.ForeignKey(
+        Alert, models.SET_NULL, null=True, blank=True, related_name="notifications", verbose_name=_("alert")
+    )
+    order = models.ForeignKey(
+        Order, models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("order")
+    )
+    notice_kind = models.CharField(_("customer notice kind"), max_length=32, blank=True)
+    severity = models.CharField(_("severity"), max_length=16, choices=Alert.Severity.choices, blank=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    body = models.TextField(_("text"), blank=True)
+    params = models.JSONField(_("template params"), default=dict, blank=True)
+    state = models.CharField(_("status"), max_length=16, choices=State.choices, default=State.QUEUED)
+    errcode = models.CharField(_("errcode"), max_length=32, blank=True)
+    errmsg = models.CharField(_("errmsg"), max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Folded into a digest message (a burst to one robot): the digest row that carried it.
+    digest = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="folded", verbose_name=_("sent in digest")
+    )
+    is_digest = models.BooleanField(_("digest"), default=False)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=120, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notification log")
+        ordering = ["-id"]
+        permissions = [("retry_notification", _("Can send a dead notification again"))]
+        constraints = [
+            # A customer notice at most once per order per kind.
+            models.UniqueConstraint(
+                fields=["order", "notice_kind"], condition=~Q(notice_kind=""), name="notification_notice_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["channel", "next_attempt_at"],
+                condition=Q(state__in=["queued", "failed"]),
+                name="notification_due_idx",
+            ),
+            models.Index(fields=["channel", "sent_at"], condition=Q(digest__isnull=True), name="notification_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.dedupe_key
+
+
+class NotificationSweep(models.Model):
+    """The planning sweep's high-water mark (one row): the last alert id it planned."""
+
+    last_alert_id = models.BigIntegerField(_("last alert planned"), default=0)
+    swept_at = models.DateTimeField(_("swept at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification sweep")
+        verbose_name_plural = _("notification sweep")
+
+    def __str__(self) -> str:
+        return f"#{self.last_alert_id}"

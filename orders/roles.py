@@ -68,6 +68,27 @@ CONFIGURE_OUTBOX = [
     "orders.delete_shipconfirmsettings",
     "orders.retry_outboxmessage",
 ]
+# Notifications: the delivery log is read by everyone who handles orders (客服 explains what a customer was told);
+# channels, people's settings, group routes and message templates are configured by the ops manager.
+SEE_NOTIFICATION_LOG = ["orders.view_notification", "orders.view_messagetemplate"]
+CONFIGURE_NOTIFICATIONS = [
+    *SEE_NOTIFICATION_LOG,
+    "orders.retry_notification",
+    "orders.view_notificationchannel",
+    "orders.add_notificationchannel",
+    "orders.change_notificationchannel",
+    "orders.view_notificationsettings",
+    "orders.add_notificationsettings",
+    "orders.change_notificationsettings",
+    "orders.delete_notificationsettings",
+    "orders.view_notificationgrouproute",
+    "orders.add_notificationgrouproute",
+    "orders.change_notificationgrouproute",
+    "orders.delete_notificationgrouproute",
+    "orders.add_messagetemplate",
+    "orders.change_messagetemplate",
+    "orders.delete_messagetemplate",
+]
 
 ROLES: dict[str, list[str]] = {
     # Customer service: find, explain and move orders; never rules or node settings.
@@ -77,6 +98,7 @@ ROLES: dict[str, list[str]] = {
         *SEE_ORDERS,
         *HANDLE_ALERTS,
         *SEE_INTAKE_LOG,
+        *SEE_NOTIFICATION_LOG,
         "warehouse.view_stocklevel",
         "orders.change_order",
         "orders.change_addresschange",
@@ -145,6 +167,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_staffprofile",  # who is whose superior: approvals escalate to it
         "orders.change_alertroute",
         *CONFIGURE_OUTBOX,
+        *CONFIGURE_NOTIFICATIONS,
         "orders.view_duplicatesettings",
         "orders.change_duplicatesettings",  # cross-channel duplicates: on/off, window, match fields
         "orders.pay_order",

@@ -246,3 +246,16 @@ CHANNEL_PULL_ALERT_AFTER_FAILURES = 3
 CHANNEL_PULL_MAX_WINDOWS_PER_RUN = 24
 # A run holds its channel's (or backfill's) lock this long past its last page; a killed run's lock lapses then.
 CHANNEL_PULL_LOCK_SECONDS = env_int("CHANNEL_PULL_LOCK_SECONDS", 60)
+
+# Notifications (orders.services.notify*): email through Django mail with these; the backoff of a failed message
+# (doubling from the base up to the cap, ±25 % jitter; a channel's max attempts make it dead); customer notice
+# "正在智能分仓中" after this many minutes in allocating.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OrderHub <orderhub@localhost>")
+NOTIFY_BACKOFF_SECONDS = 30
+NOTIFY_BACKOFF_MAX_SECONDS = 3600
+ALLOCATION_NOTICE_MINUTES = 30

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from orders import selectors
-from orders.models import Alert, EscalationLevel, Order, StatusNode
+from orders.models import Alert, EscalationLevel, NotificationChannel, Order, StatusNode
 from orders.services.owners import owner_for
 from orders.services.timeline import alert_raised_event, alert_resolved_event
 
@@ -25,13 +25,15 @@ def alert_raise(
     rule_group: str = "",
     dedupe_key: str = "",
     restate: bool = False,
+    notify_channel: NotificationChannel | None = None,
 ) -> Alert:
     """Record that a person is needed. With a dedupe_key, an open alert with that key is returned instead
     (`restate`: with its message replaced by this one, the latest cause, e.g. a carrier's newest refusal).
 
     Without an explicit owner, `owner_for` decides from what the alert is about (an escalation level, the group
     a rule names, a status node) and else the kind's route (AlertRoute, edited in the admin); a route naming
-    nobody leaves the alert unowned. Without a severity the alert takes its route's."""
+    nobody leaves the alert unowned. Without a severity the alert takes its route's. `notify_channel`: a channel
+    (a robot) the alert goes to besides its owners (orders.services.notify plans the messages)."""
     if dedupe_key:
         existing = Alert.objects.filter(dedupe_key=dedupe_key, **OPEN).first()
         if existing:
@@ -57,6 +59,7 @@ def alert_raise(
                 owner_group=owner_group,
                 owner_user=owner_user,
                 dedupe_key=dedupe_key,
+                notify_channel=notify_channel,
             )
             if order is not None:
                 alert_raised_event(alert=alert)

@@ -18,6 +18,7 @@ from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEve
 from orders import selectors
 from orders.models import Alert, Order, Source, Status
 from orders.services.alerts import alert_raise, alert_resolve
+from orders.services.notify import parcel_stalled_notice
 from orders.services.transitions import order_transition
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ def _stall_alert_key(shipment_id: int) -> str:
 
 
 def parcel_stalled(*, shipment: Shipment, why: str) -> None:
-    """Flag the order, alert its current owner, and record it on the timeline (once per stall)."""
+    """Flag the order, alert its current owner, and record it on the timeline (once per stall); tell the customer
+    (once per order, issue 13)."""
     order = shipment.order
     node = selectors.status_node_for(status=order.status)
     message = _("物流停滞 Parcel %(number)s (%(carrier)s) stalled: %(why)s") % {
@@ -125,6 +127,7 @@ def parcel_stalled(*, shipment: Shipment, why: str) -> None:
         message=message,
         dedupe_key=_stall_alert_key(shipment.pk),
     )
+    parcel_stalled_notice(order=order)
 
 
 def parcels_stall_sweep() -> int:

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from orders.exceptions import Conflict, Forbidden
 from orders.models import Order, Source, Status
-from orders.services import admission, outbox, parcels, rules
+from orders.services import admission, notify, outbox, parcels, rules
 from orders.services.core import (
     REASON_MAX_LENGTH,
     Move,
@@ -53,7 +53,9 @@ def erp_push(*, run: Run, move: Move) -> None:
 
 
 def customer_notice(*, run: Run, move: Move) -> None:
-    """Issue 12/13: notify the customer when the entered node says so (StatusNode.notify_customer)."""
+    """Issue 13: notify the customer when the entered node says so (StatusNode.notify_customer): a notice row
+    in this transaction, sent by SMS after commit (orders.services.notify)."""
+    notify.status_notice(order=run.order, status=move.to_status)
 
 
 # --- an effect of the lifecycle itself: it makes a transition with its preparations (_step, below) ------
