@@ -606,7 +606,7 @@ class StatusNode(models.Model):
 
 class EscalationLevel(models.Model):
     """One rung of a node's escalation ladder: it fires N minutes after the deadline, or when a share of the
-    node's allowed time is gone (before it is late), notifies a group, a person (or both), repeats every M
+    node's allowed time is gone (before it is late), notifies a group, a person and/or a channel, repeats every M
     minutes until the order moves (0 = once), and starts again with the order's next stay in the node."""
 
     node = models.ForeignKey(StatusNode, models.CASCADE, related_name="escalations", verbose_name=_("status node"))
@@ -640,6 +640,15 @@ class EscalationLevel(models.Model):
         related_name="+",
         verbose_name=_("notify user"),
     )
+    notify_channel = models.ForeignKey(
+        "NotificationChannel",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notify channel"),
+        help_text=_("A robot or channel (e.g. the boss's DingTalk robot) the level's alerts also go to."),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -649,7 +658,9 @@ class EscalationLevel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["node", "level"], name="escalation_level_unique_per_node"),
             models.CheckConstraint(
-                condition=Q(notify_group__isnull=False) | Q(notify_user__isnull=False),
+                condition=Q(notify_group__isnull=False)
+                | Q(notify_user__isnull=False)
+                | Q(notify_channel__isnull=False),
                 name="escalation_level_has_recipient",
             ),
             models.CheckConstraint(

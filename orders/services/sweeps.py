@@ -80,7 +80,7 @@ def _alert_columns() -> list[str]:
 
 def _insert_sql(due_sql: str) -> str:
     """One statement: the due rows (columns order_id, dedupe_key, message, severity, owner_group_id,
-    owner_user_id, kind) become alerts, their history rows and their orders' timeline lines."""
+    owner_user_id, notify_channel_id, kind) become alerts, their history rows and their orders' timeline lines."""
     t = _tables()
     given = {
         "kind": "d.kind",
@@ -89,6 +89,7 @@ def _insert_sql(due_sql: str) -> str:
         "message": "left(d.message, 500)",
         "owner_group_id": "d.owner_group_id",
         "owner_user_id": "d.owner_user_id",
+        "notify_channel_id": "d.notify_channel_id",
         "dedupe_key": "left(d.dedupe_key, 100)",
         "created_at": "%(now)s",
         "resolution": "''",
@@ -174,7 +175,7 @@ def _overdue_sql() -> str:
                     ELSE n.owner_group_id END AS owner_group_id,
                CASE WHEN n.owner_group_id IS NULL AND n.owner_user_id IS NULL THEN r.owner_user_id
                     ELSE n.owner_user_id END AS owner_user_id,
-               'node_overdue' AS kind
+               NULL::bigint AS notify_channel_id, 'node_overdue' AS kind
         FROM {t["order"]} o
         LEFT JOIN {t["node"]} n ON n.status = o.status
         LEFT JOIN {AlertRoute._meta.db_table} r ON r.kind = 'node_overdue'
@@ -207,7 +208,8 @@ def _level_sql(*, by_percent: bool) -> str:
     message = _MESSAGE.format(tpl=tpl, level="l.level::text")
     return f"""
         SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
-               l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id, 'node_overdue' AS kind
+               l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id,
+               l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind
         FROM {t["order"]} o
         JOIN {t["node"]} n ON n.status = o.status
         JOIN {t["level"]} l ON l.node_id = n.id AND {kind_filter}
@@ -235,7 +237,7 @@ def _approval_sql() -> str:
                    AS owner_group_id,
                coalesce(sup.superior_id, lead.user_id, CASE WHEN r.owner_group_id IS NULL THEN r.owner_user_id END)
                    AS owner_user_id,
-               'approval_overdue' AS kind
+               NULL::bigint AS notify_channel_id, 'approval_overdue' AS kind
         FROM {t["alert"]} w
         JOIN {t["order"]} o ON o.id = w.order_id AND o.status = 'on_hold' AND o.state_entered_at <= w.created_at
         LEFT JOIN {t["node"]} hn ON hn.status = 'on_hold'
@@ -265,7 +267,7 @@ def _approval_sql() -> str:
 def _rule_rows_sql() -> str:
     return """
         SELECT r.order_id, r.dedupe_key, r.message, 'critical' AS severity, r.owner_group_id,
-               NULL::int AS owner_user_id, 'node_overdue' AS kind
+               NULL::int AS owner_user_id, NULL::bigint AS notify_channel_id, 'node_overdue' AS kind
         FROM unnest(%(r_order)s::bigint[], %(r_key)s::text[], %(r_message)s::text[], %(r_group)s::int[])
              AS r(order_id, dedupe_key, message, owner_group_id)
     """
@@ -439,13 +441,3 @@ def alerts_resolve_stale(*, now: datetime | None = None) -> int:
         resolution=_("the order no longer waits for stock"),
     )
     return resolved
-
-
-def orders_approval_overdue(queryset=None):
-    """Orders showing 审批滞留: an open approval_overdue alert (it closes when the order moves)."""
-    qs = Order.objects.all() if queryset is None else queryset
-    return qs.filter(
-        pk__in=Alert.objects.filter(
-            kind=Alert.Kind.APPROVAL_OVERDUE, acknowledged_at__isnull=True, resolved_at__isnull=True
-        ).values("order_id")
-    )
