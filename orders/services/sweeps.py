@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,9 +45,11 @@ _OPEN = "o.state_deadline IS NOT NULL AND NOT o.is_legacy AND NOT (o.status IN (
     ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))  # literals, as the partial index's predicate has them
 )
 # Fired already: a sweep alert with that key exists (alert_sweep_key_once's index serves it).
+# A scalar subquery with LIMIT, not NOT EXISTS: the planner keeps it a per-row probe of that index instead of
+# an anti join whose plan depends on how fresh the alert table's statistics are.
 _FIRED = (
-    "EXISTS (SELECT 1 FROM {alert} f"
-    " WHERE f.dedupe_key = {key} AND f.kind = ANY(%(sweep_kinds)s) AND f.dedupe_key <> '')"
+    "(SELECT 1 FROM {alert} f"
+    " WHERE f.dedupe_key = {key} AND f.kind = ANY(%(sweep_kinds)s) AND f.dedupe_key <> '' LIMIT 1) IS NOT NULL"
 )
 _LOCAL = "to_char({col} AT TIME ZONE %(tz)s, 'YYYY-MM-DD HH24:MI')"
 _MESSAGE = (
@@ -126,17 +128,19 @@ def _insert_sql(due_sql: str) -> str:
 
 def _run_batches(sql: str, params: dict, *, batch: int, result: SweepResult, max_batches: int | None) -> None:
     """Run one kind's statement batch after batch until fewer than `batch` rows were due."""
-    with connection.cursor() as cursor:
-        while not result.stopped:
-            if max_batches is not None and result.batches >= max_batches:
-                result.stopped = True
-                return
+    while not result.stopped:
+        if max_batches is not None and result.batches >= max_batches:
+            result.stopped = True
+            return
+        with transaction.atomic(), connection.cursor() as cursor:  # each batch commits on its own
+            # These statements are cheap but look costly to the planner: JIT would compile them for ~1 s.
+            cursor.execute("SET LOCAL jit = off")
             cursor.execute(sql, {**params, "batch": batch})
             selected, inserted = cursor.fetchone()
-            result.batches += 1
-            result.raised += inserted
-            if selected < batch or inserted == 0:
-                return
+        result.batches += 1
+        result.raised += inserted
+        if selected < batch or inserted == 0:
+            return
 
 
 def _common_params(now: datetime) -> dict:
