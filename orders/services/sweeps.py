@@ -3,8 +3,11 @@
 The overdue sweep is set-based: per kind of alert (the node owner's at the deadline, ladder levels by minutes,
 ladder levels by share of the allowed time, approvals waiting too long) one INSERT … SELECT finds the due
 (order, stay, level, repeat) keys that have not fired and writes their alerts, history rows and timeline lines,
-in batches ordered by order id. A key fires once ever (constraint alert_sweep_key_once, ON CONFLICT DO NOTHING)
-and the select skips fired keys, so a sweep killed after any batch picks up where it stopped when run again.
+in batches by an (order id, level id) keyset, so the batches together make one pass over what is due. A key
+fires once ever (constraint alert_sweep_key_once, ON CONFLICT DO NOTHING) and the select skips fired keys, so a
+sweep killed after any batch (each commits) picks up where it stopped when run again. Ladder levels by minutes
+are found through the partial index on open orders' deadlines; levels by percentage cannot be bounded by one
+column and read the open orders of the nodes once per sweep.
 Escalation rules with conditions need the rule engine per order: the orders due for a rule are found in one
 query per batch, their facts are read per order (selectors.order_facts), and the fired ones are inserted at once.
 """
@@ -122,12 +125,15 @@ def _insert_sql(due_sql: str) -> str:
                                       'resolved', false)
             FROM ins i
         )
-        SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins)
+        SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins),
+               (SELECT ARRAY[k1, k2] FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1)
     """  # noqa: S608 - names from the models, every value a bound parameter
 
 
 def _run_batches(sql: str, params: dict, *, batch: int, result: SweepResult, max_batches: int | None) -> None:
-    """Run one kind's statement batch after batch until fewer than `batch` rows were due."""
+    """Run one kind's statement batch after batch, each after the last one's (order id, level id), until fewer
+    than `batch` rows were due: one pass over the due rows whatever the number of batches."""
+    cursor_keys = [0, 0]
     while not result.stopped:
         if max_batches is not None and result.batches >= max_batches:
             result.stopped = True
@@ -135,12 +141,13 @@ def _run_batches(sql: str, params: dict, *, batch: int, result: SweepResult, max
         with transaction.atomic(), connection.cursor() as cursor:  # each batch commits on its own
             # These statements are cheap but look costly to the planner: JIT would compile them for ~1 s.
             cursor.execute("SET LOCAL jit = off")
-            cursor.execute(sql, {**params, "batch": batch})
-            selected, inserted = cursor.fetchone()
+            cursor.execute(sql, {**params, "batch": batch, "k1": cursor_keys[0], "k2": cursor_keys[1]})
+            selected, inserted, last = cursor.fetchone()
         result.batches += 1
         result.raised += inserted
-        if selected < batch or inserted == 0:
+        if selected < batch:
             return
+        cursor_keys = last
 
 
 def _common_params(now: datetime) -> dict:
@@ -179,11 +186,11 @@ def _overdue_sql() -> str:
                     ELSE n.owner_group_id END AS owner_group_id,
                CASE WHEN n.owner_group_id IS NULL AND n.owner_user_id IS NULL THEN r.owner_user_id
                     ELSE n.owner_user_id END AS owner_user_id,
-               NULL::bigint AS notify_channel_id, 'node_overdue' AS kind
+               NULL::bigint AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, 0::bigint AS k2
         FROM {t["order"]} o
         LEFT JOIN {t["node"]} n ON n.status = o.status
         LEFT JOIN {AlertRoute._meta.db_table} r ON r.kind = 'node_overdue'
-        WHERE {_OPEN} AND o.state_deadline <= %(now)s
+        WHERE {_OPEN} AND o.state_deadline <= %(now)s AND o.id > %(k1)s
           AND NOT {_FIRED.format(alert=t["alert"], key=key)}
         ORDER BY o.id
         LIMIT %(batch)s
@@ -213,12 +220,12 @@ def _level_sql(*, by_percent: bool) -> str:
     return f"""
         SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
                l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id,
-               l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind
+               l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, l.id AS k2
         FROM {t["order"]} o
         JOIN {t["node"]} n ON n.status = o.status
         JOIN {t["level"]} l ON l.node_id = n.id AND {kind_filter}
         CROSS JOIN LATERAL (SELECT {threshold} AS t0) x
-        WHERE {_OPEN} {bound} AND x.t0 <= %(now)s
+        WHERE {_OPEN} {bound} AND x.t0 <= %(now)s AND (o.id, l.id) > (%(k1)s, %(k2)s)
           AND NOT {_FIRED.format(alert=t["alert"], key=key)}
         ORDER BY o.id, l.id
         LIMIT %(batch)s
@@ -241,7 +248,7 @@ def _approval_sql() -> str:
                    AS owner_group_id,
                coalesce(sup.superior_id, lead.user_id, CASE WHEN r.owner_group_id IS NULL THEN r.owner_user_id END)
                    AS owner_user_id,
-               NULL::bigint AS notify_channel_id, 'approval_overdue' AS kind
+               NULL::bigint AS notify_channel_id, 'approval_overdue' AS kind, o.id AS k1, w.id AS k2
         FROM {t["alert"]} w
         JOIN {t["order"]} o ON o.id = w.order_id AND o.status = 'on_hold' AND o.state_entered_at <= w.created_at
         LEFT JOIN {t["node"]} hn ON hn.status = 'on_hold'
@@ -260,7 +267,7 @@ def _approval_sql() -> str:
             ORDER BY p.user_id LIMIT 1
         ) lead ON true
         WHERE w.kind = 'approval_waiting' AND w.acknowledged_at IS NULL AND w.resolved_at IS NULL
-          AND w.order_id IS NOT NULL
+          AND w.order_id IS NOT NULL AND (o.id, w.id) > (%(k1)s, %(k2)s)
           AND w.created_at + make_interval(mins => {minutes}) <= %(now)s
           AND NOT {_FIRED.format(alert=t["alert"], key=key)}
         ORDER BY o.id, w.id
@@ -271,7 +278,8 @@ def _approval_sql() -> str:
 def _rule_rows_sql() -> str:
     return """
         SELECT r.order_id, r.dedupe_key, r.message, 'critical' AS severity, r.owner_group_id,
-               NULL::int AS owner_user_id, NULL::bigint AS notify_channel_id, 'node_overdue' AS kind
+               NULL::int AS owner_user_id, NULL::bigint AS notify_channel_id, 'node_overdue' AS kind,
+               r.order_id AS k1, 0::bigint AS k2
         FROM unnest(%(r_order)s::bigint[], %(r_key)s::text[], %(r_message)s::text[], %(r_group)s::int[])
              AS r(order_id, dedupe_key, message, owner_group_id)
     """
