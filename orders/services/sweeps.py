@@ -13,7 +13,8 @@ query per batch, their facts are read per order (selectors.order_facts), and the
 """
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -66,6 +67,7 @@ class SweepResult:
     raised: int = 0
     batches: int = 0
     stopped: bool = False  # max_batches reached before everything due was written
+    seconds: dict[str, float] = field(default_factory=dict)  # per kind of statement, for the bench
 
 
 def _tables() -> dict[str, str]:
@@ -388,15 +390,19 @@ def overdue_alerts_raise(
             % {"number": "{number}", "minutes": "{minutes}"},
         }
     )
-    statements = [_overdue_sql()]
+    statements = [("overdue", _overdue_sql())]
     if minute_levels:
-        statements.append(_level_sql(by_percent=False))
+        statements.append(("levels by minutes", _level_sql(by_percent=False)))
     if EscalationLevel.objects.filter(after_percent__isnull=False).exists():
-        statements.append(_level_sql(by_percent=True))
-    statements.append(_approval_sql())
-    for sql in statements:
+        statements.append(("levels by percent", _level_sql(by_percent=True)))
+    statements.append(("approvals", _approval_sql()))
+    for name, sql in statements:
+        start = time.perf_counter()
         _run_batches(_insert_sql(sql), params, batch=batch, result=result, max_batches=max_batches)
+        result.seconds[name] = time.perf_counter() - start
+    start = time.perf_counter()
     _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
+    result.seconds["escalation rules"] = time.perf_counter() - start
     return result
 
 
