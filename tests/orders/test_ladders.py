@@ -16,6 +16,7 @@ from orders.services.transitions import order_transition
 from rules.models import Rule
 from rules.services import rule_save
 from tests.factories import make_order, user_with_role
+from tests.orders.test_status_node_admin import node_form
 
 pytestmark = pytest.mark.django_db
 
@@ -258,25 +259,7 @@ def test_approval_overdue_shows_on_list_filter_order_page_and_home_then_clears_w
 
 
 def level_form(node: StatusNode, **level) -> dict:
-    data = {
-        "status": node.status,
-        "owner_group": str(node.owner_group_id or ""),
-        "owner_user": "",
-        "timeout_minutes": "60",
-        "customer_label": node.customer_label,
-        "customer_message": "",
-        "escalations-TOTAL_FORMS": "1",
-        "escalations-INITIAL_FORMS": "0",
-        "escalations-0-level": "1",
-        "escalations-0-after_minutes": "",
-        "escalations-0-after_percent": "",
-        "escalations-0-repeat_minutes": "0",
-        "escalations-0-notify_group": "",
-        "escalations-0-notify_user": "",
-        "escalations-0-notify_channel": "",
-    }
-    data.update({f"escalations-0-{k}": v for k, v in level.items()})
-    return data
+    return node_form(node, **{"after_minutes": "", **level})
 
 
 def test_manager_saves_a_percent_level_that_repeats_and_is_refused_minutes_and_percent_together(

@@ -4,20 +4,15 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import F
-from django.utils import translation
 from playwright.sync_api import Page, expect
 
 from orders.models import Alert, EscalationLevel, Order, StatusNode
 from orders.services.sweeps import overdue_alerts_raise
 from tests.browser import login
 from tests.orders.test_ladders import approval_rule, held_for_approval
+from tests.orders.test_status_node_admin_browser import zh
 
 pytestmark = [pytest.mark.browser]
-
-
-def zh(text: str) -> str:
-    with translation.override("zh-hans"):
-        return translation.gettext(text)
 
 
 def test_manager_adds_a_percent_level_then_follows_the_approval_overdue_counter(page: Page, live_server, yunying):
