@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,10 +33,11 @@ from orders.models import (
     EscalationLevel,
     Order,
     OrderEvent,
+    StaffProfile,
     Status,
     StatusNode,
 )
-from orders.services.alerts import alert_resolve
+from orders.services.alerts import alert_raise, alert_resolve
 from rules import actions
 from rules.models import Rule
 from rules.services import rules_active, rules_evaluate, rules_record
@@ -239,7 +241,7 @@ def _approval_sql() -> str:
     approver; the alert goes to the approver's superior, else to the lead of the on-hold node's owner group,
     else to the route of approval_overdue (运营主管 as seeded)."""
     t = _tables()
-    profile = "orders_staffprofile"
+    profile = StaffProfile._meta.db_table
     key = "'approval-late:' || w.id::text"
     minutes = "coalesce(rt.minutes, hn.timeout_minutes, %(default_minutes)s)"
     message = "replace(replace(%(tpl_approval)s, '{number}', o.number), '{minutes}', (" + minutes + ")::text)"
@@ -347,7 +349,12 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
                 )
                 fired.append(d)
             failed.extend(failures)
-        if rows:
+        if rows and connection.vendor != "postgresql":
+            by_pk = {o.pk: o for o in candidates}
+            for order_pk, key, message, group_id in rows:
+                _raise_one(order=by_pk[order_pk], key=key, message=message, severity="critical", group_id=group_id)
+                result.raised += 1
+        elif rows:
             with connection.cursor() as cursor:
                 cursor.execute(
                     _insert_sql(_rule_rows_sql()),
@@ -390,6 +397,10 @@ def overdue_alerts_raise(
             % {"number": "{number}", "minutes": "{minutes}"},
         }
     )
+    if connection.vendor != "postgresql":  # the SQLite demo: the same alerts, order by order
+        _sweep_in_python(now=now, params=params, result=result)
+        _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
+        return result
     statements = [("overdue", _overdue_sql())]
     if minute_levels:
         statements.append(("levels by minutes", _level_sql(by_percent=False)))
@@ -441,17 +452,13 @@ def alerts_resolve_stale(*, now: datetime | None = None) -> int:
     waits for stock (cancelled, or moved on by hand). Shortfalls that get allocated close at once, in the
     allocation itself."""
     why = _("the order left the overdue status")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _resolve_sql(),
-            {
-                "now": now or timezone.now(),
-                "why": why,
-                "line": _("Alert resolved by the system: %(why)s") % {"why": why},
-                "sweep_kinds": list(SWEEP_ALERT_KINDS),
-            },
+    if connection.vendor != "postgresql":  # the SQLite demo
+        resolved = alert_resolve(
+            alerts=Alert.objects.filter(kind__in=SWEEP_ALERT_KINDS, order__state_entered_at__gt=F("created_at")),
+            resolution=why,
         )
-        resolved = cursor.fetchone()[0]
+    else:
+        resolved = _resolve_stale_sql(now=now or timezone.now(), why=why)
     resolved += alert_resolve(
         alerts=Alert.objects.filter(kind=Alert.Kind.STOCK_SHORTFALL, order__isnull=False).exclude(
             order__status__in=(Status.ON_HOLD, Status.ALLOCATING)
@@ -459,3 +466,107 @@ def alerts_resolve_stale(*, now: datetime | None = None) -> int:
         resolution=_("the order no longer waits for stock"),
     )
     return resolved
+
+
+def _resolve_stale_sql(*, now: datetime, why: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _resolve_sql(),
+            {
+                "now": now,
+                "why": why,
+                "line": _("Alert resolved by the system: %(why)s") % {"why": why},
+                "sweep_kinds": list(SWEEP_ALERT_KINDS),
+            },
+        )
+        return cursor.fetchone()[0]
+
+
+def _raise_one(*, order: Order, key: str, message: str, severity: str | None, group_id=None, **about) -> None:
+    group = Group.objects.filter(pk=group_id).first() if group_id else None
+    alert_raise(
+        kind=about.pop("kind", Alert.Kind.NODE_OVERDUE),
+        message=message,
+        severity=severity,
+        order=order,
+        owner_group=group,
+        dedupe_key=key,
+        **about,
+    )
+
+
+def _sweep_in_python(*, now: datetime, params: dict, result: SweepResult) -> None:
+    """What the statements above do, order by order, for databases without them (the SQLite demo's few
+    hundred orders). Same keys, thresholds and owners."""
+    fired = set(
+        Alert.objects.filter(kind__in=SWEEP_ALERT_KINDS).exclude(dedupe_key="").values_list("dedupe_key", flat=True)
+    )
+    nodes = {n.status: n for n in StatusNode.objects.prefetch_related("escalations__notify_channel")}
+    open_orders = (
+        Order.objects.filter(state_deadline__isnull=False, is_legacy=False)
+        .exclude(status__in=FINAL_STATES)
+        .order_by("pk")
+    )
+
+    def text(tpl: str, order: Order, **extra) -> str:
+        deadline = timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M")
+        return tpl.format(number=order.number, status=order.get_status_display(), deadline=deadline, **extra)
+
+    for order in open_orders:
+        stay = f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
+        node = nodes.get(order.status)
+        wanted = []
+        if order.state_deadline <= now:
+            wanted.append((f"overdue:{stay}", text(params["tpl_overdue"], order), None, {"node": node}))
+        for level in node.escalations.all() if node else []:
+            if level.after_percent is not None:
+                t0 = (
+                    order.state_entered_at + (order.state_deadline - order.state_entered_at) * level.after_percent / 100
+                )
+                tpl = params["tpl_level_percent"]
+            else:
+                t0 = order.state_deadline + timedelta(minutes=level.after_minutes)
+                tpl = params["tpl_level_minutes"]
+            if t0 > now:
+                continue
+            n = int((now - t0).total_seconds() // 60 // level.repeat_minutes) if level.repeat_minutes else 0
+            message = text(tpl, order, level=level.level, percent=level.after_percent)
+            about = {"escalation": level, "notify_channel": level.notify_channel}
+            wanted.append((f"escalate:{stay}:L{level.pk}:R{n}", message, Alert.Severity.CRITICAL, about))
+        for key, message, severity, about in wanted:
+            if key not in fired:
+                _raise_one(order=order, key=key, message=message, severity=severity, **about)
+                result.raised += 1
+    minutes_of = dict(zip(params["rule_ids"], params["rule_minutes"], strict=True))
+    hold_node = nodes.get(Status.ON_HOLD)
+    leads = {  # the lowest user id per group wins, as in the statement
+        p.leads_group_id: p.user
+        for p in StaffProfile.objects.filter(leads_group__isnull=False).select_related("user").order_by("-user_id")
+    }
+    superiors = {
+        p.user_id: p.superior for p in StaffProfile.objects.filter(superior__isnull=False).select_related("superior")
+    }
+    waiting = Alert.objects.filter(
+        kind=Alert.Kind.APPROVAL_WAITING, acknowledged_at__isnull=True, resolved_at__isnull=True, order__isnull=False
+    ).select_related("order", "owner_user")
+    route = selectors.alert_route_for(kind=Alert.Kind.APPROVAL_OVERDUE)
+    for w in waiting.order_by("order_id", "pk"):
+        order, key = w.order, f"approval-late:{w.pk}"
+        if key in fired or order.status != Status.ON_HOLD or order.state_entered_at > w.created_at:
+            continue
+        rule_pk = int(w.dedupe_key.split(":")[2]) if w.dedupe_key.count(":") == 2 else None
+        minutes = minutes_of.get(rule_pk) or (hold_node and hold_node.timeout_minutes) or DEFAULT_APPROVAL_MINUTES
+        if w.created_at + timedelta(minutes=minutes) > now:
+            continue
+        approver = w.owner_user or leads.get(w.owner_group_id)
+        lead = leads.get(hold_node.owner_group_id) if hold_node else None
+        owner = (approver and superiors.get(approver.pk)) or (lead if lead != approver else None)
+        message = params["tpl_approval"].format(number=order.number, minutes=minutes)
+        if owner:
+            owners = {"owner_user": owner}
+        else:
+            owners = {"owner_group": route and route.owner_group, "owner_user": route and route.owner_user}
+        alert_raise(
+            kind=Alert.Kind.APPROVAL_OVERDUE, message=message, severity=None, order=order, dedupe_key=key, **owners
+        )
+        result.raised += 1
