@@ -39,6 +39,7 @@ from orders.models import (
     Order,
     OrderLine,
     Source,
+    StaffProfile,
     StatusNode,
 )
 from orders.services.address import (
@@ -160,6 +161,21 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ApprovalOverdueFilter(admin.SimpleListFilter):
+    """审批滞留: held for approval past the approval's time and escalated to the approver's superior."""
+
+    title = _("approval overdue")
+    parameter_name = "approval_overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Approval overdue")), ("no", _("No approval overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(approval_overdue=self.value() == "yes")
+        return queryset
+
+
 # Who, where and which state: shown first on the order page and never edited by hand.
 ORDER_HEADER_FIELDS = (
     "number",
@@ -214,6 +230,7 @@ class OrderAdmin(HistoryAdmin):
         "channel",
         "priority",
         OverdueFilter,
+        ApprovalOverdueFilter,  # 审批滞留
         "payment_status",
         "is_presale",
         "is_legacy",
@@ -257,11 +274,11 @@ class OrderAdmin(HistoryAdmin):
         "updated_at",
     )
     # The parcel registry's number (logistics), annotated by get_queryset: never a field of the order's form.
-    readonly_fields = ("tracking_number",)
+    readonly_fields = ("tracking_number", "approval_overdue_display")
     fieldsets = (
         (
             _("Order"),
-            {"fields": (*ORDER_HEADER_FIELDS, "channel_modified_at", "duplicate_of")},
+            {"fields": (*ORDER_HEADER_FIELDS, "approval_overdue_display", "channel_modified_at", "duplicate_of")},
         ),
         (
             _("Customer and address"),
@@ -328,7 +345,22 @@ class OrderAdmin(HistoryAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, order: Order) -> str:
-        return format_html('<span class="oh-status oh-status-{}">{}</span>', order.status, order.get_status_display())
+        badge = format_html('<span class="oh-status oh-status-{}">{}</span>', order.status, order.get_status_display())
+        if getattr(order, "approval_overdue", False):
+            return format_html(
+                '{} <strong class="oh-overdue oh-approval-overdue">{}</strong>', badge, _("Approval overdue")
+            )
+        return badge
+
+    @admin.display(description=_("approval overdue"), boolean=False)
+    def approval_overdue_display(self, order: Order) -> str:
+        if getattr(order, "approval_overdue", False):
+            return format_html(
+                '<strong class="oh-overdue oh-approval-overdue">{}</strong> {}',
+                _("Approval overdue"),
+                _("The approval waited past its time and went to the approver's superior."),
+            )
+        return "—"
 
     @admin.display(description=_("deadline"), ordering="state_deadline")
     def deadline_display(self, order: Order) -> str:
@@ -444,7 +476,7 @@ class OrderAdmin(HistoryAdmin):
 
     def get_queryset(self, request):
         # The tracking number is the registry's (read-only here: the status steps register it), in the same query.
-        return orders_with_tracking_number(super().get_queryset(request))
+        return selectors.orders_with_approval_overdue(orders_with_tracking_number(super().get_queryset(request)))
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -814,13 +846,28 @@ def plain_related(field: str, description):
 class EscalationLevelForm(forms.ModelForm):
     class Meta:
         model = EscalationLevel
-        fields = ("level", "after_minutes", "notify_group", "notify_user")
+        fields = (
+            "level",
+            "after_minutes",
+            "after_percent",
+            "repeat_minutes",
+            "notify_group",
+            "notify_user",
+            "notify_channel",
+        )
 
     def clean(self):
         data = super().clean()
-        if not data.get("DELETE") and not data.get("notify_group") and not data.get("notify_user"):
-            # On the field, in words, before the database constraint answers with its name.
-            self.add_error("notify_group", _("Choose a group or a person to notify (at least one)."))
+        if data.get("DELETE"):
+            return data
+        # On the fields, in words, before the database constraints answer with their names.
+        if (data.get("after_minutes") is None) == (data.get("after_percent") is None):
+            self.add_error(
+                "after_minutes",
+                _("Fill in either the minutes after the deadline or the share of the allowed time, not both."),
+            )
+        if not (data.get("notify_group") or data.get("notify_user") or data.get("notify_channel")):
+            self.add_error("notify_group", _("Choose a group, a person or a channel to notify (at least one)."))
         return data
 
 
@@ -832,6 +879,11 @@ class EscalationLevelInline(StaffPickerMixin, admin.TabularInline):
     user_fields = ("notify_user",)
     notify_group_plain = plain_related("notify_group", _("notify group"))
     notify_user_plain = plain_related("notify_user", _("notify user"))
+    notify_channel_plain = plain_related("notify_channel", _("notify channel"))
+
+    def _plain_names(self) -> dict[str, str]:
+        # The channel as text too for those who only look (its page needs the notification permissions).
+        return {**super()._plain_names(), "notify_channel": "notify_channel_plain"}
 
 
 @admin.register(StatusNode)
@@ -961,6 +1013,23 @@ class AlertRouteAdmin(StaffPickerMixin, HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # every alert kind keeps its route; an empty owner leaves its alerts unowned
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(StaffPickerMixin, HistoryAdmin):
+    """Who reports to whom: an approval left waiting (审批滞留) goes to the approver's superior, else to the
+    lead of the on-hold node's owner group."""
+
+    list_display = ("user", "superior", "leads_group")
+    list_filter = ("leads_group",)
+    list_select_related = ("user", "superior", "leads_group")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "superior__username")
+    fields = ("user", "superior", "leads_group")
+    group_fields = ("leads_group",)
+    user_fields = ("user", "superior")
+    user_plain = plain_related("user", _("user"))
+    superior_plain = plain_related("superior", _("superior"))
+    leads_group_plain = plain_related("leads_group", _("leads group"))
 
 
 @admin.register(AddressChange)

@@ -14,7 +14,7 @@ from orders.services.waybill_cancels import waybill_cancel_follow
 
 def sweep_overdue_orders() -> int:
     alerts_resolve_stale()  # orders that moved on first, so their alerts do not linger
-    return overdue_alerts_raise()
+    return overdue_alerts_raise().raised
 
 
 def allocate_order(order_id: int) -> str:

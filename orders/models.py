@@ -299,6 +299,12 @@ class Order(FSMModelMixin, models.Model):
             models.Index(Right("receiver_phone", 4), name="order_receiver_phone_last4"),
             models.Index(fields=["receiver_name"], name="order_receiver_name_like", opclasses=[PATTERN_OPS]),
             models.Index(fields=["status", "state_deadline"]),
+            # The overdue sweep's due query: open orders by deadline.
+            models.Index(
+                fields=["state_deadline"],
+                condition=Q(state_deadline__isnull=False, is_legacy=False) & ~Q(status__in=sorted(FINAL_STATES)),
+                name="order_open_deadline_idx",
+            ),
             models.Index(fields=["channel", "-ordered_at"]),
             models.Index(fields=["-ordered_at"]),
         ]
@@ -611,9 +617,30 @@ class StatusNode(models.Model):
 
 
 class EscalationLevel(models.Model):
+    """One rung of a node's escalation ladder: it fires N minutes after the deadline, or when a share of the
+    node's allowed time is gone (before it is late), notifies a group, a person and/or a channel, repeats every M
+    minutes until the order moves (0 = once), and starts again with the order's next stay in the node."""
+
     node = models.ForeignKey(StatusNode, models.CASCADE, related_name="escalations", verbose_name=_("status node"))
     level = models.PositiveSmallIntegerField(_("level"), validators=[MinValueValidator(1)])
-    after_minutes = models.PositiveIntegerField(_("after (minutes overdue)"))
+    after_minutes = models.PositiveIntegerField(
+        _("after (minutes overdue)"),
+        null=True,
+        blank=True,
+        help_text=_("Fires this many minutes after the deadline (0 = at the deadline). Fill this or the percentage."),
+    )
+    after_percent = models.PositiveSmallIntegerField(
+        _("at % of the allowed time"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Fires once this share of the node's allowed time is gone, e.g. 50 = half, before it is late."),
+    )
+    repeat_minutes = models.PositiveIntegerField(
+        _("repeat every (minutes)"),
+        default=0,
+        help_text=_("Fires again at this interval until the order leaves the node; 0 = only once."),
+    )
     notify_group = models.ForeignKey(
         Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("notify group")
     )
@@ -625,6 +652,15 @@ class EscalationLevel(models.Model):
         related_name="+",
         verbose_name=_("notify user"),
     )
+    notify_channel = models.ForeignKey(
+        "NotificationChannel",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("notify channel"),
+        help_text=_("A robot or channel (e.g. the boss's DingTalk robot) the level's alerts also go to."),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -634,13 +670,65 @@ class EscalationLevel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["node", "level"], name="escalation_level_unique_per_node"),
             models.CheckConstraint(
-                condition=Q(notify_group__isnull=False) | Q(notify_user__isnull=False),
+                condition=Q(notify_group__isnull=False)
+                | Q(notify_user__isnull=False)
+                | Q(notify_channel__isnull=False),
                 name="escalation_level_has_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(after_minutes__isnull=True, after_percent__isnull=False)
+                | Q(after_minutes__isnull=False, after_percent__isnull=True),
+                name="escalation_level_minutes_or_percent",
             ),
         ]
 
     def __str__(self) -> str:
+        if self.after_percent is not None:
+            return f"L{self.level} @{self.after_percent}%"
         return f"L{self.level} +{self.after_minutes}min"
+
+
+class StaffProfile(models.Model):
+    """Who a member of staff reports to (an approval that waits too long goes to the approver's superior) and
+    which group they lead (the fallback when someone has no superior set)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="staff_profile", verbose_name=_("user")
+    )
+    superior = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("superior"),
+        help_text=_("Approvals this person leaves waiting escalate to the superior."),
+    )
+    leads_group = models.ForeignKey(
+        Group,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("leads group"),
+        help_text=_("This person is the lead of the group: escalations to the group's lead reach them."),
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+        ordering = ["user"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(superior=models.F("user")), name="staff_profile_not_own_superior")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+# Alert kinds the overdue sweep writes (see orders.services.sweeps): their dedupe keys are unique forever.
+SWEEP_ALERT_KINDS = ("node_overdue", "approval_overdue")
 
 
 class Alert(models.Model):
@@ -652,6 +740,7 @@ class Alert(models.Model):
         PARCEL_STALLED = "parcel_stalled", _("Parcel stalled")
         NODE_OVERDUE = "node_overdue", _("Status node overdue")
         APPROVAL_WAITING = "approval_waiting", _("Approval waiting")
+        APPROVAL_OVERDUE = "approval_overdue", _("Approval overdue")  # 审批滞留: escalated to the superior
         RULE_ERROR = "rule_error", _("Rule error")
         WAYBILL_CANCEL_FAILED = "waybill_cancel_failed", _("Waybill cancel failed")
         WAYBILL_FAILED = "waybill_failed", _("Waybill failed")
@@ -727,7 +816,14 @@ class Alert(models.Model):
                 fields=["dedupe_key"],
                 condition=Q(acknowledged_at__isnull=True, resolved_at__isnull=True) & ~Q(dedupe_key=""),
                 name="alert_one_open_per_key",
-            )
+            ),
+            # The sweep's alerts (overdue, each ladder level and repeat, approval escalations) fire once per key
+            # ever, acknowledged or not: the sweep inserts them with ON CONFLICT DO NOTHING.
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(kind__in=SWEEP_ALERT_KINDS) & ~Q(dedupe_key=""),
+                name="alert_sweep_key_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -162,6 +162,9 @@ ROLES: dict[str, list[str]] = {
         "orders.add_escalationlevel",
         "orders.change_escalationlevel",
         "orders.delete_escalationlevel",
+        "orders.view_staffprofile",
+        "orders.add_staffprofile",
+        "orders.change_staffprofile",  # who is whose superior: approvals escalate to it
         "orders.change_alertroute",
         *CONFIGURE_OUTBOX,
         *CONFIGURE_NOTIFICATIONS,
@@ -243,6 +246,11 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
     "parcel_stalled": (None, "warning", "先交给订单当前状态节点的负责人；节点无负责人时交给这里的负责人。"),
     "node_overdue": (None, "warning", "先交给超时节点的负责人（再按节点的升级层级）；节点无负责人时交给这里。"),
     "approval_waiting": ("运营主管", "warning", "先交给审批规则指定的组；该组不存在时交给这里的负责人。"),
+    "approval_overdue": (
+        "运营主管",
+        "critical",
+        "审批滞留：先交给审批人的上级；未设上级时交给待审节点负责组的组长；都没有时交给这里的负责人。",
+    ),
     "rule_error": ("运营主管", "critical", "规则执行出错，请检查规则。"),
     "waybill_cancel_failed": (
         "仓库",

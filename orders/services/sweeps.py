@@ -1,32 +1,464 @@
-"""Periodic checks over orders. Each is idempotent: running it twice raises nothing twice."""
+"""Periodic checks over orders. Each is idempotent: running it twice raises nothing twice.
 
+The overdue sweep is set-based: per kind of alert (the node owner's at the deadline, ladder levels by minutes,
+ladder levels by share of the allowed time, approvals waiting too long) one INSERT … SELECT finds the due
+(order, stay, level, repeat) keys that have not fired and writes their alerts, history rows and timeline lines,
+in batches by an (order id, level id) keyset, so the batches together make one pass over what is due. A key
+fires once ever (constraint alert_sweep_key_once, ON CONFLICT DO NOTHING) and the select skips fired keys, so a
+sweep killed after any batch (each commits) picks up where it stopped when run again. Ladder levels by minutes
+are found through the partial index on open orders' deadlines; levels by percentage cannot be bounded by one
+column and read the open orders of the nodes once per sweep.
+Escalation rules with conditions need the rule engine per order: the orders due for a rule are found in one
+query per batch, their facts are read per order (selectors.order_facts), and the fired ones are inserted at once.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders import selectors
-from orders.models import FINAL_STATES, Alert, Order, Status, StatusNode
+from orders.models import (
+    FINAL_STATES,
+    SWEEP_ALERT_KINDS,
+    Alert,
+    AlertRoute,
+    EscalationLevel,
+    Order,
+    OrderEvent,
+    StaffProfile,
+    Status,
+    StatusNode,
+)
 from orders.services.alerts import alert_raise, alert_resolve
 from rules import actions
+from rules.models import Rule
 from rules.services import rules_active, rules_evaluate, rules_record
 
+DEFAULT_APPROVAL_MINUTES = 120  # an approval rule saved before it had a timeout
 
-def _overdue_message(order: Order) -> str:
-    return _("Order %(number)s is overdue in '%(status)s' (deadline %(deadline)s).") % {
-        "number": order.number,
-        "status": order.get_status_display(),
-        "deadline": timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
+# One stay of an order in a node: a new entry into the node is a new stay, so a new ladder.
+_STAY = "o.id::text || ':' || o.status || ':' || to_char(o.state_entered_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS')"
+# The open orders the sweep looks at (the partial index order_open_deadline_idx serves it).
+_OPEN = "o.state_deadline IS NOT NULL AND NOT o.is_legacy AND NOT (o.status IN ({}))".format(
+    ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))  # literals, as the partial index's predicate has them
+)
+# Fired already: a sweep alert with that key exists (alert_sweep_key_once's index serves it).
+# A scalar subquery with LIMIT, not NOT EXISTS: the planner keeps it a per-row probe of that index instead of
+# an anti join whose plan depends on how fresh the alert table's statistics are.
+_FIRED = (
+    "(SELECT 1 FROM {alert} f"
+    " WHERE f.dedupe_key = {key} AND f.kind = ANY(%(sweep_kinds)s) AND f.dedupe_key <> '' LIMIT 1) IS NOT NULL"
+)
+_LOCAL = "to_char({col} AT TIME ZONE %(tz)s, 'YYYY-MM-DD HH24:MI')"
+_MESSAGE = (
+    "replace(replace(replace(replace({tpl}, '{{number}}', o.number), '{{status}}', %(labels)s::jsonb ->> o.status),"
+    " '{{deadline}}', " + _LOCAL.format(col="o.state_deadline") + "), '{{level}}', {level})"
+)
+
+
+@dataclass
+class SweepResult:
+    raised: int = 0
+    batches: int = 0
+    stopped: bool = False  # max_batches reached before everything due was written
+    seconds: dict[str, float] = field(default_factory=dict)  # per kind of statement, for the bench
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "alert": Alert._meta.db_table,
+        "hist": Alert.history.model._meta.db_table,
+        "event": OrderEvent._meta.db_table,
+        "order": Order._meta.db_table,
+        "node": StatusNode._meta.db_table,
+        "level": EscalationLevel._meta.db_table,
     }
 
 
-def alerts_resolve_stale() -> int:
-    """Close the order alerts whose cause is gone: an overdue (or escalation) alert once its order has entered
-    another status since it was raised; a shortfall alert once its order no longer waits for stock (cancelled,
-    or moved on by hand). Shortfalls that get allocated close at once, in the allocation itself."""
-    resolved = alert_resolve(
-        alerts=Alert.objects.filter(kind=Alert.Kind.NODE_OVERDUE, order__state_entered_at__gt=F("created_at")),
-        resolution=_("the order left the overdue status"),
+def _alert_columns() -> list[str]:
+    return [f.column for f in Alert._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_sql(due_sql: str) -> str:
+    """One statement: the due rows (columns order_id, dedupe_key, message, severity, owner_group_id,
+    owner_user_id, notify_channel_id, kind) become alerts, their history rows and their orders' timeline lines."""
+    t = _tables()
+    given = {
+        "kind": "d.kind",
+        "severity": "d.severity",
+        "order_id": "d.order_id",
+        "message": "left(d.message, 500)",
+        "owner_group_id": "d.owner_group_id",
+        "owner_user_id": "d.owner_user_id",
+        "notify_channel_id": "d.notify_channel_id",
+        "dedupe_key": "left(d.dedupe_key, 100)",
+        "created_at": "%(now)s",
+        "resolution": "''",
+    }
+    cols = _alert_columns()
+    # Columns other slices add (all nullable) start empty.
+    values = [given.get(c, "NULL") for c in cols]
+    hist_cols = ["id", *cols, "history_date", "history_change_reason", "history_type", "history_user_id"]
+    hist_values = ["i.id", *(f"i.{c}" for c in cols), "%(now)s", "NULL", "'+'", "NULL"]
+    return f"""
+        WITH d AS ({due_sql}),
+        ins AS (
+            INSERT INTO {t["alert"]} ({", ".join(cols)})
+            SELECT {", ".join(values)} FROM d
+            ON CONFLICT DO NOTHING
+            RETURNING *
+        ),
+        hist AS (
+            INSERT INTO {t["hist"]} ({", ".join(hist_cols)})
+            SELECT {", ".join(hist_values)} FROM ins i
+        ),
+        ev AS (
+            INSERT INTO {t["event"]}
+                (order_id, created_at, kind, transition, from_status, to_status, actor_id, actor_label, source,
+                 reason, data)
+            SELECT i.order_id, %(now)s, 'alert', '', '', '', NULL, '', 'system', i.message,
+                   jsonb_build_object('alert_id', i.id, 'alert_kind', i.kind, 'severity', i.severity,
+                                      'resolved', false)
+            FROM ins i
+        )
+        SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins),
+               (SELECT ARRAY[k1, k2] FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1)
+    """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def _run_batches(sql: str, params: dict, *, batch: int, result: SweepResult, max_batches: int | None) -> None:
+    """Run one kind's statement batch after batch, each after the last one's (order id, level id), until fewer
+    than `batch` rows were due: one pass over the due rows whatever the number of batches."""
+    cursor_keys = [0, 0]
+    while not result.stopped:
+        if max_batches is not None and result.batches >= max_batches:
+            result.stopped = True
+            return
+        with transaction.atomic(), connection.cursor() as cursor:  # each batch commits on its own
+            # These statements are cheap but look costly to the planner: JIT would compile them for ~1 s.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(sql, {**params, "batch": batch, "k1": cursor_keys[0], "k2": cursor_keys[1]})
+            selected, inserted, last = cursor.fetchone()
+        result.batches += 1
+        result.raised += inserted
+        if selected < batch:
+            return
+        cursor_keys = last
+
+
+def _common_params(now: datetime) -> dict:
+    return {
+        "now": now,
+        "sweep_kinds": list(SWEEP_ALERT_KINDS),
+        "tz": settings.TIME_ZONE,
+        "labels": json.dumps({s.value: str(s.label) for s in Status}, ensure_ascii=False),
+    }
+
+
+def _templates() -> dict[str, str]:
+    tokens = {"number": "{number}", "status": "{status}", "deadline": "{deadline}"}
+    overdue = _("Order %(number)s is overdue in '%(status)s' (deadline %(deadline)s).") % tokens
+    early = _("Order %(number)s has used %(percent)s%% of its time in '%(status)s' (deadline %(deadline)s).") % {
+        **tokens,
+        "percent": "{percent}",
+    }
+    level = _("Escalation L%(level)s: %(msg)s")
+    return {
+        "overdue": overdue,
+        "level_minutes": level % {"level": "{level}", "msg": overdue},
+        "level_percent": level % {"level": "{level}", "msg": early},
+    }
+
+
+def _overdue_sql() -> str:
+    """The node owner's alert when the deadline passes: the node's owner, else the kind's route."""
+    t = _tables()
+    key = f"'overdue:' || {_STAY}"
+    message = _MESSAGE.format(tpl="%(tpl_overdue)s", level="''")
+    return f"""
+        SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message,
+               coalesce(r.severity, 'warning') AS severity,
+               CASE WHEN n.owner_group_id IS NULL AND n.owner_user_id IS NULL THEN r.owner_group_id
+                    ELSE n.owner_group_id END AS owner_group_id,
+               CASE WHEN n.owner_group_id IS NULL AND n.owner_user_id IS NULL THEN r.owner_user_id
+                    ELSE n.owner_user_id END AS owner_user_id,
+               NULL::bigint AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, 0::bigint AS k2
+        FROM {t["order"]} o
+        LEFT JOIN {t["node"]} n ON n.status = o.status
+        LEFT JOIN {AlertRoute._meta.db_table} r ON r.kind = 'node_overdue'
+        WHERE {_OPEN} AND o.state_deadline <= %(now)s AND o.id > %(k1)s
+          AND NOT {_FIRED.format(alert=t["alert"], key=key)}
+        ORDER BY o.id
+        LIMIT %(batch)s
+    """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def _level_sql(*, by_percent: bool) -> str:
+    """Ladder levels of one kind: the threshold is minutes after the deadline, or a share of the allowed time;
+    a level that repeats fires its latest repeat (repeats missed while no sweep ran are not sent late)."""
+    t = _tables()
+    if by_percent:
+        threshold = "o.state_entered_at + (o.state_deadline - o.state_entered_at) * (l.after_percent / 100.0)"
+        kind_filter = "l.after_percent IS NOT NULL"
+        bound = ""
+        tpl = "replace(%(tpl_level_percent)s, '{percent}', l.after_percent::text)"
+    else:
+        threshold = "o.state_deadline + make_interval(mins => l.after_minutes)"
+        kind_filter = "l.after_minutes IS NOT NULL"
+        bound = "AND o.state_deadline <= %(bound)s"  # a constant the index can use: the smallest level's
+        tpl = "%(tpl_level_minutes)s"
+    repeat = (
+        "CASE WHEN l.repeat_minutes > 0 THEN floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / l.repeat_minutes)"
+        "::bigint ELSE 0 END"
     )
+    key = f"'escalate:' || {_STAY} || ':L' || l.id::text || ':R' || ({repeat})::text"
+    message = _MESSAGE.format(tpl=tpl, level="l.level::text")
+    return f"""
+        SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
+               l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id,
+               l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, l.id AS k2
+        FROM {t["order"]} o
+        JOIN {t["node"]} n ON n.status = o.status
+        JOIN {t["level"]} l ON l.node_id = n.id AND {kind_filter}
+        CROSS JOIN LATERAL (SELECT {threshold} AS t0) x
+        WHERE {_OPEN} {bound} AND x.t0 <= %(now)s AND (o.id, l.id) > (%(k1)s, %(k2)s)
+          AND NOT {_FIRED.format(alert=t["alert"], key=key)}
+        ORDER BY o.id, l.id
+        LIMIT %(batch)s
+    """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def _approval_sql() -> str:
+    """Approvals waiting past their time (审批滞留): the approval alert's owner, or the lead of its group, is the
+    approver; the alert goes to the approver's superior, else to the lead of the on-hold node's owner group,
+    else to the route of approval_overdue (运营主管 as seeded)."""
+    t = _tables()
+    profile = StaffProfile._meta.db_table
+    key = "'approval-late:' || w.id::text"
+    minutes = "coalesce(rt.minutes, hn.timeout_minutes, %(default_minutes)s)"
+    message = "replace(replace(%(tpl_approval)s, '{number}', o.number), '{minutes}', (" + minutes + ")::text)"
+    return f"""
+        SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message,
+               coalesce(r.severity, 'critical') AS severity,
+               CASE WHEN coalesce(sup.superior_id, lead.user_id) IS NULL THEN r.owner_group_id END
+                   AS owner_group_id,
+               coalesce(sup.superior_id, lead.user_id, CASE WHEN r.owner_group_id IS NULL THEN r.owner_user_id END)
+                   AS owner_user_id,
+               NULL::bigint AS notify_channel_id, 'approval_overdue' AS kind, o.id AS k1, w.id AS k2
+        FROM {t["alert"]} w
+        JOIN {t["order"]} o ON o.id = w.order_id AND o.status = 'on_hold' AND o.state_entered_at <= w.created_at
+        LEFT JOIN {t["node"]} hn ON hn.status = 'on_hold'
+        LEFT JOIN unnest(%(rule_ids)s::bigint[], %(rule_minutes)s::int[]) AS rt(rule_id, minutes)
+               ON split_part(w.dedupe_key, ':', 3) = rt.rule_id::text
+        LEFT JOIN {AlertRoute._meta.db_table} r ON r.kind = 'approval_overdue'
+        LEFT JOIN LATERAL (
+            SELECT coalesce(w.owner_user_id,
+                            (SELECT p.user_id FROM {profile} p WHERE p.leads_group_id = w.owner_group_id
+                             ORDER BY p.user_id LIMIT 1)) AS approver_id
+        ) a ON true
+        LEFT JOIN {profile} sup ON sup.user_id = a.approver_id
+        LEFT JOIN LATERAL (
+            SELECT p.user_id FROM {profile} p WHERE p.leads_group_id = hn.owner_group_id
+              AND p.user_id IS DISTINCT FROM a.approver_id
+            ORDER BY p.user_id LIMIT 1
+        ) lead ON true
+        WHERE w.kind = 'approval_waiting' AND w.acknowledged_at IS NULL AND w.resolved_at IS NULL
+          AND w.order_id IS NOT NULL AND (o.id, w.id) > (%(k1)s, %(k2)s)
+          AND w.created_at + make_interval(mins => {minutes}) <= %(now)s
+          AND NOT {_FIRED.format(alert=t["alert"], key=key)}
+        ORDER BY o.id, w.id
+        LIMIT %(batch)s
+    """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def _rule_rows_sql() -> str:
+    return """
+        SELECT r.order_id, r.dedupe_key, r.message, 'critical' AS severity, r.owner_group_id,
+               NULL::int AS owner_user_id, NULL::bigint AS notify_channel_id, 'node_overdue' AS kind,
+               r.order_id AS k1, 0::bigint AS k2
+        FROM unnest(%(r_order)s::bigint[], %(r_key)s::text[], %(r_message)s::text[], %(r_group)s::int[])
+             AS r(order_id, dedupe_key, message, owner_group_id)
+    """
+
+
+def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, max_batches: int | None) -> None:
+    """Escalation rules: the orders past a rule's minutes whose key has not fired, one query per batch; each
+    rule's condition is evaluated on that order's facts; the matches are inserted in one statement."""
+    escalation_rules = rules_active(kinds=(actions.ESCALATION,), at=now)
+    if not escalation_rules:
+        return
+    groups = dict(
+        Group.objects.filter(name__in={r.action["group"] for r in escalation_rules}).values_list("name", "id")
+    )
+    overdue_tpl = _templates()["overdue"]
+    soonest = min(r.action["after_minutes"] for r in escalation_rules)
+    after_pk = 0
+    while not result.stopped:
+        if max_batches is not None and result.batches >= max_batches:
+            result.stopped = True
+            return
+        candidates = list(
+            Order.objects.filter(state_deadline__lte=now - timedelta(minutes=soonest), is_legacy=False, pk__gt=after_pk)
+            .exclude(status__in=FINAL_STATES)
+            .select_related("channel", "customer")
+            .order_by("pk")[:batch]
+        )
+        result.batches += 1
+        if not candidates:
+            return
+        after_pk = candidates[-1].pk
+        stays = {o.pk: f"{o.pk}:{o.status}:{o.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}" for o in candidates}
+        fired_keys = set(
+            Alert.objects.filter(
+                kind=Alert.Kind.NODE_OVERDUE,
+                dedupe_key__in=[f"escalate:{s}:rule{r.pk}" for s in stays.values() for r in escalation_rules],
+            ).values_list("dedupe_key", flat=True)
+        )
+        rows, fired, failed = [], [], []
+        for order in candidates:
+            due_rules = [
+                r
+                for r in escalation_rules
+                if order.state_deadline + timedelta(minutes=r.action["after_minutes"]) <= now
+                and f"escalate:{stays[order.pk]}:rule{r.pk}" not in fired_keys
+            ]
+            if not due_rules:
+                continue
+            decisions, failures = rules_evaluate(rules=due_rules, facts=selectors.order_facts(order=order, now=now))
+            for d in decisions:
+                message = overdue_tpl.format(
+                    number=order.number,
+                    status=order.get_status_display(),
+                    deadline=timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
+                )
+                rows.append(
+                    (
+                        order.pk,
+                        f"escalate:{stays[order.pk]}:rule{d.rule_id}",
+                        _("Escalation by rule %(name)s: %(msg)s") % {"name": d.rule_name, "msg": message},
+                        groups.get(d.action["group"]),
+                    )
+                )
+                fired.append(d)
+            failed.extend(failures)
+        if rows and connection.vendor != "postgresql":
+            by_pk = {o.pk: o for o in candidates}
+            for order_pk, key, message, group_id in rows:
+                _raise_one(order=by_pk[order_pk], key=key, message=message, severity="critical", group_id=group_id)
+                result.raised += 1
+        elif rows:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _insert_sql(_rule_rows_sql()),
+                    {
+                        "now": now,
+                        "r_order": [r[0] for r in rows],
+                        "r_key": [r[1] for r in rows],
+                        "r_message": [r[2] for r in rows],
+                        "r_group": [r[3] for r in rows],
+                    },
+                )
+                result.raised += cursor.fetchone()[1]
+        rules_record(decisions=fired, failures=failed, at=now)
+        if len(candidates) < batch:
+            return
+
+
+def overdue_alerts_raise(
+    *, now: datetime | None = None, batch: int = 5000, max_batches: int | None = None
+) -> SweepResult:
+    """Raise what is due at `now`: the node owner's alert at the deadline, each ladder level (by minutes after
+    the deadline or by share of the allowed time, repeating at its interval until the order moves), escalation
+    rules, and approvals waiting past their time (审批滞留). `max_batches` stops early (a sweep killed midway)."""
+    now = now or timezone.now()
+    result = SweepResult()
+    params = _common_params(now)
+    tpl = _templates()
+    params.update({f"tpl_{k}": v for k, v in tpl.items()})
+    minute_levels = list(
+        EscalationLevel.objects.filter(after_minutes__isnull=False).values_list("after_minutes", flat=True)
+    )
+    approval_rules = list(Rule.objects.filter(kind=actions.APPROVAL).values_list("pk", "action"))
+    params.update(
+        {
+            "bound": now - timedelta(minutes=min(minute_levels, default=0)),
+            "rule_ids": [pk for pk, _a in approval_rules],
+            "rule_minutes": [(a or {}).get("timeout_minutes") for _pk, a in approval_rules],
+            "default_minutes": DEFAULT_APPROVAL_MINUTES,
+            "tpl_approval": _("Approval of order %(number)s has waited over %(minutes)s minutes (审批滞留).")
+            % {"number": "{number}", "minutes": "{minutes}"},
+        }
+    )
+    if connection.vendor != "postgresql":  # the SQLite demo: the same alerts, order by order
+        _sweep_in_python(now=now, params=params, result=result)
+        _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
+        return result
+    statements = [("overdue", _overdue_sql())]
+    if minute_levels:
+        statements.append(("levels by minutes", _level_sql(by_percent=False)))
+    if EscalationLevel.objects.filter(after_percent__isnull=False).exists():
+        statements.append(("levels by percent", _level_sql(by_percent=True)))
+    statements.append(("approvals", _approval_sql()))
+    for name, sql in statements:
+        start = time.perf_counter()
+        _run_batches(_insert_sql(sql), params, batch=batch, result=result, max_batches=max_batches)
+        result.seconds[name] = time.perf_counter() - start
+    start = time.perf_counter()
+    _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
+    result.seconds["escalation rules"] = time.perf_counter() - start
+    return result
+
+
+def _resolve_sql() -> str:
+    """Close, in one statement, the open sweep alerts whose order has entered another status since they were
+    raised (or left the system's view: final, legacy), with their history rows and timeline lines."""
+    t = _tables()
+    cols = _alert_columns()
+    hist_cols = ["id", *cols, "history_date", "history_change_reason", "history_type", "history_user_id"]
+    hist_values = ["u.id", *(f"u.{c}" for c in cols), "%(now)s", "NULL", "'~'", "NULL"]
+    return f"""
+        WITH u AS (
+            UPDATE {t["alert"]} a SET resolved_at = %(now)s, resolution = left(%(why)s, 255)
+            FROM {t["order"]} o
+            WHERE a.order_id = o.id AND a.kind = ANY(%(sweep_kinds)s) AND a.resolved_at IS NULL
+              AND o.state_entered_at > a.created_at
+            RETURNING a.*
+        ),
+        hist AS (INSERT INTO {t["hist"]} ({", ".join(hist_cols)}) SELECT {", ".join(hist_values)} FROM u),
+        ev AS (
+            INSERT INTO {t["event"]}
+                (order_id, created_at, kind, transition, from_status, to_status, actor_id, actor_label, source,
+                 reason, data)
+            SELECT u.order_id, %(now)s, 'alert', '', '', '', NULL, '', 'system', left(%(line)s, 500),
+                   jsonb_build_object('alert_id', u.id, 'alert_kind', u.kind, 'severity', u.severity,
+                                      'resolved', true)
+            FROM u
+        )
+        SELECT count(*) FROM u
+    """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def alerts_resolve_stale(*, now: datetime | None = None) -> int:
+    """Close the order alerts whose cause is gone: an overdue, escalation or 审批滞留 alert once its order has
+    entered another status since it was raised (one statement); a shortfall alert once its order no longer
+    waits for stock (cancelled, or moved on by hand). Shortfalls that get allocated close at once, in the
+    allocation itself."""
+    why = _("the order left the overdue status")
+    if connection.vendor != "postgresql":  # the SQLite demo
+        resolved = alert_resolve(
+            alerts=Alert.objects.filter(kind__in=SWEEP_ALERT_KINDS, order__state_entered_at__gt=F("created_at")),
+            resolution=why,
+        )
+    else:
+        resolved = _resolve_stale_sql(now=now or timezone.now(), why=why)
     resolved += alert_resolve(
         alerts=Alert.objects.filter(kind=Alert.Kind.STOCK_SHORTFALL, order__isnull=False).exclude(
             order__status__in=(Status.ON_HOLD, Status.ALLOCATING)
@@ -36,62 +468,105 @@ def alerts_resolve_stale() -> int:
     return resolved
 
 
-def overdue_alerts_raise(*, batch: int = 500) -> int:
-    """For each order past its node deadline: one alert to the node's owner, then one per escalation level
-    (node settings) and per matching escalation rule once the order is that many minutes overdue."""
-    now = timezone.now()
-    nodes = {
-        n.status: n
-        for n in StatusNode.objects.select_related("owner_group", "owner_user").prefetch_related(
-            "escalations__notify_group", "escalations__notify_user"
+def _resolve_stale_sql(*, now: datetime, why: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _resolve_sql(),
+            {
+                "now": now,
+                "why": why,
+                "line": _("Alert resolved by the system: %(why)s") % {"why": why},
+                "sweep_kinds": list(SWEEP_ALERT_KINDS),
+            },
         )
-    }
-    escalation_rules = rules_active(kinds=(actions.ESCALATION,), at=now)
-    overdue = (
-        Order.objects.filter(state_deadline__lt=now, is_legacy=False)
-        .exclude(status__in=FINAL_STATES)
-        .select_related("channel", "customer")
-        .order_by("state_deadline")[:batch]
+        return cursor.fetchone()[0]
+
+
+def _raise_one(*, order: Order, key: str, message: str, severity: str | None, group_id=None, **about) -> None:
+    group = Group.objects.filter(pk=group_id).first() if group_id else None
+    alert_raise(
+        kind=about.pop("kind", Alert.Kind.NODE_OVERDUE),
+        message=message,
+        severity=severity,
+        order=order,
+        owner_group=group,
+        dedupe_key=key,
+        **about,
     )
-    raised = 0
-    for order in overdue:
-        stay = f"{order.pk}:{order.status}:{order.state_entered_at:%Y%m%d%H%M%S}"
-        minutes_over = (now - order.state_deadline).total_seconds() / 60
+
+
+def _sweep_in_python(*, now: datetime, params: dict, result: SweepResult) -> None:
+    """What the statements above do, order by order, for databases without them (the SQLite demo's few
+    hundred orders). Same keys, thresholds and owners."""
+    fired = set(
+        Alert.objects.filter(kind__in=SWEEP_ALERT_KINDS).exclude(dedupe_key="").values_list("dedupe_key", flat=True)
+    )
+    nodes = {n.status: n for n in StatusNode.objects.prefetch_related("escalations__notify_channel")}
+    open_orders = (
+        Order.objects.filter(state_deadline__isnull=False, is_legacy=False)
+        .exclude(status__in=FINAL_STATES)
+        .order_by("pk")
+    )
+
+    def text(tpl: str, order: Order, **extra) -> str:
+        deadline = timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M")
+        return tpl.format(number=order.number, status=order.get_status_display(), deadline=deadline, **extra)
+
+    for order in open_orders:
+        stay = f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
         node = nodes.get(order.status)
-        # (dedupe key, message, severity, what the alert is about: owner_for picks its owner from it)
-        wanted = [(f"overdue:{stay}", _overdue_message(order), None, {"node": node})]
+        wanted = []
+        if order.state_deadline <= now:
+            wanted.append((f"overdue:{stay}", text(params["tpl_overdue"], order), None, {"node": node}))
         for level in node.escalations.all() if node else []:
-            if minutes_over >= level.after_minutes:
-                wanted.append(
-                    (
-                        f"escalate:{stay}:L{level.level}",
-                        _("Escalation L%(level)s: %(msg)s") % {"level": level.level, "msg": _overdue_message(order)},
-                        Alert.Severity.CRITICAL,
-                        {"escalation": level},
-                    )
+            if level.after_percent is not None:
+                t0 = (
+                    order.state_entered_at + (order.state_deadline - order.state_entered_at) * level.after_percent / 100
                 )
-        if escalation_rules:
-            decisions, failures = rules_evaluate(rules=escalation_rules, facts=selectors.order_facts(order=order))
-            fired = []
-            for d in decisions:
-                key = f"escalate:{stay}:rule{d.rule_id}"
-                if minutes_over >= d.action["after_minutes"] and not Alert.objects.filter(dedupe_key=key).exists():
-                    wanted.append(
-                        (
-                            key,
-                            _("Escalation by rule %(name)s: %(msg)s")
-                            % {"name": d.rule_name, "msg": _overdue_message(order)},
-                            Alert.Severity.CRITICAL,
-                            {"rule_group": d.action["group"]},
-                        )
-                    )
-                    fired.append(d)
-            rules_record(decisions=fired, failures=failures, at=now)
-        for key, message, severity, about in wanted:
-            if Alert.objects.filter(dedupe_key=key).exists():
+                tpl = params["tpl_level_percent"]
+            else:
+                t0 = order.state_deadline + timedelta(minutes=level.after_minutes)
+                tpl = params["tpl_level_minutes"]
+            if t0 > now:
                 continue
-            alert_raise(
-                kind=Alert.Kind.NODE_OVERDUE, severity=severity, message=message, order=order, dedupe_key=key, **about
-            )
-            raised += 1
-    return raised
+            n = int((now - t0).total_seconds() // 60 // level.repeat_minutes) if level.repeat_minutes else 0
+            message = text(tpl, order, level=level.level, percent=level.after_percent)
+            about = {"escalation": level, "notify_channel": level.notify_channel}
+            wanted.append((f"escalate:{stay}:L{level.pk}:R{n}", message, Alert.Severity.CRITICAL, about))
+        for key, message, severity, about in wanted:
+            if key not in fired:
+                _raise_one(order=order, key=key, message=message, severity=severity, **about)
+                result.raised += 1
+    minutes_of = dict(zip(params["rule_ids"], params["rule_minutes"], strict=True))
+    hold_node = nodes.get(Status.ON_HOLD)
+    leads = {  # the lowest user id per group wins, as in the statement
+        p.leads_group_id: p.user
+        for p in StaffProfile.objects.filter(leads_group__isnull=False).select_related("user").order_by("-user_id")
+    }
+    superiors = {
+        p.user_id: p.superior for p in StaffProfile.objects.filter(superior__isnull=False).select_related("superior")
+    }
+    waiting = Alert.objects.filter(
+        kind=Alert.Kind.APPROVAL_WAITING, acknowledged_at__isnull=True, resolved_at__isnull=True, order__isnull=False
+    ).select_related("order", "owner_user")
+    route = selectors.alert_route_for(kind=Alert.Kind.APPROVAL_OVERDUE)
+    for w in waiting.order_by("order_id", "pk"):
+        order, key = w.order, f"approval-late:{w.pk}"
+        if key in fired or order.status != Status.ON_HOLD or order.state_entered_at > w.created_at:
+            continue
+        rule_pk = int(w.dedupe_key.split(":")[2]) if w.dedupe_key.count(":") == 2 else None
+        minutes = minutes_of.get(rule_pk) or (hold_node and hold_node.timeout_minutes) or DEFAULT_APPROVAL_MINUTES
+        if w.created_at + timedelta(minutes=minutes) > now:
+            continue
+        approver = w.owner_user or leads.get(w.owner_group_id)
+        lead = leads.get(hold_node.owner_group_id) if hold_node else None
+        owner = (approver and superiors.get(approver.pk)) or (lead if lead != approver else None)
+        message = params["tpl_approval"].format(number=order.number, minutes=minutes)
+        if owner:
+            owners = {"owner_user": owner}
+        else:
+            owners = {"owner_group": route and route.owner_group, "owner_user": route and route.owner_user}
+        alert_raise(
+            kind=Alert.Kind.APPROVAL_OVERDUE, message=message, severity=None, order=order, dedupe_key=key, **owners
+        )
+        result.raised += 1

@@ -71,6 +71,7 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "parcel_stalled": None,  # the order's status node owner is asked first
         "node_overdue": None,  # likewise
         "approval_waiting": "运营主管",  # after the group the approval rule names
+        "approval_overdue": "运营主管",  # 审批滞留: after the approver's superior and the on-hold group's lead
         "rule_error": "运营主管",
         "waybill_cancel_failed": "仓库",  # an unused waybill the carrier would not cancel
         "waybill_failed": "仓库",  # the carrier gave no waybill: the warehouse fixes the address / account

@@ -31,6 +31,9 @@ def node_form(node: StatusNode, **level) -> dict:
         "escalations-INITIAL_FORMS": "0",
         "escalations-0-level": "1",
         "escalations-0-after_minutes": "30",
+        "escalations-0-after_percent": "",
+        "escalations-0-repeat_minutes": "0",
+        "escalations-0-notify_channel": "",
         "escalations-0-notify_group": "",
         "escalations-0-notify_user": "",
     }
@@ -70,8 +73,8 @@ def test_status_node_save_without_recipient_is_refused_on_the_field_in_chinese(c
     assert response.status_code == 200
     html = response.content.decode()
     with translation.override("zh-hans"):
-        expected = translation.gettext("Choose a group or a person to notify (at least one).")
-    assert expected != "Choose a group or a person to notify (at least one)."  # translated
+        expected = translation.gettext("Choose a group, a person or a channel to notify (at least one).")
+    assert expected != "Choose a group, a person or a channel to notify (at least one)."  # translated
     assert expected in html
     errors = response.context["inline_admin_formsets"][0].formset.forms[0].errors
     assert errors["notify_group"] == [expected]

@@ -28,7 +28,7 @@ def test_manager_adds_escalation_level_refused_without_recipient_then_saved_with
     page.click("input[name=_save]")
     # then: the level's row says so in Chinese, and nothing was saved
     expect(page.locator("#escalations-group .errorlist")).to_contain_text(
-        zh("Choose a group or a person to notify (at least one).")
+        zh("Choose a group, a person or a channel to notify (at least one).")
     )
     assert not EscalationLevel.objects.filter(node=node).exists()
 
