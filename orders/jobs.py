@@ -2,6 +2,7 @@
 
 from orders.models import InboxDelivery
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
+from orders.services.calendars import calendar_years_check
 from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
 from orders.services.channel_pulls import channel_backfill_run, channel_pull_run, channels_pull_due
 from orders.services.outbox_delivery import outbox_deliver_due, ship_by_deadline_alerts
@@ -84,3 +85,8 @@ def pull_channel(channel_id: int) -> str:
 def run_backfill(backfill_id: int) -> str:
     """Enqueued by name (orders.jobs.run_backfill) when a manager starts a backfill; resumed by the cron."""
     return channel_backfill_run(backfill_id=backfill_id)
+
+
+def check_calendar_years() -> list[int]:
+    """Daily: alert once per year whose public holidays chinese_calendar does not know yet."""
+    return calendar_years_check()

@@ -10,16 +10,18 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Right
+from django.db.models.functions import Coalesce, Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -73,24 +75,50 @@ def with_promise_light(qs: QuerySet[Order], *, now=None) -> QuerySet[Order]:
     `promise_light`: "" without either (or cancelled / returned), green, yellow (less than the yellow hours
     left and not picked up), red (less than the red hours left and not printed, or late and not shipped)."""
     now = now or timezone.now()
-    yellow, red = promise_thresholds()
     ship_by = Case(
         When(promised_ship_by__isnull=True, then=F("platform_ship_by")),
         When(platform_ship_by__isnull=True, then=F("promised_ship_by")),
         When(promised_ship_by__lt=F("platform_ship_by"), then=F("promised_ship_by")),
         default=F("platform_ship_by"),
     )
+    # The thresholds are read in the same statement (no read of their own): now + hours × 1 h.
+    defaults = PromiseSettings()
+    red, yellow = (
+        ExpressionWrapper(
+            Value(now)
+            + Coalesce(Subquery(PromiseSettings.objects.filter(pk=1).values(name)), Value(getattr(defaults, name)))
+            * Value(timedelta(hours=1)),
+            output_field=DateTimeField(),
+        )
+        for name in ("red_hours", "yellow_hours")
+    )
     light = Case(
         When(promise_ship_by__isnull=True, then=Value("")),
         When(status__in=SHIPPED, then=Value("green")),
         When(~Q(status__in=NOT_SHIPPED), then=Value("")),
         When(promise_ship_by__lte=now, then=Value("red")),
-        When(promise_ship_by__lt=now + timedelta(hours=red), status__in=NOT_PRINTED, then=Value("red")),
-        When(promise_ship_by__lt=now + timedelta(hours=yellow), then=Value("yellow")),
+        When(promise_ship_by__lt=red, status__in=NOT_PRINTED, then=Value("red")),
+        When(promise_ship_by__lt=yellow, then=Value("yellow")),
         default=Value("green"),
         output_field=CharField(),
     )
     return qs.annotate(promise_ship_by=ship_by).annotate(promise_light=light)
+
+
+def promise_light_of(order: Order, *, now=None) -> str:
+    """with_promise_light's answer for one order in memory (an order just created: no read)."""
+    ship_by = min((t for t in (order.promised_ship_by, order.platform_ship_by) if t is not None), default=None)
+    if ship_by is None:
+        return ""
+    if order.status in SHIPPED:
+        return "green"
+    if order.status not in NOT_SHIPPED:
+        return ""
+    now = now or timezone.now()
+    yellow, red = promise_thresholds()
+    if ship_by <= now or (ship_by < now + timedelta(hours=red) and order.status in NOT_PRINTED):
+        return "red"
+    return "yellow" if ship_by < now + timedelta(hours=yellow) else "green"
 
 
 def promise_light_counts(*, now=None) -> dict[str, int]:

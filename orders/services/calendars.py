@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from orders.calendar import TZ, china_year_known
-from orders.models import Alert, WorkCalendar
+from orders.models import Alert, PromiseSettings, WorkCalendar
+from orders.selectors import promise_thresholds_forget
 from orders.services.alerts import alert_raise
 from orders.services.deadlines import calendars_forget
 
@@ -64,3 +65,16 @@ def calendar_years_check(*, now: datetime | None = None) -> list[int]:
         )
         raised.append(year)
     return raised
+
+
+def promise_settings() -> PromiseSettings:
+    """The one row of promise light thresholds (created with the defaults on first use)."""
+    return PromiseSettings.objects.get_or_create(pk=1)[0]
+
+
+def promise_settings_save(*, settings: PromiseSettings) -> PromiseSettings:
+    settings.full_clean()
+    settings.save()
+    promise_thresholds_forget()
+    transaction.on_commit(promise_thresholds_forget)
+    return settings
