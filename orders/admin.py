@@ -49,7 +49,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
-from orders.services.deadlines import deadline_basis_text
+from orders.services.deadlines import deadline_basis_text, node_settings_forget
 from orders.services.duplicates import duplicate_settings
 from orders.services.handling import (
     DETAIL_FIELDS,
@@ -927,6 +927,10 @@ class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
     owner_user_plain = plain_related("owner_user", _("owner user"))
     inlines = [EscalationLevelInline]
     service_owned_fields = ("status",)  # which state a settings row belongs to
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        node_settings_forget()  # deadlines set later in this request read the new settings
 
     def has_add_permission(self, request) -> bool:
         return False  # every state has its row from setup (status_nodes_ensure_defaults)

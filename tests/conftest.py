@@ -6,7 +6,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
-from orders.selectors import erp_endpoints_forget
+from orders.selectors import erp_endpoints_forget, promise_thresholds_forget
+from orders.services.deadlines import calendars_forget
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
@@ -26,6 +27,8 @@ def roles_and_nodes(db):
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
     alert_routes_ensure_defaults()  # likewise
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
+    calendars_forget()  # likewise the process's working calendars and promise light thresholds
+    promise_thresholds_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,12 @@ def _node_settings_cache(hooks, settings: dict[str, NodeSetting], *, complete: b
         setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, settings, complete))
 
 
+def node_settings_forget() -> None:
+    """A node's settings were saved: the rest of this transaction reads them afresh."""
+    if hasattr(connection, _NODE_CACHE_ATTR):
+        delattr(connection, _NODE_CACHE_ATTR)
+
+
 def status_timeouts_known(settings: dict[str, NodeSetting]) -> None:
     """Some statuses' settings, read by the caller in this transaction with its lock (the allocation job's one
     read): deadlines use them instead of reading every node; any other status is read as usual."""
