@@ -14,6 +14,7 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    Func,
     Prefetch,
     Q,
     QuerySet,
@@ -70,6 +71,27 @@ def promise_thresholds_forget() -> None:
     _promise_thresholds.clear()
 
 
+class HoursAfter(Func):
+    """`start` + `hours` (an integer expression) as a timestamp, in SQL."""
+
+    output_field = DateTimeField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        return super().as_sql(
+            compiler, connection, template="(%(expressions)s * INTERVAL '1 hour')", arg_joiner=" + ", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):  # the demo: datetimes are UTC text, compared as text
+        return super().as_sql(
+            compiler,
+            connection,
+            template="strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', %(expressions)s || ' hours')",
+            arg_joiner=", '+' || ",
+            **extra,
+        )
+
+
 def with_promise_light(qs: QuerySet[Order], *, now=None) -> QuerySet[Order]:
     """Annotate `promise_ship_by` (the earlier of the seller's promise and the platform's deadline) and
     `promise_light`: "" without either (or cancelled / returned), green, yellow (less than the yellow hours
@@ -81,14 +103,12 @@ def with_promise_light(qs: QuerySet[Order], *, now=None) -> QuerySet[Order]:
         When(promised_ship_by__lt=F("platform_ship_by"), then=F("promised_ship_by")),
         default=F("platform_ship_by"),
     )
-    # The thresholds are read in the same statement (no read of their own): now + hours × 1 h.
+    # The thresholds are read in the same statement (no read of their own): now + hours.
     defaults = PromiseSettings()
     red, yellow = (
-        ExpressionWrapper(
-            Value(now)
-            + Coalesce(Subquery(PromiseSettings.objects.filter(pk=1).values(name)), Value(getattr(defaults, name)))
-            * Value(timedelta(hours=1)),
-            output_field=DateTimeField(),
+        HoursAfter(
+            Value(now, output_field=DateTimeField()),
+            Coalesce(Subquery(PromiseSettings.objects.filter(pk=1).values(name)), Value(getattr(defaults, name))),
         )
         for name in ("red_hours", "yellow_hours")
     )
