@@ -578,7 +578,8 @@ class NodeClock(models.TextChoices):
 
 class WorkCalendar(models.Model):
     """A working calendar: weekly working hours, day overrides, China's holidays and 调休 days (chinese_calendar).
-    Status nodes that count working time use the node's calendar, else the order's warehouse's, else the default."""
+    Status nodes that count working time use the node's calendar, else the order's warehouse's, else the one bound
+    to the node owner's group (team), else the default."""
 
     name = models.CharField(_("name"), max_length=64, unique=True)
     is_default = models.BooleanField(_("default calendar"), default=False)
@@ -725,7 +726,7 @@ class StatusNode(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("working calendar"),
-        help_text=_("Empty: the calendar of the order's warehouse, else the default calendar."),
+        help_text=_("Empty: the calendar of the order's warehouse, else the owner group's, else the default one."),
     )
     # Statuses that pause this node's clock: leaving for one of them keeps the time left, coming back resumes it.
     pause_states = models.JSONField(_("states that pause the clock"), default=list, blank=True)

@@ -497,7 +497,7 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(
                 blank=True,
                 db_constraint=False,
-                help_text="Empty: the calendar of the order's warehouse, else the default calendar.",
+                help_text="Empty: the calendar of the order's warehouse, else the owner group's, else the default one.",
                 null=True,
                 on_delete=django.db.models.deletion.DO_NOTHING,
                 related_name="+",
@@ -510,7 +510,7 @@ class Migration(migrations.Migration):
             name="calendar",
             field=models.ForeignKey(
                 blank=True,
-                help_text="Empty: the calendar of the order's warehouse, else the default calendar.",
+                help_text="Empty: the calendar of the order's warehouse, else the owner group's, else the default one.",
                 null=True,
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="+",

@@ -69,7 +69,9 @@ def _node_setting_of(value: dict | str | None) -> NodeSetting:
     value = json.loads(value) if isinstance(value, str) else value
     pauses = value.get("pauses") or []
     pauses = json.loads(pauses) if isinstance(pauses, str) else pauses  # SQLite nests the column as text
-    return node_setting(value.get("minutes"), value.get("clock"), value.get("calendar"), pauses)
+    return node_setting(
+        value.get("minutes"), value.get("clock"), value.get("calendar"), pauses, value.get("owner_group")
+    )
 
 
 @functools.cache
@@ -96,7 +98,11 @@ def _allocation_lock_query() -> QuerySet[Order]:
                 f"node_{status}": Subquery(
                     StatusNode.objects.filter(status=status).values(
                         setting=JSONObject(
-                            minutes="timeout_minutes", clock="clock", calendar="calendar_id", pauses="pause_states"
+                            minutes="timeout_minutes",
+                            clock="clock",
+                            calendar="calendar_id",
+                            pauses="pause_states",
+                            owner_group="owner_group_id",
                         )
                     ),
                     output_field=JSONField(),

@@ -33,15 +33,16 @@ class NodeSetting(NamedTuple):
     clock: str = NodeClock.CLOCK
     calendar_id: int | None = None
     pauses: frozenset = frozenset()
+    owner_group_id: int | None = None
 
 
-def node_setting(minutes, clock=None, calendar_id=None, pauses=None) -> NodeSetting:
-    return NodeSetting(minutes, clock or NodeClock.CLOCK, calendar_id, frozenset(pauses or ()))
+def node_setting(minutes, clock=None, calendar_id=None, pauses=None, owner_group_id=None) -> NodeSetting:
+    return NodeSetting(minutes, clock or NodeClock.CLOCK, calendar_id, frozenset(pauses or ()), owner_group_id)
 
 
 # --- node settings: read once per transaction ----------------------------------------------------------------
 _NODE_CACHE_ATTR = "_orderhub_status_timeouts"
-NODE_COLUMNS = ("status", "timeout_minutes", "clock", "calendar_id", "pause_states")
+NODE_COLUMNS = ("status", "timeout_minutes", "clock", "calendar_id", "pause_states", "owner_group_id")
 
 
 def node_settings(status: str) -> dict[str, NodeSetting]:
@@ -54,7 +55,7 @@ def node_settings(status: str) -> dict[str, NodeSetting]:
     cached = getattr(connection, _NODE_CACHE_ATTR, None)
     if hooks is not None and cached is not None and cached[0] is hooks and (cached[2] or status in cached[1]):
         return cached[1]
-    settings = {s: node_setting(m, c, cal, p) for s, m, c, cal, p in StatusNode.objects.values_list(*NODE_COLUMNS)}
+    settings = {row[0]: node_setting(*row[1:]) for row in StatusNode.objects.values_list(*NODE_COLUMNS)}
     _node_settings_cache(hooks, settings, complete=True)
     return settings
 
@@ -105,19 +106,23 @@ def _calendars_load() -> dict:
         else:
             spans = days.get(day) or []
             days[day] = [*spans, span_of(start, end)]
-    by_id, by_warehouse, default = {}, {}, None
-    for cal_id, name, is_default, warehouse_id, china in WorkCalendarRow.objects.values_list(
-        "pk", "name", "is_default", "warehouse_id", "use_china_holidays"
+    by_id, by_warehouse, by_group, default = {}, {}, {}, None
+    for cal_id, name, is_default, warehouse_id, group_id, china in WorkCalendarRow.objects.values_list(
+        "pk", "name", "is_default", "warehouse_id", "group_id", "use_china_holidays"
     ):
         by_id[cal_id] = WorkCalendar(
             weekly=weekly.get(cal_id, {}), overrides=overrides.get(cal_id, {}), china=china, name=name
         )
         if warehouse_id is not None:
             by_warehouse[warehouse_id] = cal_id
+        if group_id is not None:
+            by_group.setdefault(group_id, cal_id)
         if is_default:
             default = cal_id
     _calendars.clear()
-    _calendars.update(at=monotonic_time.monotonic(), by_id=by_id, by_warehouse=by_warehouse, default=default)
+    _calendars.update(
+        at=monotonic_time.monotonic(), by_id=by_id, by_warehouse=by_warehouse, by_group=by_group, default=default
+    )
     return _calendars
 
 
@@ -126,9 +131,16 @@ def calendar_get(calendar_id: int) -> WorkCalendar | None:
 
 
 def calendar_choose(*, node: NodeSetting, warehouse_id: int | None) -> int | None:
-    """The calendar a working-time node counts on for an order: the node's, the warehouse's, else the default."""
+    """The calendar a working-time node counts on for an order: the node's, the order's warehouse's, the node
+    owner team's (a calendar bound to its group), else the default."""
     loaded = _calendars_load()
-    for candidate in (node.calendar_id, loaded["by_warehouse"].get(warehouse_id), loaded["default"]):
+    candidates = (
+        node.calendar_id,
+        loaded["by_warehouse"].get(warehouse_id),
+        loaded["by_group"].get(node.owner_group_id),
+        loaded["default"],
+    )
+    for candidate in candidates:
         if candidate is not None and candidate in loaded["by_id"]:
             return candidate
     return None

@@ -5,6 +5,7 @@ what the deadline runs on, and the daily check of a year whose holidays are unkn
 from datetime import datetime, time, timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import translation
 
 from orders.calendar import TZ
@@ -69,6 +70,20 @@ def test_working_time_node_counts_on_the_warehouse_calendar_else_the_default():
     move(order, Status.ALLOCATED, at(2026, 11, 20, 19))  # the warehouse works Saturdays 08–20
     assert order.state_deadline == at(2026, 11, 21, 9)
     assert order.deadline_basis["calendar_name"] == "北京仓"
+
+
+def test_a_node_owned_by_a_team_counts_on_the_team_calendar():
+    calendar_with("总部", default=True)
+    team = calendar_with("仓库班组", hours=((0, 7, 8, 22),))  # every day 08:00–22:00
+    team.group = Group.objects.get(name="仓库")
+    team.save()
+    calendars_forget()
+    node_set("allocated", timeout_minutes=60, clock=NodeClock.WORKING, owner_group=team.group)
+    order = make_order()
+    order.status = Status.ALLOCATING
+    move(order, Status.ALLOCATED, at(2026, 11, 21, 21, 30))  # Saturday evening: the team works until 22:00
+    assert order.state_deadline == at(2026, 11, 22, 8, 30)
+    assert order.deadline_basis["calendar_name"] == "仓库班组"
 
 
 def test_working_time_over_national_day_and_a_tiaoxiu_saturday():

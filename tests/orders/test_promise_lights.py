@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 from orders import selectors
 from orders.models import NodeClock, Order, PromiseSettings, Status, StatusNode, WorkCalendar
 from orders.services.calendars import promise_settings, promise_settings_save
-from tests.factories import make_order
+from tests.factories import make_order, order_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -119,8 +119,6 @@ def test_order_page_home_counters_and_api(client, api, kefu, cases):
 
 
 def test_created_order_answer_carries_its_light(api):
-    from tests.factories import order_payload
-
     soon = (timezone.now() + timedelta(hours=1)).isoformat()
     response = api.post("/api/v1/orders/", order_payload(promised_ship_by=soon), format="json")
     assert response.status_code == 201, response.content
