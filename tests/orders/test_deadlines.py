@@ -10,10 +10,11 @@ from django.utils import translation
 
 from orders.calendar import TZ
 from orders.models import Alert, CalendarDay, NodeClock, Source, Status, StatusNode, WorkCalendar, WorkingHours
+from orders.services.allocation import order_allocate_queued
 from orders.services.calendars import calendar_warnings, calendar_years_check
 from orders.services.deadlines import calendars_forget, deadline_basis_text, deadline_enter, node_settings_forget
 from orders.services.transitions import order_transition
-from tests.factories import WarehouseFactory, make_order
+from tests.factories import SkuFactory, WarehouseFactory, make_order, stock_in
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +228,21 @@ def test_unknown_year_warns_and_alerts_once(client, kefu, yunying):
         home = client.get("/admin/").content.decode()
         calendars = client.get("/admin/orders/workcalendar/").content.decode()
     assert "年法定节假日未知" in home and "年法定节假日未知" in calendars
+
+
+def test_the_allocation_job_pauses_the_allocating_clock_when_it_holds_for_stock(stocked, manual_allocation):
+    """The job's one lock read brings the node settings (SQL JSON objects): its stock hold pauses 'allocating'."""
+    manual_allocation.auto_allocate = True
+    manual_allocation.save()
+    stock_in(SkuFactory(code="RARE-1", name="限量礼盒"), stocked, 1)
+    calendar_with("总部", default=True)
+    node_set("allocating", timeout_minutes=90, clock=NodeClock.WORKING, pause_states=[Status.ON_HOLD])
+    order = make_order(lines=[{"sku": "RARE-1", "quantity": 3, "unit_price": "50.00"}])
+    order = order_transition(order=order, transition="pay", actor=None, source=Source.API)
+    order.refresh_from_db()
+    assert order.status == Status.ALLOCATING and order.deadline_basis["clock"] == "working"
+    assert order_allocate_queued(order_id=order.pk) == "held"
+    order.refresh_from_db()
+    assert order.status == Status.ON_HOLD
+    paused = order.deadline_basis["paused"]
+    assert paused["node"] == "allocating" and paused["basis"]["minutes"] == 90 and paused["remaining"] <= 90 * 60
