@@ -4,6 +4,7 @@ from rq import cron
 
 from logistics.jobs import poll_due_parcels, sweep_waybill_cancels
 from orders.jobs import (
+    check_calendar_years,
     pull_due_channels,
     sweep_inbox_deliveries,
     sweep_notifications,
@@ -22,3 +23,4 @@ cron.register(sweep_outbox, queue_name="default", interval=60)
 cron.register(sweep_inbox_deliveries, queue_name="channels", interval=60)
 cron.register(pull_due_channels, queue_name="channels", interval=60)
 cron.register(sweep_notifications, queue_name="notifications", interval=60)
+cron.register(check_calendar_years, queue_name="default", interval=86400)

@@ -40,6 +40,7 @@ from orders.models import (
     OrderLine,
     Source,
     StaffProfile,
+    Status,
     StatusNode,
 )
 from orders.services.address import (
@@ -50,6 +51,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
+from orders.services.deadlines import deadline_basis_text, node_settings_forget
 from orders.services.duplicates import duplicate_settings, duplicate_settings_save
 from orders.services.handling import (
     DETAIL_FIELDS,
@@ -145,6 +147,24 @@ class TagsForm(forms.Form):
         return [*self.cleaned_data.get("keep", []), *tags_parse(self.cleaned_data["add"])]
 
 
+PROMISE_LIGHT_LABELS = {"green": _("Green"), "yellow": _("Yellow"), "red": _("Red")}
+
+
+class PromiseLightFilter(admin.SimpleListFilter):
+    """The ship-by promise light, computed in SQL (selectors.with_promise_light on the admin's queryset)."""
+
+    title = _("promise light")
+    parameter_name = "promise"
+
+    def lookups(self, request, model_admin):
+        return list(PROMISE_LIGHT_LABELS.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in PROMISE_LIGHT_LABELS:
+            return queryset.filter(promise_light=self.value())
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     title = _("overdue")
     parameter_name = "overdue"
@@ -217,6 +237,7 @@ class OrderAdmin(HistoryAdmin):
         "number",
         "status_badge",
         "deadline_display",
+        "promise_light_badge",
         "receiver_display",
         "channel_display",
         "customer_name",
@@ -231,6 +252,7 @@ class OrderAdmin(HistoryAdmin):
         "priority",
         OverdueFilter,
         ApprovalOverdueFilter,  # 审批滞留
+        PromiseLightFilter,
         "payment_status",
         "is_presale",
         "is_legacy",
@@ -274,7 +296,7 @@ class OrderAdmin(HistoryAdmin):
         "updated_at",
     )
     # The parcel registry's number (logistics), annotated by get_queryset: never a field of the order's form.
-    readonly_fields = ("tracking_number", "approval_overdue_display")
+    readonly_fields = ("tracking_number", "approval_overdue_display", "promise_light_badge", "deadline_basis_display")
     fieldsets = (
         (
             _("Order"),
@@ -311,6 +333,8 @@ class OrderAdmin(HistoryAdmin):
                     "tags_display",
                     "promised_ship_by",
                     "platform_ship_by",
+                    "promise_light_badge",
+                    "deadline_basis_display",
                     "warehouse",
                     "carrier",
                     "tracking_number",
@@ -370,6 +394,24 @@ class OrderAdmin(HistoryAdmin):
         if order.state_deadline < timezone.now():
             return format_html('{} <strong class="oh-overdue">⚠ {}</strong>', when, _("overdue"))
         return when
+
+    @admin.display(description=_("promise"), ordering="promise_ship_by")
+    def promise_light_badge(self, order: Order) -> str:
+        light = getattr(order, "promise_light", "")
+        if not light:
+            return "—"
+        when = timezone.localtime(order.promise_ship_by).strftime("%m-%d %H:%M")
+        return format_html(
+            '<span class="oh-promise oh-promise-{}" data-light="{}">● {}</span> {}',
+            light,
+            light,
+            PROMISE_LIGHT_LABELS[light],
+            when,
+        )
+
+    @admin.display(description=_("deadline basis"))
+    def deadline_basis_display(self, order: Order) -> str:
+        return deadline_basis_text(order) or "—"
 
     @admin.action(description="打印拣货单 Print pick list", permissions=["fulfil"])
     def print_pick_list(self, request, queryset: QuerySet[Order]):
@@ -476,7 +518,9 @@ class OrderAdmin(HistoryAdmin):
 
     def get_queryset(self, request):
         # The tracking number is the registry's (read-only here: the status steps register it), in the same query.
-        return selectors.orders_with_approval_overdue(orders_with_tracking_number(super().get_queryset(request)))
+        return selectors.with_promise_light(
+            selectors.orders_with_approval_overdue(orders_with_tracking_number(super().get_queryset(request)))
+        )
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -886,11 +930,54 @@ class EscalationLevelInline(StaffPickerMixin, admin.TabularInline):
         return {**super()._plain_names(), "notify_channel": "notify_channel_plain"}
 
 
+class StatusNodeForm(forms.ModelForm):
+    pause_states = forms.MultipleChoiceField(
+        label=_("states that pause the clock"),
+        choices=Status.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "Leaving this node for one of these states keeps its time left; coming back resumes it (e.g. on hold)."
+        ),
+    )
+
+    class Meta:
+        model = StatusNode
+        fields = (
+            "status",
+            "owner_group",
+            "owner_user",
+            "timeout_minutes",
+            "clock",
+            "calendar",
+            "pause_states",
+            "customer_label",
+            "customer_message",
+            "notify_customer",
+        )
+
+    def clean_pause_states(self):
+        states = self.cleaned_data["pause_states"]
+        if self.instance.status in states:
+            raise forms.ValidationError(_("A node cannot pause itself."))
+        return states
+
+
 @admin.register(StatusNode)
 class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
-    list_display = ("status", "owner_group", "owner_user", "timeout_minutes", "customer_label", "notify_customer")
-    list_filter = ("notify_customer", "owner_group")
-    list_select_related = ("owner_group", "owner_user")
+    form = StatusNodeForm
+    list_display = (
+        "status",
+        "owner_group",
+        "owner_user",
+        "timeout_minutes",
+        "clock",
+        "calendar",
+        "customer_label",
+        "notify_customer",
+    )
+    list_filter = ("notify_customer", "owner_group", "clock")
+    list_select_related = ("owner_group", "owner_user", "calendar")
     search_fields = ("status", "customer_label")
     group_fields = ("owner_group",)
     user_fields = ("owner_user",)
@@ -898,6 +985,10 @@ class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
     owner_user_plain = plain_related("owner_user", _("owner user"))
     inlines = [EscalationLevelInline]
     service_owned_fields = ("status",)  # which state a settings row belongs to
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        node_settings_forget()  # deadlines set later in this request read the new settings
 
     def has_add_permission(self, request) -> bool:
         return False  # every state has its row from setup (status_nodes_ensure_defaults)
@@ -1062,5 +1153,5 @@ class AddressChangeAdmin(HistoryAdmin):
         self._resolve(request, queryset, False)
 
 
-# Channel setup and the intake log live in their own module; importing it registers them.
-from orders import admin_channels  # noqa: E402, F401
+# Channel setup and the intake log live in their own module; importing it registers them (working calendars too).
+from orders import admin_calendar, admin_channels  # noqa: E402, F401

@@ -168,6 +168,13 @@ class OrderSummaryOut(serializers.Serializer):
     paid_amount = serializers.DecimalField(max_digits=12, decimal_places=2)
     priority = serializers.IntegerField()
     state_deadline = serializers.DateTimeField()
+    promise_light = serializers.SerializerMethodField(
+        help_text='Ship-by promise light: "green", "yellow", "red", or "" (no promise, or cancelled / returned).'
+    )
+
+    def get_promise_light(self, order: Order) -> str:
+        light = getattr(order, "promise_light", None)  # lists and the detail read it in SQL
+        return selectors.promise_light_of(order) if light is None else light
 
 
 class OrderOut(OrderSummaryOut):
@@ -287,6 +294,7 @@ def _created_detail(request, order: Order, **extra) -> dict:
         "paid_amount": _money(order.paid_amount),
         "priority": int(order.priority),
         "state_deadline": _time(order.state_deadline),
+        "promise_light": selectors.promise_light_of(order),
         "buyer_id": order.buyer_id,
         "status_reason": order.status_reason,
         "payment_status": order.payment_status,

@@ -2,6 +2,7 @@
 
 from orders.models import InboxDelivery
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
+from orders.services.calendars import calendar_years_check
 from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
 from orders.services.channel_pulls import channel_backfill_run, channel_pull_run, channels_pull_due
 from orders.services.notify import alert_notifications_plan, allocation_slow_notices
@@ -100,3 +101,8 @@ def sweep_notifications() -> dict[str, int]:
     notices = allocation_slow_notices()
     totals = notifications_deliver_due()
     return {"planned": planned, "allocation_notices": notices, **totals}
+
+
+def check_calendar_years() -> list[int]:
+    """Daily: alert once per year whose public holidays chinese_calendar does not know yet."""
+    return calendar_years_check()

@@ -1,5 +1,7 @@
 """The hub's rows: channels, customers, orders and lines, the status machine, timeline, node settings, alerts."""
 
+from datetime import time
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -215,6 +217,10 @@ class Order(FSMModelMixin, models.Model):
     )
     state_entered_at = models.DateTimeField(_("entered status at"), editable=False)
     state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
+    # What the running state_deadline was computed from (orders.services.deadlines writes it on every
+    # transition): {"status", "minutes", "clock", "calendar", "calendar_name", "paused_seconds"}, and while the
+    # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis"}.
+    deadline_basis = models.JSONField(_("deadline basis"), default=dict, blank=True, editable=False)
 
     payment_status = models.CharField(
         _("payment"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
@@ -584,6 +590,130 @@ class OrderEvent(models.Model):
         return f"{self.order_id} {self.kind} {self.to_status}"
 
 
+class NodeClock(models.TextChoices):
+    CLOCK = "clock", _("Clock time")
+    WORKING = "working", _("Working time")
+
+
+class WorkCalendar(models.Model):
+    """A working calendar: weekly working hours, day overrides, China's holidays and 调休 days (chinese_calendar).
+    Status nodes that count working time use the node's calendar, else the order's warehouse's, else the one bound
+    to the node owner's group (team), else the default."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    is_default = models.BooleanField(_("default calendar"), default=False)
+    warehouse = models.OneToOneField(
+        "warehouse.Warehouse",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("warehouse"),
+    )
+    group = models.ForeignKey(
+        Group, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team (group)")
+    )
+    use_china_holidays = models.BooleanField(_("China's public holidays and 调休 apply"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("working calendar")
+        verbose_name_plural = _("working calendars")
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_calendar")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class WorkingHours(models.Model):
+    """One working span of a weekday (a day may have several, e.g. 09:00–12:00 and 13:00–18:00)."""
+
+    calendar = models.ForeignKey(WorkCalendar, models.CASCADE, related_name="hours", verbose_name=_("calendar"))
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("from"))
+    end = models.TimeField(_("to"), help_text=_("00:00 means midnight at the end of the day."))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("working hours")
+        verbose_name_plural = _("working hours")
+        ordering = ["calendar", "weekday", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+    def clean(self) -> None:
+        if self.start is not None and self.end is not None and self.end != time() and self.end <= self.start:
+            raise ValidationError({"end": _("The end must be after the start.")})
+
+
+class CalendarDay(models.Model):
+    """A day override: wins over China's holidays and 调休 days and over the weekly hours."""
+
+    calendar = models.ForeignKey(WorkCalendar, models.CASCADE, related_name="days", verbose_name=_("calendar"))
+    date = models.DateField(_("date"))
+    is_working = models.BooleanField(_("working day"), default=False)
+    start = models.TimeField(_("from"), null=True, blank=True)
+    end = models.TimeField(
+        _("to"), null=True, blank=True, help_text=_("Empty hours on a working day: the standard workday hours.")
+    )
+    note = models.CharField(_("note"), max_length=100, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("calendar override")
+        verbose_name_plural = _("calendar overrides")
+        ordering = ["calendar", "date", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.note}".strip()
+
+    def clean(self) -> None:
+        if (self.start is None) != (self.end is None):
+            raise ValidationError(_("Give both hours or neither."))
+        if self.start is not None and not self.is_working:
+            raise ValidationError({"is_working": _("A day with hours is a working day.")})
+        if self.start is not None and self.end != time() and self.end <= self.start:
+            raise ValidationError({"end": _("The end must be after the start.")})
+
+
+class PromiseSettings(models.Model):
+    """One row: when an order's ship-by promise turns yellow and red (promise lights)."""
+
+    yellow_hours = models.PositiveIntegerField(
+        _("yellow below (hours left, not picked up)"), default=6, validators=[MinValueValidator(1)]
+    )
+    red_hours = models.PositiveIntegerField(
+        _("red below (hours left, label not printed)"), default=2, validators=[MinValueValidator(1)]
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("promise light settings")
+        verbose_name_plural = _("promise light settings")
+
+    def __str__(self) -> str:
+        return str(_("Promise light settings"))
+
+    def clean(self) -> None:
+        if self.red_hours is not None and self.yellow_hours is not None and self.red_hours > self.yellow_hours:
+            raise ValidationError({"red_hours": _("Red must not be above yellow.")})
+
+
 class StatusNode(models.Model):
     """Settings of one status node, edited by managers: owner, timeout, customer-facing text."""
 
@@ -605,6 +735,20 @@ class StatusNode(models.Model):
     customer_label = models.CharField(_("customer-facing label"), max_length=50)
     customer_message = models.CharField(_("customer-facing message"), max_length=300, blank=True)
     notify_customer = models.BooleanField(_("notify customer on entry"), default=False)
+    clock = models.CharField(
+        _("timeout counts"), max_length=8, choices=NodeClock.choices, default=NodeClock.CLOCK, db_default="clock"
+    )
+    calendar = models.ForeignKey(
+        "WorkCalendar",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("working calendar"),
+        help_text=_("Empty: the calendar of the order's warehouse, else the owner group's, else the default one."),
+    )
+    # Statuses that pause this node's clock: leaving for one of them keeps the time left, coming back resumes it.
+    pause_states = models.JSONField(_("states that pause the clock"), default=list, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -747,6 +891,7 @@ class Alert(models.Model):
         ERP_PUSH_DEAD = "erp_push_dead", _("ERP push dead-lettered")
         SHIP_CONFIRM_FAILED = "ship_confirm_failed", _("Ship confirmation to the channel failed")
         CHANNEL_PULL_FAILING = "channel_pull_failing", _("Channel pull failing")
+        CALENDAR_YEAR_UNKNOWN = "calendar_year_unknown", _("Holidays of a year unknown")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):

@@ -29,6 +29,11 @@ VIEW_MASTER_DATA = [
     "logistics.view_trackingevent",
     "orders.view_statusnode",
     "orders.view_escalationlevel",
+    # Working calendars (workdays, hours, overrides) and the promise light thresholds: everyone sees them.
+    "orders.view_workcalendar",
+    "orders.view_workinghours",
+    "orders.view_calendarday",
+    "orders.view_promisesettings",
     "orders.view_channelpull",
     "orders.view_channelbackfill",
 ]
@@ -166,6 +171,16 @@ ROLES: dict[str, list[str]] = {
         "orders.add_staffprofile",
         "orders.change_staffprofile",  # who is whose superior: approvals escalate to it
         "orders.change_alertroute",
+        "orders.add_workcalendar",
+        "orders.change_workcalendar",
+        "orders.add_workinghours",
+        "orders.change_workinghours",
+        "orders.delete_workinghours",
+        "orders.add_calendarday",
+        "orders.change_calendarday",
+        "orders.delete_calendarday",
+        "orders.add_promisesettings",
+        "orders.change_promisesettings",
         *CONFIGURE_OUTBOX,
         *CONFIGURE_NOTIFICATIONS,
         "orders.view_duplicatesettings",
@@ -272,6 +287,11 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "运营主管",
         "critical",
         "渠道拉单连续失败（平台故障、限流或授权过期）：检查渠道的拉单设置，下次拉单成功即自动解决。",
+    ),
+    "calendar_year_unknown": (
+        "运营主管",
+        "warning",
+        "节假日未发布（chinese-calendar 未收录）：按每周工作时间计算，请在日历例外中补充节假日与调休。",
     ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -7,18 +7,24 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import (
     Avg,
+    Case,
+    CharField,
     Count,
+    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
+    Func,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
+    When,
 )
-from django.db.models.functions import Right
+from django.db.models.functions import Coalesce, Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,15 +41,117 @@ from orders.models import (
     Order,
     OrderEvent,
     OrderLine,
+    PromiseSettings,
+    Status,
     StatusNode,
     WebhookRefusal,
 )
 from orders.phones import CN_MOBILE_PREFIX_RE, LAST4_RE, is_cn_mobile, is_masked_phone, normalize_phone
 from warehouse.models import Warehouse
 
+# --- promise lights: computed in SQL (lists and counters), thresholds from PromiseSettings -------------------
+PROMISE_LIGHTS = ("green", "yellow", "red")
+SHIPPED = (Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED)
+NOT_PRINTED = (Status.PLACED, Status.PAID, Status.ON_HOLD, Status.ALLOCATING, Status.ALLOCATED)
+NOT_SHIPPED = (*NOT_PRINTED, Status.PRINTED, Status.EXCEPTION)
+PROMISE_TTL = 60.0  # seconds a process keeps the thresholds it read (promise_thresholds_forget drops them)
+_promise_thresholds: dict = {}
+
+
+def promise_thresholds() -> tuple[int, int]:
+    """(yellow hours, red hours), read at most once a minute per process (the defaults while no row exists)."""
+    if _promise_thresholds and time.monotonic() - _promise_thresholds["at"] < PROMISE_TTL:
+        return _promise_thresholds["hours"]
+    row = PromiseSettings.objects.filter(pk=1).values_list("yellow_hours", "red_hours").first()
+    defaults = PromiseSettings()
+    hours = row or (defaults.yellow_hours, defaults.red_hours)
+    _promise_thresholds.update(at=time.monotonic(), hours=hours)
+    return hours
+
+
+def promise_thresholds_forget() -> None:
+    _promise_thresholds.clear()
+
+
+class HoursAfter(Func):
+    """`start` + `hours` (an integer expression) as a timestamp, in SQL."""
+
+    output_field = DateTimeField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        return super().as_sql(
+            compiler, connection, template="(%(expressions)s * INTERVAL '1 hour')", arg_joiner=" + ", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):  # the demo: datetimes are UTC text, compared as text
+        return super().as_sql(
+            compiler,
+            connection,
+            template="strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', %(expressions)s || ' hours')",
+            arg_joiner=", '+' || ",
+            **extra,
+        )
+
+
+def with_promise_light(qs: QuerySet[Order], *, now=None) -> QuerySet[Order]:
+    """Annotate `promise_ship_by` (the earlier of the seller's promise and the platform's deadline) and
+    `promise_light`: "" without either (or cancelled / returned), green, yellow (less than the yellow hours
+    left and not picked up), red (less than the red hours left and not printed, or late and not shipped)."""
+    now = now or timezone.now()
+    ship_by = Case(
+        When(promised_ship_by__isnull=True, then=F("platform_ship_by")),
+        When(platform_ship_by__isnull=True, then=F("promised_ship_by")),
+        When(promised_ship_by__lt=F("platform_ship_by"), then=F("promised_ship_by")),
+        default=F("platform_ship_by"),
+    )
+    # The thresholds are read in the same statement (no read of their own): now + hours.
+    defaults = PromiseSettings()
+    red, yellow = (
+        HoursAfter(
+            Value(now, output_field=DateTimeField()),
+            Coalesce(Subquery(PromiseSettings.objects.filter(pk=1).values(name)), Value(getattr(defaults, name))),
+        )
+        for name in ("red_hours", "yellow_hours")
+    )
+    light = Case(
+        When(promise_ship_by__isnull=True, then=Value("")),
+        When(status__in=SHIPPED, then=Value("green")),
+        When(~Q(status__in=NOT_SHIPPED), then=Value("")),
+        When(promise_ship_by__lte=now, then=Value("red")),
+        When(promise_ship_by__lt=red, status__in=NOT_PRINTED, then=Value("red")),
+        When(promise_ship_by__lt=yellow, then=Value("yellow")),
+        default=Value("green"),
+        output_field=CharField(),
+    )
+    return qs.annotate(promise_ship_by=ship_by).annotate(promise_light=light)
+
+
+def promise_light_of(order: Order, *, now=None) -> str:
+    """with_promise_light's answer for one order in memory (an order just created: no read)."""
+    ship_by = min((t for t in (order.promised_ship_by, order.platform_ship_by) if t is not None), default=None)
+    if ship_by is None:
+        return ""
+    if order.status in SHIPPED:
+        return "green"
+    if order.status not in NOT_SHIPPED:
+        return ""
+    now = now or timezone.now()
+    yellow, red = promise_thresholds()
+    if ship_by <= now or (ship_by < now + timedelta(hours=red) and order.status in NOT_PRINTED):
+        return "red"
+    return "yellow" if ship_by < now + timedelta(hours=yellow) else "green"
+
+
+def promise_light_counts(*, now=None) -> dict[str, int]:
+    """How many unshipped orders show each light (one aggregate statement)."""
+    qs = with_promise_light(Order.objects.filter(status__in=NOT_SHIPPED), now=now)
+    return qs.aggregate(**{light: Count("pk", filter=Q(promise_light=light)) for light in PROMISE_LIGHTS})
+
 
 def order_list(*, status: str = "", channel: str = "", q: str = "") -> QuerySet[Order]:
     qs = orders_with_tracking_number(Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id"))
+    qs = with_promise_light(qs)
     if status:
         qs = qs.filter(status=status)
     if channel:
@@ -125,7 +233,7 @@ def order_get(*, number: str) -> Order:
     qs = Order.objects.select_related("channel", "customer", "warehouse", "carrier").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.select_related("sku"))
     )
-    return _by_number(orders_with_tracking_number(qs), number)
+    return _by_number(with_promise_light(orders_with_tracking_number(qs)), number)
 
 
 def order_get_brief(*, number: str) -> Order:

@@ -6,7 +6,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
-from orders.selectors import erp_endpoints_forget
+from orders.selectors import erp_endpoints_forget, promise_thresholds_forget
+from orders.services.deadlines import calendars_forget
 from orders.services.duplicates import duplicate_settings_forget
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.notify import notice_config_forget
@@ -30,6 +31,8 @@ def roles_and_nodes(db):
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
     duplicate_settings_forget()  # likewise the duplicate-check settings row
     notice_config_forget()  # likewise the nodes that notify customers and the SMS channel
+    calendars_forget()  # likewise the process's working calendars and promise light thresholds
+    promise_thresholds_forget()
 
 
 @pytest.fixture(autouse=True)

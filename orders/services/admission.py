@@ -4,9 +4,11 @@ worker to allocate. They work on the order row the lifecycle run has locked; a m
 core on that same row. The queue's entry services (jobs, tick, stock arrivals) are in allocation.py."""
 
 import functools
+import json
 from collections import Counter
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
@@ -18,9 +20,9 @@ from orders.services.core import (
     Run,
     order_lines_attach,
     order_values_keep,
-    status_timeouts_known,
     transition_apply,
 )
+from orders.services.deadlines import NodeSetting, node_setting, status_timeouts_known
 from orders.services.rules import order_route_by_rules
 from orders.services.timeline import order_routed_event
 from orders.transitions import TRANSITIONS
@@ -56,6 +58,20 @@ def order_wanted_units(*, order: Order) -> dict[int, int]:
 
 # The statuses an allocation run may enter: allocated, or held for a shortfall.
 ALLOCATE_ENTERS = (Status.ALLOCATED, Status.ON_HOLD)
+# The node settings its lock read brings: those it may enter, and the one it leaves (whose clock a hold pauses).
+NODES_READ = (Status.ALLOCATING, *ALLOCATE_ENTERS)
+
+
+def _node_setting_of(value: dict | str | None) -> NodeSetting:
+    """A node's settings as the lock read brought them (a JSON object; None when the node has no row)."""
+    if not value:
+        return NodeSetting(None)
+    value = json.loads(value) if isinstance(value, str) else value
+    pauses = value.get("pauses") or []
+    pauses = json.loads(pauses) if isinstance(pauses, str) else pauses  # SQLite nests the column as text
+    return node_setting(
+        value.get("minutes"), value.get("clock"), value.get("calendar"), pauses, value.get("owner_group")
+    )
 
 
 @functools.cache
@@ -79,8 +95,19 @@ def _allocation_lock_query() -> QuerySet[Order]:
             quotas_exist=Exists(quotas),
             lock_expiry_hours=Subquery(AllocationSettings.objects.filter(pk=1).values("lock_expiry_hours")),
             **{
-                f"timeout_{status}": Subquery(StatusNode.objects.filter(status=status).values("timeout_minutes"))
-                for status in ALLOCATE_ENTERS
+                f"node_{status}": Subquery(
+                    StatusNode.objects.filter(status=status).values(
+                        setting=JSONObject(
+                            minutes="timeout_minutes",
+                            clock="clock",
+                            calendar="calendar_id",
+                            pauses="pause_states",
+                            owner_group="owner_group_id",
+                        )
+                    ),
+                    output_field=JSONField(),
+                )
+                for status in NODES_READ
             },
         )
         .order_by()
@@ -98,7 +125,7 @@ def order_lock_for_allocation(*, order_id: int) -> Order | None:
     if not found:
         return None
     order = order_values_keep(found[0])
-    status_timeouts_known({status: getattr(order, f"timeout_{status}") for status in ALLOCATE_ENTERS})
+    status_timeouts_known({status: _node_setting_of(getattr(order, f"node_{status}")) for status in NODES_READ})
     return order_lines_attach(order, lines=list(OrderLine.objects.filter(order_id=order_id).order_by("pk")))
 
 

@@ -3,15 +3,14 @@ and one timeline event). It runs no effects and never calls itself: orders/servi
 lifecycle) runs the effects declared for each move, and effect providers that move the order again call
 `transition_apply` on the row already locked, inside the same run.
 
-Nothing here imports a service above it: only models, the status machine's read-only view, the timeline and the
-parcel registry's selector (the tracking-number guard asks the registry)."""
+Nothing here imports a service above it: only models, the status machine's read-only view, the timeline, the
+deadlines (orders.services.deadlines, below it) and the parcel registry's selector (the tracking-number guard
+asks the registry)."""
 
 import copy
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,7 +18,10 @@ from config.exceptions import ApplicationError
 from logistics.models import Carrier
 from logistics.selectors import tracking_number_of
 from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
-from orders.models import Order, OrderLine, Status, StatusNode
+from orders.models import Order, OrderLine, Status
+from orders.services.deadlines import deadline_enter
+from orders.services.deadlines import status_deadline as status_deadline  # callers import it from here
+from orders.services.deadlines import status_timeouts_known as status_timeouts_known
 from orders.services.timeline import history_attribute, transition_event
 from orders.transitions import TRANSITIONS, TransitionSpec, failed_guards
 from warehouse.models import Warehouse
@@ -110,46 +112,6 @@ def order_values_keep(order: Order) -> Order:
         values[f.attname] = copy.deepcopy(value) if isinstance(value, list | dict) else value  # tags may be mutated
     setattr(order, _LOCKED_VALUES_ATTR, values)
     return order
-
-
-# --- status-node timeouts: read once per transaction -------------------------------------------------------
-_NODE_CACHE_ATTR = "_orderhub_status_timeouts"
-
-
-def _status_timeouts(status: str) -> dict[str, int | None]:
-    """Timeout minutes per status, read once per transaction (a paid POST enters three statuses), unless a
-    lock read brought the timeouts of the statuses its run may enter (status_timeouts_known) and `status` is
-    one of them.
-
-    The cache is bound to the connection's list of on-commit callbacks, which Django replaces on commit,
-    rollback and savepoint rollback; outside a transaction nothing is cached."""
-    hooks = connection.run_on_commit if connection.in_atomic_block else None
-    cached = getattr(connection, _NODE_CACHE_ATTR, None)
-    if hooks is not None and cached is not None and cached[0] is hooks and (cached[2] or status in cached[1]):
-        return cached[1]
-    timeouts = dict(StatusNode.objects.values_list("status", "timeout_minutes"))
-    _status_timeouts_cache(hooks, timeouts, complete=True)
-    return timeouts
-
-
-def _status_timeouts_cache(hooks, timeouts: dict[str, int | None], *, complete: bool) -> None:
-    if hooks is not None:
-        transaction.on_commit(lambda: None)  # keeps the list non-empty, so commit replaces it
-        setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, timeouts, complete))
-
-
-def status_timeouts_known(timeouts: dict[str, int | None]) -> None:
-    """Some statuses' timeouts, read by the caller in this transaction with its lock (the allocation job's one
-    read): status_deadline uses them instead of reading every node; any other status is read as usual."""
-    if connection.in_atomic_block and getattr(connection, _NODE_CACHE_ATTR, (None,))[0] is not connection.run_on_commit:
-        _status_timeouts_cache(connection.run_on_commit, dict(timeouts), complete=False)
-
-
-def status_deadline(*, status: str, entered_at) -> timezone.datetime | None:
-    minutes = _status_timeouts(status).get(status)
-    if not minutes:
-        return None
-    return entered_at + timedelta(minutes=minutes)
 
 
 # --- input -------------------------------------------------------------------------------------------------
@@ -310,7 +272,7 @@ def transition_apply(
     getattr(order, spec.name)()
     now = timezone.now()
     order.state_entered_at = now
-    order.state_deadline = status_deadline(status=order.status, entered_at=now)
+    deadline_enter(order=order, from_status=from_status, now=now)  # state_deadline and what it was computed from
     if order.status in (Status.ON_HOLD, Status.CANCELLED, Status.RETURNED, Status.EXCEPTION):
         order.status_reason = reason
     elif from_status in (Status.ON_HOLD, Status.EXCEPTION):

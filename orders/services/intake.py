@@ -19,6 +19,7 @@ from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine
 from orders.phones import is_cn_mobile
 from orders.services.address import order_address_from_channel
 from orders.services.alerts import alert_raise
+from orders.services.deadlines import deadline_fields
 from orders.services.duplicates import duplicate_twin_find, order_hold_as_duplicate
 from orders.services.outbox import order_accepted_push, order_accepting
 from orders.services.payment import (
@@ -36,7 +37,7 @@ from orders.services.timeline import (
     history_insert,
     order_created_event,
 )
-from orders.services.transitions import order_transition, status_deadline
+from orders.services.transitions import order_transition
 from warehouse.models import Sku, StockLock
 from warehouse.selectors import skus_resolve
 
@@ -195,7 +196,7 @@ def _insert(
         sku_set=sku_set_digest(skus[line.sku].code for line in draft.lines),
         source=source,
         state_entered_at=now,
-        state_deadline=status_deadline(status=Status.PLACED, entered_at=now),
+        **deadline_fields(status=Status.PLACED, now=now),
     )
     history_attribute(order, actor=actor, reason=f"created via {source}")
     history_insert(order)

@@ -131,6 +131,7 @@ def test_node_settings_editable_by_manager_not_by_customer_service(client, kefu,
     data = {
         "status": "paid",
         "timeout_minutes": "90",
+        "clock": "clock",  # issue 13: clock or working time (the select always posts one)
         "customer_label": "付款成功",
         "customer_message": "",
         "escalations-TOTAL_FORMS": "0",

@@ -25,6 +25,7 @@ def node_form(node: StatusNode, **level) -> dict:
         "owner_group": "",
         "owner_user": "",
         "timeout_minutes": "90",
+        "clock": "clock",  # issue 13: clock or working time (the select always posts one)
         "customer_label": "付款成功",
         "customer_message": "",
         "escalations-TOTAL_FORMS": "1",

@@ -1,0 +1,271 @@
+"""Status-node deadlines: what `Order.state_deadline` is on entering a node, on pausing and on resuming.
+
+The lifecycle core calls `deadline_enter` on every transition (the one place deadlines are set). A node counts
+clock time or working time (orders/calendar.py: the node's calendar, else the order's warehouse's, else the
+default one). A node's pausing states stop its clock: leaving the node for one of them keeps the time left in
+`deadline_basis["paused"]` (moving on to another of its pausing states keeps it too), and coming back resumes it
+on the basis the order entered with — a timeout changed meanwhile applies to orders that enter after the change.
+
+Node settings are read once per transaction (bound to the connection's on-commit list, as before: a paid POST
+enters three statuses); calendars are built once per process and rebuilt after CALENDAR_TTL seconds or at once
+when a calendar is saved through orders.services.calendars (`calendars_forget`).
+
+Below the lifecycle core: imports only models and the pure calendar arithmetic."""
+
+import time as monotonic_time
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from orders.calendar import WorkCalendar, span_of
+from orders.models import CalendarDay, NodeClock, Order, Status, StatusNode, WorkingHours
+from orders.models import WorkCalendar as WorkCalendarRow
+
+CALENDAR_TTL = 60.0  # seconds a process keeps the calendars it built (other processes' edits show after this)
+
+
+class NodeSetting(NamedTuple):
+    minutes: int | None
+    clock: str = NodeClock.CLOCK
+    calendar_id: int | None = None
+    pauses: frozenset = frozenset()
+    owner_group_id: int | None = None
+
+
+def node_setting(minutes, clock=None, calendar_id=None, pauses=None, owner_group_id=None) -> NodeSetting:
+    return NodeSetting(minutes, clock or NodeClock.CLOCK, calendar_id, frozenset(pauses or ()), owner_group_id)
+
+
+# --- node settings: read once per transaction ----------------------------------------------------------------
+_NODE_CACHE_ATTR = "_orderhub_status_timeouts"
+NODE_COLUMNS = ("status", "timeout_minutes", "clock", "calendar_id", "pause_states", "owner_group_id")
+
+
+def node_settings(status: str) -> dict[str, NodeSetting]:
+    """Settings per status, read once per transaction, unless a lock read brought those of the statuses its run
+    may enter (status_timeouts_known) and `status` is one of them.
+
+    The cache is bound to the connection's list of on-commit callbacks, which Django replaces on commit,
+    rollback and savepoint rollback; outside a transaction nothing is cached."""
+    hooks = connection.run_on_commit if connection.in_atomic_block else None
+    cached = getattr(connection, _NODE_CACHE_ATTR, None)
+    if hooks is not None and cached is not None and cached[0] is hooks and (cached[2] or status in cached[1]):
+        return cached[1]
+    settings = {row[0]: node_setting(*row[1:]) for row in StatusNode.objects.values_list(*NODE_COLUMNS)}
+    _node_settings_cache(hooks, settings, complete=True)
+    return settings
+
+
+def _node_settings_cache(hooks, settings: dict[str, NodeSetting], *, complete: bool) -> None:
+    if hooks is not None:
+        transaction.on_commit(lambda: None)  # keeps the list non-empty, so commit replaces it
+        setattr(connection, _NODE_CACHE_ATTR, (connection.run_on_commit, settings, complete))
+
+
+def node_settings_forget() -> None:
+    """A node's settings were saved: the rest of this transaction reads them afresh."""
+    if hasattr(connection, _NODE_CACHE_ATTR):
+        delattr(connection, _NODE_CACHE_ATTR)
+
+
+def status_timeouts_known(settings: dict[str, NodeSetting]) -> None:
+    """Some statuses' settings, read by the caller in this transaction with its lock (the allocation job's one
+    read): deadlines use them instead of reading every node; any other status is read as usual."""
+    if connection.in_atomic_block and getattr(connection, _NODE_CACHE_ATTR, (None,))[0] is not connection.run_on_commit:
+        _node_settings_cache(connection.run_on_commit, dict(settings), complete=False)
+
+
+# --- calendars: built once per process -----------------------------------------------------------------------
+_calendars: dict = {}
+
+
+def calendars_forget() -> None:
+    """Drop this process's calendars (a calendar, its hours or overrides changed)."""
+    _calendars.clear()
+
+
+def _calendars_load() -> dict:
+    if _calendars and monotonic_time.monotonic() - _calendars["at"] < CALENDAR_TTL:
+        return _calendars
+    weekly: dict[int, dict[int, list]] = {}
+    for cal_id, weekday, start, end in WorkingHours.objects.values_list("calendar_id", "weekday", "start", "end"):
+        weekly.setdefault(cal_id, {}).setdefault(weekday, []).append(span_of(start, end))
+    overrides: dict[int, dict] = {}
+    for cal_id, day, working, start, end in CalendarDay.objects.values_list(
+        "calendar_id", "date", "is_working", "start", "end"
+    ):
+        days = overrides.setdefault(cal_id, {})
+        if not working:
+            days.setdefault(day, [])
+        elif start is None:
+            days[day] = None if not days.get(day) else days[day]
+        else:
+            spans = days.get(day) or []
+            days[day] = [*spans, span_of(start, end)]
+    by_id, by_warehouse, by_group, default = {}, {}, {}, None
+    for cal_id, name, is_default, warehouse_id, group_id, china in WorkCalendarRow.objects.values_list(
+        "pk", "name", "is_default", "warehouse_id", "group_id", "use_china_holidays"
+    ):
+        by_id[cal_id] = WorkCalendar(
+            weekly=weekly.get(cal_id, {}), overrides=overrides.get(cal_id, {}), china=china, name=name
+        )
+        if warehouse_id is not None:
+            by_warehouse[warehouse_id] = cal_id
+        if group_id is not None:
+            by_group.setdefault(group_id, cal_id)
+        if is_default:
+            default = cal_id
+    _calendars.clear()
+    _calendars.update(
+        at=monotonic_time.monotonic(), by_id=by_id, by_warehouse=by_warehouse, by_group=by_group, default=default
+    )
+    return _calendars
+
+
+def calendar_get(calendar_id: int) -> WorkCalendar | None:
+    return _calendars_load()["by_id"].get(calendar_id)
+
+
+def calendar_choose(*, node: NodeSetting, warehouse_id: int | None) -> int | None:
+    """The calendar a working-time node counts on for an order: the node's, the order's warehouse's, the node
+    owner team's (a calendar bound to its group), else the default."""
+    loaded = _calendars_load()
+    candidates = (
+        node.calendar_id,
+        loaded["by_warehouse"].get(warehouse_id),
+        loaded["by_group"].get(node.owner_group_id),
+        loaded["default"],
+    )
+    for candidate in candidates:
+        if candidate is not None and candidate in loaded["by_id"]:
+            return candidate
+    return None
+
+
+# --- deadlines ----------------------------------------------------------------------------------------------
+def _basis_start(*, status: str, node: NodeSetting, warehouse_id: int | None) -> dict:
+    if not node.minutes:
+        return {}
+    basis = {"status": status, "minutes": node.minutes, "clock": NodeClock.CLOCK, "paused_seconds": 0}
+    if node.clock == NodeClock.WORKING:
+        calendar_id = calendar_choose(node=node, warehouse_id=warehouse_id)
+        if calendar_id is not None:  # no calendar at all: clock time
+            basis.update(clock=NodeClock.WORKING, calendar=calendar_id, calendar_name=calendar_get(calendar_id).name)
+    return basis
+
+
+def _after(basis: dict, start: datetime, seconds: float) -> datetime:
+    """`seconds` of the basis's time after start (a negative remainder — overdue when paused — in clock time)."""
+    calendar = calendar_get(basis["calendar"]) if basis.get("clock") == NodeClock.WORKING else None
+    if calendar is None or seconds <= 0:
+        return start + timedelta(seconds=seconds)
+    return calendar.add_seconds(start, seconds) or start + timedelta(seconds=seconds)
+
+
+def _left(basis: dict, deadline: datetime, now: datetime) -> float:
+    calendar = calendar_get(basis["calendar"]) if basis.get("clock") == NodeClock.WORKING else None
+    if calendar is None or deadline <= now:
+        return (deadline - now).total_seconds()
+    return calendar.seconds_between(now, deadline)
+
+
+def status_deadline(*, status: str, entered_at: datetime, warehouse_id: int | None = None) -> datetime | None:
+    """The deadline of an order entering `status` at `entered_at` afresh (no pause to resume)."""
+    return deadline_fields(status=status, now=entered_at, warehouse_id=warehouse_id)["state_deadline"]
+
+
+def deadline_fields(*, status: str, now: datetime, warehouse_id: int | None = None) -> dict:
+    """state_deadline and deadline_basis of an order that begins in `status` at `now` (intake)."""
+    basis = _basis_start(
+        status=status, node=node_settings(status).get(status, NodeSetting(None)), warehouse_id=warehouse_id
+    )
+    deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
+    return {"state_deadline": deadline, "deadline_basis": basis}
+
+
+def deadline_enter(*, order: Order, from_status: str, now: datetime) -> Order:
+    """Set state_deadline and deadline_basis of an order that has just moved from `from_status` to order.status
+    at `now` (the lifecycle core calls this on every transition)."""
+    to_status = order.status
+    settings = node_settings(to_status)
+    node = settings.get(to_status, NodeSetting(None))
+    old = order.deadline_basis or {}
+    paused = old.get("paused")
+    leaving = settings.get(from_status, NodeSetting(None))
+    if not old and order.state_deadline is not None and leaving.minutes:
+        old = {"status": from_status, "minutes": leaving.minutes, "clock": NodeClock.CLOCK, "paused_seconds": 0}
+    if old.get("status") == from_status and to_status in leaving.pauses and order.state_deadline is not None:
+        # Pause: the node's time left is kept; the pausing state may have a deadline of its own.
+        paused = {
+            "node": from_status,
+            "remaining": _left(old, order.state_deadline, now),
+            "since": now.isoformat(),
+            "basis": old,
+        }
+    elif paused and to_status == paused["node"]:
+        # Resume: the time left continues on the basis the order entered the node with.
+        basis = dict(paused["basis"])
+        since = parse_datetime(paused["since"])
+        basis["paused_seconds"] = int(basis.get("paused_seconds", 0) + (now - since).total_seconds())
+        order.deadline_basis = basis
+        order.state_deadline = _after(basis, now, paused["remaining"])
+        return order
+    elif paused and to_status not in settings.get(paused["node"], NodeSetting(None)).pauses:
+        paused = None  # gone elsewhere: the paused node's clock is dropped
+    basis = _basis_start(status=to_status, node=node, warehouse_id=order.warehouse_id)
+    order.state_deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
+    if paused:
+        basis = {**basis, "paused": paused}
+    order.deadline_basis = basis
+    return order
+
+
+def deadline_basis_text(order: Order, *, now: datetime | None = None) -> str:
+    """What the order page says about its running deadline: "按 X 分钟（工作时间, 日历 Y）计时，已暂停 Z"."""
+    basis = order.deadline_basis or {}
+    paused = basis.get("paused")
+    parts = []
+    if basis.get("minutes"):
+        parts.append(_basis_sentence(basis))
+    if paused:
+        now = now or timezone.now()
+        since = parse_datetime(paused["since"])
+        held = _duration(basis=paused["basis"], extra=(now - since).total_seconds())
+        parts.append(
+            _("The clock of '%(node)s' is paused, %(left)s left; paused %(held)s so far.")
+            % {
+                "node": Status(paused["node"]).label,
+                "left": _minutes_text(max(paused["remaining"], 0)),
+                "held": held,
+            }
+        )
+    return " ".join(parts)
+
+
+def _basis_sentence(basis: dict) -> str:
+    paused = _duration(basis=basis, extra=0)
+    if basis.get("clock") == NodeClock.WORKING:
+        return _("Timed on %(minutes)d minutes (working time, calendar %(calendar)s), paused %(paused)s.") % {
+            "minutes": basis["minutes"],
+            "calendar": basis.get("calendar_name", ""),
+            "paused": paused,
+        }
+    return _("Timed on %(minutes)d minutes (clock time), paused %(paused)s.") % {
+        "minutes": basis["minutes"],
+        "paused": paused,
+    }
+
+
+def _duration(*, basis: dict, extra: float) -> str:
+    return _minutes_text(basis.get("paused_seconds", 0) + extra)
+
+
+def _minutes_text(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes >= 60:
+        return _("%(h)d h %(m)d min") % {"h": minutes // 60, "m": minutes % 60}
+    return _("%(m)d min") % {"m": minutes}
