@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from logistics.services import carrier_state_mappings_ensure
 from orders.selectors import erp_endpoints_forget, promise_thresholds_forget
+from orders.services.calendars import calendar_default_ensure
 from orders.services.deadlines import calendars_forget
 from orders.services.duplicates import duplicate_settings_forget
 from orders.services.nodes import status_nodes_ensure_defaults
@@ -28,6 +29,7 @@ def roles_and_nodes(db):
     status_nodes_ensure_defaults()
     carrier_state_mappings_ensure()  # seeded by a migration; transactional tests flush it
     alert_routes_ensure_defaults()  # likewise
+    calendar_default_ensure()  # likewise
     erp_endpoints_forget()  # the process's list of active ERP endpoints: those of an earlier test are gone
     duplicate_settings_forget()  # likewise the duplicate-check settings row
     notice_config_forget()  # likewise the nodes that notify customers and the SMS channel

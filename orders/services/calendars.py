@@ -1,14 +1,15 @@
 """Working calendars as people edit them: saving through the admin (the deadlines rebuild their calendars), the
 warning about a year whose holidays chinese_calendar does not know, and the daily check that raises it once."""
 
-from datetime import datetime
+from datetime import datetime, time
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
 from orders.calendar import TZ, china_year_known
-from orders.models import Alert, PromiseSettings, WorkCalendar
+from orders.models import Alert, PromiseSettings, WorkCalendar, WorkingHours
 from orders.selectors import promise_thresholds_forget
 from orders.services.alerts import alert_raise
 from orders.services.deadlines import calendars_forget
@@ -25,6 +26,20 @@ def calendar_changed() -> None:
 
 def calendar_save(*, calendar: WorkCalendar) -> WorkCalendar:
     calendar.save()
+    calendar_changed()
+    return calendar
+
+
+def calendar_default_ensure() -> WorkCalendar | None:
+    """The default calendar (Mon–Fri 09:00–18:00) the migration seeds, made again where there is no calendar at all
+    (a database flushed by transactional tests, or set up without migrations' data). Existing calendars are left
+    as people edited them."""
+    if WorkCalendar.objects.exists():
+        return None
+    calendar = WorkCalendar.objects.create(name="默认工作日历", is_default=True)
+    bulk_create_with_history(
+        [WorkingHours(calendar=calendar, weekday=day, start=time(9), end=time(18)) for day in range(5)], WorkingHours
+    )
     calendar_changed()
     return calendar
 
