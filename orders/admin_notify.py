@@ -3,14 +3,14 @@ carriers' keys), each person's settings, group routes, message templates with a 
 and the delivery log (read-only; 客服 and 运营主管 read it) with 重新发送 for dead rows."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
-from orders.admin_outbox import SecretsHiddenWhenViewOnly, SecretsKeptForm
+from config.admin import HistoryAdmin
+from orders.admin_outbox import DeliveryLogAdmin, SecretsHiddenWhenViewOnly, SecretsKeptForm
 from orders.models import (
     NOTIFICATION_SECRET_FIELDS,
     MessageTemplate,
@@ -153,7 +153,7 @@ class MessageTemplateAdmin(HistoryAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+class NotificationAdmin(DeliveryLogAdmin):
     """The delivery log: every message, whether it went, and what the channel answered. Only the notification
     services write it; a dead row is put back by 重新发送."""
 
@@ -208,31 +208,14 @@ class NotificationAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     def channel_name(self, obj: Notification) -> str:
         return str(obj.channel or "—")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # nothing on the row is edited by hand
-
-    def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("orders.retry_notification")
+    retry_permission = "orders.retry_notification"
 
     @admin.action(description=_("Send again"), permissions=["retry"])
     def retry(self, request, queryset):
-        count = notifications_retry(notifications=queryset, actor=request.user)
-        skipped = queryset.count() - count
-        if count:
-            self.message_user(
-                request,
-                gettext("%(n)d notification(s) put back: they are sent again now.") % {"n": count},
-                messages.SUCCESS,
-            )
-        if skipped:
-            self.message_user(
-                request,
-                gettext("%(n)d skipped: only dead notifications are sent again.") % {"n": skipped},
-                messages.INFO,
-            )
+        self.dead_rows_retry(
+            request,
+            queryset,
+            service=lambda rows, actor: notifications_retry(notifications=rows, actor=actor),
+            retried=gettext("%(n)d notification(s) put back: they are sent again now."),
+            skipped=gettext("%(n)d skipped: only dead notifications are sent again."),
+        )

@@ -159,8 +159,41 @@ class ShipConfirmSettingsInline(SecretsHiddenWhenViewOnly, admin.StackedInline):
     verbose_name_plural = _("ship confirmation to this channel (发货回传)")
 
 
+class DeliveryLogAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+    """A log only a delivery service writes (outbox messages, notifications): read-only, and its dead rows put back
+    by a retry action that calls the service. Subclasses name `retry_permission` and call `dead_rows_retry` from
+    their own action (its label is theirs)."""
+
+    retry_permission = ""  # "app_label.codename"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # nothing on the row is edited by hand
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm(self.retry_permission)
+
+    def dead_rows_retry(self, request, queryset, *, service, retried: str, skipped: str) -> None:
+        """`service(rows, actor)` puts back the dead rows among those selected and returns how many."""
+        try:
+            count = service(queryset, request.user)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        left = queryset.count() - count
+        if count:
+            self.message_user(request, retried % {"n": count}, messages.SUCCESS)
+        if left:
+            self.message_user(request, skipped % {"n": left}, messages.INFO)
+
+
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+class OutboxMessageAdmin(DeliveryLogAdmin):
     """What the hub told (or still owes) the ERP and the channels. Only the delivery service writes these rows;
     a dead letter is put back by 重新推送."""
 
@@ -206,36 +239,15 @@ class OutboxMessageAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
     def receiver(self, obj: OutboxMessage) -> str:
         return str(obj.endpoint or obj.channel or "—")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # nothing on the row is edited by hand
-
-    def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm("orders.retry_outboxmessage")
+    retry_permission = "orders.retry_outboxmessage"
 
     @admin.action(description=_("Push again"), permissions=["retry"])
     def retry(self, request, queryset):
         """Put the selected dead letters back in the queue (the service leaves the others as they are)."""
-        try:
-            count = outbox_messages_retry(messages=queryset, actor=request.user)
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-            return
-        skipped = queryset.count() - count
-        if count:
-            self.message_user(
-                request,
-                gettext("%(n)d message(s) put back: they are pushed again now.") % {"n": count},
-                messages.SUCCESS,
-            )
-        if skipped:
-            self.message_user(
-                request,
-                gettext("%(n)d skipped: only dead letters are pushed again.") % {"n": skipped},
-                messages.INFO,
-            )
+        self.dead_rows_retry(
+            request,
+            queryset,
+            service=lambda rows, actor: outbox_messages_retry(messages=rows, actor=actor),
+            retried=gettext("%(n)d message(s) put back: they are pushed again now."),
+            skipped=gettext("%(n)d skipped: only dead letters are pushed again."),
+        )
