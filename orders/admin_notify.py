@@ -49,6 +49,8 @@ class NotificationChannelForm(SecretsKeptForm):
             "rate_per_minute",
             "max_attempts",
             "timeout_seconds",
+            "sms_daily_per_number",
+            "sms_daily_per_template",
             "is_active",
         )
 

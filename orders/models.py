@@ -892,6 +892,7 @@ class Alert(models.Model):
         SHIP_CONFIRM_FAILED = "ship_confirm_failed", _("Ship confirmation to the channel failed")
         CHANNEL_PULL_FAILING = "channel_pull_failing", _("Channel pull failing")
         CALENDAR_YEAR_UNKNOWN = "calendar_year_unknown", _("Holidays of a year unknown")
+        NOTIFICATION_DEAD = "notification_dead", _("Notification delivery failed")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):
@@ -1507,6 +1508,13 @@ class NotificationChannel(models.Model):
     timeout_seconds = models.PositiveSmallIntegerField(
         _("timeout (seconds)"), default=5, validators=[MinValueValidator(1)]
     )
+    # SMS gateways refuse past these per number and day (Asia/Shanghai day): the sender skips before that.
+    sms_daily_per_number = models.PositiveSmallIntegerField(
+        _("SMS per number per day"), default=40, validators=[MinValueValidator(1)]
+    )
+    sms_daily_per_template = models.PositiveSmallIntegerField(
+        _("SMS per number per template per day"), default=50, validators=[MinValueValidator(1)]
+    )
     is_active = models.BooleanField(_("on"), default=True)
     # Set by the sender when the robot says "too many" (DingTalk 130101, WeCom 45009): nothing is sent before.
     blocked_until = models.DateTimeField(_("blocked until"), null=True, blank=True, editable=False)
@@ -1654,6 +1662,8 @@ class Notification(models.Model):
         Order, models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("order")
     )
     notice_kind = models.CharField(_("customer notice kind"), max_length=32, blank=True)
+    # The message template's key ("alert:<kind>", "status:<status>", "notice:<kind>"): SMS limits count per template.
+    template_key = models.CharField(_("message kind"), max_length=48, blank=True)
     severity = models.CharField(_("severity"), max_length=16, choices=Alert.Severity.choices, blank=True)
     title = models.CharField(_("title"), max_length=200, blank=True)
     body = models.TextField(_("text"), blank=True)
@@ -1690,6 +1700,12 @@ class Notification(models.Model):
                 name="notification_due_idx",
             ),
             models.Index(fields=["channel", "sent_at"], condition=Q(digest__isnull=True), name="notification_sent_idx"),
+            # The SMS daily limits: what each number was sent today, counted once per batch.
+            models.Index(
+                fields=["channel", "recipient", "sent_at"],
+                condition=Q(state="sent"),
+                name="notification_sms_day_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -293,5 +293,11 @@ DEFAULT_ALERT_ROUTES = {  # alert kind: (owner group or None, severity, note)
         "warning",
         "节假日未发布（chinese-calendar 未收录）：按每周工作时间计算，请在日历例外中补充节假日与调休。",
     ),
+    "notification_dead": (
+        "运营主管",
+        "critical",
+        "通知发送失败（机器人或短信网关多次失败或拒绝）：检查通知渠道的地址与密钥后在「通知日志」中点「重新发送」，"
+        "该渠道再次发送成功即自动解决。",
+    ),
     "other": ("客服", "warning", "其他需要人工处理的事项（如改址拦截、渠道重推的订单）。"),
 }

@@ -136,6 +136,7 @@ def _robot_row(alert: Alert, channel: NotificationChannel, texts: Texts, now: da
         body=body,
         next_attempt_at=now,
         dedupe_key=f"alert:{alert.pk}:channel:{channel.pk}",
+        template_key=f"alert:{alert.kind}",
     )
 
 
@@ -245,6 +246,7 @@ def alert_notifications_plan(*, now: datetime | None = None, limit: int = PLAN_B
                             body=body,
                             next_attempt_at=due,
                             dedupe_key=key,
+                            template_key=f"alert:{alert.kind}",
                             **({} if recipient else NO_ADDRESS),
                         )
                     )
@@ -286,6 +288,7 @@ def customer_notice_rows(
             params={**order_values(order, node=node), "template_code": template.sms_template_code if template else ""},
             next_attempt_at=now,
             dedupe_key=f"notice:{order.pk}:{kind}",
+            template_key=key,
         )
         if channel is None:
             row.state, row.errmsg = Notification.State.SKIPPED, _("没有开启的短信通道。 No SMS channel is switched on.")

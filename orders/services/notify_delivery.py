@@ -10,6 +10,10 @@
 - HTTP 200 with errcode ≠ 0 is a failure; 130101 / 45009 (too many) block the robot for ROBOT_BLOCK; other
   failures retry with doubling backoff; after the channel's max attempts (or a refusal) the row is dead.
 - Email goes through Django mail (settings EMAIL_*).
+- SMS: a masked number is never sent to; past the channel's daily limits per number (40) and per number and
+  template (50), counted over the Asia/Shanghai day in one indexed query per batch, a row is skipped with the reason.
+- A row that dies (max attempts, a refusal) raises one `notification_dead` alert per channel and hour, naming the
+  channel, recipient and errcode; it resolves itself when the channel delivers again.
 
 Jobs: `orders.jobs.deliver_notifications` (asked on commit by the planner) and `orders.jobs.sweep_notifications`
 (every minute: plan, the allocation notices, then whatever is due)."""
@@ -18,6 +22,7 @@ import logging
 import random
 import smtplib
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,13 +30,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.queue import job_enqueue_on_commit
 from orders.erp.base import HttpClient, Unavailable
-from orders.models import Notification, NotificationChannel
+from orders.models import Alert, Notification, NotificationChannel
 from orders.notify_adapters import (
     Outcome,
     digest_text,
@@ -41,6 +46,8 @@ from orders.notify_adapters import (
     sms_request,
     wecom_request,
 )
+from orders.phones import MASKED_RE
+from orders.services.alerts import alert_raise, alert_resolve
 from orders.services.notify import DELIVER_JOB, QUEUE, deliveries_ask
 
 logger = logging.getLogger(__name__)
@@ -58,6 +65,7 @@ class Sent:
     folded: int = 0
     failed: int = 0
     dead: int = 0
+    skipped: int = 0
 
 
 def backoff(*, attempts: int) -> timedelta:
@@ -123,6 +131,107 @@ def _record(row: Notification, outcome: Outcome, channel: NotificationChannel, *
 
 
 FIELDS = ["state", "errcode", "errmsg", "attempts", "next_attempt_at", "sent_at", "digest"]
+
+
+def _day_start(now: datetime) -> datetime:
+    """Midnight of `now`'s day in the project's time zone (Asia/Shanghai): the SMS limits' day."""
+    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _skip(row: Notification, errcode: str, errmsg: str, result: Sent) -> None:
+    row.state, row.errcode, row.errmsg = Notification.State.SKIPPED, errcode, errmsg[:500]
+    result.skipped += 1
+
+
+def _sms_within_limits(
+    channel: NotificationChannel, rows: list[Notification], *, allowance: int, now: datetime, result: Sent
+) -> tuple[list[Notification], list[Notification]]:
+    """(to send, skipped) among `rows`, in order, at most `allowance` to send: a masked number is skipped, and
+    so is a number past the channel's daily limits (what each number was sent today: one grouped query)."""
+    per_number: Counter[str] = Counter()
+    per_template: Counter[tuple[str, str]] = Counter()
+    today = (
+        Notification.objects.filter(
+            channel=channel,
+            state=Notification.State.SENT,
+            sent_at__gte=_day_start(now),
+            recipient__in={row.recipient for row in rows},
+        )
+        .values("recipient", "template_key")
+        .annotate(n=Count("pk"))
+        .values_list("recipient", "template_key", "n")
+        .order_by()
+    )
+    for recipient, template, n in today:
+        per_number[recipient] += n
+        per_template[(recipient, template)] += n
+    send: list[Notification] = []
+    skipped: list[Notification] = []
+    for row in rows:
+        if len(send) >= allowance:
+            break
+        number, template = row.recipient, (row.recipient, row.template_key)
+        if MASKED_RE.match(number or ""):
+            _skip(row, "masked", _("手机号已脱敏，不发送短信。 The phone number is masked: no SMS is sent."), result)
+        elif per_number[number] >= channel.sms_daily_per_number:
+            _skip(
+                row,
+                "day_limit",
+                _("超过该号码每日短信上限（%(n)d 条），今日不再发送。 Over this number's daily SMS limit (%(n)d).")
+                % {"n": channel.sms_daily_per_number},
+                result,
+            )
+        elif per_template[template] >= channel.sms_daily_per_template:
+            _skip(
+                row,
+                "day_limit",
+                _(
+                    "超过该号码同一模板每日短信上限（%(n)d 条），今日不再发送。 "
+                    "Over this number's daily SMS limit for this template (%(n)d)."
+                )
+                % {"n": channel.sms_daily_per_template},
+                result,
+            )
+        else:
+            per_number[number] += 1
+            per_template[template] += 1
+            send.append(row)
+            continue
+        skipped.append(row)
+    return send, skipped
+
+
+def _dead_alert(channel: NotificationChannel, dead: list[Notification], *, now: datetime) -> None:
+    """One open alert per channel and hour (its message: the latest dead row), not one per row."""
+    last = dead[-1]
+    alert_raise(
+        kind=Alert.Kind.NOTIFICATION_DEAD,
+        message=_(
+            "Notifications on channel %(channel)s failed: %(n)d message(s) dead, the last to %(recipient)s, "
+            "errcode %(errcode)s %(errmsg)s. Fix the channel, then send them again from the notification log."
+        )
+        % {
+            "channel": channel.name,
+            "n": len(dead),
+            "recipient": last.recipient or "—",
+            "errcode": last.errcode or "—",
+            "errmsg": last.errmsg[:200],
+        },
+        dedupe_key=f"{DEAD_KEY_PREFIX % channel.pk}{timezone.localtime(now):%Y%m%d%H}",
+        restate=True,
+    )
+
+
+DEAD_KEY_PREFIX = "notification_dead:%d:"
+
+
+def _dead_alerts_resolve(channel: NotificationChannel) -> int:
+    return alert_resolve(
+        alerts=Alert.objects.filter(
+            kind=Alert.Kind.NOTIFICATION_DEAD, dedupe_key__startswith=DEAD_KEY_PREFIX % channel.pk
+        ),
+        resolution=_("The channel delivered again."),
+    )
 
 
 def _line(row: Notification) -> str:
@@ -191,10 +300,12 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
                 if due.exists():
                     job_enqueue_on_commit(job=DELIVER_JOB, queue=QUEUE, delay=WINDOW, channel_id=channel.pk)
                 return result
-            rows = list(due[:CLAIM_LIMIT])
-            if not rows:
+            claimed = list(due[:CLAIM_LIMIT])
+            if not claimed:
                 return result
-            touched: list[Notification] = []
+            rows, touched = claimed, []
+            if channel.kind == NotificationChannel.Kind.SMS:
+                rows, touched = _sms_within_limits(channel, claimed, allowance=allowance, now=now, result=result)
             if channel.is_robot and len(rows) > allowance:
                 for group in _digest_groups(rows)[:allowance]:
                     digest, outcome = _digest(channel, group, client, now=now)
@@ -233,8 +344,13 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
                         break
             if touched:
                 Notification.objects.bulk_update(touched, FIELDS)
+            dead = [row for row in touched if row.state == Notification.State.DEAD]
+            if dead:
+                _dead_alert(channel, dead, now=now)
+            elif result.sent or result.folded:
+                _dead_alerts_resolve(channel)
             retries = [row.next_attempt_at for row in touched if row.state == Notification.State.FAILED]
-            if retries or len(rows) > len(touched):
+            if retries or len(claimed) > len(touched):
                 first = min(retries) if retries else now + WINDOW
                 job_enqueue_on_commit(
                     job=DELIVER_JOB, delay=max(first - now, timedelta(seconds=1)), channel_id=channel.pk
@@ -251,7 +367,7 @@ def notifications_deliver_due(*, channel_id: int | None = None, now: datetime | 
     channels = Notification.objects.filter(state__in=DUE, next_attempt_at__lte=now, channel__is_active=True)
     if channel_id is not None:
         channels = channels.filter(channel_id=channel_id)
-    totals = {"sent": 0, "folded": 0, "failed": 0, "dead": 0}
+    totals = {"sent": 0, "folded": 0, "failed": 0, "dead": 0, "skipped": 0}
     client = HttpClient()
     try:
         for pk in sorted(set(channels.values_list("channel_id", flat=True))):

@@ -1,8 +1,12 @@
-"""Real local peers for notification tests: a tiny SMTP server (aiosmtpd is not installed) on a thread."""
+"""Real local peers for notification tests: a tiny SMTP server (aiosmtpd is not installed) on a thread, an SMS
+gateway and a group robot on pytest-httpserver."""
 
+import json
 import socketserver
 import threading
 from dataclasses import dataclass, field
+
+from werkzeug import Response
 
 
 @dataclass
@@ -68,3 +72,55 @@ class SMTPServer(socketserver.ThreadingTCPServer):
     def __exit__(self, *exc) -> None:
         self.shutdown()
         self.server_close()
+
+
+class SmsGateway:
+    """A generic JSON SMS gateway on pytest-httpserver: answers OK to real numbers and refuses masked ones (as
+    Aliyun does); `phones` lists the numbers it was asked to text."""
+
+    PATH = "/sms"
+
+    def __init__(self, httpserver) -> None:
+        self.httpserver = httpserver
+        httpserver.expect_request(self.PATH).respond_with_handler(self._answer)
+
+    def _answer(self, request) -> Response:
+        body = json.loads(request.get_data())
+        if "*" in body["phone"]:
+            return Response(json.dumps({"code": "isv.MOBILE_NUMBER_ILLEGAL", "message": "非法手机号"}))
+        return Response(json.dumps({"code": "OK", "message": "OK"}), content_type="application/json")
+
+    @property
+    def url(self) -> str:
+        return self.httpserver.url_for(self.PATH)
+
+    @property
+    def phones(self) -> list[str]:
+        return [json.loads(request.get_data())["phone"] for request, _response in self.httpserver.log]
+
+
+class Robot:
+    """A WeCom / DingTalk group robot on pytest-httpserver that answers every message with `errcode` (0: taken;
+    310000: keyword missing, a refusal in HTTP 200). `answer` changes what it says from then on."""
+
+    PATH = "/robot/send"
+
+    def __init__(self, httpserver, errcode: int = 0) -> None:
+        self.httpserver = httpserver
+        self.errcode = errcode
+        httpserver.expect_request(self.PATH).respond_with_handler(self._answer)
+
+    def answer(self, errcode: int) -> None:
+        self.errcode = errcode
+
+    def _answer(self, request) -> Response:
+        errmsg = "ok" if self.errcode == 0 else "keywords not in content"
+        return Response(json.dumps({"errcode": self.errcode, "errmsg": errmsg}), content_type="application/json")
+
+    @property
+    def url(self) -> str:
+        return self.httpserver.url_for(f"{self.PATH}?access_token=t0k")
+
+    @property
+    def messages(self) -> list[dict]:
+        return [json.loads(request.get_data()) for request, _response in self.httpserver.log]

@@ -1,13 +1,22 @@
 """Notifications in the admin: 运营主管 configures channels (secrets never shown back) and templates (refused
 with a clear error, previewed against a real order); 客服 reads the delivery log (issue 13)."""
 
+import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from orders.models import MessageTemplate, Notification, NotificationChannel, Source
+from orders.models import (
+    MessageTemplate,
+    Notification,
+    NotificationChannel,
+    NotificationGroupRoute,
+    NotificationSettings,
+    Source,
+)
 from orders.services.alerts import alert_raise
 from orders.services.notify import alert_notifications_plan
 from orders.services.transitions import order_transition
-from tests.factories import make_order
+from tests.factories import make_order, user_with_role
 
 SECRET = "SEC-very-secret-value"
 
@@ -25,6 +34,8 @@ def channel_form(**overrides) -> dict:
         "rate_per_minute": "18",
         "max_attempts": "6",
         "timeout_seconds": "5",
+        "sms_daily_per_number": "40",
+        "sms_daily_per_template": "50",
         "is_active": "on",
     }
     data.update(overrides)
@@ -97,3 +108,62 @@ def test_manager_sends_a_dead_row_again(client, yunying):
     assert response.status_code == 302
     row.refresh_from_db()
     assert (row.state, row.attempts) == ("queued", 0)
+
+
+def test_manager_template_with_an_unknown_placeholder_is_refused_naming_it(client, yunying):
+    client.force_login(yunying)
+    response = client.post(
+        reverse("admin:orders_messagetemplate_add"),
+        {"key": "status:paid", "title": "", "body": "订单 {order_number} {buyer}", "sms_template_code": ""},
+    )
+    assert response.status_code == 200
+    assert "未知占位符 {buyer}" in response.content.decode()
+    assert not MessageTemplate.objects.exists()
+
+
+NOTIFY_PAGES = (
+    "notification",
+    "messagetemplate",
+    "notificationchannel",
+    "notificationsettings",
+    "notificationgrouproute",
+)
+# What each role may open: 客服 reads the log and the templates; 运营主管 and 管理员 everything.
+MAY_OPEN = {
+    "客服": {"notification", "messagetemplate"},
+    "运营主管": set(NOTIFY_PAGES),
+    "管理员": set(NOTIFY_PAGES),
+}
+
+
+@pytest.mark.parametrize("role", list(MAY_OPEN))
+def test_each_role_opens_the_delivery_log_and_notify_pages_it_may_and_no_others(client, role):
+    channel = NotificationChannel.objects.create(name="企微群", kind="wecom", url="https://qyapi.weixin.qq.com/x")
+    lead = user_with_role("仓库", "lead")
+    prefs = NotificationSettings.objects.create(user=lead, email="lead@example.com")
+    route = NotificationGroupRoute.objects.create(group=Group.objects.get(name="仓库"), channel=channel)
+    template = MessageTemplate.objects.create(key="alert:*", body="提醒：{message}")
+    alert_raise(kind="other", message="订单 SO9 需要处理", notify_channel=channel)
+    alert_notifications_plan()
+    objects = {
+        "notification": Notification.objects.get(),
+        "messagetemplate": template,
+        "notificationchannel": channel,
+        "notificationsettings": prefs,
+        "notificationgrouproute": route,
+    }
+    client.force_login(user_with_role(role, f"who-{role}"))
+    for name in NOTIFY_PAGES:
+        pages = [
+            reverse(f"admin:orders_{name}_changelist"),
+            reverse(f"admin:orders_{name}_change", args=[objects[name].pk]),
+        ]
+        for url in pages:
+            status = client.get(url).status_code
+            assert status == (200 if name in MAY_OPEN[role] else 403), (role, url, status)
+    log = client.get(reverse("admin:orders_notification_changelist")).content.decode()
+    assert "企微群" in log
+    assert ('value="retry"' in log) == (role != "客服")  # 重新发送 is for who configures the channels
+    home = client.get(reverse("admin:index"))
+    assert home.status_code == 200
+    assert (reverse("admin:orders_notificationchannel_changelist") in home.content.decode()) == (role != "客服")

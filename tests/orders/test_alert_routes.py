@@ -79,6 +79,7 @@ def test_migration_seeds_one_route_per_alert_kind_with_todays_owners():
         "ship_confirm_failed": "客服",  # the platform's ship-by deadline: customer service acts
         "channel_pull_failing": "运营主管",  # a platform keeps refusing or failing: the manager checks its settings
         "calendar_year_unknown": "运营主管",  # next year's holidays unknown: the manager adds them as overrides
+        "notification_dead": "运营主管",  # a robot or SMS gateway keeps failing: who configures the channels
         "other": "客服",
     }
     assert (routes["breaker_tripped"].severity, routes["rule_error"].severity) == ("critical", "critical")
