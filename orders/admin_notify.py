@@ -195,6 +195,7 @@ class NotificationAdmin(DeliveryLogAdmin):
         "alert",
         "order",
         "notice_kind",
+        "template_key",
         "severity",
         "title",
         "body",

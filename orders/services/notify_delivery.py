@@ -143,6 +143,20 @@ def _skip(row: Notification, errcode: str, errmsg: str, result: Sent) -> None:
     result.skipped += 1
 
 
+def sms_sent_today(channel: NotificationChannel, recipients: set[str], *, now: datetime) -> QuerySet:
+    """(recipient, template key, how many) sent on the channel today to `recipients`: one grouped query on the
+    index notification_sms_day_idx."""
+    return (
+        Notification.objects.filter(
+            channel=channel, state=Notification.State.SENT, sent_at__gte=_day_start(now), recipient__in=recipients
+        )
+        .values("recipient", "template_key")
+        .annotate(n=Count("pk"))
+        .values_list("recipient", "template_key", "n")
+        .order_by()
+    )
+
+
 def _sms_within_limits(
     channel: NotificationChannel, rows: list[Notification], *, allowance: int, now: datetime, result: Sent
 ) -> tuple[list[Notification], list[Notification]]:
@@ -150,19 +164,7 @@ def _sms_within_limits(
     so is a number past the channel's daily limits (what each number was sent today: one grouped query)."""
     per_number: Counter[str] = Counter()
     per_template: Counter[tuple[str, str]] = Counter()
-    today = (
-        Notification.objects.filter(
-            channel=channel,
-            state=Notification.State.SENT,
-            sent_at__gte=_day_start(now),
-            recipient__in={row.recipient for row in rows},
-        )
-        .values("recipient", "template_key")
-        .annotate(n=Count("pk"))
-        .values_list("recipient", "template_key", "n")
-        .order_by()
-    )
-    for recipient, template, n in today:
+    for recipient, template, n in sms_sent_today(channel, {row.recipient for row in rows}, now=now):
         per_number[recipient] += n
         per_template[(recipient, template)] += n
     send: list[Notification] = []

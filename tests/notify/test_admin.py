@@ -2,6 +2,7 @@
 with a clear error, previewed against a real order); 客服 reads the delivery log (issue 13)."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
@@ -136,6 +137,10 @@ MAY_OPEN = {
 }
 
 
+def user_of(client):
+    return get_user_model().objects.get(pk=client.session["_auth_user_id"])
+
+
 @pytest.mark.parametrize("role", list(MAY_OPEN))
 def test_each_role_opens_the_delivery_log_and_notify_pages_it_may_and_no_others(client, role):
     channel = NotificationChannel.objects.create(name="企微群", kind="wecom", url="https://qyapi.weixin.qq.com/x")
@@ -164,6 +169,9 @@ def test_each_role_opens_the_delivery_log_and_notify_pages_it_may_and_no_others(
     log = client.get(reverse("admin:orders_notification_changelist")).content.decode()
     assert "企微群" in log
     assert ('value="retry"' in log) == (role != "客服")  # 重新发送 is for who configures the channels
+    # the outbox's delivery log (the same read-only admin) opens for whoever may view it
+    outbox = client.get(reverse("admin:orders_outboxmessage_changelist")).status_code
+    assert outbox == (200 if user_of(client).has_perm("orders.view_outboxmessage") else 403)
     home = client.get(reverse("admin:index"))
     assert home.status_code == 200
     assert (reverse("admin:orders_notificationchannel_changelist") in home.content.decode()) == (role != "客服")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from orders.models import Alert, Notification, NotificationChannel, NotificationSettings
 from orders.services.alerts import alert_raise
 from orders.services.notify import alert_notifications_plan, parcel_stalled_notice
-from orders.services.notify_delivery import channel_deliver, notifications_deliver_due
+from orders.services.notify_delivery import channel_deliver, notifications_deliver_due, sms_sent_today
 from tests.factories import make_order, user_with_role
 from tests.notify.peers import Robot, SmsGateway
 
@@ -212,3 +212,48 @@ def test_email_goes_through_django_mail(settings):
     assert notifications_deliver_due()["sent"] == 1
     (message,) = mail.outbox
     assert message.to == ["boss@example.com"] and "订单 SO7 超时未发货" in message.body
+
+
+def test_a_wecom_200_with_an_errcode_is_a_failure_retried_with_doubling_backoff(httpserver):
+    robot = Robot(httpserver, errcode=93000)  # HTTP 200 {"errcode": 93000}: the webhook is invalid
+    channel = NotificationChannel.objects.create(name="企微群", kind="wecom", url=robot.url)
+    robot_alert(channel, "订单 SO1 超时未发货")
+    alert_notifications_plan()
+    assert notifications_deliver_due()["failed"] == 1
+    row = Notification.objects.get()
+    assert (row.state, row.errcode, row.attempts) == ("failed", "93000", 1)
+    assert row.next_attempt_at > timezone.now() + timedelta(seconds=20)  # 30 s ± a quarter
+    notifications_deliver_due(now=row.next_attempt_at)
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("failed", 2) and len(robot.messages) == 2
+    assert row.next_attempt_at > timezone.now() + timedelta(seconds=40)  # 60 s ± a quarter
+    assert not dead_alerts()  # not dead yet
+
+
+def test_quiet_hours_hold_a_warning_until_they_end_while_a_critical_goes_at_once(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    email = NotificationChannel.objects.create(name="邮件", kind="email")
+    user = user_with_role("运营主管", "night")
+    prefs = NotificationSettings.objects.create(
+        user=user, email="night@example.com", quiet_from="22:00", quiet_until="08:00"
+    )
+    prefs.channels.add(email)
+    night = timezone.make_aware(timezone.datetime(2026, 3, 2, 23, 30))
+    alert_raise(kind=Alert.Kind.OTHER, message="普通提醒", owner_user=user, severity="warning")
+    alert_raise(kind=Alert.Kind.OTHER, message="严重提醒", owner_user=user, severity="critical", dedupe_key="c")
+    alert_notifications_plan(now=night)
+    notifications_deliver_due(now=night)
+    assert [m.body for m in mail.outbox] == ["严重提醒"]
+    notifications_deliver_due(now=night + timedelta(hours=8))  # 07:30: still quiet
+    assert len(mail.outbox) == 1
+    notifications_deliver_due(now=night + timedelta(hours=8, minutes=30))  # 08:00
+    assert [m.body for m in mail.outbox] == ["严重提醒", "普通提醒"]
+
+
+def test_the_daily_count_reads_the_sms_day_index():
+    channel = NotificationChannel.objects.create(name="短信", kind="sms", url="http://127.0.0.1:9/sms")
+    query = sms_sent_today(channel, {NUMBER, OTHER_NUMBER}, now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: ask which index the plan can use
+        plan = query.explain()
+    assert "notification_sms_day_idx" in plan
