@@ -56,6 +56,7 @@ ROBOT_BLOCK = timedelta(minutes=10)
 WINDOW = timedelta(minutes=1)
 DUE = (Notification.State.QUEUED, Notification.State.FAILED)
 CLAIM_LIMIT = 500
+DEAD_KEY_PREFIX = "notification_dead:%d:"  # + the hour: one notification_dead alert per channel and hour
 DIGEST_MAX_BYTES = 3500  # a digest's text, below WeCom's 4096 bytes of markdown with its title
 
 
@@ -224,9 +225,6 @@ def _dead_alert(channel: NotificationChannel, dead: list[Notification], *, now: 
     )
 
 
-DEAD_KEY_PREFIX = "notification_dead:%d:"
-
-
 def _dead_alerts_resolve(channel: NotificationChannel) -> int:
     return alert_resolve(
         alerts=Alert.objects.filter(
@@ -355,7 +353,7 @@ def channel_deliver(*, channel_id: int, client: HttpClient | None = None, now: d
             if retries or len(claimed) > len(touched):
                 first = min(retries) if retries else now + WINDOW
                 job_enqueue_on_commit(
-                    job=DELIVER_JOB, delay=max(first - now, timedelta(seconds=1)), channel_id=channel.pk
+                    job=DELIVER_JOB, queue=QUEUE, delay=max(first - now, timedelta(seconds=1)), channel_id=channel.pk
                 )
     finally:
         if own:

@@ -3,6 +3,7 @@ issue 13 checked against real local robots, an SMS gateway and Django's mail."""
 
 from datetime import timedelta
 
+import django_rq
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -257,3 +258,18 @@ def test_the_daily_count_reads_the_sms_day_index():
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: ask which index the plan can use
         plan = query.explain()
     assert "notification_sms_day_idx" in plan
+
+
+def test_a_failed_row_asks_its_sender_again_on_the_notifications_queue(httpserver, django_capture_on_commit_callbacks):
+    queue = django_rq.get_queue("notifications")
+    queue.empty()
+    for job_id in queue.scheduled_job_registry.get_job_ids():
+        queue.scheduled_job_registry.remove(job_id, delete_job=True)
+    channel = robot_channel(Robot(httpserver, errcode=310000))  # refused: retried with backoff
+    robot_alert(channel, "订单 SO1 超时未发货")
+    alert_notifications_plan()
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications_deliver_due()
+    assert Notification.objects.get().state == "failed"
+    (job_id,) = queue.scheduled_job_registry.get_job_ids()
+    assert queue.fetch_job(job_id).kwargs == {"channel_id": channel.pk}
