@@ -13,11 +13,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from werkzeug import Response
 
+from logistics.models import Carrier, Shipment
 from orders.models import MessageTemplate, Notification, NotificationChannel, Order, Source
 from orders.services.notify import allocation_slow_notices, message_template_preview, parcel_stalled_notice
 from orders.services.notify_delivery import notifications_deliver_due
+from orders.services.tracking import parcel_stalled, parcels_stall_sweep
 from orders.services.transitions import order_transition
 from tests.factories import make_order
+from tests.logistics.parcels import printed
 
 MASKED = "138****5678"
 
@@ -173,3 +176,18 @@ def test_a_template_is_used_and_previewed_against_a_real_order(httpserver):
     )
     notifications_deliver_due()
     assert sent_to(httpserver)[0]["text"] == f"【好物】订单 {order.number} 付款成功"
+
+
+def test_a_parcel_that_stalls_tells_the_customer_once_even_when_it_stalls_again(httpserver, stocked):
+    gateway(httpserver)
+    carrier = Carrier.objects.create(code="deppon", name="德邦", adapter="generic", callback_secret="s3cret")
+    order = printed(carrier, number="DPK0001")
+    Shipment.objects.update(created_at=timezone.now() - timedelta(hours=37))
+    # when: the stall sweep flags it, and later the parcel stalls once more
+    assert parcels_stall_sweep() == 1
+    parcel_stalled(shipment=Shipment.objects.get(), why="又一次停滞")
+    notifications_deliver_due()
+    # then: one SMS to the receiver about the parcel (besides the order's 付款成功 notice)
+    (sms,) = [sms for sms in sent_to(httpserver) if "物流信息暂未更新" in sms["text"]]
+    assert sms["phone"] == "13812345678" and order.number in sms["text"]
+    assert Notification.objects.get(order=order, notice_kind="parcel_stalled").state == "sent"
