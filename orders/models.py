@@ -226,7 +226,8 @@ class Order(FSMModelMixin, models.Model):
     state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
     # What the running state_deadline was computed from (orders.services.deadlines writes it on every
     # transition): {"status", "minutes", "clock", "calendar", "calendar_name", "paused_seconds"}, and while the
-    # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis"}.
+    # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis", "cause"} (the
+    # pause token; a clock stopped in place — a presale waiting for its balance — has only "paused", no deadline).
     deadline_basis = models.JSONField(_("deadline basis"), default=dict, blank=True, editable=False)
 
     payment_status = models.CharField(

@@ -2,9 +2,13 @@
 
 The lifecycle core calls `deadline_enter` on every transition (the one place deadlines are set). A node counts
 clock time or working time (orders/calendar.py: the node's calendar, else the order's warehouse's, else the
-default one). A node's pausing states stop its clock: leaving the node for one of them keeps the time left in
-`deadline_basis["paused"]` (moving on to another of its pausing states keeps it too), and coming back resumes it
-on the basis the order entered with — a timeout changed meanwhile applies to orders that enter after the change.
+default one). A node's pause tokens (StatusNode.pause_states) stop its clock: leaving the node for a pausing
+status, or for a hold of a pausing kind ("hold:customer", "hold:approval"), keeps the time left in
+`deadline_basis["paused"]` with its cause (moving on to another pausing state keeps it too), and coming back
+resumes it on the basis the order entered with — a timeout changed meanwhile applies to orders that enter after
+the change. "presale_balance" stops the clock where the order stays: the deposit's self-transition
+(placed → placed, inside the payment service's locked run) calls `deadline_pause`; the order has no deadline
+until the balance is paid (then 'placed' is done) — `deadline_resume` starts a clock stopped in place again.
 
 Node settings are read once per transaction (bound to the connection's on-commit list, as before: a paid POST
 enters three statuses); calendars are built once per process and rebuilt after CALENDAR_TTL seconds or at once
