@@ -40,8 +40,9 @@ from orders.models import (
     OrderLine,
     Source,
     StaffProfile,
-    Status,
     StatusNode,
+    pause_token_choices,
+    pause_tokens_problem,
 )
 from orders.services.address import (
     ADDRESS_FIELDS,
@@ -51,7 +52,7 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
-from orders.services.deadlines import deadline_basis_text, node_settings_forget
+from orders.services.deadlines import deadline_basis_text, deadline_paused_text, node_settings_forget
 from orders.services.duplicates import duplicate_settings, duplicate_settings_save
 from orders.services.handling import (
     DETAIL_FIELDS,
@@ -62,7 +63,12 @@ from orders.services.handling import (
     tags_parse,
 )
 from orders.services.payment import order_confirm_payment, payment_can_confirm, payment_expected
-from orders.services.transitions import REASON_MAX_LENGTH, order_transition, transitions_available
+from orders.services.transitions import (
+    PERSON_HOLD_KINDS,
+    REASON_MAX_LENGTH,
+    order_transition,
+    transitions_available,
+)
 from orders.services.waybills import order_waybill_obtain, orders_waybills_obtain
 from warehouse.selectors import order_locks
 
@@ -388,6 +394,12 @@ class OrderAdmin(HistoryAdmin):
 
     @admin.display(description=_("deadline"), ordering="state_deadline")
     def deadline_display(self, order: Order) -> str:
+        paused = deadline_paused_text(order) if order.status not in FINAL_STATES else ""
+        if paused:  # a node's clock stands still: say so and why, with the running deadline if any
+            badge = format_html('<span class="oh-paused" title="{}">⏸ {}</span>', deadline_basis_text(order), paused)
+            if order.state_deadline is None:
+                return badge
+            return format_html("{} {}", timezone.localtime(order.state_deadline).strftime("%m-%d %H:%M"), badge)
         if order.state_deadline is None or order.status in FINAL_STATES:
             return "—"
         when = timezone.localtime(order.state_deadline).strftime("%m-%d %H:%M")
@@ -589,6 +601,7 @@ class OrderAdmin(HistoryAdmin):
                 actor=request.user,
                 source=Source.ADMIN,
                 reason=request.POST.get("reason", ""),
+                hold_kind=request.POST.get("hold_kind", ""),  # the hold's kind: other, or waiting for the customer
             )
         except ApplicationError as exc:
             messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
@@ -763,6 +776,7 @@ class OrderAdmin(HistoryAdmin):
                     "can_confirm_payment": request.user.has_perm("orders.pay_order")
                     and payment_can_confirm(order=order),
                     "transitions": transitions_available(order=order, actor=request.user, source=Source.ADMIN),
+                    "hold_kinds": [(k.value, k.label) for k in PERSON_HOLD_KINDS],  # 挂起 asks which kind
                     "timeline": selectors.order_timeline(order=order),
                     "node": selectors.status_node_for(status=order.status),
                     "overdue": selectors.order_is_overdue(order=order),
@@ -933,11 +947,14 @@ class EscalationLevelInline(StaffPickerMixin, admin.TabularInline):
 class StatusNodeForm(forms.ModelForm):
     pause_states = forms.MultipleChoiceField(
         label=_("states that pause the clock"),
-        choices=Status.choices,
+        choices=pause_token_choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        error_messages={"invalid_choice": _("Unknown pausing state '%(value)s'.")},
         help_text=_(
-            "Leaving this node for one of these states keeps its time left; coming back resumes it (e.g. on hold)."
+            "Leaving this node for one of these states keeps its time left; coming back resumes it (e.g. on hold). "
+            "A hold of one kind pauses only when the order is held as that kind; a presale waiting for its balance "
+            "stops the clock of 'Placed' until the balance is paid."
         ),
     )
 
@@ -957,10 +974,11 @@ class StatusNodeForm(forms.ModelForm):
         )
 
     def clean_pause_states(self):
-        states = self.cleaned_data["pause_states"]
-        if self.instance.status in states:
-            raise forms.ValidationError(_("A node cannot pause itself."))
-        return states
+        tokens = self.cleaned_data["pause_states"]
+        problem = pause_tokens_problem(self.instance.status, tokens)
+        if problem:
+            raise forms.ValidationError(problem)
+        return tokens
 
 
 @admin.register(StatusNode)

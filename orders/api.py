@@ -145,6 +145,13 @@ class TransitionIn(serializers.Serializer):
     warehouse = serializers.CharField(max_length=32, required=False, help_text="Warehouse code (for allocate).")
     carrier = serializers.CharField(max_length=32, required=False, help_text="Carrier code (for print_label).")
     tracking_number = serializers.CharField(max_length=32, required=False, help_text="For print_label.")
+    hold_kind = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For hold: '' (other) or 'customer' (waiting for the customer's answer).",
+    )
 
 
 # --- output ---
@@ -446,6 +453,7 @@ class OrderTransitionApi(APIView):
             source=Source.API,
             reason=data["reason"],
             changes={k: data[k] for k in ("warehouse", "carrier", "tracking_number") if k in data},
+            hold_kind=data["hold_kind"],
         )
         return Response(_detail(request, selectors.order_get(number=number)))
 

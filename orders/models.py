@@ -41,6 +41,11 @@ IN_CARRIER_HANDS = [Status.PICKED_UP, Status.IN_TRANSIT]
 EXCEPTION_FROM = [Status.ALLOCATED, Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT]
 FINAL_STATES = {Status.DELIVERED, Status.CANCELLED, Status.RETURNED}
 
+# Pause tokens of a status node (StatusNode.pause_states) beyond a plain status: a hold of one kind only, and a
+# presale order whose deposit is paid and balance not yet (it stays 'placed', so its clock stops in place).
+PAUSE_HOLD_PREFIX = "hold:"
+PAUSE_PRESALE_BALANCE = "presale_balance"
+
 
 class Source(models.TextChoices):
     API = "api", _("API")
@@ -202,6 +207,8 @@ class Order(FSMModelMixin, models.Model):
         STOCK = "stock", _("Held for stock")
         REFUND = "refund", _("Refund review")  # the channel reported a refund request: a person decides
         DUPLICATE = "duplicate", _("Suspected duplicate")  # same buyer and items on another channel: see duplicate_of
+        APPROVAL = "approval", _("Awaiting approval")  # an approval rule held it on payment: the approver releases it
+        CUSTOMER = "customer", _("Waiting for the customer")  # 客服 asked the buyer and waits for the answer
 
     number = models.CharField(_("order number"), max_length=24, unique=True, editable=False)
     channel = models.ForeignKey(Channel, models.PROTECT, verbose_name=_("channel"), related_name="orders")
@@ -219,7 +226,8 @@ class Order(FSMModelMixin, models.Model):
     state_deadline = models.DateTimeField(_("status deadline"), null=True, blank=True, editable=False)
     # What the running state_deadline was computed from (orders.services.deadlines writes it on every
     # transition): {"status", "minutes", "clock", "calendar", "calendar_name", "paused_seconds"}, and while the
-    # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis"}.
+    # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis", "cause"} (the
+    # pause token; a clock stopped in place — a presale waiting for its balance — has only "paused", no deadline).
     deadline_basis = models.JSONField(_("deadline basis"), default=dict, blank=True, editable=False)
 
     payment_status = models.CharField(
@@ -747,7 +755,8 @@ class StatusNode(models.Model):
         verbose_name=_("working calendar"),
         help_text=_("Empty: the calendar of the order's warehouse, else the owner group's, else the default one."),
     )
-    # Statuses that pause this node's clock: leaving for one of them keeps the time left, coming back resumes it.
+    # What pauses this node's clock (pause tokens, see pause_token_choices): a status, or "hold:<kind>" (leaving
+    # for it keeps the time left, coming back resumes it), or "presale_balance" (stops it while the order stays).
     pause_states = models.JSONField(_("states that pause the clock"), default=list, blank=True)
     history = HistoricalRecords()
 
@@ -758,6 +767,11 @@ class StatusNode(models.Model):
 
     def __str__(self) -> str:
         return self.get_status_display()
+
+    def clean(self) -> None:
+        problem = pause_tokens_problem(self.status, self.pause_states)
+        if problem:
+            raise ValidationError({"pause_states": problem})
 
 
 class EscalationLevel(models.Model):
@@ -1724,3 +1738,35 @@ class NotificationSweep(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.last_alert_id}"
+
+
+def pause_token_choices() -> list[tuple[str, str]]:
+    """What may pause a node's clock, in words for the node admin: any status (on hold = any hold), a hold of
+    one kind only, or a presale waiting for its balance."""
+    choices = [(s.value, _("On hold (any kind)") if s == Status.ON_HOLD else s.label) for s in Status]
+    choices += [
+        (PAUSE_HOLD_PREFIX + kind.value, _("On hold only as: %(kind)s") % {"kind": kind.label})
+        for kind in Order.HoldKind
+        if kind.value
+    ]
+    choices.append((PAUSE_PRESALE_BALANCE, _("Presale: deposit paid, balance not yet")))
+    return choices
+
+
+def pause_tokens_problem(status: str, tokens) -> str:
+    """Why a node's pause tokens cannot be saved ("" when they can): an unknown token, the node pausing itself,
+    or the presale pause on a node other than 'placed' (a presale waits for its balance there)."""
+    if not isinstance(tokens, list):
+        return str(_("The pausing states must be a list."))
+    known = {value for value, _label in pause_token_choices()}
+    for token in tokens:
+        if token not in known:
+            return str(_("Unknown pausing state '%(token)s'.") % {"token": token})
+        if token == status or (status == Status.ON_HOLD and str(token).startswith(PAUSE_HOLD_PREFIX)):
+            return str(_("A node cannot pause itself ('%(token)s').") % {"token": token})
+        if token == PAUSE_PRESALE_BALANCE and status != Status.PLACED:
+            return str(
+                _("'%(token)s' pauses only the node '%(placed)s': a presale waits for its balance there.")
+                % {"token": token, "placed": Status.PLACED.label}
+            )
+    return ""

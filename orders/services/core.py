@@ -270,6 +270,8 @@ def transition_apply(
     reason = reason[:REASON_MAX_LENGTH]
     from_status = order.status
     getattr(order, spec.name)()
+    for name, value in (also_set or {}).items():  # before the deadline: a hold's kind may pause the node's clock
+        setattr(order, name, value)
     now = timezone.now()
     order.state_entered_at = now
     deadline_enter(order=order, from_status=from_status, now=now)  # state_deadline and what it was computed from
@@ -278,8 +280,6 @@ def transition_apply(
     elif from_status in (Status.ON_HOLD, Status.EXCEPTION):
         order.status_reason = ""
         order.resume_status = ""
-    for name, value in (also_set or {}).items():
-        setattr(order, name, value)
     run.note(f"{spec.name}: {reason}" if reason else spec.name, actor=actor)  # saved once, by run_save
     transition_event(
         order=order,

@@ -2,9 +2,13 @@
 
 The lifecycle core calls `deadline_enter` on every transition (the one place deadlines are set). A node counts
 clock time or working time (orders/calendar.py: the node's calendar, else the order's warehouse's, else the
-default one). A node's pausing states stop its clock: leaving the node for one of them keeps the time left in
-`deadline_basis["paused"]` (moving on to another of its pausing states keeps it too), and coming back resumes it
-on the basis the order entered with — a timeout changed meanwhile applies to orders that enter after the change.
+default one). A node's pause tokens (StatusNode.pause_states) stop its clock: leaving the node for a pausing
+status, or for a hold of a pausing kind ("hold:customer", "hold:approval"), keeps the time left in
+`deadline_basis["paused"]` with its cause (moving on to another pausing state keeps it too), and coming back
+resumes it on the basis the order entered with — a timeout changed meanwhile applies to orders that enter after
+the change. "presale_balance" stops the clock where the order stays: the deposit's self-transition
+(placed → placed, inside the payment service's locked run) calls `deadline_pause`; the order has no deadline
+until the balance is paid (then 'placed' is done) — `deadline_resume` starts a clock stopped in place again.
 
 Node settings are read once per transaction (bound to the connection's on-commit list, as before: a paid POST
 enters three statuses); calendars are built once per process and rebuilt after CALENDAR_TTL seconds or at once
@@ -22,7 +26,16 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from orders.calendar import WorkCalendar, span_of
-from orders.models import CalendarDay, NodeClock, Order, Status, StatusNode, WorkingHours
+from orders.models import (
+    PAUSE_HOLD_PREFIX,
+    PAUSE_PRESALE_BALANCE,
+    CalendarDay,
+    NodeClock,
+    Order,
+    Status,
+    StatusNode,
+    WorkingHours,
+)
 from orders.models import WorkCalendar as WorkCalendarRow
 
 CALENDAR_TTL = 60.0  # seconds a process keeps the calendars it built (other processes' edits show after this)
@@ -34,6 +47,9 @@ class NodeSetting(NamedTuple):
     calendar_id: int | None = None
     pauses: frozenset = frozenset()
     owner_group_id: int | None = None
+
+
+NO_NODE = NodeSetting(None)
 
 
 def node_setting(minutes, clock=None, calendar_id=None, pauses=None, owner_group_id=None) -> NodeSetting:
@@ -193,34 +209,88 @@ def deadline_enter(*, order: Order, from_status: str, now: datetime) -> Order:
     to_status = order.status
     settings = node_settings(to_status)
     node = settings.get(to_status, NodeSetting(None))
+    if from_status == to_status and presale_waits(node=node, order=order):
+        return deadline_pause(order=order, cause=PAUSE_PRESALE_BALANCE, now=now)  # the deposit is in: stop here
     old = order.deadline_basis or {}
     paused = old.get("paused")
     leaving = settings.get(from_status, NodeSetting(None))
     if not old and order.state_deadline is not None and leaving.minutes:
         old = {"status": from_status, "minutes": leaving.minutes, "clock": NodeClock.CLOCK, "paused_seconds": 0}
-    if old.get("status") == from_status and to_status in leaving.pauses and order.state_deadline is not None:
+    cause = pause_cause(node=leaving, order=order, to_status=to_status) if from_status != to_status else None
+    if old.get("status") == from_status and cause and order.state_deadline is not None:
         # Pause: the node's time left is kept; the pausing state may have a deadline of its own.
-        paused = {
-            "node": from_status,
-            "remaining": _left(old, order.state_deadline, now),
-            "since": now.isoformat(),
-            "basis": old,
-        }
+        paused = _paused(basis=old, deadline=order.state_deadline, now=now, cause=cause)
     elif paused and to_status == paused["node"]:
-        # Resume: the time left continues on the basis the order entered the node with.
-        basis = dict(paused["basis"])
-        since = parse_datetime(paused["since"])
-        basis["paused_seconds"] = int(basis.get("paused_seconds", 0) + (now - since).total_seconds())
-        order.deadline_basis = basis
-        order.state_deadline = _after(basis, now, paused["remaining"])
-        return order
-    elif paused and to_status not in settings.get(paused["node"], NodeSetting(None)).pauses:
+        if presale_waits(node=node, order=order):  # back, but the balance is still not in: it stays stopped
+            order.deadline_basis, order.state_deadline = {"paused": paused}, None
+            return order
+        order.deadline_basis = {"paused": paused}
+        return deadline_resume(order=order, now=now)  # the time left continues on the basis it entered with
+    elif paused and not pause_cause(node=settings.get(paused["node"], NO_NODE), order=order, to_status=to_status):
         paused = None  # gone elsewhere: the paused node's clock is dropped
     basis = _basis_start(status=to_status, node=node, warehouse_id=order.warehouse_id)
     order.state_deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
     if paused:
         basis = {**basis, "paused": paused}
     order.deadline_basis = basis
+    if not paused and presale_waits(node=node, order=order):
+        deadline_pause(order=order, cause=PAUSE_PRESALE_BALANCE, now=now)  # entered while the balance is awaited
+    return order
+
+
+# --- pauses: what stops a node's clock, and stopping / starting it where the order stays ----------------------
+def pause_cause(*, node: NodeSetting, order: Order, to_status: str) -> str | None:
+    """The node's pause token that moving to `to_status` matches (the status itself, or a hold of the order's
+    kind: the mover has set hold_kind by now), else None: the clock of the node is not paused by it."""
+    if to_status in node.pauses:
+        return to_status
+    if to_status == Status.ON_HOLD and order.hold_kind and PAUSE_HOLD_PREFIX + order.hold_kind in node.pauses:
+        return PAUSE_HOLD_PREFIX + order.hold_kind
+    return None
+
+
+def presale_waits(*, node: NodeSetting, order: Order) -> bool:
+    """A presale whose deposit is paid and balance not yet, in a node whose clock that stops."""
+    return (
+        PAUSE_PRESALE_BALANCE in node.pauses
+        and order.is_presale
+        and order.payment_status == Order.PaymentStatus.DEPOSIT_PAID
+    )
+
+
+def _paused(*, basis: dict, deadline: datetime, now: datetime, cause: str) -> dict:
+    return {
+        "node": basis["status"],
+        "remaining": _left(basis, deadline, now),
+        "since": now.isoformat(),
+        "basis": basis,
+        "cause": cause,
+    }
+
+
+def deadline_pause(*, order: Order, cause: str, now: datetime) -> Order:
+    """Stop the running clock of the node the order stays in (`cause`, a pause token): the time left is kept in
+    deadline_basis["paused"] as a pausing transition keeps it, and the order has no deadline until resumed.
+    Nothing to stop (no timeout, already stopped): unchanged. The caller saves the order."""
+    basis = order.deadline_basis or {}
+    if basis.get("paused") or not basis.get("minutes") or order.state_deadline is None:
+        return order
+    order.deadline_basis = {"paused": _paused(basis=basis, deadline=order.state_deadline, now=now, cause=cause)}
+    order.state_deadline = None
+    return order
+
+
+def deadline_resume(*, order: Order, now: datetime) -> Order:
+    """Start the stopped clock of the order's node again with the time it had left; the time it stood still is
+    added to the basis's paused_seconds once. Not stopped in this node: unchanged. The caller saves the order."""
+    paused = (order.deadline_basis or {}).get("paused")
+    if not paused or paused["node"] != order.status:
+        return order
+    basis = dict(paused["basis"])
+    since = parse_datetime(paused["since"])
+    basis["paused_seconds"] = int(basis.get("paused_seconds", 0) + (now - since).total_seconds())
+    order.deadline_basis = basis
+    order.state_deadline = _after(basis, now, paused["remaining"])
     return order
 
 
@@ -235,15 +305,37 @@ def deadline_basis_text(order: Order, *, now: datetime | None = None) -> str:
         now = now or timezone.now()
         since = parse_datetime(paused["since"])
         held = _duration(basis=paused["basis"], extra=(now - since).total_seconds())
-        parts.append(
-            _("The clock of '%(node)s' is paused, %(left)s left; paused %(held)s so far.")
-            % {
-                "node": Status(paused["node"]).label,
-                "left": _minutes_text(max(paused["remaining"], 0)),
-                "held": held,
-            }
-        )
+        values = {
+            "node": Status(paused["node"]).label,
+            "left": _minutes_text(max(paused["remaining"], 0)),
+            "held": held,
+            "cause": pause_cause_text(paused.get("cause", "")),
+        }
+        if values["cause"]:
+            text = _("The clock of '%(node)s' is paused (%(cause)s), %(left)s left; paused %(held)s so far.")
+        else:  # paused before pauses said why
+            text = _("The clock of '%(node)s' is paused, %(left)s left; paused %(held)s so far.")
+        parts.append(text % values)
     return " ".join(parts)
+
+
+def deadline_paused_text(order: Order) -> str:
+    """Short words for the order list when a node's clock is paused: "已暂停：<why>"; "" when it runs."""
+    paused = (order.deadline_basis or {}).get("paused")
+    if not paused:
+        return ""
+    return _("Paused: %(cause)s") % {"cause": pause_cause_text(paused.get("cause", "")) or Status(paused["node"]).label}
+
+
+def pause_cause_text(cause: str) -> str:
+    """Why a clock is paused, in words: the pausing state, the kind of hold, or the presale's missing balance."""
+    if cause == PAUSE_PRESALE_BALANCE:
+        return _("presale: waiting for the balance")
+    if cause.startswith(PAUSE_HOLD_PREFIX) and cause[len(PAUSE_HOLD_PREFIX) :] in Order.HoldKind.values:
+        return _("on hold: %(kind)s") % {"kind": Order.HoldKind(cause[len(PAUSE_HOLD_PREFIX) :]).label}
+    if cause in Status.values:
+        return str(Status(cause).label)
+    return ""
 
 
 def _basis_sentence(basis: dict) -> str:

@@ -23,9 +23,9 @@ from logistics.services import (
 )
 from orders.channels.pulls import PULL_ADAPTERS
 from orders.drafts import OrderDraft
-from orders.models import FINAL_STATES, Channel, ChannelPull, Order, OrderEvent, Source
+from orders.models import FINAL_STATES, Alert, Channel, ChannelPull, Order, OrderEvent, Source, StatusNode
 from orders.services.intake import order_create
-from orders.services.nodes import status_nodes_ensure_defaults
+from orders.services.nodes import status_node_pauses_set, status_nodes_ensure_defaults
 from orders.services.owners import alert_routes_ensure_defaults
 from orders.services.roles import roles_sync
 from orders.services.sweeps import overdue_alerts_raise
@@ -273,7 +273,22 @@ def _payload(rng: random.Random, i: int, skus: list[Sku], channel: Channel, now,
         "paid_amount": total,
         "tags": ["加急"] if i % 17 == 0 else [],
         "priority": 2 if i % 17 == 0 else 0,
+        **_promise(i, channel, now, target),
     }
+
+
+# Ship-by promises of open demo orders, hours from now: green, yellow (< 6 h), red (< 2 h), late (red).
+PROMISE_HOURS = (30, 4, 1, -2)
+PROMISED_STATES = {"paid", "on_hold", "allocating", "allocated", "printed"}
+
+
+def _promise(i: int, channel: Channel, now, target: str) -> dict:
+    """Every other open order carries a promise: the platform's deadline on a marketplace shop, else the
+    seller's own promise (24 小时发货); the hours cycle through the promise lights. No random draw here."""
+    if target not in PROMISED_STATES or i % 2:
+        return {}
+    ship_by = now + timedelta(hours=PROMISE_HOURS[(i // 2) % len(PROMISE_HOURS)])
+    return {"platform_ship_by" if channel.kind in PULL_ADAPTERS else "promised_ship_by": ship_by}
 
 
 def _tracking_number(carrier: Carrier, i: int) -> str:
@@ -307,8 +322,14 @@ def _spread_timeline(*, order: Order, rng: random.Random, now) -> None:
             if event.transition == "pay":
                 paid_at = at
     order.state_entered_at = entered
-    order.state_deadline = status_deadline(status=order.status, entered_at=entered)
+    basis = order.deadline_basis or {}
+    # A clock stopped in place (a presale waiting for its balance) has no deadline; any other runs from entry.
+    running = basis.get("minutes") or not basis.get("paused")
+    order.state_deadline = status_deadline(status=order.status, entered_at=entered) if running else None
     fields = ["state_entered_at", "state_deadline"]
+    if basis.get("paused"):  # paused since the (backdated) step that paused it
+        basis["paused"]["since"] = entered.isoformat()
+        fields.append("deadline_basis")
     if paid_at is not None:
         order.paid_at = paid_at
         fields.append("paid_at")
@@ -429,6 +450,75 @@ def _demo_rules() -> None:
             )
 
 
+# What pauses the demo's node clocks (set only where a manager has chosen nothing yet).
+DEMO_PAUSES = {
+    "placed": ["presale_balance"],  # a presale waits for its balance without going overdue
+    "paid": ["hold:customer", "hold:approval"],
+    "allocated": ["hold:customer"],
+}
+
+
+def _demo_pauses() -> None:
+    for status, tokens in DEMO_PAUSES.items():
+        if not StatusNode.objects.filter(status=status).exclude(pause_states=[]).exists():
+            status_node_pauses_set(status=status, tokens=tokens, reason="demo data")
+
+
+# Two held orders that tell a story of their own (fixed numbers: a second run finds them).
+STORY_APPROVAL = "STORY-APPROVAL-1"  # 定制: the approval rule holds it; it waits past its 2 h (审批滞留)
+STORY_CUSTOMER = "STORY-CUSTOMER-1"  # 客服 asked the buyer about the size and waits (等待客户回复)
+
+
+def _story_payload(number: str, channel: Channel, now, **extra) -> dict:
+    return {
+        "channel": channel.code,
+        "channel_order_no": number,
+        "buyer_id": f"buyer-{number.lower()}",
+        "ordered_at": now - timedelta(hours=26),
+        "customer": {"name": "林晓", "phone": "13900001111", "member_level": "gold"},
+        "shipping_address": {
+            "receiver": "林晓",
+            "phone": "13900001111",
+            "province": "江苏",
+            "city": "南京",
+            "district": "鼓楼区",
+            "detail": "中山路18号",
+        },
+        "lines": [{"sku": "SERUM-001", "quantity": 1, "unit_price": Decimal(199)}],
+        "paid_amount": Decimal(199),
+        **extra,
+    }
+
+
+def _stories(*, users: dict, channel: Channel, now) -> None:
+    """The approval hold old enough for 审批滞留 after the sweep, and an order waiting for the customer."""
+    stories = [
+        (STORY_APPROVAL, {"tags": ["定制"]}, [], timedelta(hours=3)),
+        (STORY_CUSTOMER, {}, [("hold", "customer")], timedelta(hours=1)),
+    ]
+    for number, extra, steps, held_for in stories:
+        if Order.objects.filter(channel=channel, channel_order_no=number).exists():
+            continue
+        data = _story_payload(number, channel, now, **extra)
+        with transaction.atomic():
+            order = order_create(draft=OrderDraft.from_api(data), actor=users["系统对接"], source=Source.API).order
+            order = order_transition(order=order, transition="pay", actor=users["财务"], source=Source.API)
+            for name, kind in steps:
+                order = order_transition(
+                    order=order,
+                    transition=name,
+                    actor=users["客服"],
+                    source=Source.ADMIN,
+                    reason="已联系客户确认肤质与规格，等待回复",
+                    hold_kind=kind,
+                )
+            _spread_timeline(order=order, rng=random.Random(number), now=now - held_for)
+            # The approval alert was raised with the hold: it is as old as the hold.
+            Alert.objects.filter(order=order, kind=Alert.Kind.APPROVAL_WAITING).update(
+                created_at=order.state_entered_at
+            )
+
+
 def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     roles_sync()
     status_nodes_ensure_defaults()
@@ -437,6 +527,7 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
     skus, _warehouses, carriers, channels = _master_data()
     users = _users()
     _demo_rules()  # before the orders: they add gifts, tags and priority on payment and route at allocation
+    _demo_pauses()
     # The demo places orders in every state by hand; automatic allocation resumes afterwards.
     settings = allocation_settings()
     auto_allocate, settings.auto_allocate = settings.auto_allocate, False
@@ -499,7 +590,8 @@ def demo_load(*, orders: int = 500, seed: int = 20261122) -> dict[str, int]:
                     break
             _spread_timeline(order=order, rng=random.Random(f"{seed}-{i}"), now=now)  # its own draws: same past
             _parcel_events(order=order)
+    _stories(users=users, channel=channels[2], now=now)  # the mini-program shop: no platform deadline
     settings.auto_allocate = auto_allocate
     settings.save()
-    overdue_alerts_raise()
+    overdue_alerts_raise()  # also 审批滞留 of the approval that waited too long
     return {"orders_created": created, "orders_total": Order.objects.count(), "skus": Sku.objects.count()}

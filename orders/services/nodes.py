@@ -1,10 +1,13 @@
 """Default status-node settings: a starting point managers then edit in the admin."""
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from orders.models import EscalationLevel, Status, StatusNode
+from orders.models import EscalationLevel, Status, StatusNode, pause_tokens_problem
 from orders.roles import DEFAULT_ESCALATIONS, DEFAULT_NODE_OWNERS
+from orders.services.deadlines import node_settings_forget
+from orders.services.timeline import history_attribute
 
 # status: (timeout minutes, customer label, customer message, notify customer); owners: orders.roles
 DEFAULT_NODES = {
@@ -48,3 +51,16 @@ def status_nodes_ensure_defaults() -> int:
                         node=node, level=level, after_minutes=minutes, notify_group=groups[group]
                     )
     return created
+
+
+def status_node_pauses_set(*, status: str, tokens: list[str], actor=None, reason: str = "") -> StatusNode:
+    """Set what pauses a node's clock (pause tokens). Unknown or meaningless tokens raise, naming the token."""
+    problem = pause_tokens_problem(status, tokens)
+    if problem:
+        raise ValidationError({"pause_states": problem})
+    node = StatusNode.objects.get(status=status)
+    node.pause_states = list(tokens)
+    history_attribute(node, actor=actor, reason=reason or "pause states")
+    node.save(update_fields=["pause_states"])
+    node_settings_forget()  # this transaction's later deadlines read the new settings
+    return node

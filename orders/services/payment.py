@@ -175,7 +175,9 @@ def order_confirm_payment(
             )
             recorded = ""
             if amount == locked.deposit_amount:
-                return locked  # the balance comes later, through this door again
+                # The balance comes later, through this door again; a 'placed' node set to "presale_balance" has
+                # stopped its clock with the deposit (deadlines.deadline_pause, in this locked run's one save).
+                return locked
         return order_transition_locked(
             order=locked,
             transition="pay",

@@ -74,6 +74,7 @@ def order_apply_rules_on_paid(*, run: Run, move: Move) -> None:
             source=Source.RULE,
             actor_label=_("rules"),
             reason="; ".join(reasons),
+            also_set={"hold_kind": Order.HoldKind.APPROVAL} if holds else None,  # 待审批: the approver releases it
         )
         for d in holds:
             alert_raise(

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from orders.exceptions import Conflict, Forbidden
+from orders.exceptions import Conflict, Forbidden, InvalidInput, OrderErrorCode
 from orders.models import Order, Source, Status
 from orders.services import admission, notify, outbox, parcels, rules
 from orders.services.core import (
@@ -270,12 +271,15 @@ def order_transition(
     reason: str = "",
     actor_label: str = "",
     changes: dict | None = None,
+    hold_kind: str = "",
 ) -> Order:
     """Move an order through one status node: validate, lock once, check, change, record, run its effects.
     Refusals raise and change nothing — except a diversion: when allocating finds a shortfall, the hold is
-    kept and the shortfall is raised to tell the caller the order was held instead of allocated."""
+    kept and the shortfall is raised to tell the caller the order was held instead of allocated.
+    `hold_kind`: for 'hold', the kind a person chooses (PERSON_HOLD_KINDS: other, or waiting for the customer)."""
     spec = transition_spec(transition)
     reason = transition_reason_clean(spec=spec, reason=reason)
+    kind = hold_kind_clean(transition=spec.name, hold_kind=hold_kind)
     with transaction.atomic():
         run = _run(
             order=order_lock(order=order),
@@ -285,10 +289,36 @@ def order_transition(
             reason=reason,
             actor_label=actor_label,
             changes=changes,
+            also_set={"hold_kind": kind} if kind else None,
         )
     if run.refusal is not None:
         raise run.refusal
     return run.order
+
+
+# The kinds of hold a person may choose; the others are the system's (stock, refund review, duplicate, approval).
+PERSON_HOLD_KINDS = (Order.HoldKind.OTHER, Order.HoldKind.CUSTOMER)
+
+
+def hold_kind_clean(*, transition: str, hold_kind: str) -> str:
+    """The hold kind asked with a transition: only 'hold' takes one, and only one a person may choose."""
+    kind = (hold_kind or "").strip()
+    if not kind:
+        return ""
+    if transition != "hold":
+        raise InvalidInput(
+            _("A hold kind goes only with 'hold', not with '%(t)s'.") % {"t": transition},
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "hold_kind"},
+        )
+    if kind not in PERSON_HOLD_KINDS:
+        raise InvalidInput(
+            _("Unknown hold kind '%(kind)s': choose one of %(kinds)s.")
+            % {"kind": kind, "kinds": ", ".join(k.value or "''" for k in PERSON_HOLD_KINDS)},
+            code=OrderErrorCode.INVALID_FIELD,
+            extra={"field": "hold_kind"},
+        )
+    return kind
 
 
 def transitions_available(*, order: Order, actor: AbstractBaseUser | None, source: str) -> list[TransitionSpec]:

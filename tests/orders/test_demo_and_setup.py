@@ -132,3 +132,37 @@ def test_production_settings_refuse_to_start_without_secrets():
     result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_load_demo_lights_promises_and_shows_pauses_and_approval_overdue(client):
+    """The admin home's promise counters are not all 0; an approval hold (待审批) waited past its time and shows
+    审批滞留; an order waits for the customer with the paid clock paused; presales with only the deposit have
+    their 'placed' clock stopped."""
+    from django.utils import translation
+
+    from orders.models import Alert
+    from orders.selectors import promise_light_counts
+    from orders.services.demo import STORY_APPROVAL, STORY_CUSTOMER
+
+    call_command("load_demo", orders=48)
+    lights = promise_light_counts()
+    assert lights["green"] > 0 and lights["yellow"] > 0 and lights["red"] > 0, lights
+
+    approval = Order.objects.get(channel_order_no=STORY_APPROVAL)
+    assert (approval.status, approval.hold_kind) == (Status.ON_HOLD, Order.HoldKind.APPROVAL)
+    assert Alert.objects.filter(order=approval, kind=Alert.Kind.APPROVAL_OVERDUE, resolved_at__isnull=True).exists()
+    waiting = Order.objects.get(channel_order_no=STORY_CUSTOMER)
+    assert (waiting.status, waiting.hold_kind) == (Status.ON_HOLD, Order.HoldKind.CUSTOMER)
+    assert waiting.deadline_basis["paused"]["cause"] == "hold:customer"
+    presale = Order.objects.filter(is_presale=True, payment_status="deposit_paid").first()
+    assert presale.state_deadline is None and presale.deadline_basis["paused"]["cause"] == "presale_balance"
+
+    client.force_login(get_user_model().objects.get(username="yunying"))
+    with translation.override("zh-hans"):
+        home = client.get("/admin/").content.decode()
+        page = client.get(f"/admin/orders/order/{waiting.pk}/change/").content.decode()
+    assert "等待客户回复" in page and "已暂停" in page
+    counters = dict(re.findall(r'data-light="(\w+)">.*?class="oh-promise-n"[^>]*>(\d+)<', home))
+    assert counters == {light: str(lights[light]) for light in ("red", "yellow", "green")}
+    stalled = re.search(r'id="approval-overdue"><a [^>]*>\D*(\d+)', home)
+    assert stalled and int(stalled[1]) >= 1, "审批滞留 counter on the home page"
