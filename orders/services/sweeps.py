@@ -332,6 +332,12 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
         return
     targets = _rule_targets(escalation_rules)
     overdue_tpl = _templates()["overdue"]
+    # Translated once per sweep, not per alert (a lazy label costs more than the rest of its alert).
+    by_rule, by_rule_level = (
+        _("Escalation by rule %(name)s: %(msg)s"),
+        _("Escalation L%(level)s by rule %(name)s: %(msg)s"),
+    )
+    labels = {s.value: str(s.label) for s in Status}
     soonest = min(r.action["after_minutes"] for r in escalation_rules)
     after_pk = 0
     while not result.stopped:
@@ -372,17 +378,12 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
             decisions, failures = rules_evaluate(rules=due_rules, facts=facts[order.pk])
             message = overdue_tpl.format(
                 number=order.number,
-                status=order.get_status_display(),
+                status=labels.get(order.status, order.status),
                 deadline=timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
             )
             for d in decisions:
                 level = d.action.get("level")
-                text = (
-                    _("Escalation L%(level)s by rule %(name)s: %(msg)s")
-                    % {"level": level, "name": d.rule_name, "msg": message}
-                    if level
-                    else _("Escalation by rule %(name)s: %(msg)s") % {"name": d.rule_name, "msg": message}
-                )
+                text = (by_rule_level if level else by_rule) % {"level": level, "name": d.rule_name, "msg": message}
                 rows.append((order, due[order.pk][d.rule_id], text, *targets[d.rule_id]))
                 fired.append(d)
             failed.extend(failures)
@@ -401,7 +402,8 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
                 )
                 result.raised += 1
         elif rows:
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")  # as in _run_batches: cheap, but looks costly to the planner
                 cursor.execute(
                     _insert_sql(_rule_rows_sql()),
                     {
