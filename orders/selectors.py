@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import (
@@ -310,23 +311,14 @@ def alerts_open_summary(*, user, newest: int = 10) -> AlertsSummary:
     return summary
 
 
-def order_facts(*, order: Order, now=None) -> dict:
-    """The plain fact dict rules read (see rules.engine.FACTS). Gift lines do not count as bought items."""
-    from datetime import timedelta
-    from decimal import Decimal
-
-    now = now or timezone.now()
-    lines = [line for line in order.lines.select_related("sku") if not line.is_gift]
-    month_ago = order.ordered_at - timedelta(days=30)
-    day_ago = now - timedelta(hours=24)
+def _facts(order: Order, lines: list[OrderLine], *, order_count_30d: int, same_address_24h: int, now) -> dict:
+    """The fact dict of one order from what was read for it (its non-gift lines with SKUs, the two counts)."""
     paid_at = order.paid_at or (order.state_entered_at if order.status != "placed" else None)
     return {
         "channel": order.channel.code,
         "member_level": order.customer.member_level,
         "customer_tags": list(order.customer.tags or []),
-        "order_count_30d": Order.objects.filter(
-            customer_id=order.customer_id, ordered_at__gte=month_ago, ordered_at__lte=order.ordered_at
-        ).count(),
+        "order_count_30d": order_count_30d,
         "subtotal": order.subtotal,
         "paid_amount": order.paid_amount,
         "sku_codes": [line.sku.code for line in lines],
@@ -340,9 +332,70 @@ def order_facts(*, order: Order, now=None) -> dict:
         "hours_since_paid": Decimal((now - paid_at).total_seconds() / 3600).quantize(Decimal("0.01"))
         if paid_at
         else Decimal("0"),
-        "same_address_orders_24h": Order.objects.filter(
+        "same_address_orders_24h": same_address_24h,
+    }
+
+
+def order_facts(*, order: Order, now=None) -> dict:
+    """The plain fact dict rules read (see rules.engine.FACTS). Gift lines do not count as bought items."""
+    now = now or timezone.now()
+    lines = [line for line in order.lines.select_related("sku") if not line.is_gift]
+    month_ago = order.ordered_at - timedelta(days=30)
+    day_ago = now - timedelta(hours=24)
+    return _facts(
+        order,
+        lines,
+        order_count_30d=Order.objects.filter(
+            customer_id=order.customer_id, ordered_at__gte=month_ago, ordered_at__lte=order.ordered_at
+        ).count(),
+        same_address_24h=Order.objects.filter(
             receiver_phone=order.receiver_phone, address_detail=order.address_detail, created_at__gte=day_ago
         ).count(),
+        now=now,
+    )
+
+
+def _count(qs: QuerySet) -> Subquery:
+    """COUNT(*) of a correlated queryset as a scalar subquery (no GROUP BY: always one row, 0 when none match)."""
+    return Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1])
+
+
+def orders_facts(*, orders: list[Order], now=None) -> dict[int, dict]:
+    """order_facts for a batch, by order id, in two queries whatever the batch's size: the non-gift lines with
+    their SKUs, and both counts as correlated subqueries of one statement. `orders` come with channel and
+    customer (select_related)."""
+    if not orders:
+        return {}
+    now = now or timezone.now()
+    pks = [o.pk for o in orders]
+    lines: dict[int, list[OrderLine]] = {pk: [] for pk in pks}
+    for line in OrderLine.objects.filter(order_id__in=pks, is_gift=False).select_related("sku").order_by("id"):
+        lines[line.order_id].append(line)
+    counts = {
+        pk: (n30, n24)
+        for pk, n30, n24 in Order.objects.filter(pk__in=pks)
+        .annotate(
+            n30=_count(
+                Order.objects.filter(
+                    customer_id=OuterRef("customer_id"),
+                    ordered_at__gte=OuterRef("ordered_at") - timedelta(days=30),
+                    ordered_at__lte=OuterRef("ordered_at"),
+                )
+            ),
+            n24=_count(
+                Order.objects.filter(
+                    receiver_phone=OuterRef("receiver_phone"),
+                    address_detail=OuterRef("address_detail"),
+                    created_at__gte=now - timedelta(hours=24),
+                )
+            ),
+        )
+        .values_list("pk", "n30", "n24")
+        .order_by()
+    }
+    return {
+        o.pk: _facts(o, lines[o.pk], order_count_30d=counts[o.pk][0], same_address_24h=counts[o.pk][1], now=now)
+        for o in orders
     }
 
 
@@ -350,7 +403,9 @@ def order_facts_recent(*, last: int = 50, numbers: list[str] | None = None) -> d
     """Facts of the given orders, or of the newest `last` ones, keyed by order number (for rule try-outs)."""
     qs = Order.objects.select_related("channel", "customer").order_by("-ordered_at", "-id")
     qs = qs.filter(number__in=[n.strip().upper() for n in numbers]) if numbers else qs[: max(1, min(last, 500))]
-    return {order.number: order_facts(order=order) for order in qs}
+    orders = list(qs)
+    facts = orders_facts(orders=orders)
+    return {order.number: facts[order.pk] for order in orders}
 
 
 UNLIMITED_CAPACITY = 999_999

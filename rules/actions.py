@@ -13,6 +13,7 @@ GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION = (
     "merge",
     "escalation",
 )
+ESCALATION_PARAMS = frozenset({"after_minutes", "group", "user", "channel", "level", "repeat_minutes"})
 KINDS = (GIFT, PRIORITY, APPROVAL, TAG, ROUTE, MERGE, ESCALATION)
 PRIORITY_LEVELS = {0: ("普通", "normal"), 1: ("高", "high"), 2: ("紧急", "urgent")}
 # How a routing rule picks the warehouse: the one it names, or a ranking of the warehouses that have the stock.
@@ -30,6 +31,8 @@ class Known:
     skus: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[str] = field(default_factory=frozenset)
     warehouses: frozenset[str] = field(default_factory=frozenset)
+    users: frozenset[str] = field(default_factory=frozenset)  # usernames of active staff
+    channels: frozenset[str] = field(default_factory=frozenset)  # notification channel names (robots, SMS, mail)
 
 
 class ActionError(ValueError):
@@ -68,6 +71,45 @@ def _code(params: dict, key: str, known: frozenset[str], what: str, errors: list
     if value and value not in known:
         errors.append((key, f"{what} '{value}' does not exist"))
     return value
+
+
+def _escalation(params: dict, known: Known, errors: list) -> dict:
+    """One rung of a rule's ladder: N minutes after the deadline notify a group, a person and/or a channel,
+    optionally again every M minutes until the order leaves its status. Rules saved with only group and
+    after_minutes stay valid; optional parameters are stored only when given."""
+    cleaned = {"after_minutes": _int(params, "after_minutes", 1, 10080, errors)}
+    targets = 0
+    for key, names, what in (
+        ("group", known.groups, "group"),
+        ("user", known.users, "user"),
+        ("channel", known.channels, "channel"),
+    ):
+        if params.get(key) not in (None, ""):
+            cleaned[key] = _code(params, key, names, what, errors)
+            targets += 1
+    if not targets:
+        errors.append(("group", "name a group, a user or a channel to notify"))
+    if params.get("level") not in (None, ""):
+        cleaned["level"] = _int(params, "level", 1, 9, errors)
+    if params.get("repeat_minutes") not in (None, "", 0, "0"):
+        cleaned["repeat_minutes"] = _int(params, "repeat_minutes", 1, 10080, errors)
+    elif "repeat_minutes" in params:
+        cleaned["repeat_minutes"] = 0
+    return cleaned
+
+
+def _escalation_words(params: dict, zh: bool) -> str:
+    targets = []
+    for key, zh_word, en_word in (("group", "", ""), ("user", "用户 ", "user "), ("channel", "渠道 ", "channel ")):
+        if params.get(key):
+            targets.append(f"{zh_word if zh else en_word}{params[key]}")
+    level = f"L{params['level']} " if params.get("level") else ""
+    repeat = params.get("repeat_minutes") or 0
+    if zh:
+        text = f"{level}超时 {params['after_minutes']} 分钟通知 {'、'.join(targets)}"
+        return f"{text}，每 {repeat} 分钟重复直至订单离开该状态" if repeat else text
+    text = f"{level}notify {', '.join(targets)} after {params['after_minutes']} min"
+    return f"{text}, again every {repeat} min until the order moves" if repeat else text
 
 
 def validate_action(kind: str, params: Any, known: Known) -> dict:
@@ -112,11 +154,9 @@ def validate_action(kind: str, params: Any, known: Known) -> dict:
             "waive_shipping": bool(params.get("waive_shipping", True)),
         }
     else:
-        cleaned = {
-            "group": _code(params, "group", known.groups, "group", errors),
-            "after_minutes": _int(params, "after_minutes", 1, 10080, errors),
-        }
-    extra = set(params) - set(cleaned)
+        cleaned = _escalation(params, known, errors)
+    allowed = ESCALATION_PARAMS if kind == ESCALATION else set(cleaned)  # its optional ones may come empty
+    extra = set(params) - allowed
     if extra:
         errors.append(("action", f"unexpected parameters for {kind}: {', '.join(sorted(extra))}"))
     if errors:
@@ -156,8 +196,4 @@ def render_action(kind: str, params: dict, lang: str = "zh") -> str:
             if zh
             else f"merge shipments of ≥{params['min_orders']} same-address orders in {params['window_hours']} h{waive}"
         )
-    return (
-        f"超时 {params['after_minutes']} 分钟通知 {params['group']}"
-        if zh
-        else f"notify {params['group']} after {params['after_minutes']} min"
-    )
+    return _escalation_words(params, zh)

@@ -1,9 +1,11 @@
 """Writes and decisions of the rules app. It reads a plain fact dict and never imports orders.services."""
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from config.history import history_reason
+from orders.models import NotificationChannel
 from rules import actions, engine
 from rules.models import Rule
 from warehouse.models import Sku, Warehouse
@@ -21,6 +24,8 @@ def known_codes() -> actions.Known:
         skus=frozenset(Sku.objects.filter(is_active=True).values_list("code", flat=True)),
         groups=frozenset(Group.objects.values_list("name", flat=True)),
         warehouses=frozenset(Warehouse.objects.filter(is_active=True).values_list("code", flat=True)),
+        users=frozenset(get_user_model().objects.filter(is_active=True).values_list("username", flat=True)),
+        channels=frozenset(NotificationChannel.objects.values_list("name", flat=True)),
     )
 
 
@@ -60,7 +65,9 @@ class _AnyCodes(frozenset):
         return True
 
 
-_ANY = actions.Known(skus=_AnyCodes(), groups=_AnyCodes(), warehouses=_AnyCodes())
+_ANY = actions.Known(
+    skus=_AnyCodes(), groups=_AnyCodes(), warehouses=_AnyCodes(), users=_AnyCodes(), channels=_AnyCodes()
+)
 
 
 @dataclass(frozen=True)
@@ -151,13 +158,16 @@ def rules_decide(
 
 
 def rules_record(*, decisions: list[Decision], failures: list[RuleFailure], at: datetime) -> None:
-    """Count hits and note run-time errors on the rules (for callers that act on only some decisions)."""
+    """Count hits and note run-time errors on the rules (for callers that act on only some decisions): one
+    statement per rule concerned, however many orders a sweep's batch decided on."""
     now = at
+    hits = Counter(decision.rule_id for decision in decisions)
+    last_error = {failure.rule_id: failure.message for failure in failures}  # the latest one per rule
     with transaction.atomic():
-        for decision in decisions:
-            Rule.objects.filter(pk=decision.rule_id).update(hit_count=F("hit_count") + 1, last_hit_at=now)
-        for failure in failures:  # counters and error notes are not edits of the rule: no history row
-            Rule.objects.filter(pk=failure.rule_id).update(last_error=failure.message, last_error_at=now)
+        for rule_id, n in sorted(hits.items()):
+            Rule.objects.filter(pk=rule_id).update(hit_count=F("hit_count") + n, last_hit_at=now)
+        for rule_id, message in sorted(last_error.items()):  # counters and error notes are not edits: no history
+            Rule.objects.filter(pk=rule_id).update(last_error=message, last_error_at=now)
 
 
 def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:

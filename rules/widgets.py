@@ -65,9 +65,34 @@ ACTION_PARAMS: dict[str, list[dict]] = {
         {"name": "min_orders", "input": "int", "zh": "最少单数", "en": "min orders", "min": 2, "max": 50, "default": 3},
         {"name": "waive_shipping", "input": "bool", "zh": "免运费", "en": "waive shipping", "default": True},
     ],
+    # One rung of a ladder: several escalation rules with the same condition and different minutes.
     actions.ESCALATION: [
-        {"name": "group", "input": "group", "zh": "通知组", "en": "notify group"},
+        {
+            "name": "level",
+            "input": "int",
+            "zh": "级别（L1–L9，可不填）",
+            "en": "level (L1–L9, optional)",
+            "min": 1,
+            "max": 9,
+        },
         {"name": "after_minutes", "input": "int", "zh": "超时分钟数", "en": "after minutes", "min": 1, "max": 10080},
+        {"name": "group", "input": "group", "zh": "通知组", "en": "notify group"},
+        {"name": "user", "input": "user", "zh": "通知用户", "en": "notify user"},
+        {
+            "name": "channel",
+            "input": "channel",
+            "zh": "通知渠道（企微/钉钉机器人等）",
+            "en": "notify channel (robot …)",
+        },
+        {
+            "name": "repeat_minutes",
+            "input": "int",
+            "zh": "重复间隔分钟（0 = 不重复）",
+            "en": "repeat every minutes (0 = once)",
+            "min": 0,
+            "max": 10080,
+            "default": 0,
+        },
     ],
 }
 
@@ -132,7 +157,8 @@ def condition_vocabulary(suggestions: dict[str, list[str]] | None = None) -> dic
 
 
 def action_vocabulary(known: actions.Known | None = None) -> dict:
-    """Parameters per action kind, the priority levels and the codes that exist (SKUs, groups, warehouses)."""
+    """Parameters per action kind, the priority levels and the codes that exist (SKUs, groups, warehouses,
+    usernames, notification channels)."""
     known = known or actions.Known()
     return {
         "kinds": ACTION_PARAMS,
@@ -141,6 +167,8 @@ def action_vocabulary(known: actions.Known | None = None) -> dict:
             "sku": sorted(known.skus)[:SUGGESTION_LIMIT],
             "group": sorted(known.groups),
             "warehouse": sorted(known.warehouses),
+            "user": sorted(known.users)[:SUGGESTION_LIMIT],
+            "channel": sorted(known.channels),
         },
         "text": {
             "choose": _("— 请选择 choose —"),

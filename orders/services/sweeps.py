@@ -9,7 +9,7 @@ sweep killed after any batch (each commits) picks up where it stopped when run a
 are found through the partial index on open orders' deadlines; levels by percentage cannot be bounded by one
 column and read the open orders of the nodes once per sweep.
 Escalation rules with conditions need the rule engine per order: the orders due for a rule are found in one
-query per batch, their facts are read per order (selectors.order_facts), and the fired ones are inserted at once.
+query per batch, the batch's facts in two (selectors.orders_facts), and the fired ones are inserted at once.
 """
 
 import json
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.models import F
@@ -31,6 +32,7 @@ from orders.models import (
     Alert,
     AlertRoute,
     EscalationLevel,
+    NotificationChannel,
     Order,
     OrderEvent,
     StaffProfile,
@@ -281,24 +283,61 @@ def _approval_sql() -> str:
 
 def _rule_rows_sql() -> str:
     return """
-        SELECT r.order_id, r.dedupe_key, r.message, 'critical' AS severity, r.owner_group_id,
-               NULL::int AS owner_user_id, NULL::bigint AS notify_channel_id, 'node_overdue' AS kind,
-               r.order_id AS k1, 0::bigint AS k2
-        FROM unnest(%(r_order)s::bigint[], %(r_key)s::text[], %(r_message)s::text[], %(r_group)s::int[])
-             AS r(order_id, dedupe_key, message, owner_group_id)
+        SELECT r.order_id, r.dedupe_key, r.message, 'critical' AS severity, r.owner_group_id, r.owner_user_id,
+               r.notify_channel_id, 'node_overdue' AS kind, r.order_id AS k1, 0::bigint AS k2
+        FROM unnest(%(r_order)s::bigint[], %(r_key)s::text[], %(r_message)s::text[], %(r_group)s::int[],
+                    %(r_user)s::int[], %(r_channel)s::bigint[])
+             AS r(order_id, dedupe_key, message, owner_group_id, owner_user_id, notify_channel_id)
     """
 
 
+def _rule_key(stay: str, rule: Rule, order: Order, now: datetime) -> str | None:
+    """The key of the rule's rung due for this stay at `now`, or None before its minute. A rung that repeats
+    has one key per interval and only the latest is due (repeats missed while no sweep ran are not sent late);
+    a rung that does not has the key rules had before they could repeat, so fired rungs stay fired."""
+    t0 = order.state_deadline + timedelta(minutes=rule.action["after_minutes"])
+    if t0 > now:
+        return None
+    repeat = rule.action.get("repeat_minutes") or 0
+    key = f"escalate:{stay}:rule{rule.pk}"
+    return f"{key}:R{int((now - t0).total_seconds() // 60 // repeat)}" if repeat else key
+
+
+def _rule_targets(rules: list[Rule]) -> dict[int, tuple[int | None, int | None, int | None]]:
+    """(group id, user id, channel id) each rule notifies, read in three queries for all rules. A name deleted
+    since the rule was saved notifies nobody through it (the others still do)."""
+    wanted = {key: {r.action.get(key) for r in rules} - {None, ""} for key in ("group", "user", "channel")}
+    groups = dict(Group.objects.filter(name__in=wanted["group"]).values_list("name", "id"))
+    users = dict(
+        get_user_model().objects.filter(username__in=wanted["user"], is_active=True).values_list("username", "id")
+    )
+    channels = dict(NotificationChannel.objects.filter(name__in=wanted["channel"]).values_list("name", "id"))
+    return {
+        r.pk: (
+            groups.get(r.action.get("group")),
+            users.get(r.action.get("user")),
+            channels.get(r.action.get("channel")),
+        )
+        for r in rules
+    }
+
+
 def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, max_batches: int | None) -> None:
-    """Escalation rules: the orders past a rule's minutes whose key has not fired, one query per batch; each
-    rule's condition is evaluated on that order's facts; the matches are inserted in one statement."""
+    """Escalation rules, each one rung of a ladder (rules with the same condition and other minutes make the
+    ladder): per batch of orders past the soonest rung, one query for them, one for their fired keys, two for
+    all their facts (selectors.orders_facts), one insert, and one hit count per rule: a fixed number of
+    statements whatever the number of due orders. Each batch commits, so a killed sweep resumes."""
     escalation_rules = rules_active(kinds=(actions.ESCALATION,), at=now)
     if not escalation_rules:
         return
-    groups = dict(
-        Group.objects.filter(name__in={r.action["group"] for r in escalation_rules}).values_list("name", "id")
-    )
+    targets = _rule_targets(escalation_rules)
     overdue_tpl = _templates()["overdue"]
+    # Translated once per sweep, not per alert (a lazy label costs more than the rest of its alert).
+    by_rule, by_rule_level = (
+        _("Escalation by rule %(name)s: %(msg)s"),
+        _("Escalation L%(level)s by rule %(name)s: %(msg)s"),
+    )
+    labels = {s.value: str(s.label) for s in Status}
     soonest = min(r.action["after_minutes"] for r in escalation_rules)
     after_pk = 0
     while not result.stopped:
@@ -315,55 +354,66 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
         if not candidates:
             return
         after_pk = candidates[-1].pk
-        stays = {o.pk: f"{o.pk}:{o.status}:{o.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}" for o in candidates}
+        due: dict[int, dict[int, str]] = {}  # order id -> rule id -> the rung's key due now
+        for order in candidates:
+            stay = f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
+            keys = {r.pk: key for r in escalation_rules if (key := _rule_key(stay, r, order, now))}
+            if keys:
+                due[order.pk] = keys
         fired_keys = set(
             Alert.objects.filter(
-                kind=Alert.Kind.NODE_OVERDUE,
-                dedupe_key__in=[f"escalate:{s}:rule{r.pk}" for s in stays.values() for r in escalation_rules],
+                kind=Alert.Kind.NODE_OVERDUE, dedupe_key__in=[k for keys in due.values() for k in keys.values()]
             ).values_list("dedupe_key", flat=True)
         )
-        rows, fired, failed = [], [], []
+        due_orders = []
         for order in candidates:
-            due_rules = [
-                r
-                for r in escalation_rules
-                if order.state_deadline + timedelta(minutes=r.action["after_minutes"]) <= now
-                and f"escalate:{stays[order.pk]}:rule{r.pk}" not in fired_keys
-            ]
-            if not due_rules:
-                continue
-            decisions, failures = rules_evaluate(rules=due_rules, facts=selectors.order_facts(order=order, now=now))
+            keys = {pk: k for pk, k in due.get(order.pk, {}).items() if k not in fired_keys}
+            if keys:
+                due[order.pk] = keys
+                due_orders.append(order)
+        facts = selectors.orders_facts(orders=due_orders, now=now)
+        rows, fired, failed = [], [], []
+        for order in due_orders:
+            due_rules = [r for r in escalation_rules if r.pk in due[order.pk]]
+            decisions, failures = rules_evaluate(rules=due_rules, facts=facts[order.pk])
+            message = overdue_tpl.format(
+                number=order.number,
+                status=labels.get(order.status, order.status),
+                deadline=timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
+            )
             for d in decisions:
-                message = overdue_tpl.format(
-                    number=order.number,
-                    status=order.get_status_display(),
-                    deadline=timezone.localtime(order.state_deadline).strftime("%Y-%m-%d %H:%M"),
-                )
-                rows.append(
-                    (
-                        order.pk,
-                        f"escalate:{stays[order.pk]}:rule{d.rule_id}",
-                        _("Escalation by rule %(name)s: %(msg)s") % {"name": d.rule_name, "msg": message},
-                        groups.get(d.action["group"]),
-                    )
-                )
+                level = d.action.get("level")
+                text = (by_rule_level if level else by_rule) % {"level": level, "name": d.rule_name, "msg": message}
+                rows.append((order, due[order.pk][d.rule_id], text, *targets[d.rule_id]))
                 fired.append(d)
             failed.extend(failures)
         if rows and connection.vendor != "postgresql":
-            by_pk = {o.pk: o for o in candidates}
-            for order_pk, key, message, group_id in rows:
-                _raise_one(order=by_pk[order_pk], key=key, message=message, severity="critical", group_id=group_id)
+            channels = NotificationChannel.objects.in_bulk({r[5] for r in rows if r[5]})
+            users = get_user_model().objects.in_bulk({r[4] for r in rows if r[4]})
+            for order, key, message, group_id, user_id, channel_id in rows:
+                _raise_one(
+                    order=order,
+                    key=key,
+                    message=message,
+                    severity="critical",
+                    group_id=group_id,
+                    owner_user=users.get(user_id),
+                    notify_channel=channels.get(channel_id),
+                )
                 result.raised += 1
         elif rows:
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")  # as in _run_batches: cheap, but looks costly to the planner
                 cursor.execute(
                     _insert_sql(_rule_rows_sql()),
                     {
                         "now": now,
-                        "r_order": [r[0] for r in rows],
+                        "r_order": [r[0].pk for r in rows],
                         "r_key": [r[1] for r in rows],
                         "r_message": [r[2] for r in rows],
                         "r_group": [r[3] for r in rows],
+                        "r_user": [r[4] for r in rows],
+                        "r_channel": [r[5] for r in rows],
                     },
                 )
                 result.raised += cursor.fetchone()[1]

@@ -9,10 +9,11 @@ import os
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from orders.models import NotificationChannel
 from rules.models import Rule
 from rules.services import rule_save
 from tests.browser import login
-from tests.factories import SkuFactory
+from tests.factories import SkuFactory, user_with_role
 
 pytestmark = pytest.mark.browser
 
@@ -220,3 +221,29 @@ def test_rule_builder_without_javascript_the_json_can_still_be_edited(
         assert (rule.condition, rule.action) == (GIFT_CONDITION, GIFT_ACTION)
     finally:
         context.close()
+
+
+def test_rule_builder_offers_an_escalation_rungs_level_user_channel_and_repeat(page: Page, live_server, yunying):
+    # given: a person and a robot that can be notified
+    user_with_role("仓库", "cangku-lead")
+    NotificationChannel.objects.create(name="老板钉钉机器人", kind="dingtalk", url="http://127.0.0.1:9/robot")
+    open_add_page(page, live_server)
+    page.select_option("#id_kind", "escalation")
+    page.fill("#id_name", "上海超时 L3")
+    row = root_rows(page).first
+    row.locator("select.rb-fact").select_option(label="省份 province")
+    row.locator("input.rb-input").fill("上海")
+
+    # when: the rung's inputs are filled by picking
+    assert "cangku-lead" in page.locator("#id_action_user option").all_inner_texts()
+    page.fill("#id_action_level", "3")
+    page.fill("#id_action_after_minutes", "120")
+    page.select_option("#id_action_channel", "老板钉钉机器人")
+    page.fill("#id_action_repeat_minutes", "60")
+    page.click("input[name=_save]")
+
+    # then: saved without the targets left empty, and the list says it in words
+    page.wait_for_url(f"{live_server.url}/admin/rules/rule/")
+    rule = Rule.objects.get()
+    assert rule.action == {"level": 3, "after_minutes": 120, "channel": "老板钉钉机器人", "repeat_minutes": 60}
+    expect(page.locator("#result_list")).to_contain_text("L3 超时 120 分钟通知 渠道 老板钉钉机器人，每 60 分钟重复")

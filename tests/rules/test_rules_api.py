@@ -1,6 +1,6 @@
 import pytest
 
-from orders.models import Order
+from orders.models import NotificationChannel, Order
 from rules.models import Rule
 from tests.conftest import client_for
 from tests.factories import SkuFactory, make_order
@@ -97,3 +97,20 @@ def test_customer_service_may_read_but_not_write_rules(kefu):
     client = client_for(kefu)
     assert client.get("/api/v1/rules/").status_code == 200
     assert client.post("/api/v1/rules/", GIFT, format="json").status_code == 403
+
+
+def test_an_escalation_rung_to_an_unknown_channel_is_400_naming_it_and_a_known_one_is_saved(manager):
+    rung = {
+        "kind": "escalation",
+        "name": "上海超时 L3",
+        "condition": {"all": [{"fact": "province", "op": "eq", "value": "上海"}]},
+        "action": {"level": 3, "after_minutes": 120, "channel": "老板钉钉机器人", "repeat_minutes": 60},
+    }
+    refused = manager.post("/api/v1/rules/", rung, format="json")
+    assert refused.status_code == 400 and "channel '老板钉钉机器人' does not exist" in refused.json()["message"]
+    assert Rule.objects.count() == 0
+    NotificationChannel.objects.create(name="老板钉钉机器人", kind="dingtalk", url="http://127.0.0.1:9/robot")
+    created = manager.post("/api/v1/rules/", rung, format="json")
+    assert created.status_code == 201, created.content
+    sentence = created.json()["sentence_zh"]
+    assert sentence.endswith("L3 超时 120 分钟通知 渠道 老板钉钉机器人，每 60 分钟重复直至订单离开该状态")

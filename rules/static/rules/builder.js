@@ -615,7 +615,7 @@
         })
       );
     }
-    if (param.input === "level" || param.input === "group" || param.input === "warehouse") {
+    if (["level", "group", "warehouse", "user", "channel"].indexOf(param.input) >= 0) {
       var options = [option("", text.choose)];
       var known = [];
       if (param.input === "level") {
@@ -665,6 +665,7 @@
     if (param.input === "bool") return input.checked;
     var value = input.value.trim();
     if (param.input === "warehouse" && value === "") return undefined; // ranking rules name no warehouse
+    if ((param.input === "user" || param.input === "channel") && value === "") return undefined; // optional
     if (param.input === "int" || param.input === "level") {
       if (value === "") return undefined;
       return /^-?\d+$/.test(value) ? parseInt(value, 10) : value;
