@@ -221,6 +221,10 @@ class Order(FSMModelMixin, models.Model):
     # transition): {"status", "minutes", "clock", "calendar", "calendar_name", "paused_seconds"}, and while the
     # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis"}.
     deadline_basis = models.JSONField(_("deadline basis"), default=dict, blank=True, editable=False)
+    # The earliest ladder moment of the stay not fired yet: a level "at % of the allowed time" (its moment, in the
+    # node's own clock, is kept in deadline_basis["marks"]) or its next repeat; NULL when none is left. Written by
+    # orders.services.deadlines on entering a node and advanced by the overdue sweep, which finds due orders by it.
+    ladder_next_at = models.DateTimeField(_("next ladder moment"), null=True, blank=True, editable=False)
 
     payment_status = models.CharField(
         _("payment"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
@@ -310,6 +314,12 @@ class Order(FSMModelMixin, models.Model):
                 fields=["state_deadline"],
                 condition=Q(state_deadline__isnull=False, is_legacy=False) & ~Q(status__in=sorted(FINAL_STATES)),
                 name="order_open_deadline_idx",
+            ),
+            # The sweep's levels by percentage: open orders by their next ladder moment.
+            models.Index(
+                fields=["ladder_next_at"],
+                condition=Q(ladder_next_at__isnull=False, is_legacy=False) & ~Q(status__in=sorted(FINAL_STATES)),
+                name="order_open_ladder_next_idx",
             ),
             models.Index(fields=["channel", "-ordered_at"]),
             models.Index(fields=["-ordered_at"]),
@@ -778,7 +788,11 @@ class EscalationLevel(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text=_("Fires once this share of the node's allowed time is gone, e.g. 50 = half, before it is late."),
+        help_text=_(
+            "Fires once this share of the node's allowed time is gone, e.g. 50 = half, before it is late, counted in "
+            "the node's clock (working time when it counts working time). A change applies to orders that enter "
+            "the node after it."
+        ),
     )
     repeat_minutes = models.PositiveIntegerField(
         _("repeat every (minutes)"),
