@@ -221,10 +221,6 @@ class Order(FSMModelMixin, models.Model):
     # transition): {"status", "minutes", "clock", "calendar", "calendar_name", "paused_seconds"}, and while the
     # clock of a node is paused by a pausing state, "paused": {"node", "remaining", "since", "basis"}.
     deadline_basis = models.JSONField(_("deadline basis"), default=dict, blank=True, editable=False)
-    # The earliest ladder moment of the stay not fired yet: a level "at % of the allowed time" (its moment, in the
-    # node's own clock, is kept in deadline_basis["marks"]) or its next repeat; NULL when none is left. Written by
-    # orders.services.deadlines on entering a node and advanced by the overdue sweep, which finds due orders by it.
-    ladder_next_at = models.DateTimeField(_("next ladder moment"), null=True, blank=True, editable=False)
 
     payment_status = models.CharField(
         _("payment"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
@@ -314,12 +310,6 @@ class Order(FSMModelMixin, models.Model):
                 fields=["state_deadline"],
                 condition=Q(state_deadline__isnull=False, is_legacy=False) & ~Q(status__in=sorted(FINAL_STATES)),
                 name="order_open_deadline_idx",
-            ),
-            # The sweep's levels by percentage: open orders by their next ladder moment.
-            models.Index(
-                fields=["ladder_next_at"],
-                condition=Q(ladder_next_at__isnull=False, is_legacy=False) & ~Q(status__in=sorted(FINAL_STATES)),
-                name="order_open_ladder_next_idx",
             ),
             models.Index(fields=["channel", "-ordered_at"]),
             models.Index(fields=["-ordered_at"]),
@@ -534,6 +524,24 @@ class Order(FSMModelMixin, models.Model):
     )
     def resolve_exception(self) -> str:
         return self.resume_target()
+
+
+class OrderLadder(models.Model):
+    """Where an order's ladder levels "at % of the allowed time" stand: the stay they belong to (its entry into
+    the node) and the next moment one of its marks (deadline_basis["marks"], counted in the node's own clock) or
+    their repeats is due. Written by orders.services.deadlines when the order enters a node with such levels,
+    advanced (or removed, nothing left) by the overdue sweep, which finds due orders by it. Kept apart from the
+    order row: the sweep moves it at every mark, and the order row carries many indexes."""
+
+    order = models.OneToOneField(Order, models.CASCADE, primary_key=True, related_name="+")
+    stay_entered_at = models.DateTimeField()
+    next_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["next_at"], name="order_ladder_next_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} @ {self.next_at:%Y-%m-%d %H:%M}"
 
 
 class OrderLine(models.Model):

@@ -12,7 +12,8 @@ when a calendar is saved through orders.services.calendars (`calendars_forget`).
 
 Ladder levels "at % of the allowed time" get their moments here too, counted like the deadline in the node's own
 clock: entering a node keeps them in `deadline_basis["marks"]` ({level id: {"at", "percent"}}) and the earliest in
-`Order.ladder_next_at`, which the overdue sweep finds due orders by and advances. A resumed stay continues each
+the order's OrderLadder row (one statement, only for a node with such levels), which the overdue sweep finds due
+orders by and advances. A resumed stay continues each
 mark from the time left; a mark passed before the pause does not fire again. The percent levels per status are
 read once per process (rebuilt after CALENDAR_TTL seconds, or at once when the node admin saves them:
 `ladder_levels_forget`); a level change applies to stays that start after it, as a timeout change does.
@@ -29,7 +30,16 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from orders.calendar import WorkCalendar, span_of
-from orders.models import CalendarDay, EscalationLevel, NodeClock, Order, Status, StatusNode, WorkingHours
+from orders.models import (
+    CalendarDay,
+    EscalationLevel,
+    NodeClock,
+    Order,
+    OrderLadder,
+    Status,
+    StatusNode,
+    WorkingHours,
+)
 from orders.models import WorkCalendar as WorkCalendarRow
 
 CALENDAR_TTL = 60.0  # seconds a process keeps the calendars it built (other processes' edits show after this)
@@ -178,21 +188,21 @@ def percent_levels(status: str) -> tuple[tuple[int, int], ...]:
     return _percent_levels["by_status"].get(status, ())
 
 
-def _marks_start(basis: dict, now: datetime) -> datetime | None:
+def _marks_start(basis: dict, now: datetime) -> None:
     """A fresh stay: each percent level's moment, that share of the allowed time after `now` in the basis's
-    clock, kept in the basis; returns the earliest (the order's ladder_next_at)."""
+    clock, kept in the basis."""
     levels = percent_levels(basis["status"]) if basis else ()
-    return _marks_keep(basis, now, {str(pk): (percent, 0.0) for pk, percent in levels})
+    _marks_keep(basis, now, {str(pk): (percent, 0.0) for pk, percent in levels})
 
 
-def _marks_resume(basis: dict, now: datetime, remaining: float) -> datetime | None:
+def _marks_resume(basis: dict, now: datetime, remaining: float) -> None:
     """A resumed stay: the marks still ahead when the clock paused continue from the time left; those passed
     before the pause are dropped (they belonged to the stay before it and do not fire again)."""
     used = basis["minutes"] * 60 - remaining
-    return _marks_keep(basis, now, {key: (m["percent"], used) for key, m in (basis.get("marks") or {}).items()})
+    _marks_keep(basis, now, {key: (m["percent"], used) for key, m in (basis.get("marks") or {}).items()})
 
 
-def _marks_keep(basis: dict, now: datetime, marks: dict[str, tuple[int, float]]) -> datetime | None:
+def _marks_keep(basis: dict, now: datetime, marks: dict[str, tuple[int, float]]) -> None:
     kept = {}
     for key, (percent, used) in marks.items():
         ahead = basis["minutes"] * 60 * percent / 100 - used
@@ -201,7 +211,22 @@ def _marks_keep(basis: dict, now: datetime, marks: dict[str, tuple[int, float]])
     basis.pop("marks", None)
     if kept:
         basis["marks"] = {key: {"at": at.isoformat(), "percent": marks[key][0]} for key, at in kept.items()}
-    return min(kept.values(), default=None)
+
+
+def ladder_marks_save(order: Order) -> None:
+    """Write the order's ladder row (its stay and earliest mark) when the stay has marks: one statement, none for
+    a node without levels at %. A row left from an earlier stay is dropped by the sweep when it comes due."""
+    marks = (order.deadline_basis or {}).get("marks")
+    if not marks or order.pk is None:
+        return
+    row = OrderLadder(
+        order_id=order.pk,
+        stay_entered_at=order.state_entered_at,
+        next_at=min(parse_datetime(m["at"]) for m in marks.values()),
+    )
+    OrderLadder.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["order"], update_fields=["stay_entered_at", "next_at"]
+    )
 
 
 # --- deadlines ----------------------------------------------------------------------------------------------
@@ -242,7 +267,8 @@ def deadline_fields(*, status: str, now: datetime, warehouse_id: int | None = No
         status=status, node=node_settings(status).get(status, NodeSetting(None)), warehouse_id=warehouse_id
     )
     deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
-    return {"state_deadline": deadline, "deadline_basis": basis, "ladder_next_at": _marks_start(basis, now)}
+    _marks_start(basis, now)
+    return {"state_deadline": deadline, "deadline_basis": basis}
 
 
 def deadline_enter(*, order: Order, from_status: str, now: datetime) -> Order:
@@ -271,16 +297,18 @@ def deadline_enter(*, order: Order, from_status: str, now: datetime) -> Order:
         basis["paused_seconds"] = int(basis.get("paused_seconds", 0) + (now - since).total_seconds())
         order.deadline_basis = basis
         order.state_deadline = _after(basis, now, paused["remaining"])
-        order.ladder_next_at = _marks_resume(basis, now, paused["remaining"])
+        _marks_resume(basis, now, paused["remaining"])
+        ladder_marks_save(order)
         return order
     elif paused and to_status not in settings.get(paused["node"], NodeSetting(None)).pauses:
         paused = None  # gone elsewhere: the paused node's clock is dropped
     basis = _basis_start(status=to_status, node=node, warehouse_id=order.warehouse_id)
     order.state_deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
-    order.ladder_next_at = _marks_start(basis, now)
+    _marks_start(basis, now)
     if paused:
         basis = {**basis, "paused": paused}
     order.deadline_basis = basis
+    ladder_marks_save(order)
     return order
 
 

@@ -6,8 +6,10 @@ ladder levels by share of the allowed time, approvals waiting too long) one INSE
 in batches by an (order id, level id) keyset, so the batches together make one pass over what is due. A key
 fires once ever (constraint alert_sweep_key_once, ON CONFLICT DO NOTHING) and the select skips fired keys, so a
 sweep killed after any batch (each commits) picks up where it stopped when run again. Ladder levels by minutes
-are found through the partial index on open orders' deadlines; levels by percentage cannot be bounded by one
-column and read the open orders of the nodes once per sweep.
+are found through the partial index on open orders' deadlines. Levels by percentage have their moments computed
+when the order enters the node, in the node's own clock (orders.services.deadlines: deadline_basis["marks"]), and
+are found through the small OrderLadder table's next_at, which the same statement advances to the next mark or
+repeat, so only the orders with a mark due now are read.
 Escalation rules with conditions need the rule engine per order: the orders due for a rule are found in one
 query per batch, their facts are read per order (selectors.order_facts), and the fired ones are inserted at once.
 """
@@ -33,6 +35,7 @@ from orders.models import (
     EscalationLevel,
     Order,
     OrderEvent,
+    OrderLadder,
     StaffProfile,
     Status,
     StatusNode,
@@ -80,6 +83,7 @@ def _tables() -> dict[str, str]:
         "order": Order._meta.db_table,
         "node": StatusNode._meta.db_table,
         "level": EscalationLevel._meta.db_table,
+        "ladder": OrderLadder._meta.db_table,
     }
 
 
@@ -238,27 +242,28 @@ def _level_sql() -> str:
 
 
 def _percent_sql() -> str:
-    """Ladder levels at % of the allowed time: the orders whose next ladder moment (Order.ladder_next_at, its
-    partial index) has come, each due mark of their stay (deadline_basis["marks"], counted in the node's own
-    clock when it entered) at its latest repeat, then in the same statement each order's ladder_next_at moves
-    on to its next unfired mark or repeat (NULL when none is left). Orders a transition holds locked are
-    skipped and picked up by the next sweep; a transition that moves an order gives it a new stay and new marks.
-    A key fires once ever: alert_sweep_key_once (ON CONFLICT DO NOTHING) guards a repeat of a half-done batch."""
+    """Ladder levels at % of the allowed time: the orders whose ladder row (OrderLadder, its next_at index) has
+    come due, each due mark of their stay (deadline_basis["marks"], counted in the node's own clock when it
+    entered) at its latest repeat; in the same statement each ladder row moves on to the next unfired mark or
+    repeat, and goes when none is left (or the order has moved on since: a new stay with marks writes its own
+    row). Rows a transition holds locked are skipped and picked up by the next sweep. A key fires once ever:
+    alert_sweep_key_once (ON CONFLICT DO NOTHING) guards against a mark seen twice."""
     t = _tables()
     key = _level_key()
-    percent = "(m.mark ->> 'percent')"
-    tpl = f"replace(%(tpl_level_percent)s, '{{percent}}', {percent})"
+    tpl = "replace(%(tpl_level_percent)s, '{percent}', m.mark ->> 'percent')"
     message = _MESSAGE.format(tpl=tpl, level="l.level::text")
-    final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))
     before = f"""
-        o AS MATERIALIZED (
-            SELECT d.id, d.number, d.status, d.state_entered_at, d.state_deadline, d.deadline_basis -> 'marks' AS marks
-            FROM {t["order"]} d
-            WHERE d.ladder_next_at <= %(now)s AND NOT d.is_legacy AND NOT (d.status IN ({final}))
-              AND d.id > %(k1)s
-            ORDER BY d.id
+        p AS MATERIALIZED (
+            SELECT lr.order_id, lr.stay_entered_at FROM {t["ladder"]} lr
+            WHERE lr.next_at <= %(now)s AND lr.order_id > %(k1)s
+            ORDER BY lr.order_id
             LIMIT %(batch)s
-            FOR UPDATE OF d SKIP LOCKED
+            FOR UPDATE SKIP LOCKED
+        ),
+        o AS MATERIALIZED (
+            SELECT o.id, o.number, o.status, o.state_entered_at, o.state_deadline, o.deadline_basis -> 'marks' AS marks
+            FROM p JOIN {t["order"]} o ON o.id = p.order_id AND o.state_entered_at = p.stay_entered_at
+            WHERE {_OPEN}
         ),
         marks AS MATERIALIZED (
             SELECT o.id AS order_id, l.id AS level_id, x.t0, l.repeat_minutes, m.mark
@@ -266,6 +271,15 @@ def _percent_sql() -> str:
             CROSS JOIN LATERAL jsonb_each(o.marks) m(level_key, mark)
             JOIN {t["level"]} l ON l.id = m.level_key::bigint AND l.after_percent IS NOT NULL
             CROSS JOIN LATERAL (SELECT (m.mark ->> 'at')::timestamptz AS t0) x
+        ),
+        next AS MATERIALIZED (
+            SELECT p.order_id,
+                   min(CASE WHEN x.t0 > %(now)s THEN x.t0
+                            WHEN x.repeat_minutes > 0 THEN x.t0 + make_interval(mins => x.repeat_minutes
+                                 * (floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / x.repeat_minutes)::int + 1))
+                       END) AS next_at
+            FROM p LEFT JOIN marks x ON x.order_id = p.order_id
+            GROUP BY p.order_id
         ),"""  # noqa: S608 - names from the models, every value a bound parameter
     due = f"""
         SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
@@ -278,20 +292,14 @@ def _percent_sql() -> str:
         WHERE x.t0 <= %(now)s
     """  # noqa: S608 - names from the models, every value a bound parameter
     after = f""",
-        advance AS (
-            UPDATE {t["order"]} oo SET ladder_next_at = n.next_at
-            FROM (
-                SELECT o.id,
-                       min(CASE WHEN x.t0 > %(now)s THEN x.t0
-                                WHEN x.repeat_minutes > 0 THEN x.t0 + make_interval(mins => x.repeat_minutes
-                                     * (floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / x.repeat_minutes)::int + 1))
-                           END) AS next_at
-                FROM o LEFT JOIN marks x ON x.order_id = o.id
-                GROUP BY o.id
-            ) n
-            WHERE oo.id = n.id
+        advanced AS (
+            UPDATE {t["ladder"]} lr SET next_at = n.next_at
+            FROM next n WHERE lr.order_id = n.order_id AND n.next_at IS NOT NULL
+        ),
+        done AS (
+            DELETE FROM {t["ladder"]} lr USING next n WHERE lr.order_id = n.order_id AND n.next_at IS NULL
         )"""  # noqa: S608 - names from the models, every value a bound parameter
-    summary = "SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM ins), (SELECT ARRAY[max(o.id), 0] FROM o)"
+    summary = "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM ins), (SELECT ARRAY[max(order_id), 0] FROM p)"
     return _insert_sql(due, before=before, after=after, summary=summary)
 
 

@@ -36,7 +36,7 @@ def placed(*, timeout: int = 60, entered: float = 0):
     order = make_order()
     order.state_entered_at = at(entered)
     deadline_enter(order=order, from_status=Status.PLACED, now=at(entered))
-    order.save(update_fields=["state_entered_at", "state_deadline", "deadline_basis", "ladder_next_at"])
+    order.save(update_fields=["state_entered_at", "state_deadline", "deadline_basis"])
     assert order.state_deadline == at(entered + timeout)
     return order
 
