@@ -440,7 +440,7 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
 
 
 def overdue_alerts_raise(
-    *, now: datetime | None = None, batch: int = 5000, max_batches: int | None = None
+    *, now: datetime | None = None, batch: int = 20000, max_batches: int | None = None
 ) -> SweepResult:
     """Raise what is due at `now`: the node owner's alert at the deadline, each ladder level (by minutes after
     the deadline or by share of the allowed time, repeating at its interval until the order moves), escalation
