@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.urls import reverse
 
 from orders.calendar import TZ
 from orders.models import Alert, EscalationLevel, NodeClock, OrderLadder, Status, StatusNode
@@ -13,6 +14,7 @@ from orders.services.deadlines import deadline_enter, ladder_levels_forget
 from orders.services.sweeps import overdue_alerts_raise
 from tests.factories import make_order
 from tests.orders.test_deadlines import calendar_with, node_set
+from tests.orders.test_ladders import level_form
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +166,27 @@ def test_a_level_changed_later_applies_to_stays_that_start_after_it():
     overdue_alerts_raise(now=t0 + timedelta(minutes=54))
     assert (len(fired(early, half)), len(fired(late, half))) == (1, 1)
     assert "90%" in Alert.objects.get(dedupe_key=fired(late, half)[0]).message
+
+
+def test_a_percent_level_saved_in_the_node_admin_applies_to_the_next_order_entering_the_node(client, yunying):
+    node = node_set(Status.ALLOCATED, timeout_minutes=60, clock=NodeClock.CLOCK)
+    t0 = at(2026, 11, 16, 9)
+    before = make_order()
+    before.status = Status.ALLOCATING
+    enter(before, Status.ALLOCATED, t0)  # this process has read the node's (no) percent levels
+    assert "marks" not in before.deadline_basis
+    client.force_login(yunying)
+    ops = str(Group.objects.get(name="运营主管").pk)
+    response = client.post(
+        reverse("admin:orders_statusnode_change", args=[node.pk]),
+        level_form(node, after_percent="50", notify_group=ops),
+    )
+    assert response.status_code == 302
+    after = make_order()
+    after.status = Status.ALLOCATING
+    enter(after, Status.ALLOCATED, t0)
+    [saved] = node.escalations.filter(after_percent=50)
+    half_of_the_new_timeout = (t0 + timedelta(minutes=45)).isoformat()  # the form also set 90 minutes
+    assert after.deadline_basis["marks"] == {str(saved.pk): {"at": half_of_the_new_timeout, "percent": 50}}
+    overdue_alerts_raise(now=t0 + timedelta(minutes=45))
+    assert (fired(before, saved), len(fired(after, saved))) == ([], 1)
