@@ -44,4 +44,9 @@ class Migration(migrations.Migration):
             name='owner_user',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner user'),
         ),
+        migrations.AlterField(
+            model_name='orderevent',
+            name='order',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='orders.order', verbose_name='order'),
+        ),
     ]
