@@ -13,10 +13,10 @@ when a calendar is saved through orders.services.calendars (`calendars_forget`).
 Ladder levels "at % of the allowed time" get their moments here too, counted like the deadline in the node's own
 clock: entering a node keeps them in `deadline_basis["marks"]` ({level id: {"at", "percent"}}) and the earliest in
 the order's OrderLadder row (one statement, only for a node with such levels), which the overdue sweep finds due
-orders by and advances. A resumed stay continues each
-mark from the time left; a mark passed before the pause does not fire again. The percent levels per status are
-read once per process (rebuilt after CALENDAR_TTL seconds, or at once when the node admin saves them:
-`ladder_levels_forget`); a level change applies to stays that start after it, as a timeout change does.
+orders by and advances. A resumed stay continues each mark from the time left; a mark passed before the pause
+does not fire again. The percent levels per status are read once per process (rebuilt after CALENDAR_TTL seconds,
+or at once when the node admin saves them: `ladder_levels_forget`); a level change applies to stays that start
+after it, as a timeout change does.
 
 Below the lifecycle core: imports only models and the pure calendar arithmetic."""
 
