@@ -174,7 +174,9 @@ def main() -> None:
     parser = common.cli(__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000, help="open orders (default 1,000,000)")
     parser.add_argument("--due-percent", type=float, default=1.0, help="share of them that is due (default 1)")
-    parser.add_argument("--reuse", action="store_true", help="keep the orders of the last run (only clear alerts)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the orders of the last run (clear alerts, rewrite ladder rows)"
+    )
     parser.add_argument("--no-percent", action="store_true", help="no level by percentage")
     args = parser.parse_args()
     common.database_ensure()
