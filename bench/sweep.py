@@ -3,7 +3,9 @@
 Builds --orders open orders (default 1,000,000) in the bench database with one INSERT … SELECT over
 generate_series (not the ORM), --due-percent of them (default 1 %) 45 minutes past their node deadline, the rest
 well inside it. Every open node gets a ladder: level 1 at the deadline, level 2 at 30 minutes over repeating every
-60, level 3 at 50 % of the allowed time (--no-percent: none). Then it times:
+60, level 3 at 50 % of the allowed time (--no-percent: none). Each order carries the mark of level 3 and its
+ladder row as entering the node writes them (deadline_basis["marks"] and OrderLadder: halfway between entry and
+deadline, so the due orders' marks are due too and the others' lie ahead). Then it times:
 
   bare   the indexed query that finds the due orders (SELECT id … WHERE open AND state_deadline <= now)
   sweep  orders.services.sweeps.overdue_alerts_raise: every alert row, its history row and timeline line
@@ -14,6 +16,7 @@ and prints seconds and the sweep / bare ratio (target: the sweep under 2 s). Run
   BENCH_DB_NAME=orderhub_bench_ladders BENCH_REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/sweep.py
 """
 
+import json
 import statistics
 import time
 
@@ -23,11 +26,16 @@ OPEN_STATES = ("placed", "paid", "allocating", "allocated", "printed")
 TIMEOUT_MINUTES = 24 * 60
 
 
-def orders_build(conn, n: int, due_percent: float) -> None:
-    """n open orders of the bench channel and customer; every (100 / due_percent)-th one is 45 minutes late."""
+MARK = "state_entered_at + (state_deadline - state_entered_at) * 0.5"  # level 3's moment, clock time
+
+
+def orders_build(conn, n: int, due_percent: float, marks: dict[str, int]) -> None:
+    """n open orders of the bench channel and customer; every (100 / due_percent)-th one is 45 minutes late.
+    `marks`: the level by percentage of each status (none: no marks)."""
     conn.execute("DELETE FROM orders_orderevent")
     conn.execute("DELETE FROM orders_historicalalert")
     conn.execute("DELETE FROM orders_alert")
+    conn.execute("DELETE FROM orders_orderladder")
     conn.execute("DELETE FROM orders_order WHERE number LIKE 'SW%%'")
     every = max(1, round(100 / due_percent))
     states = "ARRAY[" + ", ".join(f"'{s}'" for s in OPEN_STATES) + "]"
@@ -54,6 +62,15 @@ def orders_build(conn, n: int, due_percent: float) -> None:
         "created_at": "now() - interval '1 day'",
         "updated_at": "now()",
     }
+    status, entered, deadline = fill["status"], fill["state_entered_at"], fill["state_deadline"]
+    basis = (
+        f"jsonb_build_object('status', {status}, 'minutes', {TIMEOUT_MINUTES}, 'clock', 'clock', 'paused_seconds', 0"
+    )
+    if marks:
+        mark = f"({entered}) + (({deadline}) - ({entered})) * 0.5"  # MARK, before the rows exist
+        level = f"%(levels)s::jsonb ->> {status}"
+        basis += f", 'marks', jsonb_build_object({level}, jsonb_build_object('at', {mark}, 'percent', 50))"
+    fill["deadline_basis"] = basis + ")"
     rows = conn.execute(
         """SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
            WHERE table_name = 'orders_order' AND column_name <> 'id'"""
@@ -80,14 +97,30 @@ def orders_build(conn, n: int, due_percent: float) -> None:
         conn.execute(
             f"INSERT INTO orders_order ({', '.join(cols)}) SELECT {', '.join(exprs)} "
             f"FROM generate_series({lo}, {hi}) AS i",
-            {"channel": ids[0], "customer": ids[1]},
+            {"channel": ids[0], "customer": ids[1], "levels": json.dumps(marks)},
         )
         common.log(f"orders {hi:,} / {n:,}")
+    if marks:
+        marks_reset(conn, marks)
     conn.execute("ANALYZE orders_order")
     conn.execute("ANALYZE orders_alert")
 
 
-def ladders_ensure(*, percent: bool) -> None:
+def marks_reset(conn, marks: dict[str, int]) -> None:
+    """Each order's ladder row, as entering the node would have written it (after a sweep: those it advanced or
+    removed). The marks themselves are in the orders' deadline_basis from orders_build."""
+    conn.execute("DELETE FROM orders_orderladder")
+    conn.execute(
+        f"""INSERT INTO orders_orderladder (order_id, stay_entered_at, next_at)
+            SELECT id, state_entered_at, {MARK} FROM orders_order WHERE number LIKE 'SW%%'"""
+    )
+    conn.execute("VACUUM ANALYZE orders_orderladder")
+    common.log("ladder rows written")
+
+
+def ladders_ensure(*, percent: bool) -> dict[str, int]:
+    """The ladder of every open node (level ids kept from run to run, so that --reuse keeps valid marks);
+    returns the level by percentage per status."""
     from django.contrib.auth.models import Group
 
     from orders.models import EscalationLevel, StatusNode
@@ -95,12 +128,23 @@ def ladders_ensure(*, percent: bool) -> None:
 
     status_nodes_ensure_defaults()
     ops = Group.objects.get(name="运营主管")
+    ladder = {
+        1: {"after_minutes": 0, "after_percent": None, "repeat_minutes": 0},
+        2: {"after_minutes": 30, "after_percent": None, "repeat_minutes": 60},
+        3: {"after_minutes": None, "after_percent": 50, "repeat_minutes": 0},
+    }
+    if not percent:
+        del ladder[3]
+    marks = {}
     for node in StatusNode.objects.filter(status__in=OPEN_STATES):
-        node.escalations.all().delete()
-        EscalationLevel.objects.create(node=node, level=1, after_minutes=0, notify_group=ops)
-        EscalationLevel.objects.create(node=node, level=2, after_minutes=30, repeat_minutes=60, notify_group=ops)
-        if percent:
-            EscalationLevel.objects.create(node=node, level=3, after_percent=50, notify_group=ops)
+        node.escalations.exclude(level__in=ladder).delete()
+        for level, values in ladder.items():
+            row, _created = EscalationLevel.objects.update_or_create(
+                node=node, level=level, defaults={**values, "notify_group": ops}
+            )
+            if values["after_percent"]:
+                marks[node.status] = row.pk
+    return marks
 
 
 def master_ensure() -> None:
@@ -130,21 +174,23 @@ def main() -> None:
     parser = common.cli(__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000, help="open orders (default 1,000,000)")
     parser.add_argument("--due-percent", type=float, default=1.0, help="share of them that is due (default 1)")
-    parser.add_argument("--reuse", action="store_true", help="keep the orders of the last run (only clear alerts)")
     parser.add_argument(
-        "--no-percent", action="store_true", help="no level by percentage (those read every open order of the node)"
+        "--reuse", action="store_true", help="keep the orders of the last run (clear alerts, rewrite ladder rows)"
     )
+    parser.add_argument("--no-percent", action="store_true", help="no level by percentage")
     args = parser.parse_args()
     common.database_ensure()
     common.django_setup()
     master_ensure()
-    ladders_ensure(percent=not args.no_percent)
+    marks = ladders_ensure(percent=not args.no_percent)
     with common.connect() as conn:
         if args.reuse:
             for table in ("orders_orderevent", "orders_historicalalert", "orders_alert"):
                 conn.execute(f"DELETE FROM {table}")
+            if marks:
+                marks_reset(conn, marks)
         else:
-            orders_build(conn, args.orders, args.due_percent)
+            orders_build(conn, args.orders, args.due_percent, marks)
         bare(conn)  # warm the cache as the sweep's first statement would
         bare_s = statistics.median(bare(conn) for _ in range(3))
         plan = conn.execute(

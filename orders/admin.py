@@ -52,7 +52,12 @@ from orders.services.address import (
     order_change_address,
 )
 from orders.services.alerts import alert_acknowledge
-from orders.services.deadlines import deadline_basis_text, deadline_paused_text, node_settings_forget
+from orders.services.deadlines import (
+    deadline_basis_text,
+    deadline_paused_text,
+    ladder_levels_forget,
+    node_settings_forget,
+)
 from orders.services.duplicates import duplicate_settings, duplicate_settings_save
 from orders.services.handling import (
     DETAIL_FIELDS,
@@ -1007,6 +1012,10 @@ class StatusNodeAdmin(StaffPickerMixin, HistoryAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         node_settings_forget()  # deadlines set later in this request read the new settings
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        ladder_levels_forget()  # orders entering the node from now on get the new levels' marks
 
     def has_add_permission(self, request) -> bool:
         return False  # every state has its row from setup (status_nodes_ensure_defaults)

@@ -534,6 +534,24 @@ class Order(FSMModelMixin, models.Model):
         return self.resume_target()
 
 
+class OrderLadder(models.Model):
+    """Where an order's ladder levels "at % of the allowed time" stand: the stay they belong to (its entry into
+    the node) and the next moment one of its marks (deadline_basis["marks"], counted in the node's own clock) or
+    their repeats is due. Written by orders.services.deadlines when the order enters a node with such levels,
+    advanced (or removed, nothing left) by the overdue sweep, which finds due orders by it. Kept apart from the
+    order row: the sweep moves it at every mark, and the order row carries many indexes."""
+
+    order = models.OneToOneField(Order, models.CASCADE, primary_key=True, related_name="+")
+    stay_entered_at = models.DateTimeField()
+    next_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["next_at"], name="order_ladder_next_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} @ {self.next_at:%Y-%m-%d %H:%M}"
+
+
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, models.CASCADE, related_name="lines", verbose_name=_("order"))
     sku = models.ForeignKey("warehouse.Sku", models.PROTECT, related_name="+", verbose_name=_("SKU"))
@@ -570,7 +588,9 @@ class OrderEvent(models.Model):
         RULE = "rule", _("Rule fired")
         ALERT = "alert", _("Alert")
 
-    order = models.ForeignKey(Order, models.CASCADE, related_name="events", verbose_name=_("order"))
+    # No index of its own: (order, created_at) below serves every lookup by order, and each timeline line (tens of
+    # thousands a minute from the overdue sweep at peak) would write both.
+    order = models.ForeignKey(Order, models.CASCADE, related_name="events", verbose_name=_("order"), db_index=False)
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     transition = models.CharField(_("transition"), max_length=32, blank=True)
@@ -792,7 +812,11 @@ class EscalationLevel(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text=_("Fires once this share of the node's allowed time is gone, e.g. 50 = half, before it is late."),
+        help_text=_(
+            "Fires once this share of the node's allowed time is gone, e.g. 50 = half, before it is late, counted in "
+            "the node's clock (working time when it counts working time). A change applies to orders that enter "
+            "the node after it."
+        ),
     )
     repeat_minutes = models.PositiveIntegerField(
         _("repeat every (minutes)"),
@@ -955,7 +979,11 @@ class Alert(models.Model):
         related_name="+",
         verbose_name=_("notify channel"),
     )
-    history = HistoricalRecords()
+    # The audit rows are read by alert id only (the admin's history page); the overdue sweep writes one per alert,
+    # tens of thousands a minute at peak, so they carry no index per foreign key or date besides that.
+    history = HistoricalRecords(
+        no_db_index=["order", "owner_group", "owner_user", "acknowledged_by", "notify_channel", "created_at"]
+    )
 
     class Meta:
         verbose_name = _("alert")

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from logistics.services import carrier_state_mappings_ensure
 from orders.selectors import erp_endpoints_forget, promise_thresholds_forget
 from orders.services.calendars import calendar_default_ensure
-from orders.services.deadlines import calendars_forget
+from orders.services.deadlines import calendars_forget, ladder_levels_forget
 from orders.services.duplicates import duplicate_settings_forget
 from orders.services.nodes import status_nodes_ensure_defaults
 from orders.services.notify import notice_config_forget
@@ -35,6 +35,7 @@ def roles_and_nodes(db):
     notice_config_forget()  # likewise the nodes that notify customers and the SMS channel
     calendars_forget()  # likewise the process's working calendars and promise light thresholds
     promise_thresholds_forget()
+    ladder_levels_forget()  # likewise the levels at % of the allowed time
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,14 @@ Node settings are read once per transaction (bound to the connection's on-commit
 enters three statuses); calendars are built once per process and rebuilt after CALENDAR_TTL seconds or at once
 when a calendar is saved through orders.services.calendars (`calendars_forget`).
 
+Ladder levels "at % of the allowed time" get their moments here too, counted like the deadline in the node's own
+clock: entering a node keeps them in `deadline_basis["marks"]` ({level id: {"at", "percent"}}) and the earliest in
+the order's OrderLadder row (one statement, only for a node with such levels), which the overdue sweep finds due
+orders by and advances. A resumed stay continues each mark from the time left; a mark passed before the pause
+does not fire again. The percent levels per status are read once per process (rebuilt after CALENDAR_TTL seconds,
+or at once when the node admin saves them: `ladder_levels_forget`); a level change applies to stays that start
+after it, as a timeout change does.
+
 Below the lifecycle core: imports only models and the pure calendar arithmetic."""
 
 import time as monotonic_time
@@ -30,8 +38,10 @@ from orders.models import (
     PAUSE_HOLD_PREFIX,
     PAUSE_PRESALE_BALANCE,
     CalendarDay,
+    EscalationLevel,
     NodeClock,
     Order,
+    OrderLadder,
     Status,
     StatusNode,
     WorkingHours,
@@ -162,6 +172,72 @@ def calendar_choose(*, node: NodeSetting, warehouse_id: int | None) -> int | Non
     return None
 
 
+# --- ladder levels by percentage: read once per process ---------------------------------------------------------
+_percent_levels: dict = {}
+
+
+def ladder_levels_forget() -> None:
+    """Drop this process's percent levels (a node's ladder was saved): now, and again when the transaction commits
+    (a read meanwhile would cache what the other transactions see)."""
+    _percent_levels.clear()
+    if connection.in_atomic_block:
+        transaction.on_commit(_percent_levels.clear)
+
+
+def percent_levels(status: str) -> tuple[tuple[int, int], ...]:
+    """(level id, percent) of the status's levels "at % of the allowed time"."""
+    if not _percent_levels or monotonic_time.monotonic() - _percent_levels["at"] >= CALENDAR_TTL:
+        by_status: dict[str, list] = {}
+        for node_status, level_id, percent in EscalationLevel.objects.filter(after_percent__isnull=False).values_list(
+            "node__status", "pk", "after_percent"
+        ):
+            by_status.setdefault(node_status, []).append((level_id, percent))
+        _percent_levels.clear()
+        _percent_levels.update(at=monotonic_time.monotonic(), by_status={k: tuple(v) for k, v in by_status.items()})
+    return _percent_levels["by_status"].get(status, ())
+
+
+def _marks_start(basis: dict, now: datetime) -> None:
+    """A fresh stay: each percent level's moment, that share of the allowed time after `now` in the basis's
+    clock, kept in the basis."""
+    levels = percent_levels(basis["status"]) if basis else ()
+    _marks_keep(basis, now, {str(pk): (percent, 0.0) for pk, percent in levels})
+
+
+def _marks_resume(basis: dict, now: datetime, remaining: float) -> None:
+    """A resumed stay: the marks still ahead when the clock paused continue from the time left; those passed
+    before the pause are dropped (they belonged to the stay before it and do not fire again)."""
+    used = basis["minutes"] * 60 - remaining
+    _marks_keep(basis, now, {key: (m["percent"], used) for key, m in (basis.get("marks") or {}).items()})
+
+
+def _marks_keep(basis: dict, now: datetime, marks: dict[str, tuple[int, float]]) -> None:
+    kept = {}
+    for key, (percent, used) in marks.items():
+        ahead = basis["minutes"] * 60 * percent / 100 - used
+        if ahead > 0:
+            kept[key] = _after(basis, now, ahead)
+    basis.pop("marks", None)
+    if kept:
+        basis["marks"] = {key: {"at": at.isoformat(), "percent": marks[key][0]} for key, at in kept.items()}
+
+
+def ladder_marks_save(order: Order) -> None:
+    """Write the order's ladder row (its stay and earliest mark) when the stay has marks: one statement, none for
+    a node without levels at %. A row left from an earlier stay is dropped by the sweep when it comes due."""
+    marks = (order.deadline_basis or {}).get("marks")
+    if not marks or order.pk is None:
+        return
+    row = OrderLadder(
+        order_id=order.pk,
+        stay_entered_at=order.state_entered_at,
+        next_at=min(parse_datetime(m["at"]) for m in marks.values()),
+    )
+    OrderLadder.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["order"], update_fields=["stay_entered_at", "next_at"]
+    )
+
+
 # --- deadlines ----------------------------------------------------------------------------------------------
 def _basis_start(*, status: str, node: NodeSetting, warehouse_id: int | None) -> dict:
     if not node.minutes:
@@ -200,6 +276,7 @@ def deadline_fields(*, status: str, now: datetime, warehouse_id: int | None = No
         status=status, node=node_settings(status).get(status, NodeSetting(None)), warehouse_id=warehouse_id
     )
     deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
+    _marks_start(basis, now)
     return {"state_deadline": deadline, "deadline_basis": basis}
 
 
@@ -230,9 +307,11 @@ def deadline_enter(*, order: Order, from_status: str, now: datetime) -> Order:
         paused = None  # gone elsewhere: the paused node's clock is dropped
     basis = _basis_start(status=to_status, node=node, warehouse_id=order.warehouse_id)
     order.state_deadline = _after(basis, now, basis["minutes"] * 60) if basis else None
+    _marks_start(basis, now)
     if paused:
         basis = {**basis, "paused": paused}
     order.deadline_basis = basis
+    ladder_marks_save(order)
     if not paused and presale_waits(node=node, order=order):
         deadline_pause(order=order, cause=PAUSE_PRESALE_BALANCE, now=now)  # entered while the balance is awaited
     return order
@@ -291,6 +370,8 @@ def deadline_resume(*, order: Order, now: datetime) -> Order:
     basis["paused_seconds"] = int(basis.get("paused_seconds", 0) + (now - since).total_seconds())
     order.deadline_basis = basis
     order.state_deadline = _after(basis, now, paused["remaining"])
+    _marks_resume(basis, now, paused["remaining"])
+    ladder_marks_save(order)
     return order
 
 

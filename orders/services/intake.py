@@ -19,7 +19,7 @@ from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine
 from orders.phones import is_cn_mobile
 from orders.services.address import order_address_from_channel
 from orders.services.alerts import alert_raise
-from orders.services.deadlines import deadline_fields
+from orders.services.deadlines import deadline_fields, ladder_marks_save
 from orders.services.duplicates import duplicate_twin_find, order_hold_as_duplicate
 from orders.services.outbox import order_accepted_push, order_accepting
 from orders.services.payment import (
@@ -200,6 +200,7 @@ def _insert(
     )
     history_attribute(order, actor=actor, reason=f"created via {source}")
     history_insert(order)
+    ladder_marks_save(order)  # the placed node's levels at % of the allowed time, if it has any
     lines = history_bulk_insert(
         [
             OrderLine(order=order, sku=skus[line.sku], quantity=line.quantity, unit_price=line.unit_price)

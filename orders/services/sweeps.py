@@ -6,8 +6,10 @@ ladder levels by share of the allowed time, approvals waiting too long) one INSE
 in batches by an (order id, level id) keyset, so the batches together make one pass over what is due. A key
 fires once ever (constraint alert_sweep_key_once, ON CONFLICT DO NOTHING) and the select skips fired keys, so a
 sweep killed after any batch (each commits) picks up where it stopped when run again. Ladder levels by minutes
-are found through the partial index on open orders' deadlines; levels by percentage cannot be bounded by one
-column and read the open orders of the nodes once per sweep.
+are found through the partial index on open orders' deadlines. Levels by percentage have their moments computed
+when the order enters the node, in the node's own clock (orders.services.deadlines: deadline_basis["marks"]), and
+are found through the small OrderLadder table's next_at, which the same statement advances to the next mark or
+repeat, so only the orders with a mark due now are read.
 Escalation rules with conditions need the rule engine per order: the orders due for a rule are found in one
 query per batch, the batch's facts in two (selectors.orders_facts), and the fired ones are inserted at once.
 """
@@ -35,6 +37,7 @@ from orders.models import (
     NotificationChannel,
     Order,
     OrderEvent,
+    OrderLadder,
     StaffProfile,
     Status,
     StatusNode,
@@ -82,6 +85,7 @@ def _tables() -> dict[str, str]:
         "order": Order._meta.db_table,
         "node": StatusNode._meta.db_table,
         "level": EscalationLevel._meta.db_table,
+        "ladder": OrderLadder._meta.db_table,
     }
 
 
@@ -89,9 +93,11 @@ def _alert_columns() -> list[str]:
     return [f.column for f in Alert._meta.concrete_fields if not f.primary_key]
 
 
-def _insert_sql(due_sql: str) -> str:
+def _insert_sql(due_sql: str, *, before: str = "", after: str = "", summary: str = "") -> str:
     """One statement: the due rows (columns order_id, dedupe_key, message, severity, owner_group_id,
-    owner_user_id, notify_channel_id, kind) become alerts, their history rows and their orders' timeline lines."""
+    owner_user_id, notify_channel_id, kind) become alerts, their history rows and their orders' timeline lines.
+    `before` / `after`: more CTEs around those; `summary`: what the statement returns instead of (rows due,
+    alerts written, last keyset position)."""
     t = _tables()
     given = {
         "kind": "d.kind",
@@ -111,7 +117,7 @@ def _insert_sql(due_sql: str) -> str:
     hist_cols = ["id", *cols, "history_date", "history_change_reason", "history_type", "history_user_id"]
     hist_values = ["i.id", *(f"i.{c}" for c in cols), "%(now)s", "NULL", "'+'", "NULL"]
     return f"""
-        WITH d AS ({due_sql}),
+        WITH {before} d AS ({due_sql}),
         ins AS (
             INSERT INTO {t["alert"]} ({", ".join(cols)})
             SELECT {", ".join(values)} FROM d
@@ -130,10 +136,13 @@ def _insert_sql(due_sql: str) -> str:
                    jsonb_build_object('alert_id', i.id, 'alert_kind', i.kind, 'severity', i.severity,
                                       'resolved', false)
             FROM ins i
-        )
-        SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins),
-               (SELECT ARRAY[k1, k2] FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1)
+        ) {after}
+        {summary or _SUMMARY}
     """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+_SUMMARY = """SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM ins),
+               (SELECT ARRAY[k1, k2] FROM d ORDER BY k1 DESC, k2 DESC LIMIT 1)"""
 
 
 def _run_batches(sql: str, params: dict, *, batch: int, result: SweepResult, max_batches: int | None) -> None:
@@ -203,39 +212,97 @@ def _overdue_sql() -> str:
     """  # noqa: S608 - names from the models, every value a bound parameter
 
 
-def _level_sql(*, by_percent: bool) -> str:
-    """Ladder levels of one kind: the threshold is minutes after the deadline, or a share of the allowed time;
-    a level that repeats fires its latest repeat (repeats missed while no sweep ran are not sent late)."""
+_REPEAT = (
+    "CASE WHEN l.repeat_minutes > 0 THEN floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / l.repeat_minutes)"
+    "::bigint ELSE 0 END"
+)
+
+
+def _level_key() -> str:
+    return f"'escalate:' || {_STAY} || ':L' || l.id::text || ':R' || ({_REPEAT})::text"
+
+
+def _level_sql() -> str:
+    """Ladder levels by minutes after the deadline, found through the open orders' deadline index; a level that
+    repeats fires its latest repeat (repeats missed while no sweep ran are not sent late)."""
     t = _tables()
-    if by_percent:
-        threshold = "o.state_entered_at + (o.state_deadline - o.state_entered_at) * (l.after_percent / 100.0)"
-        kind_filter = "l.after_percent IS NOT NULL"
-        bound = ""
-        tpl = "replace(%(tpl_level_percent)s, '{percent}', l.after_percent::text)"
-    else:
-        threshold = "o.state_deadline + make_interval(mins => l.after_minutes)"
-        kind_filter = "l.after_minutes IS NOT NULL"
-        bound = "AND o.state_deadline <= %(bound)s"  # a constant the index can use: the smallest level's
-        tpl = "%(tpl_level_minutes)s"
-    repeat = (
-        "CASE WHEN l.repeat_minutes > 0 THEN floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / l.repeat_minutes)"
-        "::bigint ELSE 0 END"
-    )
-    key = f"'escalate:' || {_STAY} || ':L' || l.id::text || ':R' || ({repeat})::text"
-    message = _MESSAGE.format(tpl=tpl, level="l.level::text")
+    key = _level_key()
+    message = _MESSAGE.format(tpl="%(tpl_level_minutes)s", level="l.level::text")
     return f"""
         SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
                l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id,
                l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, l.id AS k2
         FROM {t["order"]} o
         JOIN {t["node"]} n ON n.status = o.status
-        JOIN {t["level"]} l ON l.node_id = n.id AND {kind_filter}
-        CROSS JOIN LATERAL (SELECT {threshold} AS t0) x
-        WHERE {_OPEN} {bound} AND x.t0 <= %(now)s AND (o.id, l.id) > (%(k1)s, %(k2)s)
+        JOIN {t["level"]} l ON l.node_id = n.id AND l.after_minutes IS NOT NULL
+        CROSS JOIN LATERAL (SELECT o.state_deadline + make_interval(mins => l.after_minutes) AS t0) x
+        WHERE {_OPEN} AND o.state_deadline <= %(bound)s AND x.t0 <= %(now)s AND (o.id, l.id) > (%(k1)s, %(k2)s)
           AND NOT {_FIRED.format(alert=t["alert"], key=key)}
         ORDER BY o.id, l.id
         LIMIT %(batch)s
     """  # noqa: S608 - names from the models, every value a bound parameter
+
+
+def _percent_sql() -> str:
+    """Ladder levels at % of the allowed time: the orders whose ladder row (OrderLadder, its next_at index) has
+    come due, each due mark of their stay (deadline_basis["marks"], counted in the node's own clock when it
+    entered) at its latest repeat; in the same statement each ladder row moves on to the next unfired mark or
+    repeat, and goes when none is left (or the order has moved on since: a new stay with marks writes its own
+    row). Rows a transition holds locked are skipped and picked up by the next sweep. A key fires once ever:
+    alert_sweep_key_once (ON CONFLICT DO NOTHING) guards against a mark seen twice."""
+    t = _tables()
+    key = _level_key()
+    tpl = "replace(%(tpl_level_percent)s, '{percent}', m.mark ->> 'percent')"
+    message = _MESSAGE.format(tpl=tpl, level="l.level::text")
+    before = f"""
+        p AS MATERIALIZED (
+            SELECT lr.order_id, lr.stay_entered_at FROM {t["ladder"]} lr
+            WHERE lr.next_at <= %(now)s AND lr.order_id > %(k1)s
+            ORDER BY lr.order_id
+            LIMIT %(batch)s
+            FOR UPDATE SKIP LOCKED
+        ),
+        o AS MATERIALIZED (
+            SELECT o.id, o.number, o.status, o.state_entered_at, o.state_deadline, o.deadline_basis -> 'marks' AS marks
+            FROM p JOIN {t["order"]} o ON o.id = p.order_id AND o.state_entered_at = p.stay_entered_at
+            WHERE {_OPEN}
+        ),
+        marks AS MATERIALIZED (
+            SELECT o.id AS order_id, l.id AS level_id, x.t0, l.repeat_minutes, m.mark
+            FROM o
+            CROSS JOIN LATERAL jsonb_each(o.marks) m(level_key, mark)
+            JOIN {t["level"]} l ON l.id = m.level_key::bigint AND l.after_percent IS NOT NULL
+            CROSS JOIN LATERAL (SELECT (m.mark ->> 'at')::timestamptz AS t0) x
+        ),
+        next AS MATERIALIZED (
+            SELECT p.order_id,
+                   min(CASE WHEN x.t0 > %(now)s THEN x.t0
+                            WHEN x.repeat_minutes > 0 THEN x.t0 + make_interval(mins => x.repeat_minutes
+                                 * (floor(extract(epoch FROM (%(now)s - x.t0)) / 60 / x.repeat_minutes)::int + 1))
+                       END) AS next_at
+            FROM p LEFT JOIN marks x ON x.order_id = p.order_id
+            GROUP BY p.order_id
+        ),"""  # noqa: S608 - names from the models, every value a bound parameter
+    due = f"""
+        SELECT o.id AS order_id, {key} AS dedupe_key, {message} AS message, 'critical' AS severity,
+               l.notify_group_id AS owner_group_id, l.notify_user_id AS owner_user_id,
+               l.notify_channel_id AS notify_channel_id, 'node_overdue' AS kind, o.id AS k1, l.id AS k2
+        FROM marks x
+        JOIN o ON o.id = x.order_id
+        JOIN {t["level"]} l ON l.id = x.level_id
+        CROSS JOIN LATERAL (SELECT x.mark) m(mark)
+        WHERE x.t0 <= %(now)s
+    """  # noqa: S608 - names from the models, every value a bound parameter
+    after = f""",
+        advanced AS (
+            UPDATE {t["ladder"]} lr SET next_at = n.next_at
+            FROM next n WHERE lr.order_id = n.order_id AND n.next_at IS NOT NULL
+        ),
+        done AS (
+            DELETE FROM {t["ladder"]} lr USING next n WHERE lr.order_id = n.order_id AND n.next_at IS NULL
+        )"""  # noqa: S608 - names from the models, every value a bound parameter
+    summary = "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM ins), (SELECT ARRAY[max(order_id), 0] FROM p)"
+    return _insert_sql(due, before=before, after=after, summary=summary)
 
 
 def _approval_sql() -> str:
@@ -423,7 +490,7 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
 
 
 def overdue_alerts_raise(
-    *, now: datetime | None = None, batch: int = 5000, max_batches: int | None = None
+    *, now: datetime | None = None, batch: int = 20000, max_batches: int | None = None
 ) -> SweepResult:
     """Raise what is due at `now`: the node owner's alert at the deadline, each ladder level (by minutes after
     the deadline or by share of the allowed time, repeating at its interval until the order moves), escalation
@@ -451,15 +518,14 @@ def overdue_alerts_raise(
         _sweep_in_python(now=now, params=params, result=result)
         _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
         return result
-    statements = [("overdue", _overdue_sql())]
+    statements = [("overdue", _insert_sql(_overdue_sql()))]
     if minute_levels:
-        statements.append(("levels by minutes", _level_sql(by_percent=False)))
-    if EscalationLevel.objects.filter(after_percent__isnull=False).exists():
-        statements.append(("levels by percent", _level_sql(by_percent=True)))
-    statements.append(("approvals", _approval_sql()))
+        statements.append(("levels by minutes", _insert_sql(_level_sql())))
+    statements.append(("levels by percent", _percent_sql()))  # an index probe when no mark is due
+    statements.append(("approvals", _insert_sql(_approval_sql())))
     for name, sql in statements:
         start = time.perf_counter()
-        _run_batches(_insert_sql(sql), params, batch=batch, result=result, max_batches=max_batches)
+        _run_batches(sql, params, batch=batch, result=result, max_batches=max_batches)
         result.seconds[name] = time.perf_counter() - start
     start = time.perf_counter()
     _escalation_rules_raise(now=now, batch=batch, result=result, max_batches=max_batches)
@@ -568,19 +634,22 @@ def _sweep_in_python(*, now: datetime, params: dict, result: SweepResult) -> Non
         wanted = []
         if order.state_deadline <= now:
             wanted.append((f"overdue:{stay}", text(params["tpl_overdue"], order), None, {"node": node}))
-        for level in node.escalations.all() if node else []:
-            if level.after_percent is not None:
-                t0 = (
-                    order.state_entered_at + (order.state_deadline - order.state_entered_at) * level.after_percent / 100
-                )
-                tpl = params["tpl_level_percent"]
+        levels = {level.pk: level for level in node.escalations.all()} if node else {}
+        marks = (order.deadline_basis or {}).get("marks") or {}
+        by_percent = {int(k): m for k, m in marks.items() if getattr(levels.get(int(k)), "after_percent", None)}
+        due = [  # levels by minutes from the deadline; by percent from the stay's marks, as the statement reads them
+            *((lv, lv.after_minutes, None) for lv in levels.values() if lv.after_minutes is not None),
+            *((levels[pk], None, mark) for pk, mark in by_percent.items()),
+        ]
+        for level, minutes, mark in due:
+            if mark is None:
+                t0, tpl, percent = order.state_deadline + timedelta(minutes=minutes), params["tpl_level_minutes"], None
             else:
-                t0 = order.state_deadline + timedelta(minutes=level.after_minutes)
-                tpl = params["tpl_level_minutes"]
+                t0, tpl, percent = datetime.fromisoformat(mark["at"]), params["tpl_level_percent"], mark["percent"]
             if t0 > now:
                 continue
             n = int((now - t0).total_seconds() // 60 // level.repeat_minutes) if level.repeat_minutes else 0
-            message = text(tpl, order, level=level.level, percent=level.after_percent)
+            message = text(tpl, order, level=level.level, percent=percent)
             about = {"escalation": level, "notify_channel": level.notify_channel}
             wanted.append((f"escalate:{stay}:L{level.pk}:R{n}", message, Alert.Severity.CRITICAL, about))
         for key, message, severity, about in wanted:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from orders.models import Alert, EscalationLevel, NotificationChannel, Order, Source, StaffProfile, Status, StatusNode
+from orders.services.deadlines import deadline_enter, node_settings_forget
 from orders.services.sweeps import alerts_resolve_stale, overdue_alerts_raise
 from orders.services.transitions import order_transition
 from rules.models import Rule
@@ -28,10 +29,15 @@ def at(minutes: float):
 
 
 def placed(*, timeout: int = 60, entered: float = 0):
-    """A placed order that entered its node at T0 + `entered` minutes and must leave it `timeout` minutes later."""
+    """A placed order that entered its node at T0 + `entered` minutes and must leave it `timeout` minutes later
+    (its deadline and ladder marks set as the lifecycle core sets them, on the placed node's clock)."""
+    StatusNode.objects.filter(status=Status.PLACED).update(timeout_minutes=timeout)
+    node_settings_forget()
     order = make_order()
-    Order.objects.filter(pk=order.pk).update(state_entered_at=at(entered), state_deadline=at(entered + timeout))
-    order.refresh_from_db()
+    order.state_entered_at = at(entered)
+    deadline_enter(order=order, from_status=Status.PLACED, now=at(entered))
+    order.save(update_fields=["state_entered_at", "state_deadline", "deadline_basis"])
+    assert order.state_deadline == at(entered + timeout)
     return order
 
 
