@@ -1,6 +1,7 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -36,6 +37,7 @@ from orders.models import (
     Channel,
     Customer,
     ErpEndpoint,
+    ImportJob,
     InboxDelivery,
     IntakeRecord,
     Order,
@@ -543,3 +545,28 @@ def orders_with_approval_overdue(queryset):
 def orders_approval_overdue_count() -> int:
     """How many orders show 审批滞留 (the admin home's counter)."""
     return _approval_overdue_alerts().values("order_id").distinct().count()
+
+
+# --- Excel history import: what the wizard shows ------------------------------------------------------------------
+def import_sheet_preview(*, job: ImportJob, sheet_name: str, header_row: int | None = None, rows: int = 10) -> dict:
+    """{"sheet", "rows": the top raw rows (lists of display strings, from row 1), "header_row": the row given or the
+    guess (Excel's number), "headers": that row's names (merged cells spread over their span, blanks named by
+    column letter), "mapping": {field: column index} from the remembered ImportTemplate of these headers, else
+    from the synonyms, "template": its name or ""}."""
+    raise NotImplementedError
+
+
+def import_preview_rows(*, job: ImportJob, n: int = 10) -> list[dict]:
+    """The first n data rows as they will be read with the job's mapping: [{"row": Excel row, "values": {field:
+    display value}, "problems": [reasons]}]."""
+    raise NotImplementedError
+
+
+def import_progress(*, job: ImportJob) -> dict:
+    """{state, rows_done, rows_total, rows_per_s, seconds_left, orders_created, summary, error} (JSON-ready)."""
+    raise NotImplementedError
+
+
+def import_report_rows(*, job: ImportJob) -> tuple[list[str], Iterable[list]]:
+    """The problem report: header (Excel 行号, 列, 值, 原因, 代码) and its rows, ordered by row."""
+    raise NotImplementedError

@@ -634,3 +634,11 @@ def order_update_from_channel(*, order: Order, draft: OrderDraft, source: str) -
     return _replay(
         existing=order, draft=draft, skus=skus, channel=channel, actor=None, source=source, address_rules=True
     )
+
+
+def legacy_orders_create(*, drafts: list, job, actor: AbstractBaseUser | None) -> int:
+    """The import's one door: create legacy orders (is_legacy, source import, read-only) from LegacyDrafts in
+    bulk — customers reused by phone / platform buyer as order_create does, lines, one timeline event each naming
+    the import and its file, '+' history rows whose reason names them. Drafts whose channel order is already in
+    the hub are skipped. Call inside the batch's transaction. Returns the number created."""
+    raise NotImplementedError
