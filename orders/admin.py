@@ -196,6 +196,22 @@ class ApprovalOverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ImportJobFilter(admin.SimpleListFilter):
+    """The orders one import created (?import_job=<id>, linked from the import's result); shown only when used."""
+
+    title = _("import")
+    parameter_name = "import_job"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, _("Import #%(n)s") % {"n": value})] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(pk__in=selectors.import_order_ids(job_id=int(self.value())))
+        return queryset
+
+
 # Who, where and which state: shown first on the order page and never edited by hand.
 ORDER_HEADER_FIELDS = (
     "number",
@@ -256,6 +272,7 @@ class OrderAdmin(HistoryAdmin):
         "payment_status",
         "is_presale",
         "is_legacy",
+        ImportJobFilter,
     )
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"
@@ -1153,5 +1170,6 @@ class AddressChangeAdmin(HistoryAdmin):
         self._resolve(request, queryset, False)
 
 
-# Channel setup and the intake log live in their own module; importing it registers them (working calendars too).
-from orders import admin_calendar, admin_channels  # noqa: E402, F401
+# Channel setup and the intake log live in their own module; importing it registers them (working calendars too,
+# and the import wizard with the legacy status mappings).
+from orders import admin_calendar, admin_channels, admin_imports  # noqa: E402, F401

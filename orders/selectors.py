@@ -38,12 +38,15 @@ from orders.models import (
     Customer,
     ErpEndpoint,
     ImportJob,
+    ImportProblem,
     InboxDelivery,
     IntakeRecord,
+    LegacyStatusMapping,
     Order,
     OrderEvent,
     OrderLine,
     PromiseSettings,
+    Source,
     Status,
     StatusNode,
     WebhookRefusal,
@@ -545,6 +548,25 @@ def orders_with_approval_overdue(queryset):
 def orders_approval_overdue_count() -> int:
     """How many orders show 审批滞留 (the admin home's counter)."""
     return _approval_overdue_alerts().values("order_id").distinct().count()
+
+
+# --- the import wizard's pages (admin_imports): problems, unmapped codes, the orders of an import ---------------
+def import_problems(*, job: ImportJob, code: str = "") -> QuerySet[ImportProblem]:
+    """The dry run's problems of a job in Excel row order, of one kind when `code` is given."""
+    problems = ImportProblem.objects.filter(job=job).order_by("row_number", "pk")
+    return problems.filter(code=code) if code else problems
+
+
+def legacy_status_codes_unmapped(*, codes: Iterable[str]) -> list[str]:
+    """The codes among these that have no LegacyStatusMapping row yet (now, not at the dry run), sorted."""
+    codes = set(codes)
+    mapped = set(LegacyStatusMapping.objects.filter(code__in=codes).values_list("code", flat=True))
+    return sorted(codes - mapped)
+
+
+def import_order_ids(*, job_id: int) -> QuerySet:
+    """Ids of the orders an import created: their order_imported_event names the job (a subquery)."""
+    return OrderEvent.objects.filter(source=Source.IMPORT, data__import_job=job_id).values("order_id")
 
 
 # --- Excel history import: what the wizard shows ------------------------------------------------------------------
