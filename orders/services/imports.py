@@ -82,7 +82,7 @@ def _busy(job: ImportJob) -> None:
         raise ImportRefused(_("The import is running; wait until it has finished."), code=ImportErrorCode.BUSY)
     if job.state == ImportJob.State.DONE or job.orders_created:
         raise ImportRefused(
-            _("This file has already been imported; upload it again to import it anew."), code=ImportErrorCode.DONE
+            _("This import is finished; upload the file again to start a new import."), code=ImportErrorCode.DONE
         )
 
 
