@@ -34,6 +34,7 @@ from orders.services.imports import (
     import_configure,
     import_dry_run_start,
     import_upload,
+    unmapped_codes,
 )
 from orders.services.legacy_codes import legacy_status_mapping_save
 
@@ -450,7 +451,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         kind = request.GET.get("kind", "")
         problems = Paginator(selectors.import_problems(job=job, code=kind), PROBLEMS_PER_PAGE)
         page = problems.get_page(request.GET.get("page"))
-        unmapped = selectors.legacy_status_codes_unmapped(codes=(summary.get("status_codes") or {}).keys())
+        unmapped = unmapped_codes((summary.get("status_codes") or {}).keys())
         commit_blocked = ""
         if unmapped:
             commit_blocked = gettext("Map every legacy status code first: %(codes)s") % {"codes": "、".join(unmapped)}

@@ -46,7 +46,6 @@ from orders.models import (
     ImportTemplate,
     InboxDelivery,
     IntakeRecord,
-    LegacyStatusMapping,
     Order,
     OrderEvent,
     OrderLine,
@@ -560,13 +559,6 @@ def import_problems(*, job: ImportJob, code: str = "") -> QuerySet[ImportProblem
     """The dry run's problems of a job in Excel row order, of one kind when `code` is given."""
     problems = ImportProblem.objects.filter(job=job).order_by("row_number", "pk")
     return problems.filter(code=code) if code else problems
-
-
-def legacy_status_codes_unmapped(*, codes: Iterable[str]) -> list[str]:
-    """The codes among these that have no LegacyStatusMapping row yet (now, not at the dry run), sorted."""
-    codes = set(codes)
-    mapped = set(LegacyStatusMapping.objects.filter(code__in=codes).values_list("code", flat=True))
-    return sorted(codes - mapped)
 
 
 def import_order_ids(*, job_id: int) -> QuerySet:
