@@ -80,7 +80,9 @@ def duration_text(seconds) -> str:
     """约 3 分 20 秒 / about 3 min 20 s; empty when unknown."""
     if seconds is None:
         return ""
-    seconds = max(0, int(seconds))
+    if seconds < 1:
+        return gettext("less than 1 s")
+    seconds = int(seconds)
     minutes, rest = divmod(seconds, 60)
     if minutes >= 60:
         return gettext("about %(h)d h %(m)d min") % {"h": minutes // 60, "m": minutes % 60}
@@ -232,10 +234,17 @@ class ImportTemplateAdmin(HistoryAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # jobs name the template they used
+
 
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    """The list of imports (file, who, when, state, counts); its add page is the upload, its page the wizard."""
+class ImportJobAdmin(HistoryAdmin):
+    """The list of imports (file, who, when, state, counts); its add page is the upload, its page the wizard.
+    Its history page shows each step (uploaded, configured, dry run, import started / resumed, done)."""
+
+    # Nothing of a job is a form field: the wizard's steps (services) write all of it.
+    service_owned_fields = tuple(f.name for f in ImportJob._meta.concrete_fields if f.name not in ("id", "content"))
 
     list_display = ("file_name", "channel", "created_by", "created_at", "state_badge", "rows_total", "counts")
     list_filter = ("state", "channel")
