@@ -264,3 +264,7 @@ NOTIFY_BACKOFF_MAX_SECONDS = 3600
 ALLOCATION_NOTICE_MINUTES = 30
 # How long a process keeps the nodes that notify customers and the SMS channel (read on every transition).
 NOTIFY_CONFIG_CACHE_SECONDS = 10
+
+# 导出 Excel of an admin list (config/admin_export.py): the most rows one export writes; a longer list is refused
+# with a message asking to narrow it (the file is written in constant memory, but it takes about 10 s per 100,000).
+XLSX_EXPORT_MAX_ROWS = env_int("XLSX_EXPORT_MAX_ROWS", 200_000)
