@@ -272,7 +272,7 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
     export_fields = (
         "number",
         "status",
-        (_("deadline"), "state_deadline"),
+        "deadline_value",
         "promise_light_badge",
         "receiver_name",
         "receiver_phone",
@@ -412,6 +412,11 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
         if order.state_deadline < timezone.now():
             return format_html('{} <strong class="oh-overdue">⚠ {}</strong>', when, _("overdue"))
         return when
+
+    @admin.display(description=_("deadline"))
+    def deadline_value(self, order: Order):
+        """The deadline column of the export: the full time, none once the order is final (as the list shows)."""
+        return None if order.status in FINAL_STATES else order.state_deadline
 
     @admin.display(description=_("promise"), ordering="promise_ship_by")
     def promise_light_badge(self, order: Order) -> str:

@@ -5,7 +5,9 @@ from urllib.parse import quote
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.admin import OrderAdmin
@@ -73,6 +75,19 @@ def test_order_export_takes_every_page_in_the_list_order(client, kefu, monkeypat
     monkeypatch.setattr(OrderAdmin, "list_per_page", 2)
     rows = exported(client, ORDERS_EXPORT, {"o": "1", "p": "1"})  # by number; the screen shows page 2 of 2
     assert [row[0] for row in rows[1:]] == sorted(o.number for o in orders)
+
+
+def test_export_queries_do_not_grow_with_the_rows(client, cangku):
+    client.force_login(cangku)
+    for _ in range(2):
+        paid_order()
+    with CaptureQueriesContext(connection) as few:
+        exported(client, ORDERS_EXPORT)
+    for _ in range(8):
+        paid_order()
+    with CaptureQueriesContext(connection) as many:
+        assert len(exported(client, ORDERS_EXPORT)) == 11
+    assert len(many.captured_queries) == len(few.captured_queries)
 
 
 def test_the_list_has_the_button_with_the_filters_of_the_list(client, kefu):
