@@ -22,7 +22,7 @@ from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field, lookup_field
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
@@ -50,6 +50,18 @@ class _Column:
         self.model_admin = model_admin
         self.label = str(label) if label is not None else self._label()
         self._choices: dict | None = None
+        # A plain column of the model (most of them) is read straight from the row: lookup_field per cell is a
+        # third of an export's time. It finds a field before an admin method of the same name, and so does this.
+        self._attname = None
+        if isinstance(self.name, str):
+            try:
+                field = model_admin.model._meta.get_field(self.name)
+            except FieldDoesNotExist:
+                field = None
+            if field is not None and field.concrete and not field.is_relation:
+                self._attname = field.attname
+                if field.flatchoices:
+                    self._choices = {key: str(label) for key, label in field.flatchoices}
 
     def _label(self) -> str:
         try:
@@ -58,6 +70,11 @@ class _Column:
             return str(self.name)
 
     def value(self, obj: Model):
+        if self._attname is not None:
+            value = getattr(obj, self._attname)
+            if self._choices is not None:
+                return self._choices.get(value, value)
+            return self._plain(value)
         try:
             field, _attr, value = lookup_field(self.name, obj, self.model_admin)
         except ObjectDoesNotExist:
@@ -69,6 +86,10 @@ class _Column:
                 return self._choices.get(value, value)
             if field.is_relation:
                 return None if value is None else str(value)
+        return self._plain(value)
+
+    @staticmethod
+    def _plain(value):
         if isinstance(value, SafeData):
             return html_to_text(value)
         if isinstance(value, (list, tuple, set)):
