@@ -585,7 +585,7 @@ def sheet_layout(*, job: ImportJob, sheet_name: str, header_row: int | None = No
     top, merged = read.top_rows(
         kind=job.file_kind, data=data, encoding=job.encoding, sheet_name=sheet_name, count=count
     )
-    row = header_row or plan.header_guess(top)
+    row = header_row or plan.header_guess(top, merged)
     headers = plan.headers_of(top, row, merged)
     template = ImportTemplate.objects.filter(header_key=header_key(headers)).first()
     mapping = dict(template.mapping) if template else mapping_suggest(headers)

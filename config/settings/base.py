@@ -270,7 +270,11 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 IMPORT_MAX_ZIP_ENTRIES = 2000
 IMPORT_MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
 IMPORT_MAX_ZIP_RATIO = 100  # unpacked : packed, per file and per large entry
-IMPORT_BATCH_ORDERS = 1000  # orders per commit transaction
+IMPORT_BATCH_ORDERS = env_int("IMPORT_BATCH_ORDERS", 1000)  # orders per commit transaction
 IMPORT_PROGRESS_ROWS = 5000  # the dry run writes its progress every so many rows
 IMPORT_JOB_TIMEOUT_SECONDS = 1800
 IMPORT_STALE_SECONDS = 300  # a committing job without progress for this long may be started again
+
+# 导出 Excel of an admin list (config/admin_export.py): the most rows one export writes; a longer list is refused
+# with a message asking to narrow it (the file is written in constant memory, but it takes about 10 s per 100,000).
+XLSX_EXPORT_MAX_ROWS = env_int("XLSX_EXPORT_MAX_ROWS", 200_000)

@@ -56,12 +56,15 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def header_guess(rows: list[list]) -> int:
-    """Excel's number of the header row among the top rows: the row naming most known fields (title rows above
-    name none), else the first row of at least two text cells, else 1."""
+def header_guess(rows: list[list], merged: Iterable = ()) -> int:
+    """Excel's number of the header row among the top rows: the row naming most known fields, names merged down
+    from a row above counted (title rows name none; of a two-line header, the lower line names most), else the
+    first row of at least two text cells, else 1."""
+    merged = list(merged)
     best, best_score = 0, 1
-    for index, row in enumerate(rows[:GUESS_ROWS]):
-        score = len({field_for_header(cell) for cell in row if isinstance(cell, str) and field_for_header(cell)})
+    for index in range(min(len(rows), GUESS_ROWS)):
+        names = headers_of(rows, index + 1, merged)
+        score = len({key for key in map(field_for_header, names) if key})
         if score > best_score:
             best, best_score = index + 1, score
     if best:
