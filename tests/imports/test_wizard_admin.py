@@ -13,6 +13,7 @@ from django.urls import reverse
 from orders import admin_imports
 from orders.models import ImportJob, LegacyStatusMapping, Order
 from orders.services.imports import import_commit, import_dry_run
+from tests.e2e.test_role_links import shown_links
 from tests.factories import ChannelFactory, SkuFactory, make_order, user_with_role
 from tests.imports.workbooks import row, xlsx
 
@@ -329,3 +330,28 @@ def test_roles_without_the_import_permission_get_403_and_no_entry(client, yunyin
         assert client.post(reverse(f"admin:orders_importjob_{name}", args=[job.pk])).status_code == 403, name
     assert upload(client, channel, xlsx([row("TB2")])).status_code == 403
     assert ImportJob.objects.count() == 1
+
+
+@pytest.mark.parametrize("role", ["运营主管", "管理员"])
+def test_every_link_the_import_pages_show_answers_for_the_role(client, yunying, channel, role):
+    """As tests/e2e/test_role_links.py does for the other pages: every admin link shown is one the role may open."""
+    client.force_login(yunying)
+    job = checked(client, channel)
+    client.force_login(user_with_role(role))
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:orders_importjob_changelist"),
+        reverse("admin:orders_importjob_add"),
+        reverse("admin:orders_importjob_configure", args=[job.pk]),
+        reverse("admin:orders_importjob_change", args=[job.pk]),
+        reverse("admin:orders_legacystatusmapping_changelist"),
+    ]
+    shown = {}
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        for link in shown_links(page, response.content.decode()):
+            shown.setdefault(link, page)
+    answers = {link: client.get(link).status_code for link in shown}
+    problems = [f"{answers[link]} {link} (on {page})" for link, page in sorted(shown.items()) if answers[link] >= 400]
+    assert not problems, "\n".join(problems)
