@@ -4,6 +4,7 @@ mapped from the report, the commit refused until they are, its progress JSON and
 
 import io
 import re
+from datetime import timedelta
 
 import openpyxl
 import pytest
@@ -355,3 +356,27 @@ def test_every_link_the_import_pages_show_answers_for_the_role(client, yunying, 
     answers = {link: client.get(link).status_code for link in shown}
     problems = [f"{answers[link]} {link} (on {page})" for link, page in sorted(shown.items()) if answers[link] >= 400]
     assert not problems, "\n".join(problems)
+
+
+def test_a_stalled_commit_can_be_started_again_from_its_page_and_resumes(manager_client, channel, settings):
+    settings.IMPORT_BATCH_ORDERS = 1
+    job = checked(manager_client, channel)
+    for code in ("A01", "B02"):
+        LegacyStatusMapping.objects.create(code=code, status="delivered")
+    manager_client.post(reverse("admin:orders_importjob_commit", args=[job.pk]))
+    import_commit(job_id=job.pk, max_batches=1)  # then the worker dies
+    job.refresh_from_db()
+    created = job.orders_created
+    assert job.state == "committing" and created == 1
+    # while it still moves, starting it again is refused with the reason
+    response = manager_client.post(reverse("admin:orders_importjob_commit", args=[job.pk]), follow=True)
+    assert "导入正在进行，请等待完成" in response.content.decode()
+    # once it has not moved for IMPORT_STALE_SECONDS, the page's button starts it again and it resumes
+    ImportJob.objects.filter(pk=job.pk).update(progress_at=job.progress_at - timedelta(hours=1))
+    assert 'id="import-restart"' in job_page(manager_client, job)
+    response = manager_client.post(reverse("admin:orders_importjob_commit", args=[job.pk]))
+    assert response.status_code == 302
+    import_commit(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == "done" and job.orders_created == job.summary["will_create"]
+    assert Order.objects.filter(is_legacy=True).count() == job.summary["will_create"]
