@@ -185,7 +185,8 @@ class LegacyStatusMappingForm(forms.ModelForm):
 # --- admin ----------------------------------------------------------------------------------------------------------
 @admin.register(LegacyStatusMapping)
 class LegacyStatusMappingAdmin(HistoryAdmin):
-    """旧系统状态码 → our state (+ the old label). The add page takes ?code= and returns to ?next= (the report)."""
+    """旧系统状态码 → our state (+ the old label). The add page takes ?code= and returns to ?next= (the report): its
+    form posts to its own URL, query string included, and the report's inline form posts `next` itself."""
 
     form = LegacyStatusMappingForm
     list_display = ("code", "status", "label", "note")
@@ -214,10 +215,6 @@ class LegacyStatusMappingAdmin(HistoryAdmin):
             )
             return HttpResponseRedirect(target)
         return super().response_add(request, obj, post_url_continue)
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["next_url"] = self._next(request)
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 @admin.register(ImportTemplate)

@@ -245,6 +245,12 @@ def test_status_code_mapped_from_the_report_returns_to_it_with_history(manager_c
     html = job_page(manager_client, job)
     assert 'data-code="A01"' not in re.findall(r'<form[^>]*class="oh-map-code"[^>]*>', html).__str__()
     assert "B02" in re.search(r'id="import-commit-blocked">(.*?)<', html).group(1)
+    # the report's "more…" link opens the full form with the code filled in, and saving it returns to the report
+    more = re.search(r'<form[^>]*data-code="B02".*?<a href="([^"]+)"', html, re.S).group(1).replace("&amp;", "&")
+    assert 'value="B02"' in manager_client.get(more).content.decode()
+    response = manager_client.post(more, {"code": "B02", "status": "on_hold", "label": "待审核", "note": "旧系统"})
+    assert response.status_code == 302 and response["Location"] == back
+    assert not re.search(r'id="import-commit"[^>]*disabled', job_page(manager_client, job))
 
 
 def test_mapping_page_refuses_an_outside_next_url(manager_client):

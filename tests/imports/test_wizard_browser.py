@@ -124,6 +124,8 @@ def test_clerk_imports_a_messy_workbook_through_to_the_progress_bar(
     page.reload()
     expect(page.locator("#import-progress")).to_have_attribute("value", str(job.rows_done))
     expect(page.locator("#import-progress-text")).to_contain_text(f"{job.rows_done} / {job.rows_total}")
+    expect(page.locator("#import-progress-text")).to_contain_text("每秒")  # rows/s
+    expect(page.locator("#import-progress-text")).to_contain_text("剩余时间")  # time left
 
     # the queued job resumes where the batch stopped; the polling page reaches the result by itself
     drain(imports_queue)
