@@ -421,21 +421,18 @@ class ImportJobAdmin(HistoryAdmin):
 
     # --- step 3 and 4: start the jobs ----------------------------------------------------------------------
     def check_view(self, request: HttpRequest, pk: int):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, pk)
-        try:
-            import_dry_run_start(job=job, actor=request.user)
-        except ApplicationError as refusal:
-            messages.error(request, refusal.message)
-        return HttpResponseRedirect(self._job_url(job))
+        return self._start(request, pk, import_dry_run_start)
 
     def commit_view(self, request: HttpRequest, pk: int):
+        return self._start(request, pk, import_commit_start)
+
+    def _start(self, request: HttpRequest, pk: int, start):
+        """A POST button of the job's page starting its dry run or commit; a refusal is a red message there."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         job = self._job(request, pk)
         try:
-            import_commit_start(job=job, actor=request.user)
+            start(job=job, actor=request.user)
         except ApplicationError as refusal:
             messages.error(request, refusal.message)
         return HttpResponseRedirect(self._job_url(job))
