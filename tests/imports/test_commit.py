@@ -17,7 +17,7 @@ from orders.models import Customer, ImportJob, LegacyStatusMapping, Order, Order
 from orders.selectors import order_lookup
 from orders.services.imports import import_commit, import_commit_start, import_configure, import_upload
 from orders.services.transitions import order_transition
-from tests.factories import CarrierFactory
+from tests.factories import CarrierFactory, SkuFactory
 from tests.imports.test_dry_run import MESSY, dry_run, messy_job
 from tests.imports.workbooks import row, xlsx
 
@@ -251,3 +251,15 @@ def test_imported_orders_are_found_by_tracking_number_and_phone(catalogue):
     assert [o.pk for o in order_lookup(q="13900001111")] == [order.pk]
     assert [o.pk for o in order_lookup(q="TB1")] == [order.pk]
     assert not Shipment.objects.filter(order__channel_order_no="TB2").exists()
+
+
+def test_commit_fails_clearly_when_skus_changed_since_the_dry_run(catalogue):
+    job = upload(catalogue, [row("TB1"), row("TB2", "NEW-SKU")])
+    assert dry_run(job)["will_create"] == 1
+    SkuFactory(code="NEW-SKU")  # now TB2 would be created too: not what the dry run said
+
+    job = commit(job)
+
+    assert job.state == ImportJob.State.FAILED
+    assert job.error == "系统在试运行后有变动（SKU 或别名）：请重新试运行。"
+    assert not Order.objects.filter(is_legacy=True).exists()
