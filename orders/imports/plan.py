@@ -3,6 +3,7 @@ their span), reading one data row with a column mapping, and grouping the rows i
 order number and different SKUs are one order with several lines; an exact repeat is skipped; rows of one order
 that disagree are a conflict). Pure: the caller looks SKUs, existing orders and status codes up in bulk."""
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -208,6 +209,12 @@ class Plan:
         """The orders a commit creates, in file order."""
         return sorted((o for o in self.orders.values() if not o.bad and not o.in_hub), key=lambda o: o.first_row)
 
+    def valid_digest(self) -> str:
+        """Which orders have no problem of their own (in the hub or not): a commit checks it is still the set the
+        dry run found (an SKU or alias added or removed since changes it)."""
+        numbers = sorted(o.order_no for o in self.orders.values() if not o.bad)
+        return hashlib.sha256("\n".join(numbers).encode()).hexdigest()[:16]
+
     def summary(self, *, unmapped: list[str]) -> dict:
         problems: dict[str, int] = {}
         for problem in self.problems:
@@ -225,6 +232,7 @@ class Plan:
             "problem_count": len(self.problems),
             "status_codes": self.status_codes,
             "unmapped_status_codes": unmapped,
+            "valid_digest": self.valid_digest(),
         }
 
 

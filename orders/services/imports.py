@@ -395,6 +395,11 @@ def import_commit(*, job_id: int, max_batches: int | None = None) -> dict:
                     % {"codes": ", ".join(missing)},
                     code=ImportErrorCode.UNMAPPED_STATUS,
                 )
+            if result.valid_digest() != job.summary.get("valid_digest"):
+                raise ImportRefused(
+                    _("The hub changed since the dry run (SKUs or aliases): run the dry run again."),
+                    code=ImportErrorCode.NOT_CHECKED,
+                )
             statuses = {m.code: m for m in LegacyStatusMapping.objects.filter(code__in=list(result.status_codes))}
             orders = result.creatable()  # orders of earlier batches of this job are in the hub now: not again
             size = settings.IMPORT_BATCH_ORDERS

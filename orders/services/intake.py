@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from logistics.models import Carrier
+from logistics.services import shipments_register_imported
 from orders.drafts import Address, LegacyDraft, LineDraft, OrderDraft
 from orders.exceptions import Conflict, InvalidInput, OrderErrorCode
 from orders.models import Alert, Channel, Customer, Order, OrderEvent, OrderLine, Source, Status
@@ -663,6 +665,17 @@ def _customers_for(drafts: list[OrderDraft], *, reason: str) -> dict[tuple[str, 
     return found
 
 
+def _carrier_named(carriers: list[Carrier], text: str) -> Carrier | None:
+    """The carrier an old export names: its code or name, or a name one contains (顺丰 / 顺丰速运)."""
+    text = text.strip()
+    if not text:
+        return None
+    for carrier in carriers:
+        if text.lower() in (carrier.code.lower(), carrier.name.lower()):
+            return carrier
+    return next((c for c in carriers if text in c.name or c.name in text), None)
+
+
 def legacy_orders_create(
     *, drafts: list[LegacyDraft], job_id: int, file_name: str, actor: AbstractBaseUser | None
 ) -> int:
@@ -685,6 +698,7 @@ def legacy_orders_create(
     reason = f"import #{job_id} {file_name}"
     customers = _customers_for([legacy.draft for legacy in todo], reason=reason)
     default_user = actor if actor is not None and actor.is_authenticated else None
+    carriers = list(Carrier.objects.all()) if any(legacy.carrier for legacy in todo) else []
     orders, lines = [], []
     for legacy in todo:
         draft = legacy.draft
@@ -715,10 +729,17 @@ def legacy_orders_create(
             sku_set=sku_set_digest(codes),
             source=Source.IMPORT,
             is_legacy=True,
+            carrier=_carrier_named(carriers, legacy.carrier),
         )
         history_attribute(order, actor=actor, reason=reason)
         orders.append(order)
     history_bulk_insert(orders, default_user=default_user)
+    parcels = [
+        (order, order.carrier, legacy.tracking_number)
+        for order, legacy in zip(orders, todo, strict=True)
+        if order.carrier is not None and legacy.tracking_number
+    ]
+    shipments_register_imported(parcels=parcels)  # found by their tracking number like any order
     with events_deferred():
         for order, legacy in zip(orders, todo, strict=True):
             for line in legacy.draft.lines:

@@ -11,10 +11,13 @@ from django.db import connection
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
+from logistics.models import Shipment
 from orders.exceptions import ImportRefused
 from orders.models import Customer, ImportJob, LegacyStatusMapping, Order, OrderEvent, OrderLine, Source, Status
+from orders.selectors import order_lookup
 from orders.services.imports import import_commit, import_commit_start, import_configure, import_upload
 from orders.services.transitions import order_transition
+from tests.factories import CarrierFactory, SkuFactory
 from tests.imports.test_dry_run import MESSY, dry_run, messy_job
 from tests.imports.workbooks import row, xlsx
 
@@ -227,3 +230,36 @@ def test_failed_commit_leaves_no_partial_order_and_resumes(catalogue, settings, 
 
 def test_messy_file_rows_are_the_fixture_rows():
     assert len(MESSY) == 23  # Excel rows 5 … 27
+
+
+def test_imported_orders_are_found_by_tracking_number_and_phone(catalogue):
+    CarrierFactory(code="shunfeng", name="顺丰速运")
+    rows = [
+        row("TB1", tracking="SF100200300", carrier="顺丰", phone="13900001111", status="B02"),
+        row("TB2", tracking="YT999", carrier="不认识的快递"),  # no such carrier: kept in the timeline only
+    ]
+    job = upload(catalogue, rows)
+    dry_run(job)
+    commit(job)
+
+    order = Order.objects.get(channel_order_no="TB1")
+    parcel = Shipment.objects.get(order=order)
+    assert (parcel.tracking_number, parcel.carrier.code, parcel.source) == ("SF100200300", "shunfeng", "import")
+    assert parcel.is_finished and parcel.next_poll_at is None  # long delivered: never polled
+    assert order.carrier.code == "shunfeng"
+    assert [o.pk for o in order_lookup(q="SF100200300")] == [order.pk]
+    assert [o.pk for o in order_lookup(q="13900001111")] == [order.pk]
+    assert [o.pk for o in order_lookup(q="TB1")] == [order.pk]
+    assert not Shipment.objects.filter(order__channel_order_no="TB2").exists()
+
+
+def test_commit_fails_clearly_when_skus_changed_since_the_dry_run(catalogue):
+    job = upload(catalogue, [row("TB1"), row("TB2", "NEW-SKU")])
+    assert dry_run(job)["will_create"] == 1
+    SkuFactory(code="NEW-SKU")  # now TB2 would be created too: not what the dry run said
+
+    job = commit(job)
+
+    assert job.state == ImportJob.State.FAILED
+    assert job.error == "系统在试运行后有变动（SKU 或别名）：请重新试运行。"
+    assert not Order.objects.filter(is_legacy=True).exists()

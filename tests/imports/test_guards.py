@@ -139,3 +139,24 @@ def test_upload_csv_in_another_encoding_refused():
     assert refused(data, "x.csv").code == "unknown_type"  # NUL bytes: not a text CSV
     big5 = "訂單編號,收貨人\nTB1,張三\n".encode("big5") + b"\xff\xfe\xfd"
     assert refused(big5, "x.csv").code == "bad_encoding"
+
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504  # the compound-file header an .xls (or .doc) starts with
+
+
+def test_upload_ole2_without_a_workbook_stream_is_not_a_workbook():
+    # e.g. a Word .doc renamed to .xls
+    assert refused(OLE2 + "WordDocument".encode("utf-16-le"), "订单.xls").code == "unknown_type"
+
+
+def test_upload_xls_with_a_vba_project_refused_as_macro():
+    data = OLE2 + "Workbook".encode("utf-16-le") + "_VBA_PROJECT_CUR".encode("utf-16-le")
+    assert refused(data, "订单.xls").code == "macro_workbook"
+
+
+def test_upload_broken_xls_refused_as_unreadable():
+    # No .xls writer is installed here (xlwt is not a dependency), so a real .xls round trip is not tested; a
+    # damaged one must still get a clear refusal rather than a crash.
+    error = refused(OLE2 + "Workbook".encode("utf-16-le") + b"\x00" * 1024, "订单.xls")
+    assert error.code == "unreadable"
+    assert "无法读取工作簿" in error.message
