@@ -12,6 +12,7 @@ chunks (the file is deleted when the response closes), so memory does not grow w
 """
 
 import datetime
+import math
 import re
 import tempfile
 from collections.abc import Iterable
@@ -31,6 +32,8 @@ from openpyxl.utils import get_column_letter
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # XML 1.0 forbids these control characters; openpyxl refuses them. Tab, LF and CR are allowed.
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Excel keeps 15 significant digits; longer integers (platform order ids) are written as text.
+EXCEL_EXACT_INT_LIMIT = 10**15
 # Excel's limit for the text of one cell.
 CELL_MAX_CHARS = 32767
 
@@ -54,17 +57,27 @@ def _local_tz() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def _excel_keeps(number) -> bool:
+    """6900000000000009990 would become 6.9E+18 (15 digits); Excel has no NaN or infinity."""
+    if isinstance(number, int):
+        return abs(number) < EXCEL_EXACT_INT_LIMIT
+    return math.isfinite(number)
+
+
 def safe_cell(value):
-    """The value as written to a cell: None → empty, booleans → 是/否, Decimal/int/float numbers, aware datetimes
-    → naive local time, dates and times as they are, text cleaned of XML-illegal characters and, when it would
-    start a formula, `QuotedText`. Anything else (a lazy translation, a model) is written as its text."""
+    """The value as written to a cell: None → empty, booleans → 是/否, Decimal/int/float numbers (but integers of
+    16+ digits and NaN/infinity as text: Excel would lose digits or refuse them), aware datetimes → naive local
+    time, dates and times as they are, text cleaned of XML-illegal characters and, when it would start a formula,
+    `QuotedText`. Anything else (a lazy translation, a model) is written as its text."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, (int, float, Decimal)):
-        return value
-    if isinstance(value, datetime.datetime):
+        if _excel_keeps(value):
+            return value
+        value = str(value)  # and on, as text
+    elif isinstance(value, datetime.datetime):
         if timezone.is_aware(value):
             value = value.astimezone(_local_tz())
         return value.replace(tzinfo=None)

@@ -178,6 +178,8 @@ def test_every_wired_list_exports(client, cangku, yunying):
     for name in ["orders_order", "orders_customer", "orders_alert", "warehouse_stocklevel", "warehouse_stockmovement"]:
         rows = exported(client, reverse(f"admin:{name}_export_xlsx"))
         assert len(rows) >= 2 and all(rows[0]), name
+    page = client.get(reverse("admin:warehouse_stocklevel_changelist")).content.decode()  # its own template
+    assert 'id="oh-export-xlsx"' in page and reverse("admin:warehouse_stocklevel_adjust") in page
     levels = exported(client, reverse("admin:warehouse_stocklevel_export_xlsx"))
     assert levels[0][-1] == "可用" and all(isinstance(row[-1], int | float) for row in levels[1:])
     alerts = exported(client, reverse("admin:orders_alert_export_xlsx"))

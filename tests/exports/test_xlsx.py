@@ -61,6 +61,10 @@ def test_safe_cell_values():
     assert isinstance(safe_cell("=1"), QuotedText)
     assert not isinstance(safe_cell("1="), QuotedText)
     assert safe_cell("bad\x00\x07chars") == "badchars"  # XML cannot carry them
+    assert safe_cell(6900000000000009990) == "6900000000000009990"  # 19 digits: Excel would round it
+    assert safe_cell(999_999_999_999_999) == 999_999_999_999_999
+    assert safe_cell(float("nan")) == "nan" and safe_cell(Decimal("Infinity")) == "Infinity"
+    assert isinstance(safe_cell(-6900000000000009990), QuotedText)  # as text, a leading minus is marked too
     shanghai = datetime.datetime(2025, 1, 5, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert safe_cell(shanghai) == datetime.datetime(2025, 1, 5, 8, 0)
 
