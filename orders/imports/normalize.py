@@ -49,10 +49,7 @@ _SCIENTIFIC = re.compile(r"^\d+(?:\.\d+)?[eE]\+?\d+$")
 def order_no(value) -> str:
     """An order number as the old system wrote it. Excel turns long numbers into floats (1.23E+18) and keeps 15
     digits of them (the rest become zeros): such a number cannot be repaired, only exported again as text."""
-    mangled = Bad(
-        "mangled_order_no",
-        _("Excel has rounded this order number; format the column as text and export again."),
-    )
+    mangled = Bad("mangled_order_no", mangled_reason())
     if isinstance(value, float):
         if not value.is_integer() or abs(value) >= 10**EXCEL_DIGITS:
             raise mangled
@@ -64,11 +61,23 @@ def order_no(value) -> str:
     result = text(value)
     if _SCIENTIFIC.match(result):
         raise mangled
-    if result.isdigit() and len(result) > EXCEL_DIGITS and set(result[EXCEL_DIGITS:]) == {"0"}:
-        raise mangled
     if len(result) > 64:
         raise Bad("bad_order_no", _("The order number is longer than 64 characters."))
     return result
+
+
+def is_long_number(order_no: str) -> bool:
+    return order_no.isdigit() and len(order_no) > EXCEL_DIGITS
+
+
+def looks_rounded(order_no: str) -> bool:
+    """A long number whose digits after Excel's 15th are all zeros: rounded by Excel, or by chance (1 in 1,000 for
+    three digits). Excel rounds a whole column, so plan.Collector decides by the share of them in the file."""
+    return is_long_number(order_no) and set(order_no[EXCEL_DIGITS:]) == {"0"}
+
+
+def mangled_reason() -> str:
+    return _("Excel has rounded this order number; format the column as text and export again.")
 
 
 _DATE = re.compile(

@@ -246,7 +246,8 @@ class Collector:
         self.plan = Plan()
         self.skus: set[str] = set()
         self._status_first: dict[str, int] = {}
-        self._seen_rows: dict[str, set] = {}
+        self._long_numbers = 0
+        self._rounded: dict[str, list[int]] = {}  # order no: rows, of long numbers ending in zeros
 
     def add(self, values: list, number: int) -> None:
         row, problems = row_read(values, number=number, mapping=self.mapping, headers=self.headers)
@@ -263,6 +264,10 @@ class Collector:
             self._status_first.setdefault(status, number)
         if row.order_no is None:
             return  # no order to put it in (reported above)
+        if normalize.is_long_number(row.order_no):
+            self._long_numbers += 1
+            if normalize.looks_rounded(row.order_no):
+                self._rounded.setdefault(row.order_no, []).append(number)
         order = plan.orders.get(row.order_no)
         if order is None:
             plan.orders[row.order_no] = PlannedOrder(order_no=row.order_no, rows=[row], bad=row.bad)
@@ -314,6 +319,22 @@ class Collector:
         """Apply the bulk lookups: unknown SKUs (each row), orders already in the hub (once each), status codes
         without a mapping (once per code, at its first row)."""
         plan = self.plan
+        rounded_rows = sum(len(rows) for rows in self._rounded.values())
+        # Excel rounds a whole column; by chance one in ten 16-digit numbers ends in 0, one in 1,000 18-digit ones
+        # in 000: half of them is no chance.
+        if rounded_rows and rounded_rows * 2 >= self._long_numbers:
+            for order_no, numbers in self._rounded.items():
+                del plan.orders[order_no]  # not a real order number: no order (as a float one)
+                for number in numbers:
+                    plan.problems.append(
+                        Problem(
+                            number,
+                            self._column("channel_order_no"),
+                            "mangled_order_no",
+                            normalize.mangled_reason(),
+                            order_no,
+                        )
+                    )
         sku_column = self._column("sku")
         for order in plan.orders.values():
             for row in order.rows:

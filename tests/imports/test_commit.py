@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import django_rq
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
@@ -15,7 +17,14 @@ from logistics.models import Shipment
 from orders.exceptions import ImportRefused
 from orders.models import Customer, ImportJob, LegacyStatusMapping, Order, OrderEvent, OrderLine, Source, Status
 from orders.selectors import order_lookup
-from orders.services.imports import import_commit, import_commit_start, import_configure, import_upload
+from orders.services.imports import (
+    import_commit,
+    import_commit_start,
+    import_configure,
+    import_dry_run,
+    import_dry_run_start,
+    import_upload,
+)
 from orders.services.transitions import order_transition
 from tests.factories import CarrierFactory, SkuFactory
 from tests.imports.test_dry_run import MESSY, dry_run, messy_job
@@ -263,3 +272,40 @@ def test_commit_fails_clearly_when_skus_changed_since_the_dry_run(catalogue):
     assert job.state == ImportJob.State.FAILED
     assert job.error == "系统在试运行后有变动（SKU 或别名）：请重新试运行。"
     assert not Order.objects.filter(is_legacy=True).exists()
+
+
+def test_commit_batch_is_bulk_not_a_statement_per_order(catalogue, settings, django_assert_max_num_queries):
+    settings.IMPORT_BATCH_ORDERS = 1000
+    CarrierFactory(code="shunfeng", name="顺丰速运")
+    rows = [r for i in range(120) for r in (row(f"TB{i}", phone=f"139{i:08d}", tracking=f"SF{i:09d}", carrier="顺丰"),
+                                             row(f"TB{i}", "CREAM-02", phone=f"139{i:08d}", tracking=f"SF{i:09d}",
+                                                 carrier="顺丰"))]  # fmt: skip
+    job = upload(catalogue, rows)
+    dry_run(job)
+    import_commit_start(job=job, actor=None)
+
+    with django_assert_max_num_queries(40):  # 120 orders, 240 lines, 120 customers, parcels, events, history
+        import_commit(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.orders_created == 120 and Shipment.objects.count() == 120
+
+
+def test_dry_run_and_commit_are_enqueued_by_name_on_the_imports_queue(catalogue, django_capture_on_commit_callbacks):
+    queue = django_rq.get_queue("imports")
+    queue.empty()
+    job = upload(catalogue, [row("TB1")])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_dry_run_start(job=job, actor=None)
+    enqueued = queue.jobs
+    assert [(j.func_name, j.kwargs) for j in enqueued] == [("orders.jobs.import_dry_run", {"job_id": job.pk})]
+    queue.empty()
+
+    import_dry_run(job_id=job.pk)
+    job.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_commit_start(job=job, actor=None)
+    assert [(j.func_name, j.kwargs) for j in queue.jobs] == [("orders.jobs.import_commit", {"job_id": job.pk})]
+    assert queue.jobs[0].timeout == django_settings.IMPORT_JOB_TIMEOUT_SECONDS
+    queue.empty()

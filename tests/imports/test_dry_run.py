@@ -225,3 +225,23 @@ def test_dry_run_lookups_are_set_based_not_per_row(catalogue, django_assert_max_
 
     job.refresh_from_db()
     assert job.summary["will_create"] == 300
+
+
+def test_a_long_order_number_ending_in_zeros_by_chance_is_kept(catalogue):
+    # Excel rounds a whole column; one 18-digit number in many that ends in 000 is a real one
+    numbers = [f"{123456789012345001 + i * 7919}" for i in range(9)] + ["223456789012345000"]
+    job = import_upload(
+        file_name="淘宝.xlsx", data=xlsx([row(no) for no in numbers]), content_type="", channel=catalogue, actor=None
+    )
+    summary = dry_run(job)
+    assert (summary["will_create"], summary["problem_count"]) == (10, 0)
+
+
+def test_a_column_of_long_numbers_ending_in_zeros_was_rounded_by_excel(catalogue):
+    numbers = ["123456789012345000", "123456789012346000", "223456789012345000", "323456789012345001"]
+    job = import_upload(
+        file_name="淘宝.xlsx", data=xlsx([row(no) for no in numbers]), content_type="", channel=catalogue, actor=None
+    )
+    summary = dry_run(job)
+    assert summary["will_create"] == 1
+    assert sorted(job.problems.values_list("row_number", "code")) == [(r, "mangled_order_no") for r in (2, 3, 4)]
