@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field, lookup_field
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, PermissionDenied
@@ -184,7 +184,8 @@ class XlsxExportMixin:
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
-        if self.export_action and self.actions is not None and self.has_view_permission(request):
+        popup = IS_POPUP_VAR in request.GET  # a related-object picker: no actions, as Django has it
+        if self.export_action and self.actions is not None and not popup and self.has_view_permission(request):
             action = self.get_action("export_selected_xlsx")
             actions[action[1]] = action
         return actions
