@@ -369,7 +369,8 @@ def orders_sql(lo: int, hi: int, *, nsku: int) -> str:
         state_deadline, payment_status, is_presale, deposit_amount, ordered_at, paid_at, receiver_name,
         receiver_phone, province, city, district, address_detail, subtotal, paid_amount, promo_code,
         invoice_title, tags, priority, promised_ship_by, fingerprint, source, is_legacy,
-        created_at, updated_at, carrier_id, channel_id, customer_id, warehouse_id, hold_kind, payment_reference)
+        created_at, updated_at, carrier_id, channel_id, customer_id, warehouse_id, hold_kind, payment_reference,
+        receiver_platform_id, deadline_basis)
     SELECT st.id,
         {number_expr("st.id", "st.ordered_at")},
         st.channel_order_no,
@@ -408,7 +409,8 @@ def orders_sql(lo: int, hi: int, *, nsku: int) -> str:
         st.created_at,
         st.entered_at,
         st.carrier_id, st.channel_id, st.customer_id, st.warehouse_id,
-        '', ''  -- holds here are people's (not the queue's stock hold); no payment reference
+        '', '',  -- holds here are people's (not the queue's stock hold); no payment reference
+        '', '{{}}'::jsonb  -- no platform receiver id (plain addresses); no recorded deadline basis
     FROM bench.stage st
     JOIN orders_customer c ON c.id = st.customer_id
     LEFT JOIN orders_statusnode n ON n.status = st.status

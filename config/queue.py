@@ -18,15 +18,18 @@ RETRY_INTERVALS = [10, 60, 300]
 JOB_TIMEOUT_SECONDS = 300
 
 
-def job_enqueue_on_commit(*, job: str, queue: str = "default", delay: timedelta | None = None, **kwargs) -> None:
-    """`delay`: run it that much later (RQ's scheduled registry), e.g. to space out calls to one provider."""
+def job_enqueue_on_commit(
+    *, job: str, queue: str = "default", delay: timedelta | None = None, timeout: int | None = None, **kwargs
+) -> None:
+    """`delay`: run it that much later (RQ's scheduled registry), e.g. to space out calls to one provider.
+    `timeout`: seconds the job may run (default JOB_TIMEOUT_SECONDS), e.g. a long import."""
 
     def enqueue() -> None:
         try:
             queue_ = django_rq.get_queue(queue)
             options = {
                 "retry": Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                "job_timeout": JOB_TIMEOUT_SECONDS,
+                "job_timeout": timeout or JOB_TIMEOUT_SECONDS,
                 "kwargs": kwargs,
             }
             if delay:

@@ -211,6 +211,31 @@ def shipment_register(*, order, carrier: Carrier, tracking_number: str, source: 
     return existing
 
 
+def shipments_register_imported(*, parcels: list[tuple]) -> int:
+    """Register the parcels of imported (legacy) orders in bulk: (order, carrier, tracking number) each, so the
+    orders are found by their tracking number like any other. Their tracking is long over: finished, never
+    polled, no subscription. A number that is no tracking number, or that the registry already has, is left
+    out (the legacy order keeps it in its timeline). Returns how many were registered."""
+    rows = []
+    for order, carrier, number in parcels:
+        try:
+            cleaned = tracking_number_clean(number)
+        except InvalidInput:
+            continue
+        rows.append(
+            Shipment(
+                order=order,
+                channel_id=order.channel_id,
+                carrier=carrier,
+                tracking_number=cleaned,
+                source=Shipment.Source.IMPORT,
+                is_finished=True,
+                next_poll_at=None,
+            )
+        )
+    return len(Shipment.objects.bulk_create(rows, ignore_conflicts=True))
+
+
 def _update_returning(queryset, returning: tuple[str, ...], **values) -> list[tuple]:
     """queryset.update(**values) in its one statement, also returning `returning` of the rows it changed
     (UPDATE … RETURNING, PostgreSQL and SQLite ≥ 3.35): what changed is known without a second query."""

@@ -160,6 +160,20 @@ class OrderDraft:
         )
 
 
+@dataclass(frozen=True)
+class LegacyDraft:
+    """An order from an old system's export (the Excel import): the order draft, and what the old system said of
+    its state. Taken in by orders.services.intake.legacy_orders_create as a read-only legacy order."""
+
+    draft: OrderDraft
+    status: str  # one of orders.models.Status, from the legacy status mapping
+    legacy_code: str
+    legacy_label: str = ""
+    tracking_number: str = ""
+    carrier: str = ""
+    note: str = ""
+
+
 def _money(value) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 

@@ -19,3 +19,29 @@ class OrderErrorCode(StrEnum):
     LEGACY_READ_ONLY = "legacy_read_only"
     WAYBILL_FAILED = "waybill_failed"
     NO_WAYBILL = "no_waybill"
+
+
+class ImportErrorCode(StrEnum):
+    """Why an upload or an import step was refused (ImportRefused.code)."""
+
+    TOO_LARGE = "too_large"
+    EMPTY = "empty_file"
+    UNKNOWN_TYPE = "unknown_type"
+    MACRO_WORKBOOK = "macro_workbook"
+    ZIP_BOMB = "zip_bomb"
+    XML_ATTACK = "xml_attack"
+    BAD_ENCODING = "bad_encoding"
+    UNREADABLE = "unreadable"
+    NO_SHEET = "no_sheet"
+    BAD_MAPPING = "bad_mapping"
+    NOT_CHECKED = "not_checked"
+    UNMAPPED_STATUS = "unmapped_status"
+    BUSY = "busy"
+    DONE = "already_done"
+
+
+class ImportRefused(InvalidInput):
+    """An upload or import step refused, with a message for the clerk and a code naming the guard."""
+
+    def __init__(self, message: str, code: str = "invalid", extra: dict | None = None) -> None:
+        super().__init__(message, code=code, extra=extra)

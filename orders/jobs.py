@@ -1,6 +1,7 @@
 """RQ jobs of the orders app: thin, idempotent, take ids, reload and call a service."""
 
 from orders.models import InboxDelivery
+from orders.services import imports
 from orders.services.allocation import allocation_tick, order_allocate_queued, orders_release_stock_holds
 from orders.services.calendars import calendar_years_check
 from orders.services.channel_inbox import inbox_deliveries_sweep, inbox_delivery_process
@@ -106,3 +107,13 @@ def sweep_notifications() -> dict[str, int]:
 def check_calendar_years() -> list[int]:
     """Daily: alert once per year whose public holidays chinese_calendar does not know yet."""
     return calendar_years_check()
+
+
+def import_dry_run(job_id: int) -> dict:
+    """Enqueued by name (orders.jobs.import_dry_run) by orders.services.imports.import_dry_run_start."""
+    return imports.import_dry_run(job_id=job_id)
+
+
+def import_commit(job_id: int) -> dict:
+    """Enqueued by name on the "imports" queue by orders.services.imports.import_commit_start; resumes."""
+    return imports.import_commit(job_id=job_id)

@@ -1798,3 +1798,118 @@ def pause_tokens_problem(status: str, tokens) -> str:
                 % {"token": token, "placed": Status.PLACED.label}
             )
     return ""
+# --- Excel history import: legacy status codes, remembered templates, import jobs and their problems -------------
+class LegacyStatusMapping(models.Model):
+    """An old system's status code (A01, B02 …) and the hub state its imported orders get, with the old label."""
+
+    code = models.CharField(_("legacy status code"), max_length=64, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("What the old system called it."))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("legacy status mapping")
+        verbose_name_plural = _("legacy status mappings")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} → {self.get_status_display()}"
+
+
+class ImportTemplate(models.Model):
+    """A remembered column layout: a file whose normalized header list (header_key) matches gets this mapping."""
+
+    name = models.CharField(_("name"), max_length=100)
+    header_key = models.CharField(_("header key"), max_length=64, unique=True, editable=False)
+    headers = models.JSONField(_("headers"), default=list)
+    sheet_name = models.CharField(_("sheet"), max_length=100, blank=True)
+    header_row = models.PositiveIntegerField(_("header row"), default=1)
+    # {field key: column index (0-based)}
+    mapping = models.JSONField(_("column mapping"), default=dict)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("import template")
+        verbose_name_plural = _("import templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(models.Model):
+    """One uploaded legacy file and what became of it. The file's bytes are stored here before the upload
+    answers; the dry run and the commit are jobs that read them back."""
+
+    class FileKind(models.TextChoices):
+        XLSX = "xlsx", _("Excel workbook (.xlsx)")
+        XLS = "xls", _("Excel 97–2003 workbook (.xls)")
+        CSV = "csv", _("CSV text")
+
+    class State(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        CHECKING = "checking", _("Dry run running")
+        CHECKED = "checked", _("Dry run done")
+        COMMITTING = "committing", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Failed")
+
+    file_name = models.CharField(_("file name"), max_length=255)
+    file_kind = models.CharField(_("file kind"), max_length=8, choices=FileKind.choices)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
+    content = models.BinaryField(_("file content"))
+    encoding = models.CharField(_("text encoding"), max_length=16, blank=True)
+    sheets = models.JSONField(_("sheets"), default=list, blank=True)
+    sheet_name = models.CharField(_("sheet"), max_length=100, blank=True)
+    header_row = models.PositiveIntegerField(_("header row"), null=True, blank=True)  # Excel's row number
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)  # {field key: column index}
+    template = models.ForeignKey(
+        ImportTemplate, models.SET_NULL, null=True, blank=True, related_name="jobs", verbose_name=_("template")
+    )
+    channel = models.ForeignKey(Channel, models.PROTECT, related_name="import_jobs", verbose_name=_("channel"))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.UPLOADED)
+    # The dry run's counts: rows, orders, lines, will_create, already_in_hub, problems {code: n}, status_codes …
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows done"), default=0)
+    orders_created = models.PositiveIntegerField(_("orders created"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    progress_at = models.DateTimeField(_("progress at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["content"])
+
+    class Meta:
+        verbose_name = _("order import")
+        verbose_name_plural = _("order imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.file_name}"
+
+
+class ImportProblem(models.Model):
+    """One problem the dry run found, at its Excel row (a system log of the job: no history)."""
+
+    job = models.ForeignKey(ImportJob, models.CASCADE, related_name="problems", verbose_name=_("import"))
+    row_number = models.PositiveIntegerField(_("row"))  # as Excel numbers it (0: the file as a whole)
+    column = models.CharField(_("column"), max_length=100, blank=True)
+    code = models.CharField(_("problem"), max_length=32)
+    message = models.CharField(_("reason"), max_length=500)
+    value = models.CharField(_("value"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("import problem")
+        verbose_name_plural = _("import problems")
+        ordering = ["job", "row_number", "id"]
+        indexes = [models.Index(fields=["job", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.row_number}: {self.message}"

@@ -95,6 +95,17 @@ CONFIGURE_NOTIFICATIONS = [
     "orders.delete_messagetemplate",
 ]
 
+# 导入历史订单: the import permission is "may start an import" (add_importjob): upload, choose columns, dry run,
+# commit. The legacy status codes are mapped by the same person; the remembered templates are read only.
+IMPORT_ORDER_HISTORY = [
+    "orders.view_importjob",
+    "orders.add_importjob",
+    "orders.view_importtemplate",
+    "orders.view_legacystatusmapping",
+    "orders.add_legacystatusmapping",
+    "orders.change_legacystatusmapping",
+]
+
 ROLES: dict[str, list[str]] = {
     # Customer service: find, explain and move orders; never rules or node settings.
     "客服": [
@@ -109,6 +120,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_addresschange",
         "orders.change_customer",
         "orders.view_duplicatesettings",  # why an order is held as 疑似重复
+        "orders.view_legacystatusmapping",  # what an imported order's old status code meant (read only)
         "orders.hold_order",
         "orders.release_order",
         "orders.cancel_order",
@@ -183,6 +195,7 @@ ROLES: dict[str, list[str]] = {
         "orders.change_promisesettings",
         *CONFIGURE_OUTBOX,
         *CONFIGURE_NOTIFICATIONS,
+        *IMPORT_ORDER_HISTORY,  # the data clerk's work: 运营主管 imports a seller's history
         "orders.view_duplicatesettings",
         "orders.change_duplicatesettings",  # cross-channel duplicates: on/off, window, match fields
         "orders.pay_order",

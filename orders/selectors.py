@@ -1,8 +1,9 @@
 """Reads of the orders app: finding orders, their detail and their timeline."""
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,18 +32,26 @@ from django.utils.translation import gettext as _
 
 from logistics.selectors import active_parcel_order_ids, orders_with_tracking_number
 from orders.exceptions import NotFound, OrderErrorCode
+from orders.imports import normalize, plan, read
+from orders.imports.fields import header_key, mapping_suggest
+from orders.imports.plan import ORDER_KEYS, row_read
+from orders.imports.plan import Row as ImportRow
 from orders.models import (
     Alert,
     AlertRoute,
     Channel,
     Customer,
     ErpEndpoint,
+    ImportJob,
+    ImportProblem,
+    ImportTemplate,
     InboxDelivery,
     IntakeRecord,
     Order,
     OrderEvent,
     OrderLine,
     PromiseSettings,
+    Source,
     Status,
     StatusNode,
     WebhookRefusal,
@@ -598,3 +607,136 @@ def orders_with_approval_overdue(queryset):
 def orders_approval_overdue_count() -> int:
     """How many orders show 审批滞留 (the admin home's counter)."""
     return _approval_overdue_alerts().values("order_id").distinct().count()
+
+
+# --- the import wizard's pages (admin_imports): problems, unmapped codes, the orders of an import ---------------
+def import_problems(*, job: ImportJob, code: str = "") -> QuerySet[ImportProblem]:
+    """The dry run's problems of a job in Excel row order, of one kind when `code` is given."""
+    problems = ImportProblem.objects.filter(job=job).order_by("row_number", "pk")
+    return problems.filter(code=code) if code else problems
+
+
+def import_order_ids(*, job_id: int) -> QuerySet:
+    """Ids of the orders an import created: their order_imported_event names the job (a subquery)."""
+    return OrderEvent.objects.filter(source=Source.IMPORT, data__import_job=job_id).values("order_id")
+
+
+# --- Excel history import: what the wizard shows ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """Where a sheet's table is: the header row (Excel's number), its names, the mapping they suggest."""
+
+    header_row: int
+    headers: list[str]
+    mapping: dict[str, int]
+    template: ImportTemplate | None
+
+
+def sheet_layout(*, job: ImportJob, sheet_name: str, header_row: int | None = None) -> tuple[Layout, list[list]]:
+    """(the layout of a sheet, its top rows): the header row given or guessed, its names (merged cells spread),
+    and the mapping of the template remembered for these names, else from the synonyms."""
+    data = bytes(job.content)
+    count = max(plan.GUESS_ROWS, (header_row or 0) + 10)
+    top, merged = read.top_rows(
+        kind=job.file_kind, data=data, encoding=job.encoding, sheet_name=sheet_name, count=count
+    )
+    row = header_row or plan.header_guess(top, merged)
+    headers = plan.headers_of(top, row, merged)
+    template = ImportTemplate.objects.filter(header_key=header_key(headers)).first()
+    mapping = dict(template.mapping) if template else mapping_suggest(headers)
+    return Layout(header_row=row, headers=headers, mapping=mapping, template=template), top
+
+
+def import_sheet_preview(*, job: ImportJob, sheet_name: str, header_row: int | None = None, rows: int = 10) -> dict:
+    """{"sheet", "rows": the top raw rows (lists of display strings, from row 1), "header_row": the row given or the
+    guess (Excel's number), "headers": that row's names (merged cells spread over their span, blanks named by
+    column letter), "mapping": {field: column index} from the remembered ImportTemplate of these headers, else
+    from the synonyms, "template": its name or ""}."""
+    layout, top = sheet_layout(job=job, sheet_name=sheet_name, header_row=header_row)
+    shown = top[: max(rows, layout.header_row + 3)]
+    return {
+        "sheet": sheet_name,
+        "rows": [[normalize.text(cell) for cell in row] for row in shown],
+        "header_row": layout.header_row,
+        "headers": layout.headers,
+        "mapping": layout.mapping,
+        "template": layout.template.name if layout.template else "",
+    }
+
+
+def import_preview_rows(*, job: ImportJob, n: int = 10) -> list[dict]:
+    """The first n data rows as they will be read with the job's mapping: [{"row": Excel row, "values": {field:
+    display value}, "problems": [reasons]}]."""
+    if not job.header_row or not job.mapping:
+        return []
+    top, merged = read.top_rows(
+        kind=job.file_kind,
+        data=bytes(job.content),
+        encoding=job.encoding,
+        sheet_name=job.sheet_name,
+        count=job.header_row + n * 3,  # blank rows are skipped
+    )
+    headers = plan.headers_of(top, job.header_row, merged)
+    preview = []
+    for index in range(job.header_row, len(top)):
+        row, problems = row_read(top[index], number=index + 1, mapping=job.mapping, headers=headers)
+        if row is None:
+            continue
+        values = {key: _display(value) for key, value in _row_values(row).items()}
+        preview.append({"row": index + 1, "values": values, "problems": [p.reason for p in problems]})
+        if len(preview) >= n:
+            break
+    return preview
+
+
+def _row_values(row: ImportRow) -> dict:
+    return {
+        "channel_order_no": row.order_no,
+        "sku": row.sku,
+        "quantity": row.quantity or None,
+        "unit_price": row.unit_price,
+        **dict(zip(ORDER_KEYS, row.order, strict=True)),
+    }
+
+
+def _display(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def import_progress(*, job: ImportJob) -> dict:
+    """{state, state_label, rows_done, rows_total, rows_per_s, seconds_left, orders_created, summary, error}
+    (JSON-ready). The speed is the rows done since the job started over the time since."""
+    rate, left = None, None
+    if job.started_at and job.progress_at and job.rows_done:
+        seconds = (job.progress_at - job.started_at).total_seconds()
+        if seconds > 0:
+            rate = round(job.rows_done / seconds, 1)
+            if job.rows_total and job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING):
+                left = round(max(job.rows_total - job.rows_done, 0) / rate) if rate else None
+    return {
+        "state": job.state,
+        "state_label": str(job.get_state_display()),
+        "rows_done": job.rows_done,
+        "rows_total": job.rows_total,
+        "rows_per_s": rate,
+        "seconds_left": left,
+        "orders_created": job.orders_created,
+        "summary": job.summary,
+        "error": job.error,
+    }
+
+
+def import_report_rows(*, job: ImportJob) -> tuple[list[str], Iterable[list]]:
+    """The problem report: header (Excel 行号, 列, 值, 原因, 代码) and its rows, ordered by row."""
+    header = [_("Excel row"), _("Column"), _("Value"), _("Reason"), _("Problem code")]
+    rows = (
+        [number, column, value, message, code]
+        for number, column, value, message, code in job.problems.order_by("row_number", "id")
+        .values_list("row_number", "column", "value", "message", "code")
+        .iterator(chunk_size=5000)
+    )
+    return header, rows

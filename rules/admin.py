@@ -11,6 +11,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
+from config.admin_export import XlsxExportMixin
 from orders.models import Order
 from orders.selectors import order_facts_recent
 from rules.models import RULE_DEFINITION_FIELDS, Rule
@@ -113,7 +114,7 @@ class RuleTryForm(forms.Form):
 
 
 @admin.register(Rule)
-class RuleAdmin(HistoryAdmin):
+class RuleAdmin(XlsxExportMixin, HistoryAdmin):
     form = RuleForm
     list_display = (
         "name",

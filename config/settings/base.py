@@ -107,7 +107,7 @@ CACHES = {
 RQ_INLINE = env_bool("RQ_INLINE", False)
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600, "ASYNC": not RQ_INLINE}
-    for name in ("default", "channels", "carriers", "notifications")
+    for name in ("default", "channels", "carriers", "notifications", "imports")
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -264,3 +264,17 @@ NOTIFY_BACKOFF_MAX_SECONDS = 3600
 ALLOCATION_NOTICE_MINUTES = 30
 # How long a process keeps the nodes that notify customers and the SMS channel (read on every transition).
 NOTIFY_CONFIG_CACHE_SECONDS = 10
+
+# Excel history import (orders.imports): upload guards, batch sizes.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+IMPORT_MAX_ZIP_ENTRIES = 2000
+IMPORT_MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
+IMPORT_MAX_ZIP_RATIO = 100  # unpacked : packed, per file and per large entry
+IMPORT_BATCH_ORDERS = env_int("IMPORT_BATCH_ORDERS", 1000)  # orders per commit transaction
+IMPORT_PROGRESS_ROWS = 5000  # the dry run writes its progress every so many rows
+IMPORT_JOB_TIMEOUT_SECONDS = 1800
+IMPORT_STALE_SECONDS = 300  # a committing job without progress for this long may be started again
+
+# 导出 Excel of an admin list (config/admin_export.py): the most rows one export writes; a longer list is refused
+# with a message asking to narrow it (the file is written in constant memory, but it takes about 10 s per 100,000).
+XLSX_EXPORT_MAX_ROWS = env_int("XLSX_EXPORT_MAX_ROWS", 200_000)

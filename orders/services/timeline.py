@@ -166,6 +166,15 @@ def events_deferred() -> Iterator[None]:
 EDITABLE_FIELDS = ("priority", "tags", "invoice_title", "promised_ship_by")
 EVENT_DATA_KEYS: dict[str, tuple[str, ...]] = {
     "order_created_event": ("channel", "channel_order_no"),
+    "order_imported_event": (
+        "channel",
+        "channel_order_no",
+        "import_job",
+        "file_name",
+        "legacy_code",
+        "tracking_number",
+        "carrier",
+    ),
     "transition_event": ("set",),
     "rule_fired_event": ("rule_id", "version", "kind", "action"),
     "order_routed_event": ("warehouse", "routed_by", "ranking"),
@@ -198,6 +207,41 @@ def order_created_event(*, order: Order, source: str, actor: AbstractBaseUser | 
         actor=actor,
         to_status=order.status,
         data={"channel": order.channel.code, "channel_order_no": order.channel_order_no},
+    )
+
+
+def order_imported_event(
+    *,
+    order: Order,
+    import_job: int,
+    file_name: str,
+    legacy_code: str,
+    legacy_label: str,
+    tracking_number: str = "",
+    carrier: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> OrderEvent:
+    """The first line of a legacy order, naming the import and its file. data: channel (code), channel_order_no,
+    import_job (id), file_name, legacy_code (the old system's status code), tracking_number, carrier (as the file
+    said them)."""
+    return event_record(
+        order=order,
+        kind=OrderEvent.Kind.CREATED,
+        source=Source.IMPORT,
+        actor=actor,
+        actor_label=_("Import #%(job)s") % {"job": import_job},
+        reason=_("Imported from %(file)s (import #%(job)s), legacy status %(code)s %(label)s")
+        % {"file": file_name, "job": import_job, "code": legacy_code, "label": legacy_label},
+        to_status=order.status,
+        data={
+            "channel": order.channel.code,
+            "channel_order_no": order.channel_order_no,
+            "import_job": import_job,
+            "file_name": file_name,
+            "legacy_code": legacy_code,
+            "tracking_number": tracking_number,
+            "carrier": carrier,
+        },
     )
 
 

@@ -35,6 +35,15 @@ def _arguments(name: str, order) -> dict:
     paid_at = datetime(2026, 3, 1, 10, 30, tzinfo=SHANGHAI)
     return {
         "order_created_event": lambda: {"order": order, "source": Source.API, "actor": None},
+        "order_imported_event": lambda: {
+            "order": order,
+            "import_job": 7,
+            "file_name": "历史订单.xlsx",
+            "legacy_code": "A01",
+            "legacy_label": "待人工复核",
+            "tracking_number": "SF1400000000009",
+            "carrier": "顺丰",
+        },
         "transition_event": lambda: {
             "order": order,
             "transition": "pay",
