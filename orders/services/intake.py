@@ -688,6 +688,9 @@ def legacy_orders_create(
     if not drafts:
         return 0
     channel = _resolve_channel(drafts[0].draft.channel)
+    # Two imports of one channel take turns batch by batch, so the check below holds until the batch commits
+    # (legacy orders have no unique channel order number). NO KEY: the channel's live intake is not blocked.
+    Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).first()
     wanted = {legacy.draft.channel_order_no: legacy for legacy in drafts}
     there = set(
         Order.objects.filter(channel=channel, channel_order_no__in=wanted).values_list("channel_order_no", flat=True)
@@ -755,6 +758,7 @@ def legacy_orders_create(
                 legacy_label=legacy.legacy_label,
                 tracking_number=legacy.tracking_number,
                 carrier=legacy.carrier,
+                note=legacy.note,
                 actor=actor,
             )
         history_bulk_insert(lines, default_user=default_user)

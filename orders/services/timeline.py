@@ -174,6 +174,7 @@ EVENT_DATA_KEYS: dict[str, tuple[str, ...]] = {
         "legacy_code",
         "tracking_number",
         "carrier",
+        "note",
     ),
     "transition_event": ("set",),
     "rule_fired_event": ("rule_id", "version", "kind", "action"),
@@ -219,11 +220,12 @@ def order_imported_event(
     legacy_label: str,
     tracking_number: str = "",
     carrier: str = "",
+    note: str = "",
     actor: AbstractBaseUser | None = None,
 ) -> OrderEvent:
     """The first line of a legacy order, naming the import and its file. data: channel (code), channel_order_no,
-    import_job (id), file_name, legacy_code (the old system's status code), tracking_number, carrier (as the file
-    said them)."""
+    import_job (id), file_name, legacy_code (the old system's status code), tracking_number, carrier, note (as the
+    file said them)."""
     return event_record(
         order=order,
         kind=OrderEvent.Kind.CREATED,
@@ -241,6 +243,7 @@ def order_imported_event(
             "legacy_code": legacy_code,
             "tracking_number": tracking_number,
             "carrier": carrier,
+            "note": note,
         },
     )
 

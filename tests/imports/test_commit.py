@@ -128,6 +128,7 @@ def test_commit_writes_a_timeline_event_and_history_naming_the_import(catalogue)
         "legacy_code": "A01",
         "tracking_number": "SF100200300",
         "carrier": "顺丰",
+        "note": "",
     }
     assert list(order.history.values_list("history_type", "history_change_reason")) == [
         ("+", f"import #{job.pk} 老系统.xlsx")

@@ -43,6 +43,7 @@ def _arguments(name: str, order) -> dict:
             "legacy_label": "待人工复核",
             "tracking_number": "SF1400000000009",
             "carrier": "顺丰",
+            "note": "老客户，加急",
         },
         "transition_event": lambda: {
             "order": order,
