@@ -220,7 +220,7 @@ class ImportJobFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() and self.value().isdigit():
-            return queryset.filter(pk__in=selectors.import_order_ids(job_id=int(self.value())))
+            return queryset.filter(import_job_id=int(self.value()))
         return queryset
 
 
@@ -342,11 +342,25 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
         "updated_at",
     )
     # The parcel registry's number (logistics), annotated by get_queryset: never a field of the order's form.
-    readonly_fields = ("tracking_number", "approval_overdue_display", "promise_light_badge", "deadline_basis_display")
+    readonly_fields = (
+        "tracking_number",
+        "import_job_display",
+        "approval_overdue_display",
+        "promise_light_badge",
+        "deadline_basis_display",
+    )
     fieldsets = (
         (
             _("Order"),
-            {"fields": (*ORDER_HEADER_FIELDS, "approval_overdue_display", "channel_modified_at", "duplicate_of")},
+            {
+                "fields": (
+                    *ORDER_HEADER_FIELDS,
+                    "import_job_display",
+                    "approval_overdue_display",
+                    "channel_modified_at",
+                    "duplicate_of",
+                )
+            },
         ),
         (
             _("Customer and address"),
@@ -431,6 +445,17 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
                 _("The approval waited past its time and went to the approver's superior."),
             )
         return "—"
+
+    @admin.display(description=_("imported by"))
+    def import_job_display(self, order: Order) -> str:
+        """导入 #N（文件名）, linked to the order list of that import (every role that sees the order may open it; the
+        import's own page needs the import permission); — for an order that came through any other door."""
+        if order.import_job_id is None:
+            return "—"
+        job = order.import_job
+        url = f"{reverse('admin:orders_order_changelist')}?{urlencode({'import_job': job.pk})}"
+        text = _("import #%(n)s (%(file)s)") % {"n": job.pk, "file": job.file_name}
+        return format_html('<a href="{}" id="order-import-job">{}</a>', url, text)
 
     @admin.display(description=_("deadline"), ordering="state_deadline")
     def deadline_display(self, order: Order) -> str:

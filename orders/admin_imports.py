@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
 from config.exceptions import ApplicationError
-from config.xlsx import xlsx_stream
+from config.xlsx import xlsx_filename, xlsx_stream
 from orders import selectors
 from orders.imports.fields import FIELDS, FIELDS_BY_KEY, REQUIRED
 from orders.models import Channel, ImportJob, ImportTemplate, LegacyStatusMapping, Status
@@ -338,7 +338,8 @@ class ImportJobAdmin(HistoryAdmin):
     # --- step 2: sheet, header row, columns, preview -------------------------------------------------------
     def configure_view(self, request: HttpRequest, pk: int):
         job = self._job(request, pk)
-        if job.state in RUNNING or job.state == ImportJob.State.DONE:
+        stalled_check = job.state == ImportJob.State.CHECKING and selectors.import_stalled(job=job)
+        if (job.state in RUNNING and not stalled_check) or job.state == ImportJob.State.DONE:
             return HttpResponseRedirect(self._job_url(job))
         sheets = list(job.sheets or []) or [job.sheet_name]
         refusal = None
@@ -443,7 +444,8 @@ class ImportJobAdmin(HistoryAdmin):
     def report_view(self, request: HttpRequest, pk: int):
         job = self._job(request, pk)
         header, rows = selectors.import_report_rows(job=job)
-        return xlsx_stream(gettext("import %(n)s problems") % {"n": job.pk}, header, rows)
+        name = gettext("import %(n)s problems") % {"n": job.pk}
+        return xlsx_stream(xlsx_filename(name), header, rows, sheet_title=name)  # a name with .xlsx: Excel opens it
 
     # --- the job's page: progress, report, result ----------------------------------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -299,6 +299,18 @@ class Order(FSMModelMixin, models.Model):
     )
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.API, editable=False)
     is_legacy = models.BooleanField(_("legacy (imported, read-only)"), default=False, editable=False)
+    # The import that created a legacy order (its provenance; the order list filters by it). PROTECT: a job with
+    # orders is their record of which file they came from, so it cannot be deleted away under them.
+    import_job = models.ForeignKey(
+        "ImportJob",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        db_index=True,
+        related_name="orders",
+        verbose_name=_("imported by"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     history = HistoricalRecords()
@@ -1798,6 +1810,8 @@ def pause_tokens_problem(status: str, tokens) -> str:
                 % {"token": token, "placed": Status.PLACED.label}
             )
     return ""
+
+
 # --- Excel history import: legacy status codes, remembered templates, import jobs and their problems -------------
 class LegacyStatusMapping(models.Model):
     """An old system's status code (A01, B02 …) and the hub state its imported orders get, with the old label."""

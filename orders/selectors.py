@@ -51,7 +51,6 @@ from orders.models import (
     OrderEvent,
     OrderLine,
     PromiseSettings,
-    Source,
     Status,
     StatusNode,
     WebhookRefusal,
@@ -616,11 +615,6 @@ def import_problems(*, job: ImportJob, code: str = "") -> QuerySet[ImportProblem
     return problems.filter(code=code) if code else problems
 
 
-def import_order_ids(*, job_id: int) -> QuerySet:
-    """Ids of the orders an import created: their order_imported_event names the job (a subquery)."""
-    return OrderEvent.objects.filter(source=Source.IMPORT, data__import_job=job_id).values("order_id")
-
-
 # --- Excel history import: what the wizard shows ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Layout:
@@ -707,9 +701,18 @@ def _display(value) -> str:
     return str(value)
 
 
+def import_stalled(*, job: ImportJob) -> bool:
+    """A running job (dry run or commit) that has not moved for IMPORT_STALE_SECONDS: its worker is gone (killed,
+    retries used up), so the page may start it again."""
+    if job.state not in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING):
+        return False
+    since = job.progress_at or job.started_at
+    return since is None or timezone.now() - since > timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+
+
 def import_progress(*, job: ImportJob) -> dict:
-    """{state, state_label, rows_done, rows_total, rows_per_s, seconds_left, orders_created, summary, error}
-    (JSON-ready). The speed is the rows done since the job started over the time since."""
+    """{state, state_label, rows_done, rows_total, rows_per_s, seconds_left, orders_created, summary, error,
+    stalled} (JSON-ready). The speed is the rows done since the job started over the time since."""
     rate, left = None, None
     if job.started_at and job.progress_at and job.rows_done:
         seconds = (job.progress_at - job.started_at).total_seconds()
@@ -727,6 +730,7 @@ def import_progress(*, job: ImportJob) -> dict:
         "orders_created": job.orders_created,
         "summary": job.summary,
         "error": job.error,
+        "stalled": import_stalled(job=job),
     }
 
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import re
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -21,7 +20,7 @@ from orders.exceptions import ImportErrorCode, ImportRefused
 from orders.imports import guards, normalize, plan, read
 from orders.imports.fields import FIELDS_BY_KEY, REQUIRED, header_key
 from orders.models import Channel, ImportJob, ImportProblem, ImportTemplate, LegacyStatusMapping, Order
-from orders.selectors import sheet_layout
+from orders.selectors import import_stalled, sheet_layout
 from orders.services.intake import legacy_orders_create
 from orders.services.timeline import history_attribute
 from warehouse.selectors import skus_resolve
@@ -78,7 +77,9 @@ def import_upload(
 
 
 def _busy(job: ImportJob) -> None:
-    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING):
+    """Refuse while a job runs; a dry run that stalled (its worker gone) may be configured or started again."""
+    stalled_check = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
+    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING) and not stalled_check:
         raise ImportRefused(_("The import is running; wait until it has finished."), code=ImportErrorCode.BUSY)
     if job.state == ImportJob.State.DONE or job.orders_created:
         raise ImportRefused(
@@ -151,7 +152,9 @@ def _config_digest(job: ImportJob) -> str:
 
 
 def import_dry_run_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> ImportJob:
-    """State checking, and the dry-run job (orders.jobs.import_dry_run) enqueued on commit."""
+    """State checking, and the dry-run job (orders.jobs.import_dry_run) enqueued on commit. A stalled dry run
+    (no progress for IMPORT_STALE_SECONDS: its worker died) is started afresh."""
+    stalled = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
     _busy(job)
     if not job.header_row or not job.mapping:
         raise ImportRefused(_("Choose the sheet, header row and columns first."), code=ImportErrorCode.BAD_MAPPING)
@@ -164,17 +167,12 @@ def import_dry_run_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> I
         None,
         "",
     )
-    history_attribute(job, actor=actor, reason="dry run started")
+    history_attribute(job, actor=actor, reason="stalled dry run started again" if stalled else "dry run started")
     job.save()
     job_enqueue_on_commit(
         job="orders.jobs.import_dry_run", queue="imports", timeout=settings.IMPORT_JOB_TIMEOUT_SECONDS, job_id=job.pk
     )
     return job
-
-
-def _stalled(job: ImportJob) -> bool:
-    since = job.progress_at or job.started_at
-    return since is None or timezone.now() - since > timedelta(seconds=settings.IMPORT_STALE_SECONDS)
 
 
 def unmapped_codes(codes) -> list[str]:
@@ -188,7 +186,7 @@ def import_commit_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> Im
     file is mapped (LegacyStatusMapping); a failed or stalled commit may be started again and resumes.
     State committing, and orders.jobs.import_commit enqueued on the "imports" queue on commit."""
     resuming = job.summary.get("commit_started") and (
-        job.state == ImportJob.State.FAILED or (job.state == ImportJob.State.COMMITTING and _stalled(job))
+        job.state == ImportJob.State.FAILED or (job.state == ImportJob.State.COMMITTING and import_stalled(job=job))
     )
     if job.state == ImportJob.State.DONE:
         raise ImportRefused(_("This file has already been imported."), code=ImportErrorCode.DONE)

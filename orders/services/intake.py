@@ -733,6 +733,7 @@ def legacy_orders_create(
             sku_set=sku_set_digest(codes),
             source=Source.IMPORT,
             is_legacy=True,
+            import_job_id=job_id,
             carrier=_carrier_named(carriers, legacy.carrier),
         )
         history_attribute(order, actor=actor, reason=reason)

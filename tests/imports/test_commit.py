@@ -10,6 +10,7 @@ import django_rq
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from config.exceptions import ApplicationError
@@ -135,6 +136,17 @@ def test_commit_writes_a_timeline_event_and_history_naming_the_import(catalogue)
     ]
     line = order.lines.get()
     assert line.history.get().history_change_reason == f"import #{job.pk} 老系统.xlsx"
+    assert order.import_job == job and order.history.get().import_job_id == job.pk
+
+
+def test_an_import_with_orders_cannot_be_deleted_under_them(catalogue):
+    job = upload(catalogue, [row("TB1")])
+    dry_run(job)
+    job = commit(job)
+    assert list(job.orders.values_list("channel_order_no", flat=True)) == ["TB1"]
+    with pytest.raises(ProtectedError):
+        job.delete()
+    assert Order.objects.get(channel_order_no="TB1").import_job_id == job.pk
 
 
 def test_imported_orders_are_read_only(catalogue):

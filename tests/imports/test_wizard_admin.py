@@ -215,6 +215,7 @@ def test_report_downloads_as_xlsx_with_excel_row_numbers(manager_client, channel
     job = checked(manager_client, channel)
     response = manager_client.get(reverse("admin:orders_importjob_report", args=[job.pk]))
     assert response.status_code == 200
+    assert response["Content-Disposition"].endswith(".xlsx")  # saved as a file Excel opens with a double click
     workbook = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     rows = list(workbook.active.iter_rows(values_only=True))
     assert rows[0][0] == "Excel 行号"
@@ -292,6 +293,14 @@ def test_commit_runs_in_the_background_with_progress_json_and_the_result(manager
     assert len(imported) == will_create
     shown = set(re.findall(r"/admin/orders/order/\d+/change/[^>]*>([^<]+)<", listed))
     assert shown == imported
+    # the list is the orders the import's FK names, not a search of timeline events
+    assert set(Order.objects.filter(import_job=job).values_list("number", flat=True)) == imported
+    # a legacy order's page says which import (and file) it came from, linking to that import's orders
+    order = Order.objects.filter(import_job=job).first()
+    page = manager_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    found = re.search(r'<a href="([^"]+)" id="order-import-job">([^<]+)</a>', page)
+    assert found and found.group(2) == f"导入 #{job.pk}（历史订单.xlsx）"
+    assert found.group(1).replace("&amp;", "&") == link
 
 
 def test_imported_orders_stay_read_only_in_the_order_admin(manager_client, channel):
@@ -386,3 +395,36 @@ def test_a_stalled_commit_can_be_started_again_from_its_page_and_resumes(manager
     job.refresh_from_db()
     assert job.state == "done" and job.orders_created == job.summary["will_create"]
     assert Order.objects.filter(is_legacy=True).count() == job.summary["will_create"]
+
+
+def test_a_stalled_dry_run_says_so_on_its_page_and_can_be_started_again(manager_client, channel):
+    """A dry run whose worker died (retries used up) must not leave the job stuck in 'checking'."""
+    SkuFactory(code="MASK-001")
+    SkuFactory(code="SAMPLE-3")
+    job = uploaded(manager_client, channel)
+    configure = reverse("admin:orders_importjob_configure", args=[job.pk])
+    manager_client.post(configure, {**mapping_post(job), "_check": "1"})
+    job.refresh_from_db()
+    assert job.state == "checking"  # and no worker ever runs it
+    # while it is fresh: no stall note, starting again is refused, the columns page sends back to the job
+    html = job_page(manager_client, job)
+    assert 'id="import-stalled"' not in html and 'id="import-restart-check"' not in html
+    response = manager_client.post(reverse("admin:orders_importjob_check", args=[job.pk]), follow=True)
+    assert "导入正在进行，请等待完成" in response.content.decode()
+    assert manager_client.get(configure).status_code == 302
+    # no progress for IMPORT_STALE_SECONDS: the page says it stalled and offers to start it again
+    ImportJob.objects.filter(pk=job.pk).update(
+        progress_at=job.progress_at - timedelta(hours=1), started_at=job.started_at - timedelta(hours=1)
+    )
+    html = job_page(manager_client, job)
+    assert 'id="import-stalled"' in html and 'id="import-restart-check"' in html
+    assert manager_client.get(reverse("admin:orders_importjob_progress", args=[job.pk])).json()["stalled"] is True
+    assert manager_client.get(configure).status_code == 200  # the columns may be changed too
+    response = manager_client.post(reverse("admin:orders_importjob_check", args=[job.pk]), follow=True)
+    assert "导入正在进行" not in response.content.decode()
+    job.refresh_from_db()
+    assert job.state == "checking" and job.history.first().history_change_reason == "stalled dry run started again"
+    assert 'id="import-stalled"' not in job_page(manager_client, job)  # fresh again
+    import_dry_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == "checked" and job.summary["will_create"] > 0
