@@ -965,6 +965,7 @@ class Alert(models.Model):
         related_name="+",
         verbose_name=_("acknowledged by"),
         editable=False,
+        db_index=False,  # never searched by; the sweep writes tens of thousands of alerts a minute at peak
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
     # Set only by the system, when the alert's cause is gone (stock allocated, breaker reset, parcel moving …).
@@ -978,6 +979,7 @@ class Alert(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("notify channel"),
+        db_index=False,  # read with its alert only (planning goes by alert id), so no index to keep per insert
     )
     # The audit rows are read by alert id only (the admin's history page); the overdue sweep writes one per alert,
     # tens of thousands a minute at peak, so they carry no index per foreign key or date besides that.
