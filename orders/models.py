@@ -601,8 +601,18 @@ class OrderEvent(models.Model):
         ALERT = "alert", _("Alert")
 
     # No index of its own: (order, created_at) below serves every lookup by order, and each timeline line (tens of
-    # thousands a minute from the overdue sweep at peak) would write both.
-    order = models.ForeignKey(Order, models.CASCADE, related_name="events", verbose_name=_("order"), db_index=False)
+    # thousands a minute from the overdue sweep at peak) would write both. No database foreign key either: its check
+    # locks the order row of every line inserted (0.4 s of a sweep over 1M orders, bench/sweep.py); lines are only
+    # written by the services with the id of an order they just read, orders are never deleted (no service or admin
+    # page deletes one), and Django still applies CASCADE.
+    order = models.ForeignKey(
+        Order,
+        models.CASCADE,
+        related_name="events",
+        verbose_name=_("order"),
+        db_index=False,
+        db_constraint=False,
+    )
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     transition = models.CharField(_("transition"), max_length=32, blank=True)
@@ -952,8 +962,16 @@ class Alert(models.Model):
 
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    # No database foreign key, as OrderEvent.order: the sweep inserts tens of thousands of alerts a minute at peak
+    # and the check would lock each one's order row; alerts are written by the services only, Django applies CASCADE.
     order = models.ForeignKey(
-        Order, models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("order")
+        Order,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        verbose_name=_("order"),
+        db_constraint=False,
     )
     message = models.CharField(_("message"), max_length=500)
     owner_group = models.ForeignKey(
@@ -977,6 +995,7 @@ class Alert(models.Model):
         related_name="+",
         verbose_name=_("acknowledged by"),
         editable=False,
+        db_index=False,  # never searched by; the sweep writes tens of thousands of alerts a minute at peak
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True, editable=False)
     # Set only by the system, when the alert's cause is gone (stock allocated, breaker reset, parcel moving …).
@@ -990,6 +1009,7 @@ class Alert(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("notify channel"),
+        db_index=False,  # read with its alert only (planning goes by alert id), so no index to keep per insert
     )
     # The audit rows are read by alert id only (the admin's history page); the overdue sweep writes one per alert,
     # tens of thousands a minute at peak, so they carry no index per foreign key or date besides that.
