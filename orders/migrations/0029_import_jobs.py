@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0027_sweep_rows_fewer_indexes'),
+        ('orders', '0028_sweep_writes_lighter'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

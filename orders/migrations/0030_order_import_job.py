@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0028_import_jobs"),
+        ("orders", "0029_import_jobs"),
     ]
 
     operations = [
