@@ -11,7 +11,7 @@ from orders.models import ImportJob, ImportTemplate
 from orders.selectors import import_preview_rows, import_progress, import_report_rows, import_sheet_preview
 from orders.services.imports import import_configure, import_dry_run, import_dry_run_start, import_upload
 from tests.factories import make_order
-from tests.imports.workbooks import HEADER, csv_bytes, row, xlsx
+from tests.imports.workbooks import HEADER, csv_bytes, row, xls, xlsx
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -213,6 +213,27 @@ def test_dry_run_of_a_chinese_csv(catalogue, encoding):
     summary = dry_run(job)
 
     assert (summary["rows"], summary["orders"], summary["will_create"], summary["problem_count"]) == (3, 2, 2, 0)
+
+
+def test_dry_run_of_an_old_style_xls_under_a_title_row(catalogue):
+    rows = [
+        row("TB3001", when=datetime(2025, 1, 9, 10, 30)),  # a real date cell of the .xls
+        row("TB3001", "CREAM-02", when=datetime(2025, 1, 9, 10, 30)),  # the same order, a second line
+        row("TB3002", price="¥1,299.00", paid="¥1,299.00", phone="+86 138-1234-5678"),
+        row("TB3003", "NOPE-9"),  # an unknown SKU
+    ]
+    job = import_upload(
+        file_name="旧系统导出.xls", data=xls(rows, title_rows=1), content_type="application/vnd.ms-excel",
+        channel=catalogue, actor=None,
+    )  # fmt: skip
+    assert job.file_kind == "xls" and job.header_row == 2  # the title row skipped
+
+    summary = dry_run(job)
+
+    assert (summary["rows"], summary["orders"], summary["will_create"]) == (4, 3, 2)
+    assert problems(job) == {6: ["unknown_sku"]}  # Excel row 6: the title, the header, then rows 3–6
+    preview = import_preview_rows(job=job, n=3)
+    assert preview[0]["values"]["ordered_at"].startswith("2025-01-09 10:30")
 
 
 def test_dry_run_lookups_are_set_based_not_per_row(catalogue, django_assert_max_num_queries):

@@ -6,6 +6,7 @@ import zipfile
 from datetime import datetime
 
 import openpyxl
+import xlwt
 
 HEADER = ["订单编号", "买家会员名", "收货人姓名", "联系手机", "收货地址", "商品编码", "数量", "单价", "实付金额",
           "订单状态", "物流单号", "快递公司", "下单时间"]  # fmt: skip
@@ -71,3 +72,23 @@ def rezip(data: bytes, *, replace: dict[str, bytes] | None = None, add: dict[str
 
 
 WHEN = datetime(2025, 1, 5, 9, 0)
+
+
+def xls(rows, *, header=HEADER, title_rows=0, sheet="订单") -> bytes:
+    """The same layout as an old-style .xls (BIFF8), as Excel 2003 and many Chinese systems still export it."""
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet(sheet)
+    for r in range(title_rows):
+        ws.write(r, 0, f"历史订单导出（第 {r + 1} 行标题）")
+    dates = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm")
+    for c, name in enumerate(header):
+        ws.write(title_rows, c, name)
+    for r, values in enumerate(rows, start=title_rows + 1):
+        for c, value in enumerate(values):
+            if isinstance(value, datetime):
+                ws.write(r, c, value, dates)
+            else:
+                ws.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
