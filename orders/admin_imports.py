@@ -28,6 +28,7 @@ from config.exceptions import ApplicationError
 from config.xlsx import xlsx_filename, xlsx_stream
 from orders import selectors
 from orders.imports.fields import FIELDS, FIELDS_BY_KEY, REQUIRED
+from orders.imports.plan import column_letter
 from orders.models import Channel, ImportJob, ImportTemplate, LegacyStatusMapping, Status
 from orders.services.imports import (
     import_commit_start,
@@ -60,16 +61,6 @@ PROBLEM_LABELS = {
     "bad_order_no": _("Order number not readable"),
 }
 RUNNING = (ImportJob.State.CHECKING, ImportJob.State.COMMITTING)
-
-
-def column_letter(index: int) -> str:
-    """Excel's name of a 0-based column: 0 → A, 25 → Z, 26 → AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def problem_label(code: str) -> str:

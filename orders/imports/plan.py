@@ -49,6 +49,7 @@ class Problem:
 
 # --- header -----------------------------------------------------------------------------------------------------
 def column_letter(index: int) -> str:
+    """Excel's name of a 0-based column: 0 → A, 25 → Z, 26 → AA."""
     letters = ""
     index += 1
     while index:

@@ -46,7 +46,10 @@ def rows_read(*, kind: str, data: bytes, encoding: str, sheet_name: str) -> Iter
         text = data.decode(encoding or "utf-8")
         yield from csv.reader(io.StringIO(text, newline=""))
         return
-    sheet = _sheet(_workbook(data), sheet_name)
+    yield from _sheet_rows(_sheet(_workbook(data), sheet_name))
+
+
+def _sheet_rows(sheet) -> Iterator[list]:
     try:
         yield from sheet.iter_rows()
     except CalamineError as error:
@@ -74,19 +77,11 @@ def sheet_open(*, kind: str, data: bytes, encoding: str, sheet_name: str) -> She
         )
     sheet = _sheet(_workbook(data), sheet_name)
 
-    def rows() -> Iterator[list]:
-        try:
-            yield from sheet.iter_rows()
-        except CalamineError as error:
-            raise ImportRefused(
-                _("The sheet cannot be read (%(error)s).") % {"error": error}, code=ImportErrorCode.UNREADABLE
-            ) from error
-
     try:
         merged = list(sheet.merged_cell_ranges or [])
     except Exception:  # a format calamine keeps no merges for
         merged = []
-    return Sheet(rows=rows(), merged=merged, height=sheet.end[0] + 1 if sheet.end else 0)
+    return Sheet(rows=_sheet_rows(sheet), merged=merged, height=sheet.end[0] + 1 if sheet.end else 0)
 
 
 def top_rows(*, kind: str, data: bytes, encoding: str, sheet_name: str, count: int) -> tuple[list[list], list]:
