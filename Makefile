@@ -38,6 +38,11 @@ bench: venv
 	$(PY) bench/waybill.py
 	$(PY) bench/outbox.py
 	$(PY) bench/channels.py
+	$(PY) bench/sweep.py
+	$(PY) bench/sweep_rules.py
+	$(PY) bench/notify.py
+	$(PY) bench/import.py
+	$(PY) bench/export.py
 	$(PY) bench/peers.py  # creates .venv-oscar from bench/requirements-oscar.txt on first run
 
 clean:
