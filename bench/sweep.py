@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--no-percent", action="store_true", help="no level by percentage")
     args = parser.parse_args()
     # A fresh database unless reusing: a rebuild over the last run's million rows leaves them dead and the timings
-    # measure the bloat (3.3 s instead of 1.3 s here).
+    # measure the bloat (2.1 s instead of 1.3 s here).
     common.database_ensure(fresh=not args.reuse)
     common.django_setup()
     master_ensure()
