@@ -298,6 +298,7 @@ def order_transition(
 
 # The kinds of hold a person may choose; the others are the system's (stock, refund review, duplicate, approval).
 PERSON_HOLD_KINDS = (Order.HoldKind.OTHER, Order.HoldKind.CUSTOMER)
+EMPTY_CHOICE = '""'  # how the empty kind (an ordinary hold) is named in the refusal
 
 
 def hold_kind_clean(*, transition: str, hold_kind: str) -> str:
@@ -314,7 +315,7 @@ def hold_kind_clean(*, transition: str, hold_kind: str) -> str:
     if kind not in PERSON_HOLD_KINDS:
         raise InvalidInput(
             _("Unknown hold kind '%(kind)s': choose one of %(kinds)s.")
-            % {"kind": kind, "kinds": ", ".join(k.value or "''" for k in PERSON_HOLD_KINDS)},
+            % {"kind": kind, "kinds": ", ".join(f"{k.value or EMPTY_CHOICE} ({k.label})" for k in PERSON_HOLD_KINDS)},
             code=OrderErrorCode.INVALID_FIELD,
             extra={"field": "hold_kind"},
         )

@@ -260,6 +260,7 @@ def test_the_api_hold_takes_a_hold_kind(kefu):
     assert refused.status_code == 400 and "hold_kind" in str(refused.json())
     refused = staff.post(url, {"transition": "hold", "reason": "x", "hold_kind": "approval"}, format="json")
     assert refused.status_code == 400 and "approval" in refused.json()["message"]
+    assert "customer (等待客户回复)" in refused.json()["message"]  # the choices named in words, not bare codes
     response = staff.post(url, {"transition": "hold", "reason": "等客户回复", "hold_kind": "customer"}, format="json")
     assert response.status_code == 200, response.json()
     order.refresh_from_db()
