@@ -187,6 +187,10 @@ class OrderSummaryOut(serializers.Serializer):
 class OrderOut(OrderSummaryOut):
     buyer_id = serializers.CharField()
     status_reason = serializers.CharField()
+    hold_kind = serializers.CharField(
+        help_text="While on hold: '' (other), 'customer' (waiting for the customer), 'approval', 'stock', 'refund', "
+        "'duplicate'."
+    )
     payment_status = serializers.CharField()
     is_presale = serializers.BooleanField()
     deposit_amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
@@ -304,6 +308,7 @@ def _created_detail(request, order: Order, **extra) -> dict:
         "promise_light": selectors.promise_light_of(order),
         "buyer_id": order.buyer_id,
         "status_reason": order.status_reason,
+        "hold_kind": order.hold_kind,
         "payment_status": order.payment_status,
         "is_presale": bool(order.is_presale),
         "deposit_amount": _money(order.deposit_amount),

@@ -263,6 +263,7 @@ def test_the_api_hold_takes_a_hold_kind(kefu):
     assert "customer (等待客户回复)" in refused.json()["message"]  # the choices named in words, not bare codes
     response = staff.post(url, {"transition": "hold", "reason": "等客户回复", "hold_kind": "customer"}, format="json")
     assert response.status_code == 200, response.json()
+    assert response.json()["hold_kind"] == "customer"
     order.refresh_from_db()
     assert order.hold_kind == Order.HoldKind.CUSTOMER
 
