@@ -208,6 +208,36 @@ class ApprovalOverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class NodeOwnerFilter(admin.SimpleListFilter):
+    """Orders in the status nodes the user or the user's groups own (the workbench's "late in my nodes")."""
+
+    title = _("node owner")
+    parameter_name = "node_owner"
+
+    def lookups(self, request, model_admin):
+        return [("mine", _("My groups and me"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            return queryset.filter(selectors.orders_in_nodes_owned_by(request.user))
+        return queryset
+
+
+class PaymentMismatchFilter(admin.SimpleListFilter):
+    """Held by the payment check: the amount paid did not match (金额不符)."""
+
+    title = _("amount mismatch")
+    parameter_name = "payment_mismatch"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Amount mismatch (金额不符)"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(selectors.orders_payment_mismatch())
+        return queryset
+
+
 class ImportJobFilter(admin.SimpleListFilter):
     """The orders one import created (?import_job=<id>, linked from the import's result); shown only when used."""
 
@@ -279,9 +309,11 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
         "channel",
         "priority",
         OverdueFilter,
+        NodeOwnerFilter,
         ApprovalOverdueFilter,  # 审批滞留
         PromiseLightFilter,
         "payment_status",
+        PaymentMismatchFilter,  # 金额不符
         "is_presale",
         "is_legacy",
         ImportJobFilter,
@@ -1218,7 +1250,7 @@ class StaffProfileAdmin(StaffPickerMixin, HistoryAdmin):
 @admin.register(AddressChange)
 class AddressChangeAdmin(HistoryAdmin):
     list_display = ("order", "state", "reason", "requested_by", "created_at", "resolved_at")
-    list_filter = ("state",)
+    list_filter = ("state", "created_at")
     search_fields = ("order__number",)
     list_select_related = ("order", "requested_by")
     raw_id_fields = ("order",)

@@ -282,6 +282,21 @@ def alerts_owned_by(user) -> Q:
     return Q(owner_user_id=user.pk) | Q(owner_group__in=user.groups.all())
 
 
+def orders_in_nodes_owned_by(user) -> Q:
+    """Orders in a status whose node the user, or one of the user's groups, owns (one subquery)."""
+    nodes = StatusNode.objects.filter(Q(owner_user_id=user.pk) | Q(owner_group__in=user.groups.all()))
+    return Q(status__in=nodes.values("status"))
+
+
+# The payment check's hold reason starts so in every language (orders.services.payment.payment_mismatch_reason).
+PAYMENT_MISMATCH_PREFIX = "金额不符"
+
+
+def orders_payment_mismatch() -> Q:
+    """Orders held by the payment check because the amount paid did not match (金额不符)."""
+    return Q(status=Status.ON_HOLD, status_reason__startswith=PAYMENT_MISMATCH_PREFIX)
+
+
 @dataclass
 class AlertKindCount:
     kind: str

@@ -130,7 +130,7 @@ class RuleAdmin(XlsxExportMixin, HistoryAdmin):
         "last_error",
     )
     list_editable = ("enabled",)
-    list_filter = ("kind", "enabled", "stop_after_match")
+    list_filter = ("kind", "enabled", "stop_after_match", "last_error_at")
     search_fields = ("name", "description")
     readonly_fields = ("sentence_zh", "sentence_en")
     # Versions are counted by rule_save; hits and errors are written by the engine.
