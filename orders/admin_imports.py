@@ -329,8 +329,8 @@ class ImportJobAdmin(HistoryAdmin):
     # --- step 2: sheet, header row, columns, preview -------------------------------------------------------
     def configure_view(self, request: HttpRequest, pk: int):
         job = self._job(request, pk)
-        stalled_check = job.state == ImportJob.State.CHECKING and selectors.import_stalled(job=job)
-        if (job.state in RUNNING and not stalled_check) or job.state == ImportJob.State.DONE:
+        restartable = selectors.import_dry_run_stalled(job=job)
+        if (job.state in RUNNING and not restartable) or job.state == ImportJob.State.DONE:
             return HttpResponseRedirect(self._job_url(job))
         sheets = list(job.sheets or []) or [job.sheet_name]
         refusal = None

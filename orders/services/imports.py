@@ -20,7 +20,7 @@ from orders.exceptions import ImportErrorCode, ImportRefused
 from orders.imports import guards, normalize, plan, read
 from orders.imports.fields import FIELDS_BY_KEY, REQUIRED, header_key
 from orders.models import Channel, ImportJob, ImportProblem, ImportTemplate, LegacyStatusMapping, Order
-from orders.selectors import import_stalled, sheet_layout
+from orders.selectors import import_dry_run_stalled, import_stalled, sheet_layout
 from orders.services.intake import legacy_orders_create
 from orders.services.timeline import history_attribute
 from warehouse.selectors import skus_resolve
@@ -78,8 +78,7 @@ def import_upload(
 
 def _busy(job: ImportJob) -> None:
     """Refuse while a job runs; a dry run that stalled (its worker gone) may be configured or started again."""
-    stalled_check = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
-    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING) and not stalled_check:
+    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING) and not import_dry_run_stalled(job=job):
         raise ImportRefused(_("The import is running; wait until it has finished."), code=ImportErrorCode.BUSY)
     if job.state == ImportJob.State.DONE or job.orders_created:
         raise ImportRefused(
@@ -154,7 +153,7 @@ def _config_digest(job: ImportJob) -> str:
 def import_dry_run_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> ImportJob:
     """State checking, and the dry-run job (orders.jobs.import_dry_run) enqueued on commit. A stalled dry run
     (no progress for IMPORT_STALE_SECONDS: its worker died) is started afresh."""
-    stalled = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
+    stalled = import_dry_run_stalled(job=job)
     _busy(job)
     if not job.header_row or not job.mapping:
         raise ImportRefused(_("Choose the sheet, header row and columns first."), code=ImportErrorCode.BAD_MAPPING)
