@@ -83,7 +83,7 @@ def duration_text(seconds) -> str:
 
 
 def progress_view_data(job: ImportJob) -> dict:
-    """import_progress plus what the page shows of it: the percentage, one line of text, the state's label."""
+    """import_progress plus what the page shows of it: the percentage and one line of text."""
     progress = selectors.import_progress(job=job)
     done, total = progress.get("rows_done") or 0, progress.get("rows_total") or 0
     percent = min(100, int(done * 100 / total)) if total else 0
@@ -96,7 +96,6 @@ def progress_view_data(job: ImportJob) -> dict:
         **progress,
         "percent": percent,
         "text": "，".join(parts),
-        "state_label": str(ImportJob.State(progress["state"]).label),
         "running": progress["state"] in RUNNING,
     }
 
