@@ -29,6 +29,35 @@ TIMEOUT_MINUTES = 24 * 60
 MARK = "state_entered_at + (state_deadline - state_entered_at) * 0.5"  # level 3's moment, clock time
 
 
+def insert_series(conn, table: str, fill: dict[str, str], lo: int, hi: int, params: dict | None = None) -> None:
+    """Rows i = lo … hi of `table` from the given column expressions; other NOT NULL columns get their type's
+    empty value."""
+    rows = conn.execute(
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+        " WHERE table_name = %s AND column_name <> 'id'",
+        [table],
+    ).fetchall()
+    cols, exprs = [], []
+    for name, data_type, nullable, default in rows:
+        if name in fill:
+            cols.append(name)
+            exprs.append(fill[name])
+        elif nullable == "NO" and default is None:
+            cols.append(name)
+            exprs.append(
+                {"boolean": "false", "jsonb": "'[]'::jsonb"}.get(
+                    data_type,
+                    "0"
+                    if data_type in ("integer", "smallint", "bigint", "numeric")
+                    else ("now()" if "timestamp" in data_type else "''"),
+                )
+            )
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM generate_series({lo}, {hi}) AS i",
+        params or {},
+    )
+
+
 def orders_build(conn, n: int, due_percent: float, marks: dict[str, int]) -> None:
     """n open orders of the bench channel and customer; every (100 / due_percent)-th one is 45 minutes late.
     `marks`: the level by percentage of each status (none: no marks)."""
@@ -71,22 +100,6 @@ def orders_build(conn, n: int, due_percent: float, marks: dict[str, int]) -> Non
         level = f"%(levels)s::jsonb ->> {status}"
         basis += f", 'marks', jsonb_build_object({level}, jsonb_build_object('at', {mark}, 'percent', 50))"
     fill["deadline_basis"] = basis + ")"
-    rows = conn.execute(
-        """SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
-           WHERE table_name = 'orders_order' AND column_name <> 'id'"""
-    ).fetchall()
-    cols, exprs = [], []
-    for name, data_type, nullable, default in rows:
-        if name in fill:
-            cols.append(name)
-            exprs.append(fill[name])
-        elif nullable == "NO" and default is None:
-            cols.append(name)
-            exprs.append(
-                {"boolean": "false", "jsonb": "'[]'::jsonb"}.get(
-                    data_type, "0" if data_type in ("integer", "smallint", "bigint", "numeric") else "''"
-                )
-            )
     ids = conn.execute(
         "SELECT (SELECT id FROM orders_channel ORDER BY id LIMIT 1),"
         " (SELECT id FROM orders_customer ORDER BY id LIMIT 1)"
@@ -94,11 +107,8 @@ def orders_build(conn, n: int, due_percent: float, marks: dict[str, int]) -> Non
     step = 200_000
     for lo in range(1, n + 1, step):
         hi = min(n, lo + step - 1)
-        conn.execute(
-            f"INSERT INTO orders_order ({', '.join(cols)}) SELECT {', '.join(exprs)} "
-            f"FROM generate_series({lo}, {hi}) AS i",
-            {"channel": ids[0], "customer": ids[1], "levels": json.dumps(marks)},
-        )
+        params = {"channel": ids[0], "customer": ids[1], "levels": json.dumps(marks)}
+        insert_series(conn, "orders_order", fill, lo, hi, params)
         common.log(f"orders {hi:,} / {n:,}")
     if marks:
         marks_reset(conn, marks)

@@ -22,39 +22,10 @@ import sweep
 BATCH = 5000
 
 
-def _insert_series(conn, table: str, fill: dict[str, str], lo: int, hi: int, params: dict | None = None) -> None:
-    """Rows i = lo … hi of `table` from the given column expressions; other NOT NULL columns get their type's
-    empty value."""
-    rows = conn.execute(
-        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns"
-        " WHERE table_name = %s AND column_name <> 'id'",
-        [table],
-    ).fetchall()
-    cols, exprs = [], []
-    for name, data_type, nullable, default in rows:
-        if name in fill:
-            cols.append(name)
-            exprs.append(fill[name])
-        elif nullable == "NO" and default is None:
-            cols.append(name)
-            exprs.append(
-                {"boolean": "false", "jsonb": "'[]'::jsonb"}.get(
-                    data_type,
-                    "0"
-                    if data_type in ("integer", "smallint", "bigint", "numeric")
-                    else ("now()" if "timestamp" in data_type else "''"),
-                )
-            )
-    conn.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM generate_series({lo}, {hi}) AS i",
-        params or {},
-    )
-
-
 def spread_and_lines(conn, customers: int) -> int:
     """Spread the bench orders over `customers` customers and give each due order two lines; the due count."""
     conn.execute("DELETE FROM orders_customer WHERE phone LIKE '1390%%'")
-    _insert_series(
+    sweep.insert_series(
         conn,
         "orders_customer",
         {"name": "'压测客户' || i", "phone": "'1390' || lpad(i::text, 7, '0')", "member_level": "'gold'"},
@@ -72,7 +43,7 @@ def spread_and_lines(conn, customers: int) -> int:
         r[0] for r in conn.execute("SELECT id FROM orders_order WHERE number LIKE 'SW%%' AND state_deadline <= now()")
     ]
     for offset in (0, 1):
-        _insert_series(
+        sweep.insert_series(
             conn,
             "orders_orderline",
             {
@@ -148,7 +119,7 @@ def main() -> None:
         conn.execute(
             "DELETE FROM orders_orderline WHERE order_id IN (SELECT id FROM orders_order WHERE number LIKE 'SW%%')"
         )
-        sweep.orders_build(conn, args.orders, args.due_percent)
+        sweep.orders_build(conn, args.orders, args.due_percent, {})  # no levels by percentage here
         due_n = spread_and_lines(conn, args.customers)
     common.log(f"{due_n:,} due orders")
 

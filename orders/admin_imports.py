@@ -83,7 +83,7 @@ def duration_text(seconds) -> str:
 
 
 def progress_view_data(job: ImportJob) -> dict:
-    """import_progress plus what the page shows of it: the percentage, one line of text, the state's label."""
+    """import_progress plus what the page shows of it: the percentage and one line of text."""
     progress = selectors.import_progress(job=job)
     done, total = progress.get("rows_done") or 0, progress.get("rows_total") or 0
     percent = min(100, int(done * 100 / total)) if total else 0
@@ -96,7 +96,6 @@ def progress_view_data(job: ImportJob) -> dict:
         **progress,
         "percent": percent,
         "text": "，".join(parts),
-        "state_label": str(ImportJob.State(progress["state"]).label),
         "running": progress["state"] in RUNNING,
     }
 
@@ -329,8 +328,8 @@ class ImportJobAdmin(HistoryAdmin):
     # --- step 2: sheet, header row, columns, preview -------------------------------------------------------
     def configure_view(self, request: HttpRequest, pk: int):
         job = self._job(request, pk)
-        stalled_check = job.state == ImportJob.State.CHECKING and selectors.import_stalled(job=job)
-        if (job.state in RUNNING and not stalled_check) or job.state == ImportJob.State.DONE:
+        restartable = selectors.import_dry_run_stalled(job=job)
+        if (job.state in RUNNING and not restartable) or job.state == ImportJob.State.DONE:
             return HttpResponseRedirect(self._job_url(job))
         sheets = list(job.sheets or []) or [job.sheet_name]
         refusal = None

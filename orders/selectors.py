@@ -725,6 +725,11 @@ def import_stalled(*, job: ImportJob) -> bool:
     return since is None or timezone.now() - since > timedelta(seconds=settings.IMPORT_STALE_SECONDS)
 
 
+def import_dry_run_stalled(*, job: ImportJob) -> bool:
+    """A dry run whose worker is gone (import_stalled): it may be configured or started again."""
+    return job.state == ImportJob.State.CHECKING and import_stalled(job=job)
+
+
 def import_progress(*, job: ImportJob) -> dict:
     """{state, state_label, rows_done, rows_total, rows_per_s, seconds_left, orders_created, summary, error,
     stalled} (JSON-ready). The speed is the rows done since the job started over the time since."""

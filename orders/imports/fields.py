@@ -181,7 +181,3 @@ def mapping_suggest(headers: list[str]) -> dict[str, int]:
 def header_key(headers: list[str]) -> str:
     """The template key of a header list: its normalized names, joined, hashed (ImportTemplate.header_key)."""
     return hashlib.sha256("\x1f".join(header_normalize(h) for h in headers).encode()).hexdigest()
-
-
-def field_choices() -> list[tuple[str, str]]:
-    return [(f.key, f"{f.zh} {f.en}") for f in FIELDS]

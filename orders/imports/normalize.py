@@ -125,10 +125,6 @@ def moment(value) -> datetime:
     raise bad
 
 
-def moment_or_none(value) -> datetime | None:
-    return None if text(value) == "" else moment(value)
-
-
 def phone(value) -> str:
     """A mobile number: full-width digits, +86, dashes and spaces cleaned; a masked one (138****5678) kept."""
     raw = str(int(value)) if isinstance(value, float) and value.is_integer() else text(value)

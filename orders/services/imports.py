@@ -20,7 +20,7 @@ from orders.exceptions import ImportErrorCode, ImportRefused
 from orders.imports import guards, normalize, plan, read
 from orders.imports.fields import FIELDS_BY_KEY, REQUIRED, header_key
 from orders.models import Channel, ImportJob, ImportProblem, ImportTemplate, LegacyStatusMapping, Order
-from orders.selectors import import_stalled, sheet_layout
+from orders.selectors import import_dry_run_stalled, import_stalled, sheet_layout
 from orders.services.intake import legacy_orders_create
 from orders.services.timeline import history_attribute
 from warehouse.selectors import skus_resolve
@@ -78,8 +78,7 @@ def import_upload(
 
 def _busy(job: ImportJob) -> None:
     """Refuse while a job runs; a dry run that stalled (its worker gone) may be configured or started again."""
-    stalled_check = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
-    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING) and not stalled_check:
+    if job.state in (ImportJob.State.CHECKING, ImportJob.State.COMMITTING) and not import_dry_run_stalled(job=job):
         raise ImportRefused(_("The import is running; wait until it has finished."), code=ImportErrorCode.BUSY)
     if job.state == ImportJob.State.DONE or job.orders_created:
         raise ImportRefused(
@@ -154,7 +153,7 @@ def _config_digest(job: ImportJob) -> str:
 def import_dry_run_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> ImportJob:
     """State checking, and the dry-run job (orders.jobs.import_dry_run) enqueued on commit. A stalled dry run
     (no progress for IMPORT_STALE_SECONDS: its worker died) is started afresh."""
-    stalled = job.state == ImportJob.State.CHECKING and import_stalled(job=job)
+    stalled = import_dry_run_stalled(job=job)
     _busy(job)
     if not job.header_row or not job.mapping:
         raise ImportRefused(_("Choose the sheet, header row and columns first."), code=ImportErrorCode.BAD_MAPPING)
@@ -181,6 +180,14 @@ def unmapped_codes(codes) -> list[str]:
     return sorted(code for code in codes if code not in mapped)
 
 
+def _unmapped_refusal(missing: list[str]) -> ImportRefused:
+    return ImportRefused(
+        _("Map these legacy status codes first (legacy status mappings): %(codes)s.") % {"codes": ", ".join(missing)},
+        code=ImportErrorCode.UNMAPPED_STATUS,
+        extra={"codes": missing},
+    )
+
+
 def import_commit_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> ImportJob:
     """Refused unless the dry run is current (state checked, same configuration) and every status code in the
     file is mapped (LegacyStatusMapping); a failed or stalled commit may be started again and resumes.
@@ -199,12 +206,7 @@ def import_commit_start(*, job: ImportJob, actor: AbstractBaseUser | None) -> Im
         )
     missing = unmapped_codes(job.summary.get("status_codes", {}))
     if missing:
-        raise ImportRefused(
-            _("Map these legacy status codes first (legacy status mappings): %(codes)s.")
-            % {"codes": ", ".join(missing)},
-            code=ImportErrorCode.UNMAPPED_STATUS,
-            extra={"codes": missing},
-        )
+        raise _unmapped_refusal(missing)
     now = timezone.now()
     job.state, job.error, job.progress_at, job.finished_at = ImportJob.State.COMMITTING, "", now, None
     if not resuming:
@@ -243,8 +245,9 @@ def _in_hub(channel_id: int, numbers: list[str]) -> set[str]:
     return found
 
 
-def _plan(job: ImportJob, *, track_progress: bool) -> tuple[plan.Plan, dict]:
-    """Read every row of the job's sheet and plan it: (the plan, the SKUs found by text)."""
+def _plan(job: ImportJob, *, track_progress: bool) -> tuple[plan.Plan, dict[str, LegacyStatusMapping]]:
+    """Read every row of the job's sheet and plan it: (the plan, the legacy status mappings of its codes by code,
+    read once: the unmapped codes are the plan's others)."""
     data = bytes(job.content)
     sheet = read.sheet_open(kind=job.file_kind, data=data, encoding=job.encoding, sheet_name=job.sheet_name)
     head: list[list] = []
@@ -269,13 +272,15 @@ def _plan(job: ImportJob, *, track_progress: bool) -> tuple[plan.Plan, dict]:
         )
     skus = skus_resolve(collector.skus)
     in_hub = _in_hub(job.channel_id, list(collector.plan.orders))
-    mapped = set(
-        LegacyStatusMapping.objects.filter(code__in=list(collector.plan.status_codes)).values_list("code", flat=True)
-    )
-    result = collector.finish(known_skus=set(skus), in_hub=in_hub, mapped_codes=mapped)
+    statuses = {m.code: m for m in LegacyStatusMapping.objects.filter(code__in=list(collector.plan.status_codes))}
+    result = collector.finish(known_skus=set(skus), in_hub=in_hub, mapped_codes=set(statuses))
     if track_progress:
         _progress(job, rows_done=result.rows, rows_total=result.rows)
-    return result, skus
+    return result, statuses
+
+
+def _unmapped(result: plan.Plan, statuses: dict[str, LegacyStatusMapping]) -> list[str]:
+    return sorted(code for code in result.status_codes if code not in statuses)
 
 
 def _job_for(job_id: int, state: str) -> ImportJob | None:
@@ -303,9 +308,9 @@ def import_dry_run(*, job_id: int) -> dict:
         return {"skipped": job_id}
     try:
         with translation.override(settings.LANGUAGE_CODE):
-            result, _skus = _plan(job, track_progress=True)
+            result, statuses = _plan(job, track_progress=True)
             summary = {
-                **result.summary(unmapped=unmapped_codes(result.status_codes)),
+                **result.summary(unmapped=_unmapped(result, statuses)),
                 "config": _config_digest(job),
             }
             with transaction.atomic():
@@ -385,20 +390,15 @@ def import_commit(*, job_id: int, max_batches: int | None = None) -> dict:
     batches = 0
     try:
         with translation.override(settings.LANGUAGE_CODE):
-            result, _skus = _plan(job, track_progress=False)
-            missing = unmapped_codes(result.status_codes)
+            result, statuses = _plan(job, track_progress=False)
+            missing = _unmapped(result, statuses)
             if missing:
-                raise ImportRefused(
-                    _("Map these legacy status codes first (legacy status mappings): %(codes)s.")
-                    % {"codes": ", ".join(missing)},
-                    code=ImportErrorCode.UNMAPPED_STATUS,
-                )
+                raise _unmapped_refusal(missing)
             if result.valid_digest() != job.summary.get("valid_digest"):
                 raise ImportRefused(
                     _("The hub changed since the dry run (SKUs or aliases): run the dry run again."),
                     code=ImportErrorCode.NOT_CHECKED,
                 )
-            statuses = {m.code: m for m in LegacyStatusMapping.objects.filter(code__in=list(result.status_codes))}
             orders = result.creatable()  # orders of earlier batches of this job are in the hub now: not again
             size = settings.IMPORT_BATCH_ORDERS
             actor = job.created_by

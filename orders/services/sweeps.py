@@ -51,6 +51,13 @@ DEFAULT_APPROVAL_MINUTES = 120  # an approval rule saved before it had a timeout
 
 # One stay of an order in a node: a new entry into the node is a new stay, so a new ladder.
 _STAY = "o.id::text || ':' || o.status || ':' || to_char(o.state_entered_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS')"
+
+
+def _stay(order: Order) -> str:
+    """_STAY of an order read in Python (the escalation rules and the sweep without PostgreSQL): the same text."""
+    return f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
+
+
 # The open orders the sweep looks at (the partial index order_open_deadline_idx serves it).
 _OPEN = "o.state_deadline IS NOT NULL AND NOT o.is_legacy AND NOT (o.status IN ({}))".format(
     ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))  # literals, as the partial index's predicate has them
@@ -426,7 +433,7 @@ def _escalation_rules_raise(*, now: datetime, batch: int, result: SweepResult, m
         after_pk = candidates[-1].pk
         due: dict[int, dict[int, str]] = {}  # order id -> rule id -> the rung's key due now
         for order in candidates:
-            stay = f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
+            stay = _stay(order)
             keys = {r.pk: key for r in escalation_rules if (key := _rule_key(stay, r, order, now))}
             if keys:
                 due[order.pk] = keys
@@ -632,7 +639,7 @@ def _sweep_in_python(*, now: datetime, params: dict, result: SweepResult) -> Non
         return tpl.format(number=order.number, status=order.get_status_display(), deadline=deadline, **extra)
 
     for order in open_orders:
-        stay = f"{order.pk}:{order.status}:{order.state_entered_at.astimezone(UTC):%Y%m%d%H%M%S%f}"
+        stay = _stay(order)
         node = nodes.get(order.status)
         wanted = []
         if order.state_deadline <= now:
