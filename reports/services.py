@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Status, StatusNode, WebhookRefusal
+from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
 from reports.models import DailyChannelFigures, DailyNodeFigures
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
@@ -73,7 +73,7 @@ def _channel_figures_insert(*, day: date, start: datetime, end: datetime, now: d
             FROM {orders} WHERE ordered_at >= %s AND ordered_at < %s GROUP BY channel_id
             UNION ALL
             SELECT channel_id, 0, 0, COUNT(*), COUNT(duplicate_of_id), 0, 0
-            FROM {orders} WHERE created_at >= %s AND created_at < %s GROUP BY channel_id
+            FROM {orders} WHERE created_at >= %s AND created_at < %s AND NOT is_legacy GROUP BY channel_id
             UNION ALL
             SELECT channel_id, 0, 0, 0, 0, COUNT(*), 0
             FROM {intake} WHERE outcome = %s AND run = 0 AND processed_at >= %s AND processed_at < %s
@@ -126,7 +126,7 @@ def _stays_sql() -> str:
             SELECT to_status AS status, created_at AS entered_at,
                    LEAD(created_at) OVER (PARTITION BY order_id ORDER BY created_at, id) AS left_at
             FROM {events}
-            WHERE kind IN (%s, %s) AND to_status <> ''
+            WHERE kind IN (%s, %s) AND to_status <> '' AND source <> %s
               AND order_id IN (
                   SELECT order_id FROM {events} WHERE kind = %s AND created_at >= %s AND created_at < %s
               )
@@ -138,13 +138,15 @@ def _stays_sql() -> str:
 def _node_figures_insert(*, day: date, start: datetime, end: datetime, now: datetime) -> int:
     events = OrderEvent._meta.db_table
     s, e = _dt(start), _dt(end)
-    stay_params = [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, OrderEvent.Kind.TRANSITION, s, e, s, e]
+    # An imported (legacy) order's first line is the import, not its entry into that status: not counted.
+    stay_params = [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, Source.IMPORT]
+    stay_params += [OrderEvent.Kind.TRANSITION, s, e, s, e]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT to_status, COUNT(*) FROM {events}
-                WHERE kind IN (%s, %s) AND to_status <> '' AND created_at >= %s AND created_at < %s
+                WHERE kind IN (%s, %s) AND to_status <> '' AND source <> %s AND created_at >= %s AND created_at < %s
                 GROUP BY to_status""",  # noqa: S608 - table names from the models, every value a bound parameter
-            [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, s, e],
+            [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, Source.IMPORT, s, e],
         )
         entered = dict(cursor.fetchall())
         if connection.vendor == "postgresql":

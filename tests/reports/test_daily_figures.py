@@ -7,6 +7,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
+from redis import Redis
+from rq.cron import CronScheduler
 
 from orders.models import IntakeRecord, Order, OrderEvent, Source, Status, StatusNode, Via, WebhookRefusal
 from orders.services.transitions import order_transition
@@ -181,3 +184,11 @@ def test_percentile_matches_percentile_cont():
     assert percentile([10, 20, 30, 40, 100], 0.9) == pytest.approx(76)
     assert percentile([7], 0.5) == 7
     assert percentile([], 0.5) is None
+
+
+def test_the_cron_refreshes_the_figures_every_ten_minutes_on_the_default_queue():
+    scheduler = CronScheduler(connection=Redis.from_url(settings.REDIS_URL))
+    scheduler.load_config_from_file("config.cron")
+    jobs = {job.func_name: job for job in scheduler.get_jobs()}
+    job = jobs["reports.jobs.refresh_daily_figures"]
+    assert (job.interval, job.queue_name) == (600, "default")
