@@ -126,7 +126,7 @@ def _stays_sql() -> str:
             SELECT to_status AS status, created_at AS entered_at,
                    LEAD(created_at) OVER (PARTITION BY order_id ORDER BY created_at, id) AS left_at
             FROM {events}
-            WHERE kind IN (%s, %s) AND to_status <> '' AND source <> %s
+            WHERE kind IN (%s, %s) AND to_status <> '' AND to_status <> from_status AND source <> %s
               AND order_id IN (
                   SELECT order_id FROM {events} WHERE kind = %s AND created_at >= %s AND created_at < %s
               )
@@ -138,13 +138,15 @@ def _stays_sql() -> str:
 def _node_figures_insert(*, day: date, start: datetime, end: datetime, now: datetime) -> int:
     events = OrderEvent._meta.db_table
     s, e = _dt(start), _dt(end)
-    # An imported (legacy) order's first line is the import, not its entry into that status: not counted.
+    # An imported (legacy) order's first line is the import, not its entry into that status: not counted. Nor is a
+    # move that stays in its status (a presale deposit: placed -> placed).
     stay_params = [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, Source.IMPORT]
     stay_params += [OrderEvent.Kind.TRANSITION, s, e, s, e]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT to_status, COUNT(*) FROM {events}
-                WHERE kind IN (%s, %s) AND to_status <> '' AND source <> %s AND created_at >= %s AND created_at < %s
+                WHERE kind IN (%s, %s) AND to_status <> '' AND to_status <> from_status AND source <> %s
+                  AND created_at >= %s AND created_at < %s
                 GROUP BY to_status""",  # noqa: S608 - table names from the models, every value a bound parameter
             [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, Source.IMPORT, s, e],
         )

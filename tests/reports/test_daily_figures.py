@@ -160,6 +160,19 @@ def test_node_durations_p50_p90_on_known_stays(db):
             ),
         ]
         times = [paid_at - timedelta(minutes=5), paid_at, paid_at + timedelta(minutes=minutes)]
+        if minutes == 10:  # a presale deposit on the way: placed -> placed neither ends the stay nor enters again
+            lines.insert(
+                1,
+                OrderEvent.objects.create(
+                    order=order,
+                    kind="transition",
+                    transition="record_deposit",
+                    from_status="placed",
+                    to_status=Status.PLACED,
+                    source=Source.API,
+                ),
+            )
+            times.insert(1, paid_at - timedelta(minutes=2))
         for line, when in zip(lines, times, strict=True):
             OrderEvent.objects.filter(pk=line.pk).update(created_at=when)
     daily_figures_refresh(day=D1)
