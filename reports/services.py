@@ -15,6 +15,7 @@ from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, St
 from reports.models import DailyChannelFigures, DailyNodeFigures
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
+REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -34,6 +35,11 @@ def daily_figures_refresh(*, day: date) -> dict[str, int]:
     start, end = day_bounds(day)
     now = timezone.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Two refreshes of one day (a slow job overlapping the next tick) take turns: else both delete, then
+            # the second insert breaks the unique (day, …). SQLite writes one at a time anyway.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, day.toordinal()])
         DailyChannelFigures.objects.filter(day=day).delete()
         DailyNodeFigures.objects.filter(day=day).delete()
         channels = _channel_figures_insert(day=day, start=start, end=end, now=now)

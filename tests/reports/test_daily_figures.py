@@ -2,12 +2,14 @@
 (the middle one empty), orders either side of midnight, a suspected duplicate, a cancelled order, refusals."""
 
 import itertools
+import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from redis import Redis
 from rq.cron import CronScheduler
 
@@ -15,7 +17,13 @@ from orders.models import IntakeRecord, Order, OrderEvent, Source, Status, Statu
 from orders.services.transitions import order_transition
 from reports.models import DailyChannelFigures, DailyNodeFigures
 from reports.selectors import channel_day_series, node_durations
-from reports.services import daily_figures_refresh, daily_figures_refresh_recent, day_bounds, percentile
+from reports.services import (
+    daily_figures_refresh,
+    daily_figures_refresh_recent,
+    day_bounds,
+    percentile,
+    report_today,
+)
 from tests.factories import ChannelFactory, make_order
 
 _phones = itertools.count(1)
@@ -145,6 +153,7 @@ def test_node_durations_p50_p90_on_known_stays(db):
     percentile_cont: p50 = 30, p90 = 40 + 0.6 * (100 - 40) = 76. With a 35-minute timeout, 2 are over it."""
     ChannelFactory()
     StatusNode.objects.filter(status=Status.PAID).update(timeout_minutes=35, clock="clock")
+    StatusNode.objects.filter(status=Status.PLACED).update(timeout_minutes=1, clock="working")  # not measured here
     stays = [10, 20, 30, 40, 100]
     paid_at = at(D1, 8)
     for minutes in stays:
@@ -181,6 +190,7 @@ def test_node_durations_p50_p90_on_known_stays(db):
     assert paid.over_timeout == 2
     placed_row = DailyNodeFigures.objects.get(day=D1, status=Status.PLACED)
     assert (placed_row.entered, placed_row.left, placed_row.p50_minutes) == (5, 5, Decimal("5.00"))
+    assert placed_row.over_timeout is None  # a working-time deadline depends on each order's calendar
     allocating = DailyNodeFigures.objects.get(day=D1, status=Status.ALLOCATING)
     assert (allocating.entered, allocating.left, allocating.p50_minutes) == (5, 0, None)
 
@@ -205,3 +215,52 @@ def test_the_cron_refreshes_the_figures_every_ten_minutes_on_the_default_queue()
     jobs = {job.func_name: job for job in scheduler.get_jobs()}
     job = jobs["reports.jobs.refresh_daily_figures"]
     assert (job.interval, job.queue_name) == (600, "default")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_of_one_day_take_turns():
+    """A slow refresh still open when the next tick refreshes the same day: the second waits, then redoes it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time: nothing to take turns on")
+    ChannelFactory()
+    make_order(paid_amount="5.00")
+    day = report_today()
+    first_done, commit_first = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first():
+        try:
+            with transaction.atomic():
+                daily_figures_refresh(day=day)
+                first_done.set()
+                commit_first.wait(30)
+        except BaseException as error:
+            errors.append(error)
+            first_done.set()
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            daily_figures_refresh(day=day)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_done.wait(30)
+    two = threading.Thread(target=second)
+    two.start()
+    for _ in range(600):  # until the second is waiting for a lock the first holds (or has failed)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0] or not two.is_alive():
+                break
+        threading.Event().wait(0.05)
+    commit_first.set()
+    one.join(30)
+    two.join(30)
+    assert errors == []
+    assert DailyChannelFigures.objects.get(day=day).gmv == Decimal("5.00")
