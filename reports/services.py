@@ -157,67 +157,66 @@ def _node_figures_insert(*, day: date, start: datetime, end: datetime, now: date
             [OrderEvent.Kind.CREATED, OrderEvent.Kind.TRANSITION, Source.IMPORT, s, e],
         )
         entered = dict(cursor.fetchall())
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""SELECT status, COUNT(*),
-                           percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes),
-                           percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes)
-                    FROM ({_stays_sql()}) s GROUP BY status""",  # noqa: S608 - table names from the models, every value a bound parameter
-                stay_params,
-            )
-            stays = {status: (count, p50, p90) for status, count, p50, p90 in cursor.fetchall()}
-            minutes_by_status = None
-        else:  # no percentile_cont: the day's stays of each node, bounded by the day's moves
-            cursor.execute(_stays_sql(), stay_params)
-            minutes_by_status: dict[str, list[float]] | None = {}
-            for status, minutes in cursor.fetchall():
-                minutes_by_status.setdefault(status, []).append(float(minutes))
-            stays = {
-                status: (len(values), percentile(values, 0.5), percentile(values, 0.9))
-                for status, values in minutes_by_status.items()
-            }
+        # Nodes whose timeout counts clock time: their over-timeout figure (the others' is left empty).
         timeouts = dict(
             StatusNode.objects.filter(clock=NodeClock.CLOCK, timeout_minutes__isnull=False).values_list(
                 "status", "timeout_minutes"
             )
         )
-        over = _over_timeout_counts(cursor, stay_params, timeouts, minutes_by_status)
-    rows = [
-        DailyNodeFigures(
-            day=day,
-            status=status,
-            entered=entered.get(status, 0),
-            left=stays.get(status, (0, None, None))[0],
-            p50_minutes=_minutes(stays.get(status, (0, None, None))[1]),
-            p90_minutes=_minutes(stays.get(status, (0, None, None))[2]),
-            over_timeout=over.get(status, 0) if status in timeouts else None,
-            refreshed_at=now,
+        if connection.vendor == "postgresql":
+            stays = _stays_postgresql(cursor, stay_params, timeouts)
+        else:  # no percentile_cont: the day's stays of each node (bounded by the day's moves), in Python
+            cursor.execute(_stays_sql(), stay_params)
+            minutes_by_status: dict[str, list[float]] = {}
+            for status, minutes in cursor.fetchall():
+                minutes_by_status.setdefault(status, []).append(float(minutes))
+            stays = {
+                status: (
+                    len(values),
+                    percentile(values, 0.5),
+                    percentile(values, 0.9),
+                    sum(1 for value in values if value > timeouts[status]) if status in timeouts else 0,
+                )
+                for status, values in minutes_by_status.items()
+            }
+    rows = []
+    for status in sorted(set(entered) | set(stays)):
+        left, p50, p90, over = stays.get(status, (0, None, None, 0))
+        rows.append(
+            DailyNodeFigures(
+                day=day,
+                status=status,
+                entered=entered.get(status, 0),
+                left=left,
+                p50_minutes=_minutes(p50),
+                p90_minutes=_minutes(p90),
+                over_timeout=over if status in timeouts else None,
+                refreshed_at=now,
+            )
         )
-        for status in sorted(set(entered) | set(stays))
-    ]
     DailyNodeFigures.objects.bulk_create(rows)
     return len(rows)
 
 
-def _over_timeout_counts(cursor, stay_params, timeouts, minutes_by_status) -> dict[str, int]:
-    if not timeouts:
-        return {}
-    if minutes_by_status is not None:
-        return {
-            status: sum(1 for value in values if value > timeouts[status])
-            for status, values in minutes_by_status.items()
-            if status in timeouts
-        }
-    # The nodes' timeouts as a VALUES list joined to the stays, in the database.
-    values_sql = ", ".join(["(%s, %s)"] * len(timeouts))
-    timeout_params = [item for pair in timeouts.items() for item in pair]
+def _stays_postgresql(cursor, stay_params: list, timeouts: dict[str, int]) -> dict[str, tuple]:
+    """status -> (stays ended, p50, p90, over timeout), in one pass over the day's stays."""
+    if timeouts:  # the nodes' timeouts as a VALUES list joined to the stays
+        values_sql = ", ".join(["(%s, %s)"] * len(timeouts))
+        join = f"LEFT JOIN (VALUES {values_sql}) AS t(status, timeout_minutes) ON t.status = s.status"
+        over = "COUNT(*) FILTER (WHERE s.minutes > t.timeout_minutes)"
+        params = stay_params + [item for pair in timeouts.items() for item in pair]
+    else:
+        join, over, params = "", "0", stay_params
     cursor.execute(
-        f"""SELECT s.status, COUNT(*) FROM ({_stays_sql()}) s
-            JOIN (VALUES {values_sql}) AS t(status, timeout_minutes) ON t.status = s.status
-            WHERE s.minutes > t.timeout_minutes GROUP BY s.status""",  # noqa: S608 - table names from the models, every value a bound parameter
-        stay_params + timeout_params,
+        f"""SELECT s.status, COUNT(*),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY s.minutes),
+                   percentile_cont(0.9) WITHIN GROUP (ORDER BY s.minutes),
+                   {over}
+            FROM ({_stays_sql()}) s {join}
+            GROUP BY s.status""",  # noqa: S608 - table names from the models, every value a bound parameter
+        params,
     )
-    return dict(cursor.fetchall())
+    return {status: (count, p50, p90, late) for status, count, p50, p90, late in cursor.fetchall()}
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

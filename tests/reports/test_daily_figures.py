@@ -264,3 +264,12 @@ def test_two_refreshes_of_one_day_take_turns():
     two.join(30)
     assert errors == []
     assert DailyChannelFigures.objects.get(day=day).gmv == Decimal("5.00")
+
+
+def test_nodes_without_a_timeout_have_no_over_timeout_figure(fixture_days):
+    StatusNode.objects.update(timeout_minutes=None)
+    daily_figures_refresh(day=D3)
+    figures = DailyNodeFigures.objects.filter(day=D3)
+    assert set(figures.values_list("status", flat=True)) == {Status.PLACED, Status.CANCELLED}
+    assert set(figures.values_list("over_timeout", flat=True)) == {None}
+    assert figures.get(status=Status.PLACED).left == 1  # the cancelled order's stay in placed ended on day 3
