@@ -1,1 +1,57 @@
-from django.db import models  # noqa: F401
+"""The reports app's own rows: figures per day, pre-aggregated by reports.services from the other apps' rows."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from orders.models import Channel, Status
+
+
+class DailyChannelFigures(models.Model):
+    """One channel's figures of one Asia/Shanghai day. Written only by reports.services.daily_figures_refresh."""
+
+    day = models.DateField(_("day"))
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
+    # Orders the buyers placed that day (by ordered_at) and their paid amounts.
+    orders = models.PositiveIntegerField(_("orders placed"), default=0)
+    gmv = models.DecimalField(_("GMV"), max_digits=16, decimal_places=2, default=0)
+    # What the hub did that day: orders it created (by created_at), of them held as suspected duplicates,
+    # reported orders refused at intake (intake log and refused webhook deliveries), orders cancelled.
+    created = models.PositiveIntegerField(_("orders created"), default=0)
+    duplicates = models.PositiveIntegerField(_("suspected duplicates"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected at intake"), default=0)
+    cancelled = models.PositiveIntegerField(_("orders cancelled"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("daily channel figures")
+        verbose_name_plural = _("daily channel figures")
+        ordering = ["day", "channel"]
+        constraints = [models.UniqueConstraint(fields=["day", "channel"], name="daily_channel_figures_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id}"
+
+
+class DailyNodeFigures(models.Model):
+    """One status node's figures of one Asia/Shanghai day: orders that entered it, and the stays that ended
+    that day (time from entering the node to leaving it, clock minutes)."""
+
+    day = models.DateField(_("day"))
+    status = models.CharField(_("status node"), max_length=16, choices=Status.choices)
+    entered = models.PositiveIntegerField(_("orders entered"), default=0)
+    left = models.PositiveIntegerField(_("stays ended"), default=0)
+    p50_minutes = models.DecimalField(_("p50 minutes"), max_digits=12, decimal_places=2, null=True, blank=True)
+    p90_minutes = models.DecimalField(_("p90 minutes"), max_digits=12, decimal_places=2, null=True, blank=True)
+    # Ended stays longer than the node's timeout. Empty: the node has no timeout counted in clock time (a working-time
+    # node's deadline depends on each order's calendar: not measured here).
+    over_timeout = models.PositiveIntegerField(_("stays over timeout"), null=True, blank=True)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("daily node figures")
+        verbose_name_plural = _("daily node figures")
+        ordering = ["day", "status"]
+        constraints = [models.UniqueConstraint(fields=["day", "status"], name="daily_node_figures_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.status}"
