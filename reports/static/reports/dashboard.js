@@ -7,7 +7,7 @@
     const chart = echarts.init(el);
     chart.setOption(Object.assign({
       tooltip: { trigger: "axis" },
-      legend: { type: "scroll" },
+      legend: { type: "scroll", top: 0, right: 0 },
       grid: { left: 48, right: 24, bottom: 32, top: 40 },
       xAxis: { type: "category", data: labels },
       yAxis: { type: "value", minInterval: 1 },

@@ -1,0 +1,44 @@
+"""运营主管 opens 报表 → 经营看板 from the admin home in a real browser: every chart is drawn by ECharts from the
+static files of this server, and the page asks nothing of any other host (no CDN)."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from orders.models import Order
+from tests.browser import login
+from tests.factories import make_order
+
+pytestmark = [pytest.mark.browser]
+
+CHARTS = ["chart-hours", "chart-statuses", "chart-channel-orders", "chart-channel-gmv"]
+
+
+def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
+    assert (Path(settings.BASE_DIR) / "vendor/static/echarts/echarts.min.js").exists(), "run `make static-vendor`"
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(ordered_at=timezone.now())
+    outside = []
+    server = urlsplit(live_server.url).netloc
+    page.on("request", lambda request: urlsplit(request.url).netloc != server and outside.append(request.url))
+
+    login(page, live_server, yunying.username)
+    page.get_by_role("link", name="经营看板").click()
+    expect(page.locator("h1")).to_contain_text("经营看板")
+    for chart in CHARTS:
+        el = page.locator(f"#{chart}")
+        expect(el.locator("canvas").first).to_be_visible()
+        assert page.evaluate("id => !!echarts.getInstanceByDom(document.getElementById(id))", chart), chart
+    # the hour chart carries today's order
+    total = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-hours')).getOption().series[0].data"
+        ".reduce((a, b) => a + b, 0)"
+    )
+    assert total == 1
+    page.locator("#dash-hours summary").click()
+    expect(page.locator("#hours-total")).to_have_text("1")
+    assert outside == []
