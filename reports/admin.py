@@ -69,7 +69,11 @@ class DashboardAdmin(admin.ModelAdmin):
         ]
         chart_data = {
             "hours": {"labels": [f"{h:02d}:00" for h in range(24)], "counts": hours, "name": str(_("Orders"))},
-            "statuses": {"labels": [s["label"] for s in statuses], "counts": [s["count"] for s in statuses]},
+            "statuses": {
+                "labels": [s["label"] for s in statuses],
+                "counts": [s["count"] for s in statuses],
+                "urls": [s["url"] for s in statuses],
+            },
             "channels": {
                 "days": [d.strftime("%m-%d") for d in days],
                 "ordersName": str(_("Orders")),

@@ -42,3 +42,15 @@ def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
     page.locator("#dash-hours summary").click()
     expect(page.locator("#hours-total")).to_have_text("1")
     assert outside == []
+
+    # a click on the 已下单 bar opens the order list filtered to that status
+    page.locator("#chart-statuses").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-statuses'))"
+        ".convertToPixel({seriesIndex: 0}, [0, 0.1])"  # near the foot: there even while the bar grows in
+    )
+    box = page.locator("#chart-statuses").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url("**/admin/orders/order/?status__exact=placed")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list tbody")).to_contain_text(order.number)

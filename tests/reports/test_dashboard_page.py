@@ -70,3 +70,6 @@ def test_tables_carry_the_figures_and_link_to_the_orders_behind_them(client, yun
     data = json.loads(html.split('<script id="dashboard-data" type="application/json">')[1].split("</script>")[0])
     assert sum(data["hours"]["counts"]) == 2
     assert {s["name"]: s["orders"][-1] for s in data["channels"]["series"]} == {"天猫旗舰店": 1, "京东自营": 1}
+    assert f"{orders_url}?status__exact=paid" in data["statuses"]["urls"]
+    jd_series = next(s for s in data["channels"]["series"] if s["name"] == "京东自营")
+    assert jd_series["urls"][-1] == f"{orders_url}?channel__id__exact={jd.pk}&{day.replace('&amp;', '&')}"
