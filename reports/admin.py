@@ -78,7 +78,15 @@ class DashboardAdmin(admin.ModelAdmin):
                 "days": [d.strftime("%m-%d") for d in days],
                 "ordersName": str(_("Orders")),
                 "gmvName": str(_("GMV")),
-                "series": [{"name": s.name, "orders": s.orders, "gmv": [str(g) for g in s.gmv]} for s in series],
+                "series": [
+                    {
+                        "name": c["name"],
+                        "orders": s.orders,
+                        "gmv": [str(g) for g in s.gmv],
+                        "urls": [cell["url"] for cell in c["cells"]],
+                    }
+                    for s, c in zip(series, channels, strict=True)
+                ],
             },
         }
         context = {
