@@ -1,6 +1,7 @@
 """运营主管 opens 报表 → 经营看板 from the admin home in a real browser: every chart is drawn by ECharts from the
 static files of this server, and the page asks nothing of any other host (no CDN)."""
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
     for chart in CHARTS:
         el = page.locator(f"#{chart}")
         expect(el.locator("canvas").first).to_be_visible()
+        expect(el).to_have_attribute("data-rendered", "1")  # set by dashboard.js when ECharts has drawn it
         assert page.evaluate("id => !!echarts.getInstanceByDom(document.getElementById(id))", chart), chart
     # the hour chart carries today's order
     total = page.evaluate(
@@ -53,4 +55,23 @@ def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_url("**/admin/orders/order/?status__exact=placed")
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    expect(page.locator("#result_list tbody")).to_contain_text(order.number)
+
+    # and a click on today's bar of the channel chart opens that channel's orders of today
+    page.go_back()
+    chart = page.locator("#chart-channel-orders")
+    chart.scroll_into_view_if_needed()
+    expect(chart).to_have_attribute("data-rendered", "1")
+    x, y = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-channel-orders'))"
+        ".convertToPixel({seriesIndex: 0}, [13, 0.1])"
+    )
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    today = timezone.localdate()
+    query = (
+        f"/admin/orders/order/?channel__id__exact={order.channel_id}&ordered_at__year={today.year}"
+        f"&ordered_at__month={today.month}&ordered_at__day={today.day}"
+    )
+    expect(page).to_have_url(re.compile(re.escape(query) + "$"))
     expect(page.locator("#result_list tbody")).to_contain_text(order.number)

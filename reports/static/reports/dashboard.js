@@ -13,6 +13,8 @@
       yAxis: { type: "value", minInterval: 1 },
       series: series,
     }, extra || {}));
+    // Marks the chart drawn once its first render (animation included) has finished.
+    chart.on("finished", function () { el.dataset.rendered = "1"; });
     window.addEventListener("resize", function () { chart.resize(); });
     return chart;
   }
