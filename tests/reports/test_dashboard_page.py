@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -73,3 +75,21 @@ def test_tables_carry_the_figures_and_link_to_the_orders_behind_them(client, yun
     assert f"{orders_url}?status__exact=paid" in data["statuses"]["urls"]
     jd_series = next(s for s in data["channels"]["series"] if s["name"] == "京东自营")
     assert jd_series["urls"][-1] == f"{orders_url}?channel__id__exact={jd.pk}&{day.replace('&amp;', '&')}"
+
+
+def test_the_page_reads_a_fixed_number_of_queries_whatever_the_orders(client, yunying):
+    """The figures are GROUP BY queries: more orders or channels add no statements."""
+    ChannelFactory()
+    ChannelFactory(code="jd", name="京东自营", kind="other")
+    client.force_login(yunying)
+    make_order()
+    client.get(URL)  # warm the per-process caches (sessions, content types)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(URL).status_code == 200
+    for channel in ("tmall", "jd", "jd", "tmall"):
+        make_order(channel=channel)
+    with CaptureQueriesContext(connection) as more:
+        assert client.get(URL).status_code == 200
+    assert len(more) == len(few)
+    orders_sql = [q["sql"] for q in more.captured_queries if '"orders_order"' in q["sql"]]
+    assert len(orders_sql) == 3 and all("GROUP BY" in sql for sql in orders_sql)
