@@ -228,6 +228,7 @@ ROLES: dict[str, list[str]] = {
         "logistics.retry_waybill_cancel",
         "rules.add_rule",
         "rules.change_rule",
+        "reports.view_dashboard",  # 报表 → 经营看板
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],

@@ -55,3 +55,17 @@ class DailyNodeFigures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.status}"
+
+
+class Dashboard(models.Model):
+    """No table: carries the permission to open 报表 → 经营看板 and its entry on the admin index."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_dashboard", "Can view the business dashboard")]
+        verbose_name = _("business dashboard")
+        verbose_name_plural = _("business dashboard")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)

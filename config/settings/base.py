@@ -126,6 +126,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = None  # production sets it; collectstatic writes there
+# Pinned npm libraries (ECharts), copied here by `make static-vendor` from node_modules: nothing from a CDN.
+STATICFILES_DIRS = [BASE_DIR / "vendor" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
