@@ -34,6 +34,7 @@ VIEW_MASTER_DATA = [
     "orders.view_workinghours",
     "orders.view_calendarday",
     "orders.view_promisesettings",
+    "reports.view_reportsettings",  # the thresholds the dashboard's figures count by
     "orders.view_channelpull",
     "orders.view_channelbackfill",
 ]
@@ -229,6 +230,7 @@ ROLES: dict[str, list[str]] = {
         "rules.add_rule",
         "rules.change_rule",
         "reports.view_dashboard",  # 报表 → 经营看板
+        "reports.change_reportsettings",
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],

@@ -1,15 +1,19 @@
 """报表 → 经营看板: a custom admin page (no table of its own) for those with reports.view_dashboard."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from reports.models import Dashboard
+from config.admin import HistoryAdmin
+from reports.models import Dashboard, ReportSettings
 from reports.selectors import channel_daily_figures, orders_per_hour, status_distribution
+from reports.services import report_settings, report_settings_save
 
 DASHBOARD_DAYS = 14
 
@@ -103,3 +107,36 @@ class DashboardAdmin(admin.ModelAdmin):
             "chart_data": chart_data,
         }
         return TemplateResponse(request, "admin/reports/dashboard.html", context)
+
+
+class ReportSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ReportSettings
+        fields = (
+            "pickup_within_hours",
+            "breakpoint_grace_minutes",
+            "rarely_hit_below",
+            "consistency_recipients",
+            "yearly_report_customers",
+        )
+
+
+@admin.register(ReportSettings)
+class ReportSettingsAdmin(HistoryAdmin):
+    """One row (like the promise light settings): the list page opens it directly."""
+
+    form = ReportSettingsForm
+    list_display = ("__str__", "pickup_within_hours", "breakpoint_grace_minutes")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings = report_settings()
+        return HttpResponseRedirect(reverse("admin:reports_reportsettings_change", args=[settings.pk]))
+
+    def save_model(self, request, obj, form, change):
+        report_settings_save(settings=obj)

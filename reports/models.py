@@ -1,7 +1,10 @@
 """The reports app's own rows: figures per day, pre-aggregated by reports.services from the other apps' rows."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from orders.models import Channel, Status
 
@@ -69,3 +72,57 @@ class Dashboard(models.Model):
 
     def __str__(self) -> str:
         return str(self._meta.verbose_name)
+
+
+def email_list(text: str) -> list[str]:
+    """The addresses of a recipients field: one per line, or separated by commas, semicolons or spaces."""
+    return [part for part in text.replace(",", " ").replace(";", " ").replace("，", " ").split() if part]
+
+
+class ReportSettings(models.Model):
+    """One row (运营主管 edits it): the thresholds the health figures count by, who gets the daily consistency
+    report, how many customers get a yearly report. Saved only through reports.services.report_settings_save."""
+
+    pickup_within_hours = models.PositiveIntegerField(
+        _("picked up on time within (hours after payment)"),
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(240)],
+    )
+    breakpoint_grace_minutes = models.PositiveIntegerField(
+        _("a step is a breakpoint when over its node timeout by more than (minutes)"),
+        default=15,
+        validators=[MaxValueValidator(24 * 60)],
+    )
+    rarely_hit_below = models.PositiveIntegerField(
+        _("a rule is rarely hit below (hits in 30 days)"), default=5, validators=[MinValueValidator(1)]
+    )
+    consistency_recipients = models.TextField(
+        _("daily consistency report recipients"),
+        blank=True,
+        help_text=_("Email addresses, one per line or separated by commas."),
+    )
+    yearly_report_customers = models.PositiveIntegerField(
+        _("yearly fulfilment reports for the top customers"),
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(10000)],
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("report settings")
+        verbose_name_plural = _("report settings")
+
+    def __str__(self) -> str:
+        return str(_("Report settings"))
+
+    def clean(self) -> None:
+        bad = []
+        for address in email_list(self.consistency_recipients or ""):
+            try:
+                validate_email(address)
+            except ValidationError:
+                bad.append(address)
+        if bad:
+            raise ValidationError(
+                {"consistency_recipients": _("Not an email address: %(addresses)s") % {"addresses": "、".join(bad)}}
+            )

@@ -12,10 +12,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
-from reports.models import DailyChannelFigures, DailyNodeFigures
+from reports.models import DailyChannelFigures, DailyNodeFigures, ReportSettings
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
+
+
+def report_settings() -> ReportSettings:
+    """The one row of report settings (created with the defaults on first use)."""
+    return ReportSettings.objects.get_or_create(pk=1)[0]
+
+
+def report_settings_save(*, settings: ReportSettings) -> ReportSettings:
+    settings.full_clean()
+    settings.save()
+    return settings
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
