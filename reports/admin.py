@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from config.admin import HistoryAdmin
 from reports.models import Dashboard, ReportSettings
-from reports.selectors import channel_daily_figures, orders_per_hour, status_distribution
-from reports.services import report_settings, report_settings_save
+from reports.selectors.dashboard import channel_daily_figures, orders_per_hour, status_distribution
+from reports.services.settings import report_settings, report_settings_save
 
 DASHBOARD_DAYS = 14
 

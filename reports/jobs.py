@@ -1,6 +1,6 @@
 """RQ jobs of the reports app: thin, idempotent, call a service."""
 
-from reports.services import daily_figures_refresh_recent
+from reports.services.daily import daily_figures_refresh_recent
 
 
 def refresh_daily_figures() -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The reports app's own rows: figures per day, pre-aggregated by reports.services from the other apps' rows."""
+"""The reports app's own rows: figures per day, pre-aggregated by reports.services.daily from the other apps' rows."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
@@ -10,7 +10,7 @@ from orders.models import Channel, Status
 
 
 class DailyChannelFigures(models.Model):
-    """One channel's figures of one Asia/Shanghai day. Written only by reports.services.daily_figures_refresh."""
+    """One channel's figures of one Asia/Shanghai day. Written only by reports.services.daily.daily_figures_refresh."""
 
     day = models.DateField(_("day"))
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
@@ -81,7 +81,8 @@ def email_list(text: str) -> list[str]:
 
 class ReportSettings(models.Model):
     """One row (运营主管 edits it): the thresholds the health figures count by, who gets the daily consistency
-    report, how many customers get a yearly report. Saved only through reports.services.report_settings_save."""
+    report, how many customers get a yearly report.
+    Saved only through reports.services.settings.report_settings_save."""
 
     pickup_within_hours = models.PositiveIntegerField(
         _("picked up on time within (hours after payment)"),

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from orders.models import Alert, Status
-from reports import selectors
+from reports.selectors import workbench as selectors
 
 register = template.Library()
 

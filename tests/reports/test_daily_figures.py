@@ -16,8 +16,8 @@ from rq.cron import CronScheduler
 from orders.models import IntakeRecord, Order, OrderEvent, Source, Status, StatusNode, Via, WebhookRefusal
 from orders.services.transitions import order_transition
 from reports.models import DailyChannelFigures, DailyNodeFigures
-from reports.selectors import channel_day_series, node_durations
-from reports.services import (
+from reports.selectors.dashboard import channel_day_series, node_durations
+from reports.services.daily import (
     daily_figures_refresh,
     daily_figures_refresh_recent,
     day_bounds,

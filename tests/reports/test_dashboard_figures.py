@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orders.models import Order, Status
-from reports.selectors import channel_daily_figures, orders_per_hour, status_distribution
+from reports.selectors.dashboard import channel_daily_figures, orders_per_hour, status_distribution
 from tests.factories import ChannelFactory, make_order
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from reports.models import ReportSettings, email_list
-from reports.services import report_settings, report_settings_save
+from reports.services.settings import report_settings, report_settings_save
 
 pytestmark = pytest.mark.django_db
 

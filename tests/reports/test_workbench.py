@@ -15,7 +15,7 @@ from logistics.models import Shipment
 from orders.models import AddressChange, Alert, Order, Source, Status
 from orders.services.alerts import alert_acknowledge, alert_raise
 from orders.services.payment import order_confirm_payment
-from reports import selectors
+from reports.selectors import workbench as selectors
 from rules.models import Rule
 from rules.services import rule_save
 from tests.factories import CarrierFactory, make_order, user_with_role

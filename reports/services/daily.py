@@ -1,4 +1,4 @@
-"""The reports app's one write: its own daily figures, recomputed from the other apps' rows by set-based SQL.
+"""The daily figures: the reports app's own rows, recomputed from the other apps' rows by set-based SQL.
 
 A day is an Asia/Shanghai calendar day: [local midnight, next local midnight). Each refresh deletes the day's rows
 and inserts them again in one transaction, so running it twice gives the same rows.
@@ -12,21 +12,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
-from reports.models import DailyChannelFigures, DailyNodeFigures, ReportSettings
+from reports.models import DailyChannelFigures, DailyNodeFigures
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
-
-
-def report_settings() -> ReportSettings:
-    """The one row of report settings (created with the defaults on first use)."""
-    return ReportSettings.objects.get_or_create(pk=1)[0]
-
-
-def report_settings_save(*, settings: ReportSettings) -> ReportSettings:
-    settings.full_clean()
-    settings.save()
-    return settings
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

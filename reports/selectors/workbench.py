@@ -1,0 +1,126 @@
+"""The workbench (我的工作台) on the admin home: from the other apps' models and selectors, one aggregate statement
+per figure at most, never a loop over rows."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from logistics.models import Shipment
+from orders import selectors as order_selectors
+from orders.models import FINAL_STATES, AddressChange, Alert, Order, Status
+from rules.models import Rule
+from warehouse.selectors import allocation_settings
+
+# The roles with a workbench block, in the order the blocks show (group names as orders.roles.ROLES has them).
+WORKBENCH_ROLES = ("客服", "仓库", "运营主管", "财务")
+
+# The holds customer service works through (the others: stock is the system's, approval the approver's, an
+# amount mismatch finance's).
+CS_HOLD_KINDS = (Order.HoldKind.REFUND, Order.HoldKind.DUPLICATE, Order.HoldKind.CUSTOMER)
+
+# "Recent" rule errors: as the admin's date filter says "past 7 days".
+RULE_ERROR_DAYS = 7
+
+
+def workbench_roles(*, user) -> list[str]:
+    """The workbench blocks the user qualifies for, by group membership (one statement)."""
+    names = set(user.groups.values_list("name", flat=True))
+    return [role for role in WORKBENCH_ROLES if role in names]
+
+
+def local_day_start(now: datetime | None = None) -> datetime:
+    """Midnight today in the current time zone (Asia/Shanghai), as the admin's date filters count days."""
+    return timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class CustomerServiceFigures:
+    late_orders: int  # over their node deadline, in nodes the user or the user's groups own
+    open_alerts: int  # owned by the user or the user's groups, not acknowledged or resolved
+    holds: int  # on hold, of the kinds customer service handles
+    address_changes_today: int
+
+
+def workbench_customer_service(*, user, now: datetime | None = None) -> CustomerServiceFigures:
+    """Three statements: orders (late and held, one aggregate), alerts, today's address changes."""
+    now = now or timezone.now()
+    late = Q(state_deadline__lt=now) & ~Q(status__in=FINAL_STATES) & order_selectors.orders_in_nodes_owned_by(user)
+    held = Q(status=Status.ON_HOLD, hold_kind__in=CS_HOLD_KINDS)
+    orders = Order.objects.aggregate(late=Count("pk", filter=late), holds=Count("pk", filter=held))
+    alerts = order_selectors.alerts_open().filter(order_selectors.alerts_owned_by(user)).count()
+    today = local_day_start(now)
+    changes = AddressChange.objects.filter(created_at__gte=today, created_at__lt=today + timedelta(days=1)).count()
+    return CustomerServiceFigures(
+        late_orders=orders["late"], open_alerts=alerts, holds=orders["holds"], address_changes_today=changes
+    )
+
+
+@dataclass(frozen=True)
+class WarehouseFigures:
+    queue: int  # paid orders waiting in 'allocating'
+    queue_wait_minutes: float
+    breaker_tripped: bool
+    to_print: int  # allocated
+    to_hand_over: int  # printed
+    stalled_parcels: int
+
+
+def workbench_warehouse() -> WarehouseFigures:
+    """Four statements: the queue's aggregate, the allocation settings row, the print / hand-over aggregate,
+    the stalled parcels."""
+    backlog, wait = order_selectors.allocation_queue_stats()
+    tripped = allocation_settings().breaker_tripped
+    orders = Order.objects.aggregate(
+        to_print=Count("pk", filter=Q(status=Status.ALLOCATED)),
+        to_hand_over=Count("pk", filter=Q(status=Status.PRINTED)),
+    )
+    stalled = Shipment.objects.filter(stalled_since__isnull=False, is_finished=False, is_active=True).count()
+    return WarehouseFigures(
+        queue=backlog,
+        queue_wait_minutes=wait,
+        breaker_tripped=tripped,
+        to_print=orders["to_print"],
+        to_hand_over=orders["to_hand_over"],
+        stalled_parcels=stalled,
+    )
+
+
+@dataclass(frozen=True)
+class OpsFigures:
+    rules_with_errors: int  # rules whose last run-time error is from the past RULE_ERROR_DAYS days
+    approval_overdue: int  # 审批滞留
+    rule_error_alerts: int  # open
+    channel_pull_failures: int  # open channel_pull_failing alerts
+
+
+def workbench_ops(*, now: datetime | None = None) -> OpsFigures:
+    """Three statements: the rules, 审批滞留, the open alerts of the two kinds (one aggregate)."""
+    since = local_day_start(now) - timedelta(days=RULE_ERROR_DAYS)
+    rules = Rule.objects.filter(last_error_at__gte=since).count()
+    alerts = order_selectors.alerts_open().aggregate(
+        rule_errors=Count("pk", filter=Q(kind=Alert.Kind.RULE_ERROR)),
+        pulls=Count("pk", filter=Q(kind=Alert.Kind.CHANNEL_PULL_FAILING)),
+    )
+    return OpsFigures(
+        rules_with_errors=rules,
+        approval_overdue=order_selectors.orders_approval_overdue_count(),
+        rule_error_alerts=alerts["rule_errors"],
+        channel_pull_failures=alerts["pulls"],
+    )
+
+
+@dataclass(frozen=True)
+class FinanceFigures:
+    to_confirm: int  # placed: the payment is not verified yet
+    mismatches: int  # held by the payment check (金额不符)
+
+
+def workbench_finance() -> FinanceFigures:
+    """One aggregate statement."""
+    orders = Order.objects.aggregate(
+        to_confirm=Count("pk", filter=Q(status=Status.PLACED)),
+        mismatches=Count("pk", filter=order_selectors.orders_payment_mismatch()),
+    )
+    return FinanceFigures(to_confirm=orders["to_confirm"], mismatches=orders["mismatches"])
