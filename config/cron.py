@@ -26,3 +26,8 @@ cron.register(pull_due_channels, queue_name="channels", interval=60)
 cron.register(sweep_notifications, queue_name="notifications", interval=60)
 cron.register(check_calendar_years, queue_name="default", interval=86400)
 cron.register(refresh_daily_figures, queue_name="default", interval=600)
+
+# 跨系统订单一致性日报: polled every 10 minutes, built once it is 10:00 Asia/Shanghai (reports.services.consistency).
+from reports.jobs import build_consistency_report  # noqa: E402
+
+cron.register(build_consistency_report, queue_name="default", interval=600)

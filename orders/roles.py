@@ -128,6 +128,7 @@ ROLES: dict[str, list[str]] = {
         "orders.return_order",
         "orders.flag_exception",
         "orders.track_order",
+        "reports.view_consistencyreport",  # 报表 → 一致性日报 (read)
     ],
     # Warehouse: the fulfilment steps (pick lists, scan station), stock counts and inbound, SKUs.
     "仓库": [
@@ -231,9 +232,11 @@ ROLES: dict[str, list[str]] = {
         "rules.change_rule",
         "reports.view_dashboard",  # 报表 → 经营看板
         "reports.change_reportsettings",
+        "reports.view_consistencyreport",  # 报表 → 一致性日报
+        "reports.build_consistencyreport",  # … and build a day's report now
     ],
     # Finance: verifies payments, reads orders.
-    "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],
+    "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order", "reports.view_consistencyreport"],
     # Administrator: every permission of the hub's apps.
     "管理员": ["*"],
     # Integration accounts (API tokens of connectors and middleware): push orders in, read status, and make

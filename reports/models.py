@@ -1,5 +1,6 @@
 """The reports app's own rows: figures per day, pre-aggregated by reports.services.daily from the other apps' rows."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
@@ -127,3 +128,52 @@ class ReportSettings(models.Model):
             raise ValidationError(
                 {"consistency_recipients": _("Not an email address: %(addresses)s") % {"addresses": "、".join(bad)}}
             )
+
+
+class ConsistencyReport(models.Model):
+    """跨系统订单一致性日报 of one Asia/Shanghai day: the figures as built (JSON, so the page, the email and the
+    xlsx show the same numbers however the rows change later) and what became of its email.
+    One row per day: building a day again replaces its figures (the earlier ones stay in the history table).
+    Written only by reports.services.consistency."""
+
+    class Mail(models.TextChoices):
+        PENDING = "pending", _("To be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Sending failed (retried by the next run)")
+        NO_RECIPIENTS = "no_recipients", _("Not sent: no recipients configured")
+
+    day = models.DateField(_("day"), unique=True)
+    generated_at = models.DateTimeField(_("generated at"))
+    builds = models.PositiveIntegerField(_("times built"), default=1)
+    built_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("built by"),
+        help_text=_("Empty: the daily job."),
+    )
+    # {"channels": [{channel, code, deliveries, received, created, duplicates, rejected, timeouts, net}],
+    #  "totals": {…}, "erp": [{order, channel, endpoint, since, waited_minutes, messages, dead, attempts, error}],
+    #  "erp_total": n}
+    figures = models.JSONField(_("figures"), default=dict)
+    mail_state = models.CharField(_("email"), max_length=16, choices=Mail.choices, default=Mail.PENDING)
+    recipients = models.TextField(_("sent to"), blank=True)
+    mail_attempts = models.PositiveSmallIntegerField(_("sending attempts"), default=0)
+    mail_error = models.CharField(_("last sending error"), max_length=500, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("daily consistency report")
+        verbose_name_plural = _("daily consistency reports")
+        ordering = ["-day"]
+        default_permissions = ("view",)
+        permissions = [("build_consistencyreport", "Can build a daily consistency report now")]
+        indexes = [
+            models.Index(fields=["mail_state"], condition=models.Q(mail_state="failed"), name="consistency_mail_retry")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
