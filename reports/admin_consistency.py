@@ -32,7 +32,7 @@ class BuildForm(forms.Form):
             "required": _("Enter the day of the report."),
             "invalid": _("The day is not a date: enter it as YYYY-MM-DD."),
         },
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def clean_day(self):
@@ -47,7 +47,7 @@ class BuildForm(forms.Form):
 
 @admin.register(ConsistencyReport)
 class ConsistencyReportAdmin(admin.ModelAdmin):
-    list_display = ("day", "generated_at", "mail_state", "sent_to", "builds")
+    list_display = ("report_day", "built_at", "mail_state", "sent_to", "builds")
     list_filter = ("mail_state",)
     date_hierarchy = "day"
     list_per_page = 50
@@ -61,6 +61,14 @@ class ConsistencyReportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("day"), ordering="day")
+    def report_day(self, obj: ConsistencyReport) -> str:
+        return f"{obj.day:%Y-%m-%d}"
+
+    @admin.display(description=_("generated at"), ordering="generated_at")
+    def built_at(self, obj: ConsistencyReport) -> str:
+        return f"{timezone.localtime(obj.generated_at):%Y-%m-%d %H:%M}"
 
     @admin.display(description=_("sent to"))
     def sent_to(self, obj: ConsistencyReport) -> str:
