@@ -47,6 +47,8 @@ class BuildForm(forms.Form):
 
 @admin.register(ConsistencyReport)
 class ConsistencyReportAdmin(admin.ModelAdmin):
+    # No form at all: every field is the build's or the sending's (reports.services.consistency).
+    service_owned_fields = tuple(f.name for f in ConsistencyReport._meta.concrete_fields if f.name != "id")
     list_display = ("report_day", "built_at", "mail_state", "sent_to", "builds")
     list_filter = ("mail_state",)
     date_hierarchy = "day"

@@ -97,8 +97,15 @@ def consistency_report_build(
 
 def consistency_report_send(*, report: ConsistencyReport, now: datetime | None = None) -> ConsistencyReport:
     """Email the report to the settings' recipients, with its xlsx; record what happened on the report."""
-    recipients = email_list(report_settings().consistency_recipients or "")
     report.skip_history_when_saving = True  # the email's bookkeeping is not a new version of the figures
+    try:
+        return _send(report, now=now)
+    finally:
+        del report.skip_history_when_saving
+
+
+def _send(report: ConsistencyReport, *, now: datetime | None) -> ConsistencyReport:
+    recipients = email_list(report_settings().consistency_recipients or "")
     if not recipients:
         report.mail_state = ConsistencyReport.Mail.NO_RECIPIENTS
         report.recipients = ""
