@@ -98,6 +98,11 @@ def test_the_report_page_shows_the_stored_tables(client, kefu, report, consisten
     assert '<th scope="row">京东自营</th><td class="n">1</td><td class="n">1</td><td class="n">2</td>' in html
     assert "ERP 未确认的订单：1" in html and consistency_day["first"].number in html
     assert "由每日任务生成" in html and "未发送：未设置收件人" in html
+    # the waiting order links to the order list, found by its number
+    number = consistency_day["first"].number
+    assert f'<a href="/admin/orders/order/?q={number}">{number}</a>' in html
+    listing = client.get(f"/admin/orders/order/?q={number}")
+    assert listing.status_code == 200 and number in listing.content.decode().split('id="result_list"')[1]
     assert "净订单：已创建订单减去疑似重复。" in html  # the definitions are on the page
 
 
