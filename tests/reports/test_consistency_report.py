@@ -10,6 +10,8 @@ from io import BytesIO
 import pytest
 from django.conf import settings as django_settings
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 from redis import Redis
 from rq.cron import CronScheduler
@@ -20,8 +22,17 @@ from reports.models import ConsistencyReport, DailyChannelFigures
 from reports.selectors.consistency import CHANNEL_FIGURES
 from reports.services.consistency import consistency_report_build, consistency_reports_due
 from reports.services.settings import report_settings, report_settings_save
+from tests.factories import ChannelFactory
 from tests.notify.peers import SMTPServer
-from tests.reports.consistency_fixture import AFTER, BUILT_AT, DAY, EXPECTED, at, consistency_day_fixture  # noqa: F401
+from tests.reports.consistency_fixture import (  # noqa: F401
+    AFTER,
+    BUILT_AT,
+    DAY,
+    EXPECTED,
+    at,
+    consistency_day_fixture,
+    placed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +243,19 @@ def test_the_cron_polls_every_ten_minutes_on_the_default_queue():
     jobs = {job.func_name: job for job in scheduler.get_jobs()}
     job = jobs["reports.jobs.build_consistency_report"]
     assert (job.interval, job.cron, job.queue_name) == (600, None, "default")
+
+
+def test_the_build_reads_a_fixed_number_of_queries_whatever_the_channels_and_orders(consistency_day):
+    def queries(day) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            consistency_report_build(day=day, actor=None, now=BUILT_AT)
+        return len(captured)
+
+    queries(DAY)  # the first build creates the row; the ones after replace it
+    few = queries(DAY)
+    for n in range(6):
+        ChannelFactory(code=f"shop{n}", name=f"门店{n}", kind="other")
+        placed(f"shop{n}", at(DAY, 8, n))
+    assert queries(DAY) == few  # built again: the same statements, more channels and orders
+    report = ConsistencyReport.objects.get(day=DAY)
+    assert len(report.figures["channels"]) == 9 and report.figures["totals"]["created"] == 10
