@@ -104,8 +104,9 @@ def health_figures(
         lookup_note = " " + _("Not split by channel or warehouse: shown for the whole hub only.")
     scope = _scope(channel_id, warehouse_id)
     next_day = end + timedelta(days=1)
-    paid_range = {"paid_at__gte": _local(start), "paid_at__lt": _local(next_day)}
-    created_range = {"created_at__gte": _local(start), "created_at__lt": _local(next_day)}
+    not_legacy = {"is_legacy__exact": "0"}
+    paid_range = {"paid_at__gte": _local(start), "paid_at__lt": _local(next_day), **not_legacy}
+    created_range = {"created_at__gte": _local(start), "created_at__lt": _local(next_day), **not_legacy}
 
     def figure(key, label, definition, numerator, denominator, unit=PERCENT, url=None) -> HealthFigure:
         scale = 1000 if unit == PER_THOUSAND else 100
@@ -123,7 +124,7 @@ def health_figures(
             ),
             f["steps_consistent"],
             f["steps_checked"],
-            url=_url(ORDERS_LIST, status__in=",".join([Status.PRINTED, Status.PICKED_UP, Status.IN_TRANSIT]), **scope),
+            url=_url(ORDERS_LIST, evidence="missing", **scope),  # the orders to act on: now without their evidence
         ),
         figure(
             "pickup_on_time",
@@ -168,7 +169,7 @@ def health_figures(
             % {"minutes": settings.breakpoint_grace_minutes},
             f["orders_breakpoint"],
             f["orders_moved"],
-            url=_url(ORDERS_LIST, overdue="yes", **scope),
+            url=_url(ORDERS_LIST, overdue_by=settings.breakpoint_grace_minutes, **scope),  # breakpoints open now
         ),
         figure(
             "interventions",

@@ -259,3 +259,38 @@ def test_health_template_renders_cards_and_dash(health_days):
         {"health_figures": health_figures(start=D2, end=D2), "exception_causes": []},
     )
     assert "—" in empty and "0.0%" not in empty and "100.0%" not in empty
+
+
+def listed(client, url: str) -> set[str]:
+    response = client.get(url)
+    assert response.status_code == 200, url  # a lookup the admin refuses redirects to ?e=1
+    return {order.number for order in response.context["cl"].result_list}
+
+
+def test_health_links_open_the_orders_behind_them(health_days, admin_client):
+    jd, tmall = health_days["jd"].pk, health_days["tmall"].pk
+    numbers = dict(Order.objects.values_list("paid_at", "number"))
+    c = Order.objects.get(channel_id=jd, warehouse__isnull=True)
+    Order.objects.filter(pk=c.pk).update(status=Status.PRINTED)  # printed now, with no parcel: to act on
+    figures = by_key(health_figures(start=D1, end=D1, channel_id=tmall))
+    # Paid on day 1 on tmall: A and B (the legacy order E is not in the figure, nor in its list).
+    assert listed(admin_client, figures["pickup_on_time"].url) == {numbers[at(D1, 10)], numbers[at(D1, 23, 59, 59)]}
+    assert len(listed(admin_client, figures["interventions"].url)) == 2  # created on day 1 on tmall: A and B
+    day3 = by_key(health_figures(start=D3, end=D3, channel_id=jd))
+    assert listed(admin_client, day3["consistency"].url) == {c.number}
+    assert "overdue_by=15" in day3["breakpoint"].url
+    listed(admin_client, day3["breakpoint"].url)
+    for figure in health_figures(start=D1, end=D3, warehouse_id=health_days["w1"].pk):
+        if figure.url:
+            assert admin_client.get(figure.url).status_code == 200, figure.key
+    for _label, _count, url in exceptions_by_cause(start=D1, end=D3):
+        listed(admin_client, url)
+
+
+def test_health_labels_are_translated(health_days):
+    for figure in health_figures(start=D1, end=D1):
+        for text in (figure.label, figure.definition):
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in text), (figure.key, text)
+    by_channel = by_key(health_figures(start=D1, end=D1, channel_id=health_days["jd"].pk))
+    assert by_channel["lookup_success"].definition.endswith("仅显示全部数据。")
+    assert "4 小时" in by_key(health_figures(start=D1, end=D1))["pickup_on_time"].definition
