@@ -181,9 +181,21 @@ def test_health_figures_range_and_drill_down_sum_to_the_total(health_days):
     # W1 + W2 + the orders not routed yet (C) make the total.
     assert by_warehouse[0]["consistency"][:2] == (2, 2)
     assert by_warehouse[1]["interventions"][:2] == (2, 2)  # B's hold and release; B and F created
-    rest = {row.steps_checked for row in no_warehouse}
-    assert rest == {1}
-    assert sum(w["trail"][1] for w in by_warehouse) + sum(r.changes for r in no_warehouse) == 8
+    assert {row.steps_checked for row in no_warehouse} == {1}
+    for key, (numerator, denominator) in COLUMNS_OF.items():
+        rest = (sum(getattr(r, numerator) for r in no_warehouse), sum(getattr(r, denominator) for r in no_warehouse))
+        assert by_warehouse[0][key][0] + by_warehouse[1][key][0] + rest[0] == total[key][0], key
+        assert by_warehouse[0][key][1] + by_warehouse[1][key][1] + rest[1] == total[key][1], key
+
+
+COLUMNS_OF = {
+    "consistency": ("steps_consistent", "steps_checked"),
+    "pickup_on_time": ("picked_up_on_time", "paid"),
+    "trail": ("changes_traced", "changes"),
+    "breakpoint": ("orders_breakpoint", "orders_moved"),
+    "interventions": ("interventions", "orders_created"),
+    "stall": ("parcels_stalled", "parcels_in_transit"),
+}
 
 
 def test_exceptions_by_cause_counts_and_links(health_days):
