@@ -321,3 +321,36 @@ class WaybillNumberIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.tracking_number}"
+
+
+class TrackingLookupCount(models.Model):
+    """How many customer lookups one door answered one way on one Asia/Shanghai day: a counter per
+    (day, door, outcome), bumped by logistics.services.tracking_lookup_count in one upsert. No typed number or
+    phone is kept. The reports app reads it (客户自助查单成功率)."""
+
+    class Door(models.TextChoices):
+        PAGE = "page", _("Tracking page form")
+        LINK = "link", _("Tracking link (SMS)")
+        API = "api", _("Order lookup API")
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", _("Answered")
+        NOT_FOUND = "not_found", _("Not found")
+        INVALID = "invalid", _("Invalid input")
+        RATE_LIMITED = "rate_limited", _("Rate limited")
+
+    day = models.DateField(_("day"))
+    door = models.CharField(_("door"), max_length=8, choices=Door.choices)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    n = models.PositiveBigIntegerField(_("lookups"), default=0)
+
+    class Meta:
+        verbose_name = _("tracking lookup count")
+        verbose_name_plural = _("tracking lookup counts")
+        ordering = ["-day", "door", "outcome"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "door", "outcome"], name="tracking_lookup_count_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.door} {self.outcome}: {self.n}"

@@ -19,7 +19,8 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -43,7 +44,14 @@ from logistics.carriers.base import (
 )
 from logistics.defaults import DEFAULT_STATE_MAPPINGS
 from logistics.exceptions import Conflict, InvalidInput, LogisticsErrorCode
-from logistics.models import Carrier, CarrierStateMapping, Shipment, TrackingEvent, WaybillNumberRange
+from logistics.models import (
+    Carrier,
+    CarrierStateMapping,
+    Shipment,
+    TrackingEvent,
+    TrackingLookupCount,
+    WaybillNumberRange,
+)
 from orders.models import Status
 
 logger = logging.getLogger(__name__)
@@ -699,3 +707,25 @@ def carrier_push_receive(*, carrier_code: str, push: PushRequest) -> PushReceive
     new = tracking_events_record(shipment=shipment, events=answer.events, via="callback", finished=answer.finished)
     shipment.refresh_from_db()
     return PushReceived(shipment=shipment, adapter=adapter, new=new, gave_up=answer.gave_up)
+
+
+LOOKUP_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def tracking_lookup_count(*, door: str, outcome: str, now: datetime | None = None) -> None:
+    """Count one customer lookup (客户自助查单) of `door` that ended with `outcome`, on its Asia/Shanghai day:
+    one upsert of the day's counter row (n = n + 1), so concurrent lookups never lose a count. Keeps nothing
+    of what was typed."""
+    if door not in TrackingLookupCount.Door.values:
+        raise ValueError(f"unknown lookup door {door!r}")
+    if outcome not in TrackingLookupCount.Outcome.values:
+        raise ValueError(f"unknown lookup outcome {outcome!r}")
+    day = (now or timezone.now()).astimezone(LOOKUP_TZ).date()
+    table = TrackingLookupCount._meta.db_table
+    connection = connections[TrackingLookupCount.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {table} (day, door, outcome, n) VALUES (%s, %s, %s, 1)
+                ON CONFLICT (day, door, outcome) DO UPDATE SET n = {table}.n + 1""",  # noqa: S608 - table from the model
+            [connection.ops.adapt_datefield_value(day), door, outcome],
+        )

@@ -14,7 +14,9 @@ from django.views.decorators.http import require_http_methods
 
 from config.security import client_ip
 from logistics.certificate import certificate_pdf
+from logistics.models import TrackingLookupCount
 from logistics.selectors import tracking_order_find, tracking_order_from_token, tracking_view
+from logistics.services import tracking_lookup_count
 from orders.models import Status
 
 NOT_FOUND = "未找到匹配的订单，请检查单号和手机尾号 / No matching order: check the number and the last 4 digits"
@@ -72,14 +74,20 @@ def _order_page(request: HttpRequest, order) -> HttpResponse:
 def track(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request)
+    # Every lookup is counted once, by how it ended (客户自助查单成功率 in reports); opening the empty form is not.
+    page, outcome = TrackingLookupCount.Door.PAGE, TrackingLookupCount.Outcome
     if _rate_limited(request):
+        tracking_lookup_count(door=page, outcome=outcome.RATE_LIMITED)
         return _form_page(request, message=TOO_MANY, status=429)
     form = TrackForm(request.POST)
     if not form.is_valid():
+        tracking_lookup_count(door=page, outcome=outcome.INVALID)
         return _form_page(request, message=BAD_INPUT, status=400)
     order = tracking_order_find(number=form.cleaned_data["number"], last4=form.cleaned_data["last4"])
     if order is None:
+        tracking_lookup_count(door=page, outcome=outcome.NOT_FOUND)
         return _form_page(request, message=NOT_FOUND, status=404)
+    tracking_lookup_count(door=page, outcome=outcome.FOUND)
     return _order_page(request, order)
 
 
@@ -87,6 +95,8 @@ def track(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def track_link(request: HttpRequest, token: str) -> HttpResponse:
     order = tracking_order_from_token(token=token)
+    outcome = TrackingLookupCount.Outcome.NOT_FOUND if order is None else TrackingLookupCount.Outcome.FOUND
+    tracking_lookup_count(door=TrackingLookupCount.Door.LINK, outcome=outcome)
     if order is None:
         return _form_page(request, message=NOT_FOUND, status=404)
     return _order_page(request, order)

@@ -238,6 +238,39 @@ class PaymentMismatchFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StatusEvidenceFilter(admin.SimpleListFilter):
+    """状态与实物不符: printed without a parcel, picked up / in transit without a carrier scan (the dashboard's
+    status consistency figure links here)."""
+
+    title = _("status evidence")
+    parameter_name = "evidence"
+
+    def lookups(self, request, model_admin):
+        return [("missing", _("Status without its physical step"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "missing":
+            return queryset.filter(selectors.orders_status_unbacked())
+        return queryset
+
+
+class OverdueByFilter(admin.SimpleListFilter):
+    """?overdue_by=<minutes>: past the status deadline by more than that (订单流断点, linked from the dashboard);
+    shown only when used."""
+
+    title = _("overdue by more than")
+    parameter_name = "overdue_by"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, _("%(n)s minutes") % {"n": value})] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(selectors.orders_overdue_by(minutes=int(self.value())))
+        return queryset
+
+
 class ImportJobFilter(admin.SimpleListFilter):
     """The orders one import created (?import_job=<id>, linked from the import's result); shown only when used."""
 
@@ -317,6 +350,8 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
         "is_presale",
         "is_legacy",
         ImportJobFilter,
+        StatusEvidenceFilter,  # 状态与实物不符
+        OverdueByFilter,
     )
     list_select_related = ("channel", "customer")
     date_hierarchy = "ordered_at"

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import DefaultPagination, error_response
+from logistics.models import TrackingLookupCount
+from logistics.services import tracking_lookup_count
 from orders import selectors
 from orders.drafts import Address, OrderDraft
 from orders.models import Customer, Order, Source, Status
@@ -409,8 +411,13 @@ class OrderLookupApi(APIView):
     @extend_schema(parameters=[LookupQueryIn], responses={200: OrderSummaryOut(many=True), 400: ERRORS[400]})
     def get(self, request):
         params = LookupQueryIn(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        return Response(OrderSummaryOut(selectors.order_lookup(q=params.validated_data["q"]), many=True).data)
+        outcome = TrackingLookupCount.Outcome
+        if not params.is_valid():  # counted (客户自助查单 in reports), then refused as before
+            tracking_lookup_count(door=TrackingLookupCount.Door.API, outcome=outcome.INVALID)
+            params.is_valid(raise_exception=True)
+        found = selectors.order_lookup(q=params.validated_data["q"])
+        tracking_lookup_count(door=TrackingLookupCount.Door.API, outcome=outcome.FOUND if found else outcome.NOT_FOUND)
+        return Response(OrderSummaryOut(found, many=True).data)
 
 
 class OrderTraceApi(APIView):

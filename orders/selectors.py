@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce, Right
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from logistics.models import Shipment, TrackingEvent
 from logistics.selectors import active_parcel_order_ids, orders_with_tracking_number
 from orders.exceptions import NotFound, OrderErrorCode
 from orders.imports import normalize, plan, read
@@ -37,6 +38,8 @@ from orders.imports.fields import header_key, mapping_suggest
 from orders.imports.plan import ORDER_KEYS, row_read
 from orders.imports.plan import Row as ImportRow
 from orders.models import (
+    FINAL_STATES,
+    IN_CARRIER_HANDS,
     Alert,
     AlertRoute,
     Channel,
@@ -290,6 +293,20 @@ def orders_in_nodes_owned_by(user) -> Q:
 
 # The payment check's hold reason starts so in every language (orders.services.payment.payment_mismatch_reason).
 PAYMENT_MISMATCH_PREFIX = "金额不符"
+
+
+def orders_status_unbacked() -> Q:
+    """状态与实物不符: orders now printed without any registered parcel (no waybill number), or picked up / in
+    transit without a carrier scan of any of their parcels (the health figure 订单全链路状态一致率 counts the same)."""
+    parcels = Shipment.objects.filter(order=OuterRef("pk"))
+    scans = TrackingEvent.objects.filter(shipment__order=OuterRef("pk"))
+    return (Q(status=Status.PRINTED) & ~Exists(parcels)) | (Q(status__in=IN_CARRIER_HANDS) & ~Exists(scans))
+
+
+def orders_overdue_by(*, minutes: int, now: datetime | None = None) -> Q:
+    """Orders not in a final state whose status deadline passed more than `minutes` ago (订单流断点)."""
+    since = (now or timezone.now()) - timedelta(minutes=minutes)
+    return Q(state_deadline__lt=since) & ~Q(status__in=FINAL_STATES)
 
 
 def orders_payment_mismatch() -> Q:

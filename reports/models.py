@@ -177,3 +177,74 @@ class ConsistencyReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
+
+
+def _health_row_constraints(name: str, *fields: str) -> list[models.UniqueConstraint]:
+    """One row per (day, channel, warehouse, …), the orders without a warehouse in a row of their own (NULLs are
+    distinct in a plain unique constraint)."""
+    keys = ["day", "channel", *fields]
+    return [
+        models.UniqueConstraint(
+            fields=[*keys, "warehouse"], condition=models.Q(warehouse__isnull=False), name=f"{name}_unique"
+        ),
+        models.UniqueConstraint(fields=keys, condition=models.Q(warehouse__isnull=True), name=f"{name}_unique_nowh"),
+    ]
+
+
+class DailyHealthFigures(models.Model):
+    """The sellers' health figures of one Asia/Shanghai day for the orders of one channel and one warehouse (the
+    order's warehouse now; none: not routed yet): numerators and denominators only, never a ratio, so any range,
+    channel or warehouse sums. Written only by reports.services.health.health_figures_refresh; what each pair
+    counts is said in reports.selectors.health.DEFINITIONS."""
+
+    day = models.DateField(_("day"))
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
+    warehouse = models.ForeignKey(
+        "warehouse.Warehouse", models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("warehouse")
+    )
+    steps_checked = models.PositiveIntegerField(_("steps entered (printed, picked up, in transit)"), default=0)
+    steps_consistent = models.PositiveIntegerField(_("steps with their physical evidence"), default=0)
+    paid = models.PositiveIntegerField(_("orders paid"), default=0)
+    picked_up_on_time = models.PositiveIntegerField(_("picked up on time"), default=0)
+    changes = models.PositiveIntegerField(_("order changes"), default=0)
+    changes_traced = models.PositiveIntegerField(_("changes with history row and actor"), default=0)
+    orders_moved = models.PositiveIntegerField(_("orders that left a step"), default=0)
+    orders_breakpoint = models.PositiveIntegerField(_("orders with a breakpoint"), default=0)
+    orders_created = models.PositiveIntegerField(_("orders created"), default=0)
+    interventions = models.PositiveIntegerField(_("manual interventions"), default=0)
+    parcels_in_transit = models.PositiveIntegerField(_("parcels in carrier hands"), default=0)
+    parcels_stalled = models.PositiveIntegerField(_("parcels stalled"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("daily health figures")
+        verbose_name_plural = _("daily health figures")
+        ordering = ["day", "channel", "warehouse"]
+        constraints = _health_row_constraints("daily_health_figures")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id} {self.warehouse_id}"
+
+
+class DailyExceptionCauses(models.Model):
+    """How many holds and exceptions of one cause one Asia/Shanghai day brought, per channel and warehouse.
+    cause: "hold:<hold kind>" ("hold:" for another hold), "exception:carrier" or "exception:manual".
+    Written only by reports.services.health.health_figures_refresh."""
+
+    day = models.DateField(_("day"))
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
+    warehouse = models.ForeignKey(
+        "warehouse.Warehouse", models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("warehouse")
+    )
+    cause = models.CharField(_("cause"), max_length=32)
+    count = models.PositiveIntegerField(_("count"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("daily exception causes")
+        verbose_name_plural = _("daily exception causes")
+        ordering = ["day", "channel", "warehouse", "cause"]
+        constraints = _health_row_constraints("daily_exception_causes", "cause")
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id} {self.warehouse_id} {self.cause}"

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
 from reports.models import DailyChannelFigures, DailyNodeFigures
+from reports.services.health import health_figures_refresh
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
@@ -44,7 +45,8 @@ def daily_figures_refresh(*, day: date) -> dict[str, int]:
         DailyNodeFigures.objects.filter(day=day).delete()
         channels = _channel_figures_insert(day=day, start=start, end=end, now=now)
         nodes = _node_figures_insert(day=day, start=start, end=end, now=now)
-    return {"channel_rows": channels, "node_rows": nodes}
+        health = health_figures_refresh(day=day, start=start, end=end, now=now)
+    return {"channel_rows": channels, "node_rows": nodes, **health}
 
 
 def daily_figures_refresh_recent(*, days: int = 2) -> dict[str, int]:
@@ -52,10 +54,10 @@ def daily_figures_refresh_recent(*, days: int = 2) -> dict[str, int]:
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
     today = report_today()
-    totals = {"channel_rows": 0, "node_rows": 0}
+    totals: dict[str, int] = {}
     for back in range(days):
         for key, count in daily_figures_refresh(day=today - timedelta(days=back)).items():
-            totals[key] += count
+            totals[key] = totals.get(key, 0) + count
     return totals
 
 
