@@ -128,6 +128,7 @@ ROLES: dict[str, list[str]] = {
         "orders.return_order",
         "orders.flag_exception",
         "orders.track_order",
+        "reports.view_yearlyreport",  # 报表 → 年度履约报告: download a customer's report to send it
     ],
     # Warehouse: the fulfilment steps (pick lists, scan station), stock counts and inbound, SKUs.
     "仓库": [
@@ -231,6 +232,8 @@ ROLES: dict[str, list[str]] = {
         "rules.change_rule",
         "reports.view_dashboard",  # 报表 → 经营看板
         "reports.change_reportsettings",
+        "reports.view_yearlyreport",
+        "reports.generate_yearlyreport",  # 生成年度报告 on a customer's page
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],

@@ -45,7 +45,7 @@ STATUS_NAMES = {
 def _month_chart(figures: YearlyFigures, font: str, width: float) -> Drawing:
     """Orders per month as bars, with the month's on-time ship rate above each bar."""
     height = 60 * mm
-    drawing = Drawing(width, height)
+    drawing = Drawing(width, height, initialFontName=font, initialFontSize=7)
     chart = VerticalBarChart()
     chart.x, chart.y = 12 * mm, 10 * mm
     chart.width, chart.height = width - 16 * mm, height - 20 * mm
@@ -76,8 +76,10 @@ def yearly_report_pdf(
     font = pdf_font()
     tz = ZoneInfo(settings.TIME_ZONE)
 
-    title = ParagraphStyle("title", fontName=font, fontSize=18, leading=24, alignment=1, spaceAfter=3 * mm)
-    body = ParagraphStyle("body", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
+    title = ParagraphStyle(
+        "title", fontName=font, bulletFontName=font, fontSize=18, leading=24, alignment=1, spaceAfter=3 * mm
+    )
+    body = ParagraphStyle("body", fontName=font, bulletFontName=font, fontSize=10, leading=14, wordWrap="CJK")
     small = ParagraphStyle("small", parent=body, fontSize=8, leading=11)
     heading = ParagraphStyle("heading", parent=body, fontSize=12, leading=16, spaceBefore=5 * mm, spaceAfter=2 * mm)
 
@@ -87,6 +89,7 @@ def yearly_report_pdf(
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.5, GRID),
+            ("FONTNAME", (0, 0), (-1, -1), font),  # else the cells set Helvetica, unembedded
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("TOPPADDING", (0, 0), (-1, -1), 3),
             ("BOTTOMPADDING", (0, 0), (-1, -1), 3),

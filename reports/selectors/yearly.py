@@ -41,6 +41,7 @@ from django.db.models.functions import Coalesce, ExtractMonth, Least
 from django.utils import timezone
 
 from orders.models import Order, OrderEvent, Status, StatusNode
+from reports.models import YearlyReport
 
 # The nodes an order passes between payment and handover: their timeouts make the deadline of an order that has
 # neither a promised nor a platform ship-by.
@@ -274,4 +275,13 @@ def top_customers(*, year: int, limit: int, by: str = "orders") -> list[int]:
         .annotate(orders=Count("id"), gmv=Coalesce(Sum("paid_amount"), Decimal(0)))
         .order_by(*order_by, "customer_id")
         .values_list("customer_id", flat=True)[:limit]
+    )
+
+
+def customer_yearly_reports(*, customer_id: int) -> list[YearlyReport]:
+    """The stored reports of one customer, newest year first, without their PDFs."""
+    return list(
+        YearlyReport.objects.filter(customer_id=customer_id)
+        .only("pk", "customer_id", "year", "orders", "generated_at")
+        .order_by("-year")
     )
