@@ -119,13 +119,15 @@ def yearly_report_pdf(
     months_table = Table(month_rows, colWidths=[30 * mm, 30 * mm, 50 * mm, 30 * mm], repeatRows=1, style=grid)
     months_table.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, 0), SHADE)]))
 
-    exception_rows = [[p(h, small) for h in ("订单号 Order no.", "下单时间 Ordered", "当前状态 Status", "原因 Reason")]]
+    exception_rows = [
+        [p(h, small) for h in ("订单号 Order no.", "下单时间 Ordered", "异常时间 Exception at", "当前状态 Status")]
+    ]
     exception_rows += [
         [
             p(e.number, small),
             p(e.ordered_at, small),
+            p(e.exception_at or NONE, small),
             p(STATUS_NAMES.get(e.status, e.status), small),
-            p(e.reason or NONE, small),
         ]
         for e in figures.exception_orders
     ]
@@ -141,7 +143,7 @@ def yearly_report_pdf(
         p(f"异常订单 Exception orders（{figures.exceptions}）", heading),
     ]
     if figures.exception_orders:
-        exceptions_table = Table(exception_rows, colWidths=[40 * mm, 32 * mm, 26 * mm, None], repeatRows=1, style=grid)
+        exceptions_table = Table(exception_rows, colWidths=[44 * mm, 36 * mm, 36 * mm, None], repeatRows=1, style=grid)
         exceptions_table.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, 0), SHADE)]))
         story.append(exceptions_table)
         if figures.exceptions > len(figures.exception_orders):

@@ -74,8 +74,9 @@ DEFINITIONS = [
 class ExceptionOrder:
     number: str
     ordered_at: str  # local time, "YYYY-MM-DD HH:MM"
+    exception_at: str  # when it (last) entered 异常, local time; "" when in it without a timeline step
     status: str  # the status value now
-    reason: str
+    # No reason: it is staff-internal text and the report goes to the customer (as the fulfilment certificate).
 
 
 @dataclass
@@ -240,27 +241,27 @@ def customers_year_figures(*, customer_ids: list[int], year: int) -> dict[int, Y
             row["on_time"],
             row["exceptions"],
         )
-    reason = Subquery(
+    entered = Subquery(
         OrderEvent.objects.filter(order=OuterRef("pk"), kind=OrderEvent.Kind.TRANSITION, to_status=Status.EXCEPTION)
         .order_by("-created_at", "-id")
-        .values("reason")[:1]
+        .values("created_at")[:1]
     )
     listed = (
         rows.filter(is_exception=True)
-        .annotate(exception_reason=reason)
+        .annotate(exception_at=entered)
         .order_by("customer_id", "ordered_at", "id")
-        .values_list("customer_id", "number", "ordered_at", "status", "exception_reason", "status_reason")
+        .values_list("customer_id", "number", "ordered_at", "exception_at", "status")
     )
     tz = ZoneInfo(settings.TIME_ZONE)
-    for customer_id, number, ordered_at, status, exception_reason, status_reason in listed:
+    for customer_id, number, ordered_at, exception_at, status in listed:
         target = figures[customer_id].exception_orders
         if len(target) < EXCEPTIONS_LISTED:
             target.append(
                 ExceptionOrder(
                     number=number,
                     ordered_at=ordered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                    exception_at=exception_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if exception_at else "",
                     status=status,
-                    reason=exception_reason or status_reason or "",
                 )
             )
     return figures
