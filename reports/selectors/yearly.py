@@ -12,7 +12,8 @@ report as DEFINITIONS:
   nodes without a timeout add nothing, working-time nodes count their minutes as clock minutes); no deadline at
   all when none of them has a timeout.
 - On-time ship rate: orders shipped by their deadline / rated orders. Rated: orders with a deadline that were
-  shipped, or were not shipped although paid and not cancelled, and whose deadline has passed (late, unshipped).
+  shipped, or were not shipped although paid, neither cancelled nor on hold for review now, and whose deadline
+  has passed (late, unshipped).
 - Average delivery time: payment (paid_at, else the timeline's pay step) to the first 已签收, over delivered orders.
 - Exception orders: the year's orders that entered 异常 at any time (or are in it now).
 """
@@ -47,6 +48,9 @@ from reports.models import YearlyReport
 # neither a promised nor a platform ship-by.
 BEFORE_HANDOVER = [Status.PAID, Status.ALLOCATING, Status.ALLOCATED, Status.PRINTED]
 SHIPPED_STATES = [Status.PICKED_UP, Status.IN_TRANSIT, Status.DELIVERED]
+# An unshipped order in one of these is not counted late: not paid, cancelled, or waiting for a review (a refund
+# request, an address change, approval) that decides whether it ships at all.
+NOT_YET_LATE = [Status.PLACED, Status.CANCELLED, Status.ON_HOLD]
 EXCEPTIONS_LISTED = 200  # per report; the count is always complete
 
 DEFINITIONS = [
@@ -63,7 +67,7 @@ DEFINITIONS = [
     (
         "准时发货率 On-time ship rate",
         "在期限前（含）发货的订单数 ÷ 计入考核的订单数。计入考核：有期限且已发货的订单，以及已支付、未取消、"
-        "期限已过仍未发货的订单（计为超时）。",
+        "当前不在人工复核中、期限已过仍未发货的订单（计为超时）。",
     ),
     ("平均送达时长 Average delivery time", "已签收订单从支付到首次签收的平均时长（小时）。"),
     ("异常订单 Exception orders", "该年订单中曾进入或当前处于“异常”状态的订单。"),
@@ -175,7 +179,7 @@ def _rated_orders(year: int, customer_ids: list[int]) -> QuerySet[Order]:
                 Q(deadline__isnull=False)
                 & (
                     Q(shipped_at__isnull=False)
-                    | (Q(paid__isnull=False, deadline__lt=now) & ~Q(status__in=[Status.PLACED, Status.CANCELLED]))
+                    | (Q(paid__isnull=False, deadline__lt=now) & ~Q(status__in=NOT_YET_LATE))
                 ),
                 output_field=BooleanField(),
             ),

@@ -156,6 +156,12 @@ def test_the_new_year_midnight_order_counts_in_2026(year_2025):
     assert (f.rated, f.on_time, f.on_time_rate, f.delivery_hours_avg) == (1, 0, Decimal("0.0"), None)
 
 
+def test_an_unshipped_order_on_hold_for_review_is_not_counted_late(year_2025):
+    Order.objects.filter(customer_id=year_2025["a"], status=Status.ALLOCATED).update(status=Status.ON_HOLD)
+    f = customers_year_figures(customer_ids=[year_2025["a"]], year=2025)[year_2025["a"]]
+    assert (f.rated, f.on_time) == (3, 2)
+
+
 def test_without_a_node_timeout_an_order_without_ship_by_is_not_rated(year_2025):
     StatusNode.objects.filter(status__in=BEFORE_HANDOVER).update(timeout_minutes=None)
     f = customers_year_figures(customer_ids=[year_2025["a"]], year=2025)[year_2025["a"]]
