@@ -13,7 +13,7 @@ from orders.jobs import (
     sweep_stalled_parcels,
     tick_allocation_queue,
 )
-from reports.jobs import refresh_daily_figures
+from reports.jobs import build_consistency_report, generate_yearly_reports, refresh_daily_figures
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
 cron.register(tick_allocation_queue, queue_name="default", interval=60)
@@ -26,8 +26,8 @@ cron.register(pull_due_channels, queue_name="channels", interval=60)
 cron.register(sweep_notifications, queue_name="notifications", interval=60)
 cron.register(check_calendar_years, queue_name="default", interval=86400)
 cron.register(refresh_daily_figures, queue_name="default", interval=600)
-
 # 跨系统订单一致性日报: polled every 10 minutes, built once it is 10:00 Asia/Shanghai (reports.services.consistency).
-from reports.jobs import build_consistency_report  # noqa: E402
-
 cron.register(build_consistency_report, queue_name="default", interval=600)
+# 01:30 Asia/Shanghai every day (rq's cron counts in UTC): on 1 January the past year's yearly reports; later days
+# make only those a missed run left out.
+cron.register(generate_yearly_reports, queue_name="default", cron="30 17 * * *", job_timeout=3600)

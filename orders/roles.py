@@ -129,6 +129,7 @@ ROLES: dict[str, list[str]] = {
         "orders.flag_exception",
         "orders.track_order",
         "reports.view_consistencyreport",  # 报表 → 一致性日报 (read)
+        "reports.view_yearlyreport",  # 报表 → 年度履约报告: download a customer's report to send it
     ],
     # Warehouse: the fulfilment steps (pick lists, scan station), stock counts and inbound, SKUs.
     "仓库": [
@@ -234,6 +235,8 @@ ROLES: dict[str, list[str]] = {
         "reports.change_reportsettings",
         "reports.view_consistencyreport",  # 报表 → 一致性日报
         "reports.build_consistencyreport",  # … and build a day's report now
+        "reports.view_yearlyreport",
+        "reports.generate_yearlyreport",  # 生成年度报告 on a customer's page
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order", "reports.view_consistencyreport"],

@@ -1,6 +1,9 @@
 """RQ jobs of the reports app: thin, idempotent, call a service."""
 
+from reports.services.consistency import consistency_reports_due
 from reports.services.daily import daily_figures_refresh_recent
+from reports.services.settings import report_settings
+from reports.services.yearly import past_year, yearly_reports_generate_missing
 
 
 def refresh_daily_figures() -> dict[str, int]:
@@ -8,12 +11,15 @@ def refresh_daily_figures() -> dict[str, int]:
     return daily_figures_refresh_recent(days=2)
 
 
-# --- 跨系统订单一致性日报 -------------------------------------------------------------------------------------
-from reports.services.consistency import consistency_reports_due  # noqa: E402
-
-
 def build_consistency_report() -> dict:
     """Every 10 minutes (config/cron.py): yesterday's consistency report once it is 10:00 in Asia/Shanghai and it
     has none yet, and the emails of recent reports that failed. RQ's cron strings count in UTC and a cron run
     missed while the scheduler was down is not made up, so this polls instead."""
     return consistency_reports_due()
+
+
+def generate_yearly_reports(year: int | None = None) -> dict[str, int]:
+    """Daily (config/cron.py): the past year's reports of the top ReportSettings.yearly_report_customers customers
+    that are still missing. On 1 January it makes them all; on any later day a no-op, unless a run was missed or
+    killed, whose missing reports it makes then."""
+    return yearly_reports_generate_missing(year=year or past_year(), limit=report_settings().yearly_report_customers)
