@@ -127,3 +127,17 @@ class ReportSettings(models.Model):
             raise ValidationError(
                 {"consistency_recipients": _("Not an email address: %(addresses)s") % {"addresses": "、".join(bad)}}
             )
+
+
+class ChangeImpact(models.Model):
+    """No table and no permission of its own: carries the admin URLs of 变更影响 (what a rule or a status-node change
+    would touch). Who may preview is who may change the rule or the node."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = _("change impact")
+        verbose_name_plural = _("change impact")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
