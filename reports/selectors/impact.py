@@ -513,7 +513,9 @@ def node_impact(*, old: StatusNode, new: StatusNode, new_levels: list[dict], now
             "notify_customer",
         )
     old_levels = list(
-        EscalationLevel.objects.filter(node=old).select_related("notify_group", "notify_user", "notify_channel")
+        EscalationLevel.objects.filter(node=old)
+        .select_related("node", "notify_group", "notify_user", "notify_channel")
+        .order_by("level", "id")
     )
     before = sorted(_level_key({f: getattr(lv, f) for f in (*LEVEL_FIELDS, "notify_channel")}) for lv in old_levels)
     after = sorted(_level_key(values) for values in new_levels)

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -183,3 +185,18 @@ def test_the_node_form_carries_the_button(client, yunying):
     client.force_login(yunying)
     html = client.get(reverse("admin:orders_statusnode_change", args=[node.pk])).content.decode()
     assert f'data-impact-url="{url(node)}"' in html
+
+
+def test_node_preview_reads_in_a_fixed_number_of_statements(client, yunying, paid_orders):
+    node = StatusNode.objects.get(status=Status.PAID)
+    client.force_login(yunying)
+    data = node_form(node, timeout_minutes="90")
+    client.post(url(node), data)  # warm: the session, the content types
+    with CaptureQueriesContext(connection) as few:
+        assert client.post(url(node), data).status_code == 200
+    for _ in range(5):
+        in_node(Status.PAID, minutes=60)
+    with CaptureQueriesContext(connection) as more:
+        response = client.post(url(node), data)
+    assert response.context["node_impact"].in_node.count == 9
+    assert len(more) == len(few)
