@@ -282,3 +282,17 @@ class YearlyReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year} {self.customer_id}"
+
+
+class ChangeImpact(models.Model):
+    """No table and no permission of its own: carries the admin URLs of 变更影响 (what a rule or a status-node change
+    would touch). Who may preview is who may change the rule or the node."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = _("change impact")
+        verbose_name_plural = _("change impact")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)

@@ -15,7 +15,8 @@ from config.admin_export import XlsxExportMixin
 from orders.models import Order
 from orders.selectors import order_facts_recent
 from rules.models import RULE_DEFINITION_FIELDS, Rule
-from rules.services import known_codes, rule_check, rule_dry_run, rule_save, rule_sentence
+from rules.selectors import rule_dry_run, rule_sentence
+from rules.services import known_codes, rule_check, rule_save
 from rules.widgets import (
     SUGGESTION_LIMIT,
     ActionBuilderWidget,

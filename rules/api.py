@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from config.api import error_response
 from orders.selectors import order_facts_recent
 from rules.models import RULE_DEFINITION_FIELDS, Rule
-from rules.services import rule_dry_run, rule_save, rule_sentence
+from rules.selectors import rule_dry_run, rule_sentence
+from rules.services import rule_save
 
 
 class RulePerm(BasePermission):

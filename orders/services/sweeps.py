@@ -45,7 +45,8 @@ from orders.models import (
 from orders.services.alerts import alert_raise, alert_resolve
 from rules import actions
 from rules.models import Rule
-from rules.services import rules_active, rules_evaluate, rules_record
+from rules.selectors import rules_active, rules_evaluate
+from rules.services import rules_record
 
 DEFAULT_APPROVAL_MINUTES = 120  # an approval rule saved before it had a timeout
 
