@@ -231,6 +231,8 @@ ROLES: dict[str, list[str]] = {
         "rules.change_rule",
         "reports.view_dashboard",  # 报表 → 经营看板
         "reports.change_reportsettings",
+        "reports.view_confighealthreport",  # 报表 → 配置健康度报告
+        "reports.build_confighealthreport",  # its 立即生成 button
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order"],

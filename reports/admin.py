@@ -140,3 +140,6 @@ class ReportSettingsAdmin(HistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         report_settings_save(settings=obj)
+
+
+from reports import admin_confhealth  # noqa: E402, F401
