@@ -3,7 +3,7 @@
 by rules.overlap from their structure.
 
 Definitions (also shown on the report page):
-- hits in 30 days: the rules' day rows (rules.RuleDayHits) of the 30 local days before `today`;
+- hits in 30 days: the rules' day rows (rules.RuleDayHits) of the 30 local days up to and including `today`;
 - shadowed: a later enabled rule of the same kind that can never fire because an earlier enabled stop-after-match
   rule's condition holds whenever the later one's does (and is valid whenever the later one is);
 - overlap: two enabled rules of one kind whose conditions can both hold for one order (same condition: they hold
@@ -80,10 +80,11 @@ def _window_contains(outer: Rule, inner: Rule) -> bool:
 
 
 def rule_findings(*, today: date, rarely_below: int) -> list[Finding]:
-    """Rules never or rarely hit in the 30 days before `today`, switched off, shadowed or overlapping."""
-    start = today - timedelta(days=HIT_DAYS)
+    """Rules never or rarely hit in the 30 local days up to `today` (included), switched off, shadowed or
+    overlapping."""
+    start = today - timedelta(days=HIT_DAYS - 1)
     hits = (
-        RuleDayHits.objects.filter(rule=OuterRef("pk"), day__gte=start, day__lt=today)
+        RuleDayHits.objects.filter(rule=OuterRef("pk"), day__gte=start, day__lte=today)
         .values("rule")
         .annotate(n=Sum("hits"))
         .values("n")

@@ -74,7 +74,7 @@ def test_every_kind_of_finding_with_known_answers(db):
     vip = rule("超大额VIP", {"all": [cmp("paid_amount", "gte", "5000"), cmp("member_level", "eq", "vip")]}, position=20)
     small = rule("小额", {"all": [cmp("paid_amount", "lt", "100")]}, position=30)
     hits(small, 3)
-    hits(small, 40, days_ago=31)  # before the 30 days: not counted
+    hits(small, 40, days_ago=30)  # the 31st day back: not counted
     gift_big = rule("大额赠品", {"all": [cmp("paid_amount", "gte", "1000")]}, kind="gift", position=10)
     hits(gift_big, 10)
     gift_vip = rule("VIP赠品", {"all": [cmp("member_level", "eq", "vip")]}, kind="gift", position=20)
@@ -216,17 +216,21 @@ def test_day_hits_are_counted_by_rule_evaluation_per_local_day_and_summed_over_3
     def hits_30d(today: date) -> dict[str, str]:
         return {f.subject.split(" · ")[-1]: f.kind for f in rule_findings(today=today, rarely_below=5)}
 
-    # the 30 days before Nov 30 are Oct 31 … Nov 29: 3 hits (rarely hit), the Nov 30 hit is not yet in
-    assert hits_30d(date(2026, 11, 30)) == {"大额": "rule_rarely_hit", "从不命中": "rule_never_hit"}
-    found = rule_findings(today=date(2026, 11, 30), rarely_below=5)
-    assert numbers(next(f.what for f in found if f.kind == "rule_rarely_hit")) == [3, 5, 30]
-    # the 30 days before Dec 1 are Nov 1 … Nov 30: 2 hits
-    found = rule_findings(today=date(2026, 12, 1), rarely_below=5)
-    assert numbers(next(f.what for f in found if f.kind == "rule_rarely_hit")) == [2, 5, 30]
-    # with a threshold of 2, two hits are not rare; by Jan 1 nothing is left in the window
-    assert hits_30d(date(2026, 12, 1)) == {"大额": "rule_rarely_hit", "从不命中": "rule_never_hit"}
-    assert "大额" not in {f.subject.split(" · ")[-1] for f in rule_findings(today=date(2026, 12, 1), rarely_below=2)}
+    # the 30 days up to Nov 29 are Oct 31 … Nov 29: the 3 hits on both sides of the month edge (rarely hit)
+    assert hits_30d(date(2026, 11, 29)) == {"大额": "rule_rarely_hit", "从不命中": "rule_never_hit"}
+    assert rarely_hits(date(2026, 11, 29)) == [3, 5, 30]
+    # up to Nov 30 they are Nov 1 … Nov 30: Oct 31 has left the window, Nov 30 came in
+    assert rarely_hits(date(2026, 11, 30)) == [2, 5, 30]
+    # up to Dec 1: Nov 2 … Dec 1, only the Nov 30 hit
+    assert rarely_hits(date(2026, 12, 1)) == [1, 5, 30]
+    # with a threshold of 1, one hit is not rare; by Jan 1 nothing is left in the window
+    assert "大额" not in {f.subject.split(" · ")[-1] for f in rule_findings(today=date(2026, 12, 1), rarely_below=1)}
     assert hits_30d(date(2027, 1, 1)) == {"大额": "rule_never_hit", "从不命中": "rule_never_hit"}
+
+
+def rarely_hits(today: date) -> list[int]:
+    found = rule_findings(today=today, rarely_below=5)
+    return numbers(next(f.what for f in found if f.kind == "rule_rarely_hit"))
 
 
 def test_a_batch_of_decisions_is_one_upsert_of_day_rows(db):
