@@ -13,7 +13,12 @@ from orders.jobs import (
     sweep_stalled_parcels,
     tick_allocation_queue,
 )
-from reports.jobs import build_consistency_report, generate_yearly_reports, refresh_daily_figures
+from reports.jobs import (
+    build_config_health_report,
+    build_consistency_report,
+    generate_yearly_reports,
+    refresh_daily_figures,
+)
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
 cron.register(tick_allocation_queue, queue_name="default", interval=60)
@@ -31,3 +36,5 @@ cron.register(build_consistency_report, queue_name="default", interval=600)
 # 01:30 Asia/Shanghai every day (rq's cron counts in UTC): on 1 January the past year's yearly reports; later days
 # make only those a missed run left out.
 cron.register(generate_yearly_reports, queue_name="default", cron="30 17 * * *", job_timeout=3600)
+# 配置健康度报告: hourly, built when this month's is missing (the 1st, Asia/Shanghai).
+cron.register(build_config_health_report, queue_name="default", interval=3600)

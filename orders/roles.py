@@ -237,6 +237,8 @@ ROLES: dict[str, list[str]] = {
         "reports.build_consistencyreport",  # … and build a day's report now
         "reports.view_yearlyreport",
         "reports.generate_yearlyreport",  # 生成年度报告 on a customer's page
+        "reports.view_confighealthreport",  # 报表 → 配置健康度报告
+        "reports.build_confighealthreport",  # its 立即生成 button
     ],
     # Finance: verifies payments, reads orders.
     "财务": [*VIEW_MASTER_DATA, *SEE_ORDERS, "orders.pay_order", "reports.view_consistencyreport"],

@@ -142,4 +142,4 @@ class ReportSettingsAdmin(HistoryAdmin):
         report_settings_save(settings=obj)
 
 
-from reports import admin_consistency, admin_impact, admin_yearly  # noqa: E402, F401
+from reports import admin_confhealth, admin_consistency, admin_impact, admin_yearly  # noqa: E402, F401

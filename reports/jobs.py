@@ -1,5 +1,6 @@
 """RQ jobs of the reports app: thin, idempotent, call a service."""
 
+from reports.services.confhealth import config_health_report_build_due
 from reports.services.consistency import consistency_reports_due
 from reports.services.daily import daily_figures_refresh_recent
 from reports.services.settings import report_settings
@@ -23,3 +24,10 @@ def generate_yearly_reports(year: int | None = None) -> dict[str, int]:
     that are still missing. On 1 January it makes them all; on any later day a no-op, unless a run was missed or
     killed, whose missing reports it makes then."""
     return yearly_reports_generate_missing(year=year or past_year(), limit=report_settings().yearly_report_customers)
+
+
+def build_config_health_report() -> int | None:
+    """Hourly (config/cron.py): this month's configuration health report when it is missing — built on the 1st just
+    after midnight Asia/Shanghai, or at the first run after a scheduler that was down then. Returns its id."""
+    report = config_health_report_build_due()
+    return report.pk if report else None

@@ -72,3 +72,21 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.name}"
+
+
+class RuleDayHits(models.Model):
+    """How often a rule matched on one Asia/Shanghai day (the hit count is cumulative; this is per day), so
+    "hits in the last 30 days" is exact. Upserted by rules.services.rules_record, one statement per batch."""
+
+    rule = models.ForeignKey(Rule, models.CASCADE, related_name="day_hits", verbose_name=_("rule"))
+    day = models.DateField(_("day"))
+    hits = models.PositiveIntegerField(_("hits"), default=0)
+
+    class Meta:
+        verbose_name = _("rule hits per day")
+        verbose_name_plural = _("rule hits per day")
+        ordering = ["rule", "day"]
+        constraints = [models.UniqueConstraint(fields=["rule", "day"], name="rule_day_hits_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.day}: {self.hits}"

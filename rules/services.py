@@ -7,14 +7,14 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.history import history_reason
 from orders.models import NotificationChannel
 from rules import actions, engine
-from rules.models import Rule
+from rules.models import Rule, RuleDayHits
 from rules.selectors import (
     Decision,
     FactsForAction,
@@ -78,15 +78,34 @@ def rules_decide(
 
 def rules_record(*, decisions: list[Decision], failures: list[RuleFailure], at: datetime) -> None:
     """Count hits and note run-time errors on the rules (for callers that act on only some decisions): one
-    statement per rule concerned, however many orders a sweep's batch decided on."""
+    statement per rule concerned, however many orders a sweep's batch decided on, and one for the day rows of all
+    of them (rules_day_hits: hits per local day)."""
     now = at
     hits = Counter(decision.rule_id for decision in decisions)
     last_error = {failure.rule_id: failure.message for failure in failures}  # the latest one per rule
     with transaction.atomic():
         for rule_id, n in sorted(hits.items()):
             Rule.objects.filter(pk=rule_id).update(hit_count=F("hit_count") + n, last_hit_at=now)
+        _day_hits_add(hits=hits, day=timezone.localdate(now))
         for rule_id, message in sorted(last_error.items()):  # counters and error notes are not edits: no history
             Rule.objects.filter(pk=rule_id).update(last_error=message, last_error_at=now)
+
+
+def _day_hits_add(*, hits: Counter, day) -> None:
+    """Add the batch's hits to the rules' rows of this local day: one INSERT … ON CONFLICT for the whole batch
+    (PostgreSQL and SQLite both have it), however many rules and orders it holds."""
+    if not hits:
+        return
+    table = connection.ops.quote_name(RuleDayHits._meta.db_table)
+    rows = sorted(hits.items())
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    params = [value for rule_id, n in rows for value in (rule_id, day, n)]
+    sql = (
+        f"INSERT INTO {table} (rule_id, day, hits) VALUES {values} "  # noqa: S608 - our table name, bound values
+        f"ON CONFLICT (rule_id, day) DO UPDATE SET hits = {table}.hits + excluded.hits"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def rule_save(*, rule: Rule, actor, reason: str = "") -> Rule:
