@@ -13,6 +13,10 @@ A working-time node's past stays depend on the calendar of that time and are not
 DailyNodeFigures.over_timeout); the current stay of any node is measured against the deadline the order
 entered it with (Order.state_deadline, from its deadline basis).
 
+Manual interventions. A person's hold, release, address change or edit (priority, tags, invoice title, promised
+ship-by) in the admin, with who and when; the system's (rules, sweeps, the payment check) and a channel's reports
+through its API account are not counted.
+
 Carrier gaps. Two carrier events of one parcel more than CARRIER_GAP_HOURS apart (the parcel was with the carrier
 between them), or an unfinished, active parcel whose last event is that old; parcels the stall sweep marked
 (Shipment.stalled_since, after the carrier's stall_hours) are listed as stall marks.
@@ -34,6 +38,7 @@ from orders.models import (
     Notification,
     Order,
     OrderEvent,
+    Source,
     Status,
     StatusNode,
 )
@@ -174,8 +179,8 @@ def _breakpoints(*, order: Order, events: list[dict], nodes: dict, grace: int, n
 def _interventions(events: list[dict]) -> list[Intervention]:
     found = []
     for e in events:
-        if e["actor_id"] is None:  # the system's (rules, sweeps, the payment check, channels)
-            continue
+        if e["actor_id"] is None or e["source"] != Source.ADMIN:
+            continue  # the system's (rules, sweeps, the payment check) or a channel's report through its API account
         data = e["data"] or {}
         if e["transition"] == "hold":
             kind, label = "hold", _("Hold")
@@ -198,7 +203,16 @@ def order_card(*, order: Order, now: datetime | None = None) -> OrderCard:
         OrderEvent.objects.filter(order_id=order.pk)
         .order_by("created_at", "id")
         .values(
-            "created_at", "kind", "transition", "from_status", "to_status", "actor_id", "actor_label", "reason", "data"
+            "created_at",
+            "kind",
+            "transition",
+            "from_status",
+            "to_status",
+            "actor_id",
+            "actor_label",
+            "source",
+            "reason",
+            "data",
         )
     )
     nodes = {n["status"]: n for n in StatusNode.objects.values("status", "timeout_minutes", "clock", "pause_states")}

@@ -15,7 +15,7 @@ from orders.services.timeline import EDITABLE_FIELDS, actor_display
 from reports.selectors import order_card as selectors
 from reports.selectors.order_card import order_card
 from reports.services.settings import report_settings
-from tests.factories import CarrierFactory, make_order
+from tests.factories import CarrierFactory, make_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +29,11 @@ def node(status: str, minutes: int | None, pauses=()) -> None:
     )
 
 
-def event(order: Order, at, *, kind=OrderEvent.Kind.TRANSITION, actor=None, **fields) -> OrderEvent:
+def event(
+    order: Order, at, *, kind=OrderEvent.Kind.TRANSITION, actor=None, source=Source.ADMIN, **fields
+) -> OrderEvent:
     row = OrderEvent.objects.create(
-        order=order, kind=kind, actor=actor, actor_label=actor_display(actor, "system"), source=Source.ADMIN, **fields
+        order=order, kind=kind, actor=actor, actor_label=actor_display(actor, "system"), source=source, **fields
     )
     OrderEvent.objects.filter(pk=row.pk).update(created_at=at)
     return row
@@ -69,6 +71,9 @@ def history(kefu):
     move(order, t := t + timedelta(minutes=20), Status.ALLOCATED, Status.ON_HOLD, "hold", None, "规则审批")
     move(order, t := t + timedelta(minutes=20), Status.ON_HOLD, Status.ALLOCATED, "release", None)
     event(order, t, kind=OrderEvent.Kind.RULE, reason="赠品规则命中")
+    # a channel's change through its API account is the channel's report, not a person's intervention
+    api = user_with_role("系统对接")
+    event(order, t, kind=OrderEvent.Kind.NOTE, actor=api, source=Source.API, data={"priority": {"old": 0, "new": 2}})
     move(order, t := t + timedelta(minutes=50), Status.ALLOCATED, Status.PRINTED, "print_label")
     # printed: 200 min, then an exception (a pause state of 'printed') for 100 min, then 30 more: 230 < 240
     move(order, t := t + timedelta(minutes=200), Status.PRINTED, Status.EXCEPTION, "flag_exception")
