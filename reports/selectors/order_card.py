@@ -1,17 +1,18 @@
 """The per-order health card (订单健康卡) on the order page: where this one order broke its flow (steps over their
 node timeout by more than the grace of ReportSettings), what people did to it by hand, where its parcels went quiet,
-and what was sent about it. Reads only: six statements per order whatever its history (timeline, node settings,
-report settings, parcels, their carrier events with the gap before each, notifications).
+and what was sent about it. Reads only: seven statements per order whatever its history (timeline, the order's history
+rows, node settings, report settings, parcels, their carrier events with the gap before each, notifications).
 
 Breakpoints. The stays come from the order's timeline: the first from creation to the first status change (in that
 change's from-status), each later one from a status change to the next (a self-transition such as the presale
-deposit, placed → placed, continues the stay). The allowed time of a past stay is its node's timeout in clock
-minutes (StatusNode.timeout_minutes, as now set); a stay that comes back to a node after one of its pause states
-(StatusNode.pause_states: a status, or a hold of a pausing kind — the timeline does not keep a past hold's kind, so
-the order's hold kind now stands for it) continues the time used before the pause, as the deadline service does.
-A working-time node's past stays depend on the calendar of that time and are not measured here (as
-DailyNodeFigures.over_timeout); the current stay of any node is measured against the deadline the order
-entered it with (Order.state_deadline, from its deadline basis).
+deposit, placed → placed, continues the stay). A stay is measured against the deadline it had: the order's history
+row saved during the stay (Order.state_deadline as the deadline service set it from the node's timeout, clock or
+working time, and the time left of a resumed stay; none: no deadline), and the current stay against the order's
+own state_deadline. A stay that saved no history row of its own (passed through inside one run, or history from
+before the history table) falls back to its node's timeout in clock minutes (StatusNode.timeout_minutes, as now
+set; a working-time node is then not measured, as DailyNodeFigures.over_timeout), continuing the time used before
+one of its pause states (StatusNode.pause_states: a status, or a hold of a pausing kind, read from the hold's
+history row) as the deadline service does.
 
 Manual interventions. A person's hold, release, address change or edit (priority, tags, invoice title, promised
 ship-by) in the admin, with who and when; the system's (rules, sweeps, the payment check) and a channel's reports
@@ -126,7 +127,21 @@ def _pauses(node, target: str, hold_kind: str) -> bool:
     return target == Status.ON_HOLD and f"{PAUSE_HOLD_PREFIX}{hold_kind}" in tokens
 
 
-def _breakpoints(*, order: Order, events: list[dict], nodes: dict, grace: int, now: datetime) -> list[Breakpoint]:
+# The order's history row of a status change is saved in the same transaction as its timeline line, a moment before
+# it (the lines of a run are inserted together at its end): a row this much before a stay's first line is its own.
+HISTORY_SLACK = timedelta(seconds=2)
+
+
+def _saved(history: list[dict], status: str, entered: datetime, left: datetime) -> dict | None:
+    """The order as last saved during a stay (its deadline and hold kind), or None when the stay saved no row of its
+    own (a status passed through inside one run, which saves the order once)."""
+    rows = [h for h in history if h["status"] == status and entered - HISTORY_SLACK <= h["history_date"] < left]
+    return rows[-1] if rows else None
+
+
+def _breakpoints(
+    *, order: Order, events: list[dict], history: list[dict], nodes: dict, grace: int, now: datetime
+) -> list[Breakpoint]:
     labels = dict(Status.choices)
     moves = [e for e in events if e["kind"] == OrderEvent.Kind.TRANSITION and e["from_status"] != e["to_status"]]
     created = next((e["created_at"] for e in events if e["kind"] == OrderEvent.Kind.CREATED), order.created_at)
@@ -138,6 +153,8 @@ def _breakpoints(*, order: Order, events: list[dict], nodes: dict, grace: int, n
         for move, following in zip(moves, [*moves[1:], None], strict=True):
             left = following["created_at"] if following else None
             stays.append((move["to_status"], move["created_at"], left))
+    saved = [_saved(history, status, entered, left or now) if left else None for status, entered, left in stays]
+    hold_kinds = [row["hold_kind"] if row else order.hold_kind for row in saved]
     found = []
     paused: tuple[str, float] | None = None  # (node, seconds used before its pause)
     for index, (status, entered, left) in enumerate(stays):
@@ -146,7 +163,7 @@ def _breakpoints(*, order: Order, events: list[dict], nodes: dict, grace: int, n
         if paused is not None:
             if paused[0] == status:
                 used, paused = paused[1], None
-            elif not _pauses(nodes.get(paused[0]), status, order.hold_kind):
+            elif not _pauses(nodes.get(paused[0]), status, hold_kinds[index]):
                 paused = None
         if left is None:  # the current stay: against the deadline it entered with
             if status in FINAL_STATES or order.state_deadline is None:
@@ -158,20 +175,23 @@ def _breakpoints(*, order: Order, events: list[dict], nodes: dict, grace: int, n
                 )
             continue
         spent = (left - entered).total_seconds()
-        following = stays[index + 1][0] if index + 1 < len(stays) else ""
-        if _pauses(node, following, order.hold_kind):
+        if index + 1 < len(stays) and _pauses(node, stays[index + 1][0], hold_kinds[index + 1]):
             paused = (status, used + spent)
             continue  # measured when it comes back
-        if node is None or node["timeout_minutes"] is None or node["clock"] != NodeClock.CLOCK:
+        row = saved[index]
+        if row is not None:  # the deadline the stay had (any clock; a resumed stay's time left): None, no deadline
+            if row["state_deadline"] is None:
+                continue
+            deadline, allowed_minutes = row["state_deadline"], None
+        elif node is None or node["timeout_minutes"] is None or node["clock"] != NodeClock.CLOCK:
             continue
-        allowed = node["timeout_minutes"] * 60 - used
-        over = (spent - allowed) / 60
+        else:
+            deadline = entered + timedelta(seconds=node["timeout_minutes"] * 60 - used)
+            allowed_minutes = node["timeout_minutes"]
+        over = (left - deadline).total_seconds() / 60
         if over > grace:
-            deadline = entered + timedelta(seconds=allowed)
             found.append(
-                Breakpoint(
-                    status, labels.get(status, status), entered, left, node["timeout_minutes"], deadline, int(over)
-                )
+                Breakpoint(status, labels.get(status, status), entered, left, allowed_minutes, deadline, int(over))
             )
     return found
 
@@ -197,7 +217,7 @@ def _interventions(events: list[dict]) -> list[Intervention]:
 
 
 def order_card(*, order: Order, now: datetime | None = None) -> OrderCard:
-    """The health card of one order: six statements, whatever the order's history."""
+    """The health card of one order: seven statements, whatever the order's history."""
     now = now or timezone.now()
     events = list(
         OrderEvent.objects.filter(order_id=order.pk)
@@ -218,7 +238,12 @@ def order_card(*, order: Order, now: datetime | None = None) -> OrderCard:
     nodes = {n["status"]: n for n in StatusNode.objects.values("status", "timeout_minutes", "clock", "pause_states")}
     grace = report_settings().breakpoint_grace_minutes
     card = OrderCard(grace_minutes=grace, gap_hours=CARRIER_GAP_HOURS)
-    card.breakpoints = _breakpoints(order=order, events=events, nodes=nodes, grace=grace, now=now)
+    history = list(
+        Order.history.filter(id=order.pk)
+        .order_by("history_date", "history_id")
+        .values("history_date", "status", "hold_kind", "state_deadline")
+    )
+    card.breakpoints = _breakpoints(order=order, events=events, history=history, nodes=nodes, grace=grace, now=now)
     card.interventions = _interventions(events)
 
     gap = timedelta(hours=CARRIER_GAP_HOURS)

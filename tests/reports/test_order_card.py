@@ -1,7 +1,8 @@
 """The per-order health card (订单健康卡) on the order page (issue 15), against a hand-built order history with
 known answers: two steps over their node timeout (one by less than the 15-minute grace), a hold and a release by
 客服 beside a system hold, a carrier gap of 30 h beside shorter ones, two notifications of this order beside one of
-another; a clean order says so; six statements whatever the history."""
+another; a clean order says so; the deadlines and hold kinds of past stays from the order's history rows (a working-time
+node, a hold that pauses the clock); seven statements whatever the history."""
 
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from tests.factories import CarrierFactory, make_order, user_with_role
 
 pytestmark = pytest.mark.django_db
 
-CARD_STATEMENTS = 6
+CARD_STATEMENTS = 7
 
 
 def node(status: str, minutes: int | None, pauses=()) -> None:
@@ -199,3 +200,41 @@ def test_order_page_of_a_clean_order_says_so(client, kefu):
     client.force_login(kefu)
     html = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert 'id="oh-card-clean"' in html
+
+
+def saved(order: Order, at, status: str, *, deadline=None, hold_kind: str = "") -> None:
+    """The order's history row as the lifecycle saves it on entering a status, a moment before its timeline line."""
+    order.status, order.state_deadline, order.hold_kind = status, deadline, hold_kind
+    order.save()
+    row = order.history.latest()
+    Order.history.filter(history_id=row.history_id).update(history_date=at - timedelta(milliseconds=3))
+
+
+def test_past_stays_count_against_the_deadline_and_hold_kind_their_history_rows_kept(kefu, django_assert_num_queries):
+    t0 = timezone.now() - timedelta(hours=48)
+    node(Status.PLACED, None)
+    node(Status.PAID, 60, pauses=["hold:customer"])  # waiting for the customer stops the clock
+    StatusNode.objects.update_or_create(
+        status=Status.ALLOCATING, defaults={"timeout_minutes": 30, "clock": "working", "customer_label": "分仓"}
+    )
+    order = make_order()
+    OrderEvent.objects.filter(order=order).delete()
+    event(order, t0, kind=OrderEvent.Kind.CREATED)
+    move(order, t0 + timedelta(minutes=10), Status.PLACED, Status.PAID, "pay")
+    # paid 40 min, held for the customer 30 min (its history row says which kind), back in paid 40 min: 80 of 60
+    saved(order, t0 + timedelta(minutes=50), Status.ON_HOLD, hold_kind=Order.HoldKind.CUSTOMER)
+    move(order, t0 + timedelta(minutes=50), Status.PAID, Status.ON_HOLD, "hold", kefu, "等买家回复")
+    move(order, t0 + timedelta(minutes=80), Status.ON_HOLD, Status.PAID, "release", kefu)
+    # allocating counts working time: its deadline, 2 h after entering (a lunch break), is in its history row
+    saved(order, t0 + timedelta(minutes=120), Status.ALLOCATING, deadline=t0 + timedelta(minutes=240))
+    move(order, t0 + timedelta(minutes=120), Status.PAID, Status.ALLOCATING, "start_allocation")
+    move(order, t0 + timedelta(minutes=300), Status.ALLOCATING, Status.ALLOCATED, "allocate")
+    Order.objects.filter(pk=order.pk).update(status=Status.ALLOCATED, state_deadline=None, hold_kind="")
+    order.refresh_from_db()
+    report_settings()
+    with django_assert_num_queries(CARD_STATEMENTS):
+        card = order_card(order=order, now=t0 + timedelta(hours=48))
+    assert [(b.status, b.over_minutes, b.deadline) for b in card.breakpoints] == [
+        (Status.PAID, 20, t0 + timedelta(minutes=100)),  # entered again at +80 with 20 of its 60 minutes left
+        (Status.ALLOCATING, 60, t0 + timedelta(minutes=240)),
+    ]
