@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -95,3 +95,17 @@ class HistoryAdmin(ServiceOwnedFieldsMixin, SimpleHistoryAdmin):
         # A user link answers 403 to whoever may not open users (财务, 客服 …): show the name as text then.
         extra_context = {**(extra_context or {}), "can_open_users": request.user.has_perm("auth.view_user")}
         return super().history_view(request, object_id, extra_context=extra_context)
+
+
+class ReadOnlyAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+    """A page to read only: nobody adds, edits or deletes rows here (a log the services write, or a page with no
+    table of its own such as the dashboard); whoever may view it sees it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

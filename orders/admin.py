@@ -271,6 +271,21 @@ class OverdueByFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PaymentToConfirmFilter(admin.SimpleListFilter):
+    """Waiting for a person to confirm the payment (财务's 确认收款: reported and not verified, or a B2B order)."""
+
+    title = _("payment to confirm")
+    parameter_name = "payment_to_confirm"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Payment to confirm"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(selectors.orders_payment_to_confirm())
+        return queryset
+
+
 class ImportJobFilter(admin.SimpleListFilter):
     """The orders one import created (?import_job=<id>, linked from the import's result); shown only when used."""
 
@@ -347,6 +362,7 @@ class OrderAdmin(XlsxExportMixin, HistoryAdmin):
         PromiseLightFilter,
         "payment_status",
         PaymentMismatchFilter,  # 金额不符
+        PaymentToConfirmFilter,  # 待确认收款
         "is_presale",
         "is_legacy",
         ImportJobFilter,

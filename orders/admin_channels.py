@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import HistoryAdmin, ServiceOwnedFieldsMixin
+from config.admin import HistoryAdmin, ReadOnlyAdmin
 from config.exceptions import ApplicationError
 from orders import selectors
 from orders.admin_outbox import ShipConfirmSettingsInline
@@ -343,17 +343,8 @@ def intake_stats_table(stats: list, *, with_channel: bool = True):
     )
 
 
-class ReadOnlyLogAdmin(ServiceOwnedFieldsMixin, admin.ModelAdmin):
+class ReadOnlyLogAdmin(ReadOnlyAdmin):
     """A log: nobody adds, edits or deletes its rows here; the inbox services write every field."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class IntakeLogAdmin(ReadOnlyLogAdmin):

@@ -314,6 +314,28 @@ def orders_payment_mismatch() -> Q:
     return Q(status=Status.ON_HOLD, status_reason__startswith=PAYMENT_MISMATCH_PREFIX)
 
 
+# Channels whose buyers pay outside any platform (bank transfer, 对公转账, on account): a person confirms each payment.
+PAYMENT_CONFIRMED_BY_PEOPLE = (Channel.Kind.B2B,)
+
+
+def orders_payment_to_confirm() -> Q:
+    """Orders waiting for a person to confirm their payment (财务's 确认收款; the payment service may record one now:
+    'placed', not legacy, not paid in full), of two sorts:
+    - a payment was recorded and not verified: the payment service keeps amount and time (paid_at) even when the
+      amount did not match; once the 金额不符 hold is checked and released the order is back in 'placed' and waits
+      for 支付校验 (a presale whose deposit is in counts once more than the deposit is recorded);
+    - an order of a channel whose payments people confirm (PAYMENT_CONFIRMED_BY_PEOPLE: B2B), not paid in full.
+    Platform orders not yet paid (Taobao, PDD …: an amount but no payment time) are the buyer's to pay and the
+    platform's to report: not here."""
+    reported = Q(paid_at__isnull=False) & (
+        Q(payment_status=Order.PaymentStatus.UNPAID)
+        | Q(payment_status=Order.PaymentStatus.DEPOSIT_PAID, paid_amount__gt=F("deposit_amount"))
+    )
+    by_people = Q(channel_id__in=Channel.objects.filter(kind__in=PAYMENT_CONFIRMED_BY_PEOPLE).values("pk"))
+    open_payment = Q(status=Status.PLACED, is_legacy=False) & ~Q(payment_status=Order.PaymentStatus.PAID)
+    return open_payment & (reported | by_people)
+
+
 @dataclass
 class AlertKindCount:
     kind: str

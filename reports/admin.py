@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from config.admin import HistoryAdmin
+from config.admin import HistoryAdmin, ReadOnlyAdmin
 from reports.models import Dashboard, ReportSettings
 from reports.selectors.dashboard import channel_daily_figures, orders_per_hour, status_distribution
 from reports.services.settings import report_settings, report_settings_save
@@ -19,20 +19,9 @@ DASHBOARD_DAYS = 14
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):
-    service_owned_fields = ()  # nothing to write
-
+class DashboardAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("reports.view_dashboard")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         # The index links to the "changelist": that is the dashboard.

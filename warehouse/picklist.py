@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from warehouse.models import Warehouse
 
+# One wave: the most orders one pick list (and one PDF of their labels) holds; more wait for the next wave.
+PICKLIST_MAX_ORDERS = 500
+
 
 @dataclass
 class PickTotal:

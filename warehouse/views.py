@@ -22,13 +22,12 @@ from orders.models import Source, Status
 from orders.selectors import orders_by_numbers, orders_for_picklist
 from orders.services.scan import SCAN_STEPS, order_scan
 from orders.services.waybills import order_labels_pdf, orders_waybills_obtain
-from warehouse.picklist import picklist_group, warehouse_choices
+from warehouse.picklist import PICKLIST_MAX_ORDERS, picklist_group, warehouse_choices
 
 FULFIL_PERMISSION = "orders.fulfil_order"
 # Chinese first, English second, on the station's two big buttons.
 STEP_LABELS = {"print": ("打单确认", "Printed"), "handover": ("交接快递", "Handover")}
 RECENT_SCANS_KEPT = 10
-PICKLIST_MAX_ORDERS = 500
 LABELS_MAX_ORDERS = PICKLIST_MAX_ORDERS  # one wave's labels in one PDF
 
 

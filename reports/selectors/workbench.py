@@ -11,6 +11,7 @@ from logistics.models import Shipment
 from orders import selectors as order_selectors
 from orders.models import FINAL_STATES, AddressChange, Alert, Order, Status
 from rules.models import Rule
+from warehouse.picklist import PICKLIST_MAX_ORDERS
 from warehouse.selectors import allocation_settings
 
 # The roles with a workbench block, in the order the blocks show (group names as orders.roles.ROLES has them).
@@ -19,6 +20,9 @@ WORKBENCH_ROLES = ("客服", "仓库", "运营主管", "财务")
 # The holds customer service works through (the others: stock is the system's, approval the approver's, an
 # amount mismatch finance's).
 CS_HOLD_KINDS = (Order.HoldKind.REFUND, Order.HoldKind.DUPLICATE, Order.HoldKind.CUSTOMER)
+
+# Who may open the pick list page (warehouse.views.FULFIL_PERMISSION, the warehouse steps' permission).
+PICK_PERMISSION = "orders.fulfil_order"
 
 # "Recent" rule errors: as the admin's date filter says "past 7 days".
 RULE_ERROR_DAYS = 7
@@ -58,6 +62,20 @@ def workbench_customer_service(*, user, now: datetime | None = None) -> Customer
 
 
 @dataclass(frozen=True)
+class PickWave:
+    """What one warehouse's pick list (/warehouse/picklist/?warehouse=…) holds now: its allocated orders, printed
+    PICKLIST_MAX_ORDERS to a sheet (warehouse.picklist: one wave's pick list and labels)."""
+
+    warehouse_code: str  # "" for allocated orders without a warehouse (the pick list's "—" group)
+    warehouse_name: str
+    orders: int
+
+    @property
+    def waves(self) -> int:
+        return -(-self.orders // PICKLIST_MAX_ORDERS)
+
+
+@dataclass(frozen=True)
 class WarehouseFigures:
     queue: int  # paid orders waiting in 'allocating'
     queue_wait_minutes: float
@@ -65,25 +83,37 @@ class WarehouseFigures:
     to_print: int  # allocated
     to_hand_over: int  # printed
     stalled_parcels: int
+    pick_waves: tuple[PickWave, ...] = ()  # per warehouse, by code: the allocated orders waiting to be picked
 
 
 def workbench_warehouse() -> WarehouseFigures:
-    """Four statements: the queue's aggregate, the allocation settings row, the print / hand-over aggregate,
-    the stalled parcels."""
+    """Four statements: the queue's aggregate, the allocation settings row, the allocated and printed orders per
+    status and warehouse (one GROUP BY: the pick waves, and their sums to print and to hand over), the stalled
+    parcels."""
     backlog, wait = order_selectors.allocation_queue_stats()
     tripped = allocation_settings().breaker_tripped
-    orders = Order.objects.aggregate(
-        to_print=Count("pk", filter=Q(status=Status.ALLOCATED)),
-        to_hand_over=Count("pk", filter=Q(status=Status.PRINTED)),
+    rows = (
+        Order.objects.filter(status__in=(Status.ALLOCATED, Status.PRINTED))
+        .values_list("status", "warehouse__code", "warehouse__name")
+        .annotate(n=Count("pk"))
+        .order_by("status", "warehouse__code")
     )
+    waves, to_print, to_hand_over = [], 0, 0
+    for status, code, name, n in rows:
+        if status == Status.ALLOCATED:
+            to_print += n
+            waves.append(PickWave(code or "", name or "", n))
+        else:
+            to_hand_over += n
     stalled = Shipment.objects.filter(stalled_since__isnull=False, is_finished=False, is_active=True).count()
     return WarehouseFigures(
         queue=backlog,
         queue_wait_minutes=wait,
         breaker_tripped=tripped,
-        to_print=orders["to_print"],
-        to_hand_over=orders["to_hand_over"],
+        to_print=to_print,
+        to_hand_over=to_hand_over,
         stalled_parcels=stalled,
+        pick_waves=tuple(waves),
     )
 
 
@@ -113,14 +143,14 @@ def workbench_ops(*, now: datetime | None = None) -> OpsFigures:
 
 @dataclass(frozen=True)
 class FinanceFigures:
-    to_confirm: int  # placed: the payment is not verified yet
+    to_confirm: int  # waiting for a person to confirm the payment (orders.selectors.orders_payment_to_confirm)
     mismatches: int  # held by the payment check (金额不符)
 
 
 def workbench_finance() -> FinanceFigures:
     """One aggregate statement."""
     orders = Order.objects.aggregate(
-        to_confirm=Count("pk", filter=Q(status=Status.PLACED)),
+        to_confirm=Count("pk", filter=order_selectors.orders_payment_to_confirm()),
         mismatches=Count("pk", filter=order_selectors.orders_payment_mismatch()),
     )
     return FinanceFigures(to_confirm=orders["to_confirm"], mismatches=orders["mismatches"])

@@ -72,11 +72,29 @@ def _customer_service(user) -> Block:
     )
 
 
-def _warehouse() -> Block:
+def _pick_wave(wave: selectors.PickWave) -> Figure:
+    """One warehouse's pick list: its allocated orders, linking to the pick list page of that warehouse."""
+    name = f"{wave.warehouse_name} ({wave.warehouse_code})" if wave.warehouse_code else _("no warehouse")
+    if wave.waves > 1:
+        label = _("To pick at %(warehouse)s: %(waves)d waves of up to %(size)d") % {
+            "warehouse": name,
+            "waves": wave.waves,
+            "size": selectors.PICKLIST_MAX_ORDERS,
+        }
+    else:
+        label = _("To pick at %(warehouse)s") % {"warehouse": name}
+    query = {"warehouse": wave.warehouse_code} if wave.warehouse_code else {}
+    url = _url("warehouse:picklist", **query)
+    return Figure(f"pick_wave:{wave.warehouse_code}", label, wave.orders, url)
+
+
+def _warehouse(user) -> Block:
     figures = selectors.workbench_warehouse()
     orders = "admin:orders_order_changelist"
     breaker = _("Tripped: paid orders wait") if figures.breaker_tripped else _("Closed: orders flow")
-    return Block(
+    # The pick list page is for those who may move orders through the warehouse (warehouse.views.warehouse_page).
+    waves = [_pick_wave(w) for w in figures.pick_waves] if user.has_perm(selectors.PICK_PERMISSION) else []
+    block = Block(
         "仓库",
         _("Warehouse"),
         [
@@ -104,6 +122,8 @@ def _warehouse() -> Block:
             ),
         ],
     )
+    block.figures[3:3] = waves  # after "to print": the same orders, per warehouse's pick list
+    return block
 
 
 def _ops() -> Block:
@@ -150,9 +170,7 @@ def _finance() -> Block:
         "财务",
         _("Finance"),
         [
-            Figure(
-                "to_confirm", _("Payments to confirm"), figures.to_confirm, _url(orders, status__exact=Status.PLACED)
-            ),
+            Figure("to_confirm", _("Payments to confirm"), figures.to_confirm, _url(orders, payment_to_confirm="yes")),
             Figure(
                 "mismatches",
                 _("Amount mismatches (金额不符)"),
@@ -167,5 +185,10 @@ def _finance() -> Block:
 def workbench(context) -> list[Block]:
     """The blocks of the roles the user has (by group), each read only when the user has that role."""
     user = context["request"].user
-    builders = {"客服": lambda: _customer_service(user), "仓库": _warehouse, "运营主管": _ops, "财务": _finance}
+    builders = {
+        "客服": lambda: _customer_service(user),
+        "仓库": lambda: _warehouse(user),
+        "运营主管": _ops,
+        "财务": _finance,
+    }
     return [builders[role]() for role in selectors.workbench_roles(user=user)]

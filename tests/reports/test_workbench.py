@@ -12,13 +12,14 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from logistics.models import Shipment
-from orders.models import AddressChange, Alert, Order, Source, Status
+from orders.models import AddressChange, Alert, Channel, Order, Source, Status
 from orders.services.alerts import alert_acknowledge, alert_raise
 from orders.services.payment import order_confirm_payment
+from orders.services.transitions import order_transition
 from reports.selectors import workbench as selectors
 from rules.models import Rule
 from rules.services import rule_save
-from tests.factories import CarrierFactory, make_order, user_with_role
+from tests.factories import CarrierFactory, ChannelFactory, WarehouseFactory, make_order, user_with_role
 from warehouse.models import AllocationSettings
 from warehouse.selectors import allocation_settings
 
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ["客服", "仓库", "运营主管", "财务"]
 FIGURE = re.compile(
-    r'<tr class="oh-workbench-figure" data-figure="([a-z_]+)"><th scope="row"><a href="([^"]+)">[^<]+</a></th>'
+    r'<tr class="oh-workbench-figure" data-figure="([a-z_]+(?::[^"]*)?)">'
+    r'<th scope="row"><a href="([^"]+)">[^<]+</a></th>'
     r'<td class="oh-workbench-n"[^>]*>([^<]+)</td>'
 )
 BLOCK = re.compile(r'class="oh-workbench-block" data-role="([^"]+)"')
@@ -36,12 +38,14 @@ EXPECTED = {
     "仓库": {
         "queue": 3,
         "breaker": "已熔断：支付订单暂停进入分仓",
-        "to_print": 2,
+        "to_print": 3,
+        "pick_wave:BJ01": 1,
+        "pick_wave:SH01": 2,
         "to_hand_over": 1,
         "stalled_parcels": 1,
     },
     "运营主管": {"rules_with_errors": 1, "rule_error_alerts": 1, "approval_overdue": 1, "channel_pull_failures": 1},
-    "财务": {"to_confirm": 2, "mismatches": 1},
+    "财务": {"to_confirm": 2, "mismatches": 1},  # a released 金额不符 and a B2B order; not the unpaid platform orders
 }
 
 
@@ -61,8 +65,10 @@ def world():
     # 客服: late in a node 客服 owns (paid), not late, late in a 仓库 node (allocated)
     late = at(Status.PAID, deadline=now - timedelta(minutes=5))
     at(Status.PAID, deadline=now + timedelta(hours=1))
-    at(Status.ALLOCATED, deadline=now - timedelta(minutes=5))
-    at(Status.ALLOCATED)  # to print: 2 with the late one
+    shanghai, beijing = WarehouseFactory(), WarehouseFactory(code="BJ01", name="北京仓")
+    at(Status.ALLOCATED, deadline=now - timedelta(minutes=5), warehouse=shanghai)
+    at(Status.ALLOCATED, warehouse=shanghai)  # to print: 3 with the late one; to pick at SH01: 2, at BJ01: 1
+    at(Status.ALLOCATED, warehouse=beijing)
     at(Status.ON_HOLD, hold_kind=Order.HoldKind.REFUND)
     at(Status.ON_HOLD, hold_kind=Order.HoldKind.CUSTOMER)
     at(Status.ON_HOLD, hold_kind=Order.HoldKind.APPROVAL)  # the approver's, not customer service's
@@ -101,15 +107,34 @@ def world():
     alert_raise(kind=Alert.Kind.RULE_ERROR, message="规则出错", order=late, owner_group=yunying)
     alert_raise(kind=Alert.Kind.APPROVAL_OVERDUE, message="审批滞留", order=late, owner_group=yunying)
     alert_raise(kind=Alert.Kind.CHANNEL_PULL_FAILING, message="拉单失败", owner_group=yunying)
-    # 财务: two placed, one held for 金额不符 by the payment check itself
+    # 财务: two platform orders placed and not paid (the buyer's to pay: not finance's), one held for 金额不符 by the
+    # payment check itself, one more checked and released back to 'placed' (waits for 支付校验), a B2B order not
+    # paid yet (finance confirms the transfer) beside a B2B order paid in full
     at(Status.PLACED, deadline=now + timedelta(hours=1))
     at(Status.PLACED, deadline=now + timedelta(hours=1))
-    short = make_order(paid_amount="0")
-    order_confirm_payment(
-        order=short, paid_amount=Decimal("150.00"), paid_at=now, payment_reference="TB-9", actor=None, source=Source.API
-    )
+    short, released = make_order(paid_amount="0"), make_order(paid_amount="0")
+    for n, order in enumerate((short, released)):
+        order_confirm_payment(
+            order=order,
+            paid_amount=Decimal("150.00"),
+            paid_at=now,
+            payment_reference=f"TB-{n}",
+            actor=None,
+            source=Source.API,
+        )
+    order_transition(order=released, transition="release", actor=None, source=Source.ADMIN, reason="已核对")
     short.refresh_from_db()
+    released.refresh_from_db()
     assert short.status == Status.ON_HOLD and short.hold_kind == Order.HoldKind.OTHER
+    assert released.status == Status.PLACED and released.paid_at is not None
+    ChannelFactory(code="dist", name="经销商", kind=Channel.Kind.B2B)
+    buyer = {"name": "李四", "phone": "13900001111", "member_level": "normal"}
+    ship_to = {"receiver": "李四", "phone": "13900001111", "province": "江苏", "city": "南京", "detail": "中山路 1 号"}
+    for n, paid_at in enumerate((None, now.isoformat())):
+        b2b = make_order(
+            channel="dist", channel_order_no=f"PO-{n}", customer=buyer, shipping_address=ship_to, paid_at=paid_at
+        )
+        assert b2b.status == (Status.PLACED if paid_at is None else Status.PAID), b2b.status
     return now
 
 
@@ -137,6 +162,8 @@ def test_each_role_sees_its_own_block_with_the_known_counts_and_each_link_lists_
         assert listed.status_code == 200, f"{role} {key}: {url}"
         if "cl" in (listed.context or {}) and key != "breaker":
             assert listed.context["cl"].result_count == int(count), f"{role} {key}: {url}"
+        if key.startswith("pick_wave:"):  # the warehouse's pick list page lists as many orders
+            assert listed.context["order_count"] == int(count), f"{role} {key}: {url}"
 
 
 def test_a_person_with_two_roles_sees_both_blocks_and_a_role_without_one_none(client, world):
@@ -168,3 +195,8 @@ def test_home_statement_count_per_role_is_pinned(client, world, role, django_ass
     client.force_login(user_with_role(role))
     with django_assert_max_num_queries(HOME_STATEMENTS[role]):
         assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_pick_wave_is_one_pick_list_sheet_of_up_to_the_pick_lists_maximum():
+    size = selectors.PICKLIST_MAX_ORDERS
+    assert [selectors.PickWave("SH01", "上海仓", n).waves for n in (1, size, size + 1, 2 * size + 1)] == [1, 1, 2, 3]
