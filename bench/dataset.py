@@ -285,8 +285,10 @@ def customers_sql(customers: int, t_start: str) -> str:
     """
 
 
-def stage_sql(lo: int, hi: int, *, n: int, customers: int, t_start: str, t_end: str, nsku: int) -> str:
-    step_s = SPAN_DAYS * 86400.0 / n
+def stage_sql(
+    lo: int, hi: int, *, n: int, customers: int, t_start: str, t_end: str, nsku: int, span_days: int = SPAN_DAYS
+) -> str:
+    step_s = span_days * 86400.0 / n
     tz = "'Asia/Shanghai'"
     ncar, nwh = len(CARRIERS), len(WAREHOUSES)
     return f"""
@@ -515,14 +517,16 @@ def schema_objects(conn) -> tuple[list[str], list[str], list[str], list[str]]:
     return drops, indexes, attach, fks
 
 
-def build(n: int, customers: int, workers: int) -> dict:
+def build(n: int, customers: int, workers: int, *, span_days: int = SPAN_DAYS, template: bool = False) -> dict:
+    """A fresh bench database with n orders ordered over the span_days before now (default a year); template:
+    copied from the kept empty migrated one when current (common.database_ensure)."""
     t0 = time.monotonic()
-    common.database_ensure(fresh=True)
+    common.database_ensure(fresh=True, template=template)
     master = master_data_ensure()
     common.api_token_ensure()
     t_end_dt = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     t_end = t_end_dt.isoformat()
-    t_start = (t_end_dt - timedelta(days=SPAN_DAYS)).isoformat()
+    t_start = (t_end_dt - timedelta(days=span_days)).isoformat()
     nsku = len(master["skus"])
     session = [
         "SET maintenance_work_mem = '1GB'",
@@ -540,7 +544,12 @@ def build(n: int, customers: int, workers: int) -> dict:
         conn.execute(customers_sql(customers, t_start))
     chunks = [(lo, min(n, lo + -(-n // workers) - 1)) for lo in range(1, n + 1, -(-n // workers))]
     steps = [
-        ("stage", lambda lo, hi: stage_sql(lo, hi, n=n, customers=customers, t_start=t_start, t_end=t_end, nsku=nsku)),
+        (
+            "stage",
+            lambda lo, hi: stage_sql(
+                lo, hi, n=n, customers=customers, t_start=t_start, t_end=t_end, nsku=nsku, span_days=span_days
+            ),
+        ),
         ("orders", lambda lo, hi: orders_sql(lo, hi, nsku=nsku)),
         ("lines", lambda lo, hi: lines_sql(lo, hi, nsku=nsku)),
         ("shipments", shipments_sql),
@@ -573,6 +582,7 @@ def build(n: int, customers: int, workers: int) -> dict:
     log(f"  VACUUM ANALYZE in {timings['vacuum+analyze']:.1f}s")
     info = {
         "orders": n,
+        "span_days": span_days,
         "customers": customers,
         "t_end": t_end,
         "built_at": datetime.now(UTC).isoformat(),
