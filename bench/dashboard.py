@@ -93,6 +93,35 @@ def insert_select(conn, table: str, fill: dict[str, str], source: str, params: d
     return cur.rowcount
 
 
+# The parcels as dataset.build writes them (over bench.stage st): the carrier's state by the order's, labels printed
+# (one parcel in 100 without), every 25th parcel in transit for over two days stalled.
+PARCELS = {
+    "carrier_state": """CASE st.status WHEN 'printed' THEN '' WHEN 'picked_up' THEN 'collected'
+        WHEN 'in_transit' THEN 'in_transit' WHEN 'delivered' THEN 'signed' WHEN 'returned' THEN 'returned'
+        ELSE 'problem' END""",
+    "carrier_state_label": """CASE st.status WHEN 'printed' THEN '' WHEN 'picked_up' THEN '已揽收'
+        WHEN 'in_transit' THEN '运输中' WHEN 'delivered' THEN '已签收' WHEN 'returned' THEN '已退回'
+        ELSE '疑难件' END""",
+    "is_finished": "st.status IN ('delivered', 'returned')",
+    "last_event_at": "CASE WHEN st.status <> 'printed' THEN st.entered_at END",
+    "stalled_since": """CASE WHEN st.status = 'in_transit' AND st.id % 25 = 0
+        AND st.entered_at < now() - interval '2 days' THEN st.entered_at + interval '1 day' END""",
+    "next_poll_at": """CASE WHEN st.status NOT IN ('delivered', 'returned')
+        THEN now() + (st.id % 300) * interval '1 second' END""",
+    "waybill_state": "CASE WHEN st.id % 100 = 0 THEN '' ELSE 'printed' END",
+    "waybill_key": "CASE WHEN st.id % 100 = 0 THEN '' ELSE 'BW' || st.id || '-1' END",
+    "label_url": "CASE WHEN st.id % 100 = 0 THEN '' ELSE 'http://127.0.0.1/labels/BW' || st.id END",
+    "ordered_at": "st.created_at",
+}
+
+
+def actors_ensure() -> dict[str, int]:
+    """The timeline's people (dataset.STEPS' actor labels) as the bench's 客服 and 仓库 users."""
+    common.django_setup()
+    ids = users_ensure()
+    return {"客服小王": ids["客服"], "仓库老李": ids["仓库"]}
+
+
 def users_ensure() -> dict[str, int]:
     """One staff user per workbench role (group), and the groups' ids; by role name."""
     from django.contrib.auth import get_user_model
@@ -130,22 +159,22 @@ def lookups_fill(conn, table: str, n_orders: int) -> int:
         if name == "id":
             continue
         if "timestamp" in data_type:
-            fill[name] = f"now() - (i %% {SPAN_DAYS * 1440}) * interval '1 minute'"
+            fill[name] = f"now() - (i % {SPAN_DAYS * 1440}) * interval '1 minute'"
         elif data_type == "boolean":
-            fill[name] = "(i %% 25) > 1"
+            fill[name] = "(i % 25) > 1"
         elif name == "order_id":
-            fill[name] = f"CASE WHEN (i %% 25) > 1 THEN 1 + (i * 7919) %% {n_orders} END"
+            fill[name] = f"CASE WHEN (i % 25) > 1 THEN 1 + (i * 7919) % {n_orders} END"
         elif name in ("query", "q", "number", "tracking_number", "term"):
             fill[name] = "'OH' || i"
         elif name in ("outcome", "result", "status"):
-            fill[name] = "CASE WHEN (i %% 25) > 1 THEN 'found' ELSE 'not_found' END"
+            fill[name] = "CASE WHEN (i % 25) > 1 THEN 'found' ELSE 'not_found' END"
     count = max(1, n_orders // 3)
     return insert_select(conn, table, fill, f"generate_series(1, {count}) AS i")
 
 
 def extras_build(n_orders: int, ids: dict[str, int]) -> dict[str, float]:
     """What the figures read besides the orders, lines, events and parcels of dataset.build; set-based."""
-    cs, wh = ids["客服"], ids["仓库"]
+    cs = ids["客服"]
     g_wh, g_ops = ids["group:仓库"], ids["group:运营主管"]
     timings = {}
     with common.connect() as conn:
@@ -170,12 +199,6 @@ def extras_build(n_orders: int, ids: dict[str, int]) -> dict[str, float]:
         )
         # Every 500th order a suspected duplicate of the one before.
         step("duplicates", "UPDATE orders_order SET duplicate_of_id = id - 1 WHERE id % 500 = 0 AND id > 1")
-        # The people's timeline lines carry their user (one in twenty does not: an incomplete trail).
-        step(
-            "event actors",
-            f"""UPDATE orders_orderevent SET actor_id = CASE actor_label WHEN '客服小王' THEN {cs} ELSE {wh} END
-                WHERE actor_label IN ('客服小王', '仓库老李') AND order_id % 20 <> 0""",
-        )
         # Every 50th order that went to allocation was held and released by hand between payment and allocation.
         step(
             "hold + release",
@@ -188,29 +211,6 @@ def extras_build(n_orders: int, ids: dict[str, int]) -> dict[str, float]:
                 CROSS JOIN (VALUES (0.33, 'hold', 'paid', 'on_hold', '客户要求暂缓发货'),
                                    (0.66, 'release', 'on_hold', 'paid', '客户确认发货')) AS x(f, t, fr, tt, reason)
                 WHERE p.transition = 'pay' AND p.order_id % 50 = 0""",
-        )
-        # Parcels: the carrier's state by the order's, labels printed, every 25th parcel in transit stalled.
-        step(
-            "parcel states",
-            """UPDATE logistics_shipment s SET
-                 carrier_state = CASE o.status WHEN 'printed' THEN '' WHEN 'picked_up' THEN 'collected'
-                     WHEN 'in_transit' THEN 'in_transit' WHEN 'delivered' THEN 'signed'
-                     WHEN 'returned' THEN 'returned' ELSE 'problem' END,
-                 carrier_state_label = CASE o.status WHEN 'printed' THEN '' WHEN 'picked_up' THEN '已揽收'
-                     WHEN 'in_transit' THEN '运输中' WHEN 'delivered' THEN '已签收'
-                     WHEN 'returned' THEN '已退回' ELSE '疑难件' END,
-                 is_finished = o.status IN ('delivered', 'returned'),
-                 last_event_at = CASE WHEN o.status <> 'printed' THEN o.state_entered_at END,
-                 stalled_since = CASE WHEN o.status = 'in_transit' AND o.id % 25 = 0
-                                       AND o.state_entered_at < now() - interval '2 days'
-                                      THEN o.state_entered_at + interval '1 day' END,
-                 waybill_state = CASE WHEN o.id % 100 = 0 THEN '' ELSE 'printed' END,
-                 waybill_key = CASE WHEN o.id % 100 = 0 THEN '' ELSE o.number || '-1' END,
-                 label_url = CASE WHEN o.id % 100 = 0 THEN '' ELSE 'http://127.0.0.1/labels/' || o.number END,
-                 ordered_at = s.created_at,
-                 next_poll_at = CASE WHEN o.status NOT IN ('delivered', 'returned')
-                                     THEN now() + (o.id % 300) * interval '1 second' END
-               FROM orders_order o WHERE o.id = s.order_id""",
         )
         # Carrier scans at the order's carrier transitions (one in 200 parcels has none: a gap), plus a hub scan
         # six hours into transit.
@@ -630,7 +630,9 @@ def main() -> None:
         build_timings = []
     else:
         log(f"building {common.DB_NAME}: {n:,} orders over {SPAN_DAYS} days, {customers:,} customers (bulk SQL)")
-        info = dataset.build(n, customers, args.workers, span_days=SPAN_DAYS, template=True)
+        info = dataset.build(
+            n, customers, args.workers, span_days=SPAN_DAYS, template=True, people=actors_ensure, parcels=PARCELS
+        )
         common.django_setup()
         ids = users_ensure()
         build_timings = list(info["timings"]) + [[k, round(v, 1)] for k, v in extras_build(n, ids).items()]
