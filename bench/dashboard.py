@@ -10,8 +10,9 @@
    stalled parcels, alerts (overdue, stalled, rule errors, pull failures; some acknowledged), address changes with
    their history rows, intake log lines (created and rejected), suspected duplicates, and the rows of any model
    whose name says "lookup" (tracking-page lookups), when such a model exists.
-2. The daily rows: reports.services.daily.daily_figures_refresh for each of the 91 days (timed: one day's
-   refresh, p50 / max), then the 10-minute job reports.jobs.refresh_daily_figures (3 runs).
+2. The daily rows: every reports service that refreshes one day (reports.services.*.*_refresh(day=…): today
+   daily_figures_refresh) for each of the 91 days (timed: one day's refresh, p50 / max), then the reports jobs
+   config/cron.py runs every 10 minutes (today reports.jobs.refresh_daily_figures), 3 runs.
 3. Server time of the pages through Django's test client in this process (middleware, view, template; no
    network), --runs runs after --warmup runs each, statements counted in one more run:
      GET /admin/reports/dashboard/ as 运营主管 with the default filters, then with a channel, a warehouse and a
@@ -25,7 +26,11 @@
 Prints a table and "target p95 < 300 ms: met / NOT met". The machine is shared: the load average is printed.
 """
 
+import ast
+import importlib
+import inspect
 import logging
+import pkgutil
 import re
 import statistics
 import time
@@ -385,26 +390,81 @@ def data_reusable(n: int) -> bool:
 # --- the daily rows -----------------------------------------------------------------------------------------
 
 
-def refresh_all() -> dict[str, object]:
-    from reports.jobs import refresh_daily_figures
-    from reports.services.daily import daily_figures_refresh, report_today
+def day_refreshers() -> list:
+    """The reports services that recompute one day's rows: every function of reports.services.* named
+    *_refresh that takes a keyword `day` and nothing else required (today: daily.daily_figures_refresh; the
+    health figures' own, should they come with one)."""
+    import reports.services
 
+    found = []
+    for info in pkgutil.iter_modules(reports.services.__path__):
+        module = importlib.import_module(f"reports.services.{info.name}")
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            if func.__module__ != module.__name__ or not name.endswith("_refresh"):
+                continue
+            params = inspect.signature(func).parameters
+            required = {p for p, v in params.items() if v.default is inspect.Parameter.empty}
+            if "day" in params and required <= {"day"}:
+                found.append(func)
+    return found
+
+
+def frequent_jobs() -> list:
+    """The reports jobs config/cron.py runs every 10 minutes or more often (read from the file, not run)."""
+    import reports.jobs
+
+    tree = ast.parse((common.ROOT / "config" / "cron.py").read_text())
+    names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "reports.jobs"
+        for alias in node.names
+    }
+    jobs = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "register" and node.args):
+            continue
+        first = node.args[0]
+        interval = next((k.value for k in node.keywords if k.arg == "interval"), None)
+        if isinstance(first, ast.Name) and first.id in names and isinstance(interval, ast.Constant):
+            if interval.value <= 600 and hasattr(reports.jobs, first.id):
+                jobs.append(getattr(reports.jobs, first.id))
+    return jobs
+
+
+def refresh_all() -> dict[str, object]:
+    from reports.services.daily import report_today
+
+    refreshers, jobs = day_refreshers(), frequent_jobs()
+    log("  per day: " + ", ".join(f"{f.__module__}.{f.__name__}" for f in refreshers))
+    log("  the 10-minute job(s): " + ", ".join(f"{f.__module__}.{f.__name__}" for f in jobs))
     today = report_today()
     per_day, rows = [], 0
     t0 = time.perf_counter()
     for back in range(SPAN_DAYS, -1, -1):
         t = time.perf_counter()
-        written = daily_figures_refresh(day=today - timedelta(days=back))
+        for refresh in refreshers:
+            written = refresh(day=today - timedelta(days=back))
+            if isinstance(written, dict):
+                rows += sum(v for v in written.values() if isinstance(v, int))
         per_day.append(time.perf_counter() - t)
-        rows += sum(v for v in written.values() if isinstance(v, int))
     total = time.perf_counter() - t0
     job = []
     for _ in range(3):
         t = time.perf_counter()
-        refresh_daily_figures()
+        for each in jobs:
+            each()
         job.append(time.perf_counter() - t)
     common.django_close_connections()
-    return {"days": len(per_day), "rows": rows, "per_day": per_day, "total": total, "job": job}
+    return {
+        "days": len(per_day),
+        "rows": rows,
+        "per_day": per_day,
+        "total": total,
+        "job": job,
+        "refreshers": [f.__name__ for f in refreshers],
+        "jobs": [f.__name__ for f in jobs],
+    }
 
 
 # --- pages ------------------------------------------------------------------------------------------------------
@@ -740,8 +800,14 @@ def main() -> None:
         print("  build steps (s): " + ", ".join(f"{k} {v}" for k, v in build_timings))
     per_day, job = refresh["per_day"], refresh["job"]
     print(f"daily refresh: {refresh['days']} days, {refresh['rows']:,} rows in {refresh['total']:.1f}s")
-    print(f"  refresh of one day      p50 {ms(statistics.median(per_day))} ms, max {ms(max(per_day))} ms")
-    print(f"  the 10-minute job       p50 {ms(statistics.median(job))} ms over {len(job)} runs (today + yesterday)")
+    print(
+        f"  refresh of one day      p50 {ms(statistics.median(per_day))} ms, max {ms(max(per_day))} ms"
+        f" ({', '.join(refresh['refreshers'])})"
+    )
+    print(
+        f"  the 10-minute job       p50 {ms(statistics.median(job))} ms over {len(job)} runs"
+        f" ({', '.join(refresh['jobs']) or 'none found in config/cron.py'})"
+    )
     print()
     common.table(
         [
