@@ -9,7 +9,7 @@
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -508,10 +508,10 @@ def events_sql(lo: int, hi: int) -> str:
     """
 
 
-def schema_objects(conn) -> tuple[list[str], list[str], list[str], list[str]]:
+def schema_objects(conn, tables: Sequence[str] = LOAD_TABLES) -> tuple[list[str], list[str], list[str], list[str]]:
     """(drop statements, index builds, unique-constraint attachments, foreign keys) of the loaded tables."""
     drops, indexes, attach, fks = [], [], [], []
-    for table_ in LOAD_TABLES:
+    for table_ in tables:
         for name, ddl in conn.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
             " AND contype = 'f' ORDER BY conname",
@@ -539,7 +539,7 @@ def schema_objects(conn) -> tuple[list[str], list[str], list[str], list[str]]:
             indexes.append(index_def)
     # Biggest table first so the two connections finish together.
     weight = {"orders_orderevent": 0, "orders_order": 1, "orders_orderline": 2, "logistics_shipment": 3}
-    indexes.sort(key=lambda d: next(w for t, w in weight.items() if f" {t} " in d.replace("public.", " ")))
+    indexes.sort(key=lambda d: next((w for t, w in weight.items() if f" {t} " in d.replace("public.", " ")), 9))
     return drops, indexes, attach, fks
 
 
