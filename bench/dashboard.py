@@ -509,13 +509,16 @@ class Pages:
         body = response.content
         return response.status_code, body, time.perf_counter() - t0
 
-    def statements(self, role: str, url: str) -> int:
+    def statements(self, role: str, url: str) -> tuple[int, float, list[tuple[float, str]]]:
+        """One more request with its statements captured: (count, seconds in the database, the slowest three
+        as (seconds, SQL cut short))."""
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as ctx:
             self.clients[role].get(url)
-        return len(ctx.captured_queries)
+        timed = sorted(((float(q["time"]), " ".join(q["sql"].split())) for q in ctx.captured_queries), reverse=True)
+        return len(timed), sum(t for t, _sql in timed), [(t, sql[:150]) for t, sql in timed[:3]]
 
     def time(self, role: str, url: str, runs: int, warmup: int) -> dict | None:
         for _ in range(warmup):
@@ -530,7 +533,8 @@ class Pages:
                 log(f"  {url} as {role}: HTTP {status} during the runs, not timed")
                 return None
             seconds.append(elapsed)
-        return {"seconds": seconds, "statements": self.statements(role, url)}
+        count, in_db, slowest = self.statements(role, url)
+        return {"seconds": seconds, "statements": count, "in_db": in_db, "slowest": slowest}
 
     def probe(self, role: str, base: str, candidates: list[dict]) -> tuple[dict | None, str]:
         """The first query (of candidates) the page takes: HTTP 200, no error shown, and a page unlike the
@@ -771,7 +775,7 @@ def main() -> None:
     cases += [(f"workbench {role}", role, HOME_URL, f"workbench {role}") for role in ROLES]
 
     bare = bare_sets(ids, channel_id, warehouse_id)
-    rows, worst = [], 0.0
+    rows, slowest, worst = [], [], 0.0
     with common.connect() as conn:
         for label, role, url, bare_key in cases:
             log(f"timing {label}: GET {url} as {role}")
@@ -784,6 +788,7 @@ def main() -> None:
             p50, p95 = percentile(xs, 50), percentile(xs, 95)
             b50, b95 = percentile(base, 50), percentile(base, 95)
             worst = max(worst, p95)
+            slowest.append((label, timed["slowest"]))
             rows.append(
                 (
                     label,
@@ -793,6 +798,7 @@ def main() -> None:
                     ms(p50),
                     ms(p95),
                     timed["statements"],
+                    ms(timed["in_db"]),
                     f"{ms(b50)} ({len(bare[bare_key])} q)",
                     common.ratio(p50, b50),
                     common.ratio(p95, b95),
@@ -828,6 +834,7 @@ def main() -> None:
             "p50 ms",
             "p95 ms",
             "statements",
+            "in SQL ms",
             "bare p50 ms",
             "p50/bare",
             "p95/bare",
@@ -836,6 +843,11 @@ def main() -> None:
     )
     for line in skipped:
         print(f"skipped: {line}")
+    print()
+    print("slowest statements of one request (captured; 'in SQL ms' above is their sum):")
+    for label, top in slowest:
+        for seconds, sql in top:
+            print(f"  {label:22} {ms(seconds):>8} ms  {sql}")
     print()
     print(
         f"target p95 < {TARGET_MS} ms: {'met' if rows and worst * 1000 < TARGET_MS else 'NOT met'}"
