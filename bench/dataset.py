@@ -9,6 +9,7 @@
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -85,7 +86,7 @@ def master_data_ensure() -> dict:
 # --- the order history (bulk SQL) ---------------------------------------------------------------------------
 
 SPAN_DAYS = 365
-LOAD_TABLES = ("orders_order", "orders_orderline", "orders_orderevent")
+LOAD_TABLES = ("orders_order", "orders_orderline", "orders_orderevent", "logistics_shipment")
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # orders.services.intake.NUMBER_ALPHABET
 BASE31_8 = 31**8
 
@@ -285,8 +286,10 @@ def customers_sql(customers: int, t_start: str) -> str:
     """
 
 
-def stage_sql(lo: int, hi: int, *, n: int, customers: int, t_start: str, t_end: str, nsku: int) -> str:
-    step_s = SPAN_DAYS * 86400.0 / n
+def stage_sql(
+    lo: int, hi: int, *, n: int, customers: int, t_start: str, t_end: str, nsku: int, span_days: int = SPAN_DAYS
+) -> str:
+    step_s = span_days * 86400.0 / n
     tz = "'Asia/Shanghai'"
     ncar, nwh = len(CARRIERS), len(WAREHOUSES)
     return f"""
@@ -436,17 +439,41 @@ def lines_sql(lo: int, hi: int, *, nsku: int) -> str:
     """
 
 
-def shipments_sql(lo: int, hi: int) -> str:
+SHIPMENT_COLUMNS = {  # column -> its value over bench.stage st (a build may override some: build(parcels=…))
+    "order_id": "st.id",
+    "channel_id": "st.channel_id",
+    "carrier_id": "st.carrier_id",
+    "tracking_number": "st.tracking_number",
+    "source": "'warehouse'",
+    "carrier_state": "''",
+    "carrier_state_label": "''",
+    "is_finished": "false",
+    "last_event_at": "NULL",
+    "stalled_since": "NULL",
+    "next_poll_at": "NULL",
+    "poll_failures": "0",
+    "last_error": "''",
+    "subscribed_at": "NULL",
+    "created_at": "st.entered_at",
+    "parcel_index": "1",
+    "is_active": "true",
+    "waybill_key": "''",
+    "waybill_state": "''",
+    "routing_text": "''",
+    "sorting_code": "''",
+    "label_url": "''",
+    "waybill_raw": "'{}'::jsonb",
+    "ordered_at": "NULL",
+    "cancelled_at": "NULL",
+}
+
+
+def shipments_sql(lo: int, hi: int, *, parcels: dict[str, str] | None = None) -> str:
     # The order's tracking number lives in the parcel registry: one primary parcel per printed order.
+    cols = {**SHIPMENT_COLUMNS, **(parcels or {})}
     return f"""
-    INSERT INTO logistics_shipment (
-        order_id, channel_id, carrier_id, tracking_number, source, carrier_state, carrier_state_label, is_finished,
-        last_event_at, stalled_since, next_poll_at, poll_failures, last_error, subscribed_at, created_at,
-        parcel_index, is_active, waybill_key, waybill_state, routing_text, sorting_code, label_url, waybill_raw,
-        ordered_at, cancelled_at)
-    SELECT st.id, st.channel_id, st.carrier_id, st.tracking_number, 'warehouse', '', '', false,
-        NULL, NULL, NULL, 0, '', NULL, st.entered_at,
-        1, true, '', '', '', '', '', '{{}}'::jsonb, NULL, NULL
+    INSERT INTO logistics_shipment ({", ".join(cols)})
+    SELECT {", ".join(cols.values())}
     FROM bench.stage st
     WHERE st.id BETWEEN {lo} AND {hi} AND st.tracking_number <> '' AND st.carrier_id IS NOT NULL
     ORDER BY st.id
@@ -472,18 +499,19 @@ def events_sql(lo: int, hi: int) -> str:
                   THEN jsonb_build_object('set', jsonb_build_object('carrier', st.carrier_code,
                                                                     'tracking_number', st.tracking_number))
              ELSE '{{}}'::jsonb END,
-        NULL,
+        a.user_id,
         st.id
     FROM bench.stage st JOIN bench.path p ON p.status = st.status
+    LEFT JOIN bench.actor a ON a.label = p.actor_label AND st.id % 20 <> 0
     WHERE st.id BETWEEN {lo} AND {hi}
     ORDER BY at, st.id, p.step
     """
 
 
-def schema_objects(conn) -> tuple[list[str], list[str], list[str], list[str]]:
+def schema_objects(conn, tables: Sequence[str] = LOAD_TABLES) -> tuple[list[str], list[str], list[str], list[str]]:
     """(drop statements, index builds, unique-constraint attachments, foreign keys) of the loaded tables."""
     drops, indexes, attach, fks = [], [], [], []
-    for table_ in LOAD_TABLES:
+    for table_ in tables:
         for name, ddl in conn.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
             " AND contype = 'f' ORDER BY conname",
@@ -510,19 +538,35 @@ def schema_objects(conn) -> tuple[list[str], list[str], list[str], list[str]]:
             drops.append(f'DROP INDEX "{name}"')
             indexes.append(index_def)
     # Biggest table first so the two connections finish together.
-    weight = {"orders_orderevent": 0, "orders_order": 1, "orders_orderline": 2}
-    indexes.sort(key=lambda d: next(w for t, w in weight.items() if f" {t} " in d.replace("public.", " ")))
+    weight = {"orders_orderevent": 0, "orders_order": 1, "orders_orderline": 2, "logistics_shipment": 3}
+    indexes.sort(key=lambda d: next((w for t, w in weight.items() if f" {t} " in d.replace("public.", " ")), 9))
     return drops, indexes, attach, fks
 
 
-def build(n: int, customers: int, workers: int) -> dict:
+def build(
+    n: int,
+    customers: int,
+    workers: int,
+    *,
+    span_days: int = SPAN_DAYS,
+    template: bool = False,
+    people: Callable[[], dict[str, int]] | None = None,
+    parcels: dict[str, str] | None = None,
+) -> dict:
+    """A fresh bench database with n orders ordered over the span_days before now (default a year).
+
+    template: copied from the kept empty migrated one when current (common.database_ensure). people: called once
+    the database is there, returns user ids by the timeline's actor labels (客服小王, 仓库老李): their lines carry
+    that user, but for one order in twenty (default: no line has a user). parcels: column values of the parcels
+    over bench.stage st instead of SHIPMENT_COLUMNS' (e.g. carrier states by st.status)."""
     t0 = time.monotonic()
-    common.database_ensure(fresh=True)
+    common.database_ensure(fresh=True, template=template)
     master = master_data_ensure()
     common.api_token_ensure()
+    actors = people() if people else {}
     t_end_dt = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     t_end = t_end_dt.isoformat()
-    t_start = (t_end_dt - timedelta(days=SPAN_DAYS)).isoformat()
+    t_start = (t_end_dt - timedelta(days=span_days)).isoformat()
     nsku = len(master["skus"])
     session = [
         "SET maintenance_work_mem = '1GB'",
@@ -534,16 +578,24 @@ def build(n: int, customers: int, workers: int) -> dict:
     ]
     with common.connect() as conn:
         helpers_create(conn, master, customers)
+        conn.execute("CREATE UNLOGGED TABLE bench.actor (label text PRIMARY KEY, user_id bigint NOT NULL)")
+        for label, user_id in actors.items():
+            conn.execute("INSERT INTO bench.actor VALUES (%s, %s)", [label, user_id])
         drops, indexes, attach, fks = schema_objects(conn)
         for stmt in drops:
             conn.execute(stmt)
         conn.execute(customers_sql(customers, t_start))
     chunks = [(lo, min(n, lo + -(-n // workers) - 1)) for lo in range(1, n + 1, -(-n // workers))]
     steps = [
-        ("stage", lambda lo, hi: stage_sql(lo, hi, n=n, customers=customers, t_start=t_start, t_end=t_end, nsku=nsku)),
+        (
+            "stage",
+            lambda lo, hi: stage_sql(
+                lo, hi, n=n, customers=customers, t_start=t_start, t_end=t_end, nsku=nsku, span_days=span_days
+            ),
+        ),
         ("orders", lambda lo, hi: orders_sql(lo, hi, nsku=nsku)),
         ("lines", lambda lo, hi: lines_sql(lo, hi, nsku=nsku)),
-        ("shipments", shipments_sql),
+        ("shipments", lambda lo, hi: shipments_sql(lo, hi, parcels=parcels)),
         ("events", events_sql),
     ]
     timings = {}
@@ -573,6 +625,7 @@ def build(n: int, customers: int, workers: int) -> dict:
     log(f"  VACUUM ANALYZE in {timings['vacuum+analyze']:.1f}s")
     info = {
         "orders": n,
+        "span_days": span_days,
         "customers": customers,
         "t_end": t_end,
         "built_at": datetime.now(UTC).isoformat(),
@@ -601,7 +654,8 @@ def history_ensure(n: int, customers: int, workers: int, *, rebuild: bool = Fals
     if not rebuild and common.database_exists():
         common.database_ensure()  # migrate is a no-op on a current schema
         info = meta_read()
-        if info is not None and info["orders"] == n:
+        # The same count over another span (bench/dashboard.py's 90 days) is another data set.
+        if info is not None and info["orders"] == n and info.get("span_days", SPAN_DAYS) == SPAN_DAYS:
             log(f"reusing {common.DB_NAME}: {info['orders']:,} orders built {info['built_at']}")
             return info, True
     log(f"building {common.DB_NAME} with {n:,} orders, {customers:,} customers (bulk SQL)")
