@@ -13,7 +13,7 @@ from orders.jobs import (
     sweep_stalled_parcels,
     tick_allocation_queue,
 )
-from reports.jobs import refresh_daily_figures
+from reports.jobs import refresh_current_figures, refresh_daily_figures, refresh_settling_hours
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
 cron.register(tick_allocation_queue, queue_name="default", interval=60)
@@ -26,3 +26,5 @@ cron.register(pull_due_channels, queue_name="channels", interval=60)
 cron.register(sweep_notifications, queue_name="notifications", interval=60)
 cron.register(check_calendar_years, queue_name="default", interval=86400)
 cron.register(refresh_daily_figures, queue_name="default", interval=600)
+cron.register(refresh_current_figures, queue_name="default", interval=60)
+cron.register(refresh_settling_hours, queue_name="default", interval=600)

@@ -12,10 +12,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
-from reports.models import DailyChannelFigures, DailyNodeFigures
+from reports.models import DailyChannelFigures, DailyNodeFigures, HourlyOrderFigures, StatusSnapshot
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
+SNAPSHOT_LOCK_KEY = 0  # in the same space, the status snapshot's (no day has ordinal 0)
+# The hour rows carry the order's warehouse, which allocation sets after the order was placed: the 10-minute job
+# recounts the hour rows of this many days (today included), so an order allocated days later moves out of
+# "not allocated" too. One GROUP BY over these days' orders (an index range scan on ordered_at).
+HOUR_ROWS_SETTLE_DAYS = 14
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -35,16 +40,74 @@ def daily_figures_refresh(*, day: date) -> dict[str, int]:
     start, end = day_bounds(day)
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Two refreshes of one day (a slow job overlapping the next tick) take turns: else both delete, then
-            # the second insert breaks the unique (day, …). SQLite writes one at a time anyway.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, day.toordinal()])
+        _lock(day.toordinal())
         DailyChannelFigures.objects.filter(day=day).delete()
         DailyNodeFigures.objects.filter(day=day).delete()
+        HourlyOrderFigures.objects.filter(day=day).delete()
         channels = _channel_figures_insert(day=day, start=start, end=end, now=now)
         nodes = _node_figures_insert(day=day, start=start, end=end, now=now)
-    return {"channel_rows": channels, "node_rows": nodes}
+        hours = _hour_figures_insert(day=day, start=start, end=end, now=now)
+    return {"channel_rows": channels, "node_rows": nodes, "hour_rows": hours}
+
+
+def _lock(key: int) -> None:
+    """Two refreshes of one day (a slow job overlapping the next tick) take turns: else both delete, then the second
+    insert breaks the unique (day, …). SQLite writes one at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, key])
+
+
+def hour_figures_refresh(*, day: date, hour: int | None = None) -> int:
+    """Recount the hour rows of one day (or of one hour of it), under the day's lock. Returns the rows written."""
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise TypeError(f"day must be a date, not {type(day).__name__}")
+    start, end = day_bounds(day)
+    rows = HourlyOrderFigures.objects.filter(day=day)
+    if hour is not None:
+        if not 0 <= hour <= 23:
+            raise ValueError(f"hour must be 0..23, not {hour}")
+        start = datetime.combine(day, time(hour), tzinfo=REPORT_TZ)
+        end = start + timedelta(hours=1)  # Asia/Shanghai has no daylight saving time
+        rows = rows.filter(hour=hour)
+    with transaction.atomic():
+        _lock(day.toordinal())
+        rows.delete()
+        return _hour_figures_insert(day=day, start=start, end=end, now=timezone.now())
+
+
+def hour_figures_refresh_settling(*, days: int = HOUR_ROWS_SETTLE_DAYS, skip: int = 0) -> int:
+    """The hour rows of the last `days` days (today included), leaving out the newest `skip` (refreshed already)."""
+    today = report_today()
+    return sum(hour_figures_refresh(day=today - timedelta(days=back)) for back in range(skip, days))
+
+
+def current_figures_refresh() -> dict[str, int]:
+    """Every minute: the status snapshot and the current hour's rows (the two "now" figures of the dashboard). Both
+    are cheap: one GROUP BY over orders by status (an index scan on orders' status index) and one over the orders of
+    the last hour (a range on ordered_at)."""
+    now = timezone.now().astimezone(REPORT_TZ)
+    return {
+        "status_rows": status_snapshot_refresh(),
+        "hour_rows": hour_figures_refresh(day=now.date(), hour=now.hour),
+    }
+
+
+def status_snapshot_refresh() -> int:
+    """Recount orders per (channel, warehouse, status) into the snapshot, replacing it. Returns the rows written."""
+    snapshot = StatusSnapshot._meta.db_table
+    orders = Order._meta.db_table
+    with transaction.atomic():
+        _lock(SNAPSHOT_LOCK_KEY)
+        StatusSnapshot.objects.all().delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {snapshot} (channel_id, warehouse_id, status, orders, taken_at)
+                    SELECT channel_id, warehouse_id, status, COUNT(*), %s FROM {orders}
+                    GROUP BY channel_id, warehouse_id, status""",  # noqa: S608 - table names from the models
+                [_dt(timezone.now())],
+            )
+            return cursor.rowcount
 
 
 def daily_figures_refresh_recent(*, days: int = 2) -> dict[str, int]:
@@ -52,7 +115,7 @@ def daily_figures_refresh_recent(*, days: int = 2) -> dict[str, int]:
     if days < 1:
         raise ValueError(f"days must be at least 1, not {days}")
     today = report_today()
-    totals = {"channel_rows": 0, "node_rows": 0}
+    totals = {"channel_rows": 0, "node_rows": 0, "hour_rows": 0}
     for back in range(days):
         for key, count in daily_figures_refresh(day=today - timedelta(days=back)).items():
             totals[key] += count
@@ -116,6 +179,25 @@ def _channel_figures_insert(*, day: date, start: datetime, end: datetime, now: d
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _hour_figures_insert(*, day: date, start: datetime, end: datetime, now: datetime) -> int:
+    """Orders placed in [start, end) (within `day`) and their paid amounts, per local hour, channel and warehouse."""
+    figures = HourlyOrderFigures._meta.db_table
+    orders = Order._meta.db_table
+    if connection.vendor == "postgresql":
+        hour = "CAST(EXTRACT(HOUR FROM ordered_at AT TIME ZONE 'Asia/Shanghai') AS integer)"
+    else:  # SQLite keeps UTC text; Asia/Shanghai is UTC+8 all year (no daylight saving time)
+        hour = "CAST(strftime('%%H', ordered_at, '+8 hours') AS integer)"
+    sql = f"""
+        INSERT INTO {figures} (day, hour, channel_id, warehouse_id, orders, gmv, refreshed_at)
+        SELECT %s, {hour}, channel_id, warehouse_id, COUNT(*), SUM(paid_amount), %s
+        FROM {orders} WHERE ordered_at >= %s AND ordered_at < %s
+        GROUP BY 2, 3, 4
+    """  # noqa: S608 - table names from the models, every value a bound parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datefield_value(day), _dt(now), _dt(start), _dt(end)])
         return cursor.rowcount
 
 
