@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -283,11 +284,8 @@ class OrderedRangeFilter(admin.ListFilter):
         return list(self.parameters)
 
     def choices(self, changelist):
-        shown = " – ".join(
-            f"{gettext('from') if name == 'ordered_from' else gettext('before')} {self.used_parameters[name]}"
-            for name in self.parameters
-            if name in self.used_parameters
-        )
+        labels = {"ordered_from": gettext("placed from"), "ordered_before": gettext("placed before")}
+        shown = " – ".join(f"{labels[name]} {self.used_parameters[name]}" for name in self.used_parameters)
         yield {
             "selected": False,
             "query_string": changelist.get_query_string(remove=self.parameters),
@@ -297,10 +295,13 @@ class OrderedRangeFilter(admin.ListFilter):
 
     def queryset(self, request, queryset):
         tz = timezone.get_current_timezone()
-        if "ordered_from" in self.used_parameters:  # a ValueError here: the admin's "incorrect lookup" page
-            queryset = queryset.filter(ordered_at__gte=local_moment(self.used_parameters["ordered_from"], tz=tz))
-        if "ordered_before" in self.used_parameters:
-            queryset = queryset.filter(ordered_at__lt=local_moment(self.used_parameters["ordered_before"], tz=tz))
+        try:
+            if "ordered_from" in self.used_parameters:
+                queryset = queryset.filter(ordered_at__gte=local_moment(self.used_parameters["ordered_from"], tz=tz))
+            if "ordered_before" in self.used_parameters:
+                queryset = queryset.filter(ordered_at__lt=local_moment(self.used_parameters["ordered_before"], tz=tz))
+        except ValueError as error:  # the admin's "incorrect lookup" answer (?e=1), as for any bad filter value
+            raise IncorrectLookupParameters(error) from error
         return queryset
 
 
