@@ -5,6 +5,9 @@
 
   function bars(el, labels, series, extra) {
     const chart = echarts.init(el);
+    // Marks the chart drawn once its first render has finished. Listened to before setOption: a chart with nothing
+    // to animate (all bars zero) finishes within setOption itself.
+    chart.on("finished", function () { el.dataset.rendered = "1"; });
     chart.setOption(Object.assign({
       tooltip: { trigger: "axis" },
       legend: { type: "scroll", top: 0, right: 0 },
@@ -13,8 +16,6 @@
       yAxis: { type: "value", minInterval: 1 },
       series: series,
     }, extra || {}));
-    // Marks the chart drawn once its first render (animation included) has finished.
-    chart.on("finished", function () { el.dataset.rendered = "1"; });
     window.addEventListener("resize", function () { chart.resize(); });
     return chart;
   }
