@@ -148,12 +148,18 @@ class HourlyOrderFigures(models.Model):
         verbose_name = _("hourly order figures")
         verbose_name_plural = _("hourly order figures")
         ordering = ["day", "hour", "channel", "warehouse"]
+        # One row per key, the not-allocated one included (two partial constraints: SQLite has no NULLS NOT DISTINCT).
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "hour", "channel", "warehouse"],
+                condition=models.Q(warehouse__isnull=False),
                 name="hourly_order_figures_unique",
-                nulls_distinct=False,
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["day", "hour", "channel"],
+                condition=models.Q(warehouse__isnull=True),
+                name="hourly_order_figures_unallocated_unique",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -179,8 +185,15 @@ class StatusSnapshot(models.Model):
         ordering = ["status", "channel", "warehouse"]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "warehouse", "status"], name="status_snapshot_unique", nulls_distinct=False
-            )
+                fields=["channel", "warehouse", "status"],
+                condition=models.Q(warehouse__isnull=False),
+                name="status_snapshot_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "status"],
+                condition=models.Q(warehouse__isnull=True),
+                name="status_snapshot_unallocated_unique",
+            ),
         ]
 
     def __str__(self) -> str:
