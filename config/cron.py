@@ -17,7 +17,9 @@ from reports.jobs import (
     build_config_health_report,
     build_consistency_report,
     generate_yearly_reports,
+    refresh_current_figures,
     refresh_daily_figures,
+    refresh_settling_hours,
 )
 
 cron.register(sweep_overdue_orders, queue_name="default", interval=60)
@@ -38,3 +40,5 @@ cron.register(build_consistency_report, queue_name="default", interval=600)
 cron.register(generate_yearly_reports, queue_name="default", cron="30 17 * * *", job_timeout=3600)
 # 配置健康度报告: hourly, built when this month's is missing (the 1st, Asia/Shanghai).
 cron.register(build_config_health_report, queue_name="default", interval=3600)
+cron.register(refresh_current_figures, queue_name="default", interval=60)
+cron.register(refresh_settling_hours, queue_name="default", interval=600)

@@ -2,7 +2,11 @@
 
 from reports.services.confhealth import config_health_report_build_due
 from reports.services.consistency import consistency_reports_due
-from reports.services.daily import daily_figures_refresh_recent
+from reports.services.daily import (
+    current_figures_refresh,
+    daily_figures_refresh_recent,
+    hour_figures_refresh_settling,
+)
 from reports.services.settings import report_settings
 from reports.services.yearly import past_year, yearly_reports_generate_missing
 
@@ -31,3 +35,14 @@ def build_config_health_report() -> int | None:
     after midnight Asia/Shanghai, or at the first run after a scheduler that was down then. Returns its id."""
     report = config_health_report_build_due()
     return report.pk if report else None
+
+
+def refresh_current_figures() -> dict[str, int]:
+    """Every minute (config/cron.py): the status snapshot and the current hour's rows."""
+    return current_figures_refresh()
+
+
+def refresh_settling_hours() -> int:
+    """Every 10 minutes (config/cron.py): the hour rows of the days before yesterday, up to two weeks back, whose
+    orders may have been allocated to a warehouse since (today's and yesterday's: refresh_daily_figures)."""
+    return hour_figures_refresh_settling(skip=2)

@@ -368,3 +368,74 @@ class ConfigHealthFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject}"
+
+
+class HourlyOrderFigures(models.Model):
+    """Orders placed in one Asia/Shanghai hour of one channel and one warehouse (empty: not allocated yet), and their
+    paid amounts. The dashboard sums these rows into days (orders and GMV by channel by day, by warehouse) and reads
+    today's hours as they are. Written only by reports.services.daily (daily_figures_refresh, hour_figures_refresh)."""
+
+    day = models.DateField(_("day"))
+    hour = models.PositiveSmallIntegerField(_("hour"), validators=[MaxValueValidator(23)])
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
+    warehouse = models.ForeignKey(
+        "warehouse.Warehouse", models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("warehouse")
+    )
+    orders = models.PositiveIntegerField(_("orders placed"), default=0)
+    gmv = models.DecimalField(_("GMV"), max_digits=16, decimal_places=2, default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"))
+
+    class Meta:
+        verbose_name = _("hourly order figures")
+        verbose_name_plural = _("hourly order figures")
+        ordering = ["day", "hour", "channel", "warehouse"]
+        # One row per key, the not-allocated one included (two partial constraints: SQLite has no NULLS NOT DISTINCT).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "hour", "channel", "warehouse"],
+                condition=models.Q(warehouse__isnull=False),
+                name="hourly_order_figures_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "hour", "channel"],
+                condition=models.Q(warehouse__isnull=True),
+                name="hourly_order_figures_unallocated_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour:02d}h {self.channel_id}/{self.warehouse_id or '-'}"
+
+
+class StatusSnapshot(models.Model):
+    """How many orders of one channel and one warehouse (empty: not allocated) are in one status, as counted at
+    `taken_at`: the dashboard's "status distribution now". Rewritten every minute by
+    reports.services.daily.status_snapshot_refresh (one GROUP BY over orders), so the page reads a few rows."""
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="+", verbose_name=_("channel"))
+    warehouse = models.ForeignKey(
+        "warehouse.Warehouse", models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("warehouse")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    taken_at = models.DateTimeField(_("counted at"))
+
+    class Meta:
+        verbose_name = _("status snapshot")
+        verbose_name_plural = _("status snapshots")
+        ordering = ["status", "channel", "warehouse"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "warehouse", "status"],
+                condition=models.Q(warehouse__isnull=False),
+                name="status_snapshot_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "status"],
+                condition=models.Q(warehouse__isnull=True),
+                name="status_snapshot_unallocated_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.channel_id}/{self.warehouse_id or '-'}: {self.orders}"

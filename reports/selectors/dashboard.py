@@ -1,16 +1,15 @@
-"""The dashboard's figures: the series of the daily rows (reports.services.daily keeps them fresh), and the live
-figures, each one set-based query (GROUP BY) over orders, to be switched to the daily rows without the page changing."""
+"""The dashboard's figures, each one set-based query over the reports app's own rows (reports.services.daily keeps
+them fresh), never over orders: the hour rows (orders and GMV per hour, channel and warehouse), the status snapshot,
+the daily node rows. Every query's size is bounded by days × channels × warehouses, whatever the number of orders."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
-from django.db.models.functions import ExtractHour, TruncDate
-from django.utils import timezone
+from django.db.models import DecimalField, ExpressionWrapper, F, Max, Q, Sum
 
-from orders.models import Channel, Order, Status
-from reports.models import DailyChannelFigures, DailyNodeFigures
+from orders.models import Channel, Status
+from reports.models import DailyChannelFigures, DailyNodeFigures, HourlyOrderFigures, StatusSnapshot
 
 # --- the dashboard's series: the daily rows only ---------------------------------------------------------
 MAX_RANGE_DAYS = 366
@@ -121,43 +120,26 @@ def node_durations(*, start: date, end: date) -> list[NodeDurations]:
     return result
 
 
-# --- the dashboard's live figures ------------------------------------------------------------------------
-def local_day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The start and end (exclusive) of a local calendar day (Asia/Shanghai) as aware datetimes."""
-    tz = timezone.get_current_timezone()
-    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
-    return start, start + timedelta(days=1)
+# --- the dashboard page: hour rows, status snapshot, node rows ------------------------------------------
+ZERO = Decimal("0.00")
 
 
-def orders_per_hour(day: date) -> list[int]:
-    """Orders placed (Order.ordered_at) in each local hour 0..23 of `day`."""
-    start, end = local_day_bounds(day)
-    rows = (
-        Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end)
-        .annotate(hour=ExtractHour("ordered_at", tzinfo=timezone.get_current_timezone()))
-        .order_by()
-        .values("hour")
-        .annotate(n=Count("id"))
-    )
-    counts = [0] * 24
-    for row in rows:
-        counts[row["hour"]] = row["n"]
-    return counts
+def _hour_rows(*, channel_id: int | None, warehouse_id: int | None):
+    rows = HourlyOrderFigures.objects.order_by()
+    if channel_id is not None:
+        rows = rows.filter(channel_id=channel_id)
+    if warehouse_id is not None:
+        rows = rows.filter(warehouse_id=warehouse_id)
+    return rows
 
 
-def status_distribution() -> list[tuple[str, str, int]]:
-    """(status, label, count) for every status, in the lifecycle's order, zeros included."""
-    counts = dict(Order.objects.order_by().values_list("status").annotate(n=Count("id")))
-    return [(value, str(label), counts.get(value, 0)) for value, label in Status.choices]
+@dataclass(frozen=True)
+class OrderSeries:
+    """One channel's orders and GMV per day of the range (zeros on days without orders)."""
 
-
-@dataclass
-class ChannelDays:
     channel_id: int
-    code: str
-    name: str
-    orders: list[int] = field(default_factory=list)
-    gmv: list[Decimal] = field(default_factory=list)
+    orders: list[int]
+    gmv: list[Decimal]
 
     @property
     def total_orders(self) -> int:
@@ -165,32 +147,142 @@ class ChannelDays:
 
     @property
     def total_gmv(self) -> Decimal:
-        return sum(self.gmv, Decimal("0.00"))
+        return sum(self.gmv, ZERO)
 
 
-def channel_daily_figures(last_day: date, days: int = 14) -> tuple[list[date], list[ChannelDays]]:
-    """Orders and GMV (sum of order subtotals) per channel per local day, for `days` days up to `last_day`.
-    Days without orders are zeros; channels without orders in the range are left out."""
-    first_day = last_day - timedelta(days=days - 1)
-    start, _ = local_day_bounds(first_day)
-    _, end = local_day_bounds(last_day)
+def order_day_series(
+    *, start: date, end: date, channel_id: int | None = None, warehouse_id: int | None = None
+) -> tuple[list[date], list[OrderSeries]]:
+    """The days from start to end (both included) and, per channel with orders in them (or the one asked for), its
+    orders and GMV per day: one GROUP BY (day, channel) over the hour rows."""
+    days = _days(start, end)
+    index = {day: position for position, day in enumerate(days)}
     rows = (
-        Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end)
-        .annotate(day=TruncDate("ordered_at", tzinfo=timezone.get_current_timezone()))
-        .order_by()
-        .values("day", "channel_id", "channel__code", "channel__name")
-        .annotate(n=Count("id"), gmv=Sum("subtotal"))
+        _hour_rows(channel_id=channel_id, warehouse_id=warehouse_id)
+        .filter(day__gte=start, day__lte=end)
+        .values("day", "channel_id")
+        .annotate(n=Sum("orders"), gmv=Sum("gmv"))
     )
-    day_list = [first_day + timedelta(days=i) for i in range(days)]
-    index = {d: i for i, d in enumerate(day_list)}
-    series: dict[int, ChannelDays] = {}
+    series: dict[int, OrderSeries] = {}
+    if channel_id is not None:
+        series[channel_id] = OrderSeries(channel_id, [0] * len(days), [ZERO] * len(days))
     for row in rows:
-        s = series.get(row["channel_id"])
-        if s is None:
-            s = series[row["channel_id"]] = ChannelDays(
-                row["channel_id"], row["channel__code"], row["channel__name"], [0] * days, [Decimal("0.00")] * days
+        each = series.setdefault(row["channel_id"], OrderSeries(row["channel_id"], [0] * len(days), [ZERO] * len(days)))
+        each.orders[index[row["day"]]] = row["n"]
+        each.gmv[index[row["day"]]] = row["gmv"] or ZERO
+    return days, list(series.values())
+
+
+@dataclass(frozen=True)
+class WarehouseTotal:
+    warehouse_id: int | None  # None: not allocated yet
+    orders: int
+    gmv: Decimal
+
+
+def orders_by_warehouse(
+    *, start: date, end: date, channel_id: int | None = None, warehouse_id: int | None = None
+) -> list[WarehouseTotal]:
+    """Orders and GMV of the range per warehouse (None: not allocated yet), largest first: one GROUP BY."""
+    _days(start, end)
+    rows = (
+        _hour_rows(channel_id=channel_id, warehouse_id=warehouse_id)
+        .filter(day__gte=start, day__lte=end)
+        .values("warehouse_id")
+        .annotate(n=Sum("orders"), gmv=Sum("gmv"))
+    )
+    totals = [WarehouseTotal(row["warehouse_id"], row["n"], row["gmv"] or ZERO) for row in rows]
+    return sorted(totals, key=lambda item: (-item.orders, item.warehouse_id is None, item.warehouse_id or 0))
+
+
+def orders_per_hour(*, day: date, channel_id: int | None = None, warehouse_id: int | None = None) -> list[int]:
+    """Orders placed in each local hour 0..23 of `day`: one GROUP BY hour over that day's hour rows."""
+    counts = [0] * 24
+    rows = _hour_rows(channel_id=channel_id, warehouse_id=warehouse_id).filter(day=day)
+    for hour, n in rows.values_list("hour").annotate(n=Sum("orders")):
+        counts[hour] = n
+    return counts
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    rows: list[tuple[str, str, int]]  # (status, label, orders) for every status in the lifecycle's order
+    taken_at: datetime | None  # when the snapshot was counted; None: never yet
+
+    @property
+    def total(self) -> int:
+        return sum(n for _status, _label, n in self.rows)
+
+
+def status_distribution(*, channel_id: int | None = None, warehouse_id: int | None = None) -> StatusCounts:
+    """Orders per status now, as the snapshot counted them (every minute): one GROUP BY over its rows."""
+    wanted = Q()
+    if channel_id is not None:
+        wanted &= Q(channel_id=channel_id)
+    if warehouse_id is not None:
+        wanted &= Q(warehouse_id=warehouse_id)
+    # Over the whole snapshot (statuses × channels × warehouses rows), so its time shows even when the filter
+    # leaves no orders.
+    rows = StatusSnapshot.objects.order_by().values_list("status")
+    counts, taken_at = {}, None
+    for status, n, at in rows.annotate(n=Sum("orders", filter=wanted), at=Max("taken_at")):
+        counts[status] = n or 0
+        taken_at = at if taken_at is None else max(taken_at, at)
+    return StatusCounts([(value, str(label), counts.get(value, 0)) for value, label in Status.choices], taken_at)
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    """One status node over a range of days: entries, ended stays, and the day's p50 / p90 averaged over the days
+    weighted by each day's ended stays (percentiles of days cannot be added up; this is their stays-weighted mean)."""
+
+    status: str
+    label: str
+    entered: int
+    left: int
+    p50_minutes: Decimal | None
+    p90_minutes: Decimal | None
+    over_timeout: int | None
+
+
+def node_duration_summary(*, start: date, end: date) -> list[NodeSummary]:
+    """Per status node with figures in the range, in the status machine's order: one GROUP BY over the node rows."""
+    _days(start, end)
+    weighted = DecimalField(max_digits=24, decimal_places=4)
+    rows = (
+        DailyNodeFigures.objects.filter(day__gte=start, day__lte=end)
+        .order_by()
+        .values("status")
+        .annotate(
+            entered_sum=Sum("entered"),
+            left_sum=Sum("left"),
+            p50_weight=Sum(ExpressionWrapper(F("p50_minutes") * F("left"), output_field=weighted)),
+            p90_weight=Sum(ExpressionWrapper(F("p90_minutes") * F("left"), output_field=weighted)),
+            measured=Sum("left", filter=Q(p50_minutes__isnull=False)),
+            over=Sum("over_timeout"),
+        )
+    )
+    by_status = {row["status"]: row for row in rows}
+    quantum = Decimal("0.01")
+    result = []
+    for status in Status:
+        row = by_status.get(status.value)
+        if row is None:
+            continue
+        measured = row["measured"] or 0
+
+        def mean(total, measured=measured):
+            return (Decimal(total) / measured).quantize(quantum) if measured and total is not None else None
+
+        result.append(
+            NodeSummary(
+                status=status.value,
+                label=str(status.label),
+                entered=row["entered_sum"] or 0,
+                left=row["left_sum"] or 0,
+                p50_minutes=mean(row["p50_weight"]),
+                p90_minutes=mean(row["p90_weight"]),
+                over_timeout=row["over"],
             )
-        i = index[row["day"]]
-        s.orders[i] = row["n"]
-        s.gmv[i] = row["gmv"] or Decimal("0.00")
-    return day_list, sorted(series.values(), key=lambda s: s.code)
+        )
+    return result

@@ -12,11 +12,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import IntakeRecord, NodeClock, Order, OrderEvent, Source, Status, StatusNode, WebhookRefusal
-from reports.models import DailyChannelFigures, DailyNodeFigures
+from reports.models import DailyChannelFigures, DailyNodeFigures, HourlyOrderFigures, StatusSnapshot
 from reports.services.health import health_figures_refresh
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
 REFRESH_LOCK = 0x52505431  # the advisory lock space of the daily refresh ("RPT1"), one lock per day
+SNAPSHOT_LOCK_KEY = 0  # in the same space, the status snapshot's (no day has ordinal 0)
+# The hour rows carry the order's warehouse, which allocation sets after the order was placed: the 10-minute job
+# recounts the hour rows of this many days (today included), so an order allocated days later moves out of
+# "not allocated" too. One GROUP BY over these days' orders (an index range scan on ordered_at).
+HOUR_ROWS_SETTLE_DAYS = 14
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -36,17 +41,81 @@ def daily_figures_refresh(*, day: date) -> dict[str, int]:
     start, end = day_bounds(day)
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Two refreshes of one day (a slow job overlapping the next tick) take turns: else both delete, then
-            # the second insert breaks the unique (day, …). SQLite writes one at a time anyway.
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, day.toordinal()])
+        _lock(day.toordinal())
         DailyChannelFigures.objects.filter(day=day).delete()
         DailyNodeFigures.objects.filter(day=day).delete()
+        HourlyOrderFigures.objects.filter(day=day).delete()
         channels = _channel_figures_insert(day=day, start=start, end=end, now=now)
         nodes = _node_figures_insert(day=day, start=start, end=end, now=now)
+        hours = _hour_figures_insert(day=day, start=start, end=end, now=now)
         health = health_figures_refresh(day=day, start=start, end=end, now=now)
-    return {"channel_rows": channels, "node_rows": nodes, **health}
+    return {"channel_rows": channels, "node_rows": nodes, "hour_rows": hours, **health}
+
+
+def _lock(key: int) -> None:
+    """Two refreshes of one day (a slow job overlapping the next tick) take turns: else both delete, then the second
+    insert breaks the unique (day, …). SQLite writes one at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, key])
+
+
+def hour_figures_refresh(*, day: date, hour: int | None = None) -> int:
+    """Recount the hour rows of one day (or of one hour of it), under the day's lock. Returns the rows written."""
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise TypeError(f"day must be a date, not {type(day).__name__}")
+    start, end = day_bounds(day)
+    rows = HourlyOrderFigures.objects.filter(day=day)
+    if hour is not None:
+        if not 0 <= hour <= 23:
+            raise ValueError(f"hour must be 0..23, not {hour}")
+        start = datetime.combine(day, time(hour), tzinfo=REPORT_TZ)
+        end = start + timedelta(hours=1)  # Asia/Shanghai has no daylight saving time
+        rows = rows.filter(hour=hour)
+    with transaction.atomic():
+        _lock(day.toordinal())
+        rows.delete()
+        return _hour_figures_insert(day=day, start=start, end=end, now=timezone.now())
+
+
+def hour_figures_refresh_settling(*, days: int = HOUR_ROWS_SETTLE_DAYS, skip: int = 0) -> int:
+    """The hour rows of the last `days` days (today included), leaving out the newest `skip` (refreshed already)."""
+    today = report_today()
+    return sum(hour_figures_refresh(day=today - timedelta(days=back)) for back in range(skip, days))
+
+
+def current_figures_refresh() -> dict[str, int]:
+    """Every minute: the status snapshot and the current hour's rows (the two "now" figures of the dashboard). Both
+    are cheap: one GROUP BY over orders by status (an index scan on orders' status index) and one over the orders of
+    the last hour (a range on ordered_at)."""
+    now = timezone.now().astimezone(REPORT_TZ)
+    return {
+        "status_rows": status_snapshot_refresh(),
+        "hour_rows": hour_figures_refresh(day=now.date(), hour=now.hour),
+    }
+
+
+def status_snapshot_refresh() -> int:
+    """Recount orders per (channel, warehouse, status) into the snapshot, replacing it. Returns the rows written.
+
+    One GROUP BY over orders, read as a plain SELECT so PostgreSQL may scan in parallel (an INSERT … SELECT never
+    does: measured 1.5 s against 0.65 s over 1,000,000 orders); its few result rows (channels × warehouses ×
+    statuses) are then written in one bulk insert."""
+    orders = Order._meta.db_table
+    now = timezone.now()
+    with transaction.atomic():
+        _lock(SNAPSHOT_LOCK_KEY)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT channel_id, warehouse_id, status, COUNT(*) FROM {orders} GROUP BY 1, 2, 3"  # noqa: S608
+            )
+            counts = cursor.fetchall()
+        StatusSnapshot.objects.all().delete()
+        StatusSnapshot.objects.bulk_create(
+            StatusSnapshot(channel_id=channel, warehouse_id=warehouse, status=status, orders=n, taken_at=now)
+            for channel, warehouse, status, n in counts
+        )
+    return len(counts)
 
 
 def daily_figures_refresh_recent(*, days: int = 2) -> dict[str, int]:
@@ -118,6 +187,25 @@ def _channel_figures_insert(*, day: date, start: datetime, end: datetime, now: d
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _hour_figures_insert(*, day: date, start: datetime, end: datetime, now: datetime) -> int:
+    """Orders placed in [start, end) (within `day`) and their paid amounts, per local hour, channel and warehouse."""
+    figures = HourlyOrderFigures._meta.db_table
+    orders = Order._meta.db_table
+    if connection.vendor == "postgresql":
+        hour = "CAST(EXTRACT(HOUR FROM ordered_at AT TIME ZONE 'Asia/Shanghai') AS integer)"
+    else:  # SQLite keeps UTC text; Asia/Shanghai is UTC+8 all year (no daylight saving time)
+        hour = "CAST(strftime('%%H', ordered_at, '+8 hours') AS integer)"
+    sql = f"""
+        INSERT INTO {figures} (day, hour, channel_id, warehouse_id, orders, gmv, refreshed_at)
+        SELECT %s, {hour}, channel_id, warehouse_id, COUNT(*), SUM(paid_amount), %s
+        FROM {orders} WHERE ordered_at >= %s AND ordered_at < %s
+        GROUP BY 2, 3, 4
+    """  # noqa: S608 - table names from the models, every value a bound parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datefield_value(day), _dt(now), _dt(start), _dt(end)])
         return cursor.rowcount
 
 

@@ -1,7 +1,9 @@
 """运营主管 opens 报表 → 经营看板 from the admin home in a real browser: every chart is drawn by ECharts from the
-static files of this server, and the page asks nothing of any other host (no CDN)."""
+static files of this server, the filter bar narrows the figures to one channel, a click on a bar opens the order
+list behind it, and the page asks nothing of any other host (no CDN)."""
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,19 +12,52 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from orders.models import Order
+from orders.models import Order, Status
+from reports.services.daily import current_figures_refresh, daily_figures_refresh_recent
 from tests.browser import login
-from tests.factories import make_order
+from tests.factories import ChannelFactory, make_order
 
 pytestmark = [pytest.mark.browser]
 
-CHARTS = ["chart-hours", "chart-statuses", "chart-channel-orders", "chart-channel-gmv"]
+CHARTS = [
+    "chart-channel-orders",
+    "chart-channel-gmv",
+    "chart-warehouses",
+    "chart-statuses",
+    "chart-hours",
+    "chart-nodes",
+]
 
 
-def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
+def chart_sum(page: Page, chart: str) -> int:
+    return page.evaluate(
+        f"() => echarts.getInstanceByDom(document.getElementById('{chart}')).getOption().series[0].data"
+        ".reduce((a, b) => a + b, 0)"
+    )
+
+
+def click_bar(page: Page, chart: str, index: int) -> None:
+    """Click near the foot of bar `index` of the first series (there even while the bar grows in)."""
+    el = page.locator(f"#{chart}")
+    el.scroll_into_view_if_needed()
+    expect(el).to_have_attribute("data-rendered", "1")
+    x, y = page.evaluate(
+        f"() => echarts.getInstanceByDom(document.getElementById('{chart}')).convertToPixel({{seriesIndex: 0}}, "
+        f"[{index}, 0.1])"
+    )
+    box = el.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def test_charts_render_filter_by_a_channel_and_drill_down_with_local_files_only(page: Page, live_server, yunying):
     assert (Path(settings.BASE_DIR) / "vendor/static/echarts/echarts.min.js").exists(), "run `make static-vendor`"
-    order = make_order()
-    Order.objects.filter(pk=order.pk).update(ordered_at=timezone.now())
+    ChannelFactory()
+    jd = ChannelFactory(code="jd", name="京东自营", kind="other")
+    mine = make_order()
+    theirs = [make_order(channel="jd"), make_order(channel="jd")]
+    Order.objects.update(ordered_at=timezone.now(), status=Status.PLACED)
+    daily_figures_refresh_recent(days=1)
+    current_figures_refresh()
     outside = []
     server = urlsplit(live_server.url).netloc
     page.on("request", lambda request: urlsplit(request.url).netloc != server and outside.append(request.url))
@@ -35,43 +70,34 @@ def test_charts_render_from_local_files_only(page: Page, live_server, yunying):
         expect(el.locator("canvas").first).to_be_visible()
         expect(el).to_have_attribute("data-rendered", "1")  # set by dashboard.js when ECharts has drawn it
         assert page.evaluate("id => !!echarts.getInstanceByDom(document.getElementById(id))", chart), chart
-    # the hour chart carries today's order
-    total = page.evaluate(
-        "() => echarts.getInstanceByDom(document.getElementById('chart-hours')).getOption().series[0].data"
-        ".reduce((a, b) => a + b, 0)"
-    )
-    assert total == 1
+    assert chart_sum(page, "chart-hours") == 3
     page.locator("#dash-hours summary").click()
-    expect(page.locator("#hours-total")).to_have_text("1")
-    assert outside == []
+    expect(page.locator("#hours-total")).to_have_text("3")
 
-    # a click on the 已下单 bar opens the order list filtered to that status
-    page.locator("#chart-statuses").scroll_into_view_if_needed()
-    x, y = page.evaluate(
-        "() => echarts.getInstanceByDom(document.getElementById('chart-statuses'))"
-        ".convertToPixel({seriesIndex: 0}, [0, 0.1])"  # near the foot: there even while the bar grows in
-    )
-    box = page.locator("#chart-statuses").bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
-    page.wait_for_url("**/admin/orders/order/?status__exact=placed")
-    expect(page.locator("#result_list tbody tr")).to_have_count(1)
-    expect(page.locator("#result_list tbody")).to_contain_text(order.number)
+    # the filter bar: one channel
+    page.get_by_label("渠道", exact=True).select_option(label="京东自营")
+    page.get_by_role("button", name="显示").click()
+    page.wait_for_url(re.compile(rf"channel={jd.pk}"))
+    expect(page.locator("#chart-hours")).to_have_attribute("data-rendered", "1")
+    assert chart_sum(page, "chart-hours") == 2
+    assert chart_sum(page, "chart-statuses") == 2
 
-    # and a click on today's bar of the channel chart opens that channel's orders of today
-    page.go_back()
-    chart = page.locator("#chart-channel-orders")
-    chart.scroll_into_view_if_needed()
-    expect(chart).to_have_attribute("data-rendered", "1")
-    x, y = page.evaluate(
-        "() => echarts.getInstanceByDom(document.getElementById('chart-channel-orders'))"
-        ".convertToPixel({seriesIndex: 0}, [13, 0.1])"
-    )
-    box = chart.bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    # a click on today's bar of the channel chart opens that channel's orders of today
+    click_bar(page, "chart-channel-orders", 13)
     today = timezone.localdate()
     query = (
-        f"/admin/orders/order/?channel__id__exact={order.channel_id}&ordered_at__year={today.year}"
-        f"&ordered_at__month={today.month}&ordered_at__day={today.day}"
+        f"/admin/orders/order/?channel__id__exact={jd.pk}&ordered_from={today.isoformat()}"
+        f"&ordered_before={(today + timedelta(days=1)).isoformat()}"
     )
     expect(page).to_have_url(re.compile(re.escape(query) + "$"))
-    expect(page.locator("#result_list tbody")).to_contain_text(order.number)
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)
+    for order in theirs:
+        expect(page.locator("#result_list tbody")).to_contain_text(order.number)
+    expect(page.locator("#result_list tbody")).not_to_contain_text(mine.number)
+
+    # and a click on the 已下单 bar opens the channel's orders in that status
+    page.go_back()
+    click_bar(page, "chart-statuses", 0)
+    page.wait_for_url(f"**/admin/orders/order/?channel__id__exact={jd.pk}&status__exact=placed")
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)
+    assert outside == []
