@@ -71,6 +71,12 @@ def test_charts_render_filter_by_a_channel_and_drill_down_with_local_files_only(
         expect(el).to_have_attribute("data-rendered", "1")  # set by dashboard.js when ECharts has drawn it
         assert page.evaluate("id => !!echarts.getInstanceByDom(document.getElementById(id))", chart), chart
     assert chart_sum(page, "chart-hours") == 3
+    # the health figures under the filter bar, each with its definition; nothing to count shows "—", never 0 %
+    cards = page.locator("#dash-health [data-health]")
+    expect(cards).to_have_count(7)
+    for key in ("consistency", "pickup_on_time", "lookup_success", "trail", "breakpoint", "interventions", "stall"):
+        expect(page.locator(f'#dash-health [data-health="{key}"] .oh-health-definition')).not_to_be_empty()
+    expect(page.locator('#dash-health [data-health="lookup_success"] .oh-health-value')).to_have_text("—")
     page.locator("#dash-hours summary").click()
     expect(page.locator("#hours-total")).to_have_text("3")
 

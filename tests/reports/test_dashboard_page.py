@@ -205,4 +205,5 @@ def test_the_page_reads_the_same_statements_for_3_and_30_days_and_channels(clien
     more = page_queries(client, today - timedelta(days=29), today)
     assert len(more) == len(few)
     assert not [sql for sql in more if '"orders_order"' in sql]
-    assert len([sql for sql in more if "GROUP BY" in sql]) == 5  # day series, warehouses, hours, statuses, nodes
+    # day series, warehouses, hours, statuses, nodes; and the health figures' exceptions by cause
+    assert len([sql for sql in more if "GROUP BY" in sql]) == 6
