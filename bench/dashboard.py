@@ -8,10 +8,10 @@
    then, set-based as well, what the figures read besides: hold kinds and 金额不符 holds, actors on the people's
    timeline lines, holds released by hand, carrier states, pickup / transit / delivery scans (TrackingEvent) and
    stalled parcels, alerts (overdue, stalled, rule errors, pull failures; some acknowledged), address changes with
-   their history rows, intake log lines (created and rejected), suspected duplicates, and the rows of any model
-   whose name says "lookup" (tracking-page lookups), when such a model exists.
+   their history rows, intake log lines (created and rejected), suspected duplicates, and the tracking page's
+   lookup counters.
 2. The daily rows: every reports service that refreshes one day (reports.services.*.*_refresh(day=…): today
-   daily_figures_refresh) for each of the 91 days (timed: one day's refresh, p50 / max), then the reports jobs
+   daily_figures_refresh: channel, node, hour and health rows) for each of the 91 days (timed: one day's refresh, p50 / max), then the reports jobs
    config/cron.py runs every 10 minutes (today reports.jobs.refresh_daily_figures), 3 runs.
 3. Server time of the pages through Django's test client in this process (middleware, view, template; no
    network), --runs runs after --warmup runs each, statements counted in one more run:
@@ -27,10 +27,7 @@ Prints a table and "target p95 < 300 ms: met / NOT met". The machine is shared: 
 """
 
 import ast
-import importlib
-import inspect
 import logging
-import pkgutil
 import re
 import statistics
 import time
@@ -145,36 +142,19 @@ def users_ensure() -> dict[str, int]:
     return ids
 
 
-def lookup_tables() -> list[tuple[str, str]]:
-    """(label, table) of the models whose name says "lookup" (the tracking page's lookups), if any exist."""
-    from django.apps import apps
-
-    return [
-        (model._meta.label, model._meta.db_table)
-        for model in apps.get_models()
-        if "lookup" in model.__name__.lower() and model._meta.managed
-    ]
-
-
-def lookups_fill(conn, table: str, n_orders: int) -> int:
-    """About one lookup per three orders over the 90 days, 92 % answered: by column name and type, the rest
-    empty. A NOT NULL reference to a table other than orders raises (the caller skips the table)."""
-    fill = {}
-    for name, data_type, _nullable, _default in columns(conn, table):
-        if name == "id":
-            continue
-        if "timestamp" in data_type:
-            fill[name] = f"now() - (i % {SPAN_DAYS * 1440}) * interval '1 minute'"
-        elif data_type == "boolean":
-            fill[name] = "(i % 25) > 1"
-        elif name == "order_id":
-            fill[name] = f"CASE WHEN (i % 25) > 1 THEN 1 + (i * 7919) % {n_orders} END"
-        elif name in ("query", "q", "number", "tracking_number", "term"):
-            fill[name] = "'OH' || i"
-        elif name in ("outcome", "result", "status"):
-            fill[name] = "CASE WHEN (i % 25) > 1 THEN 'found' ELSE 'not_found' END"
-    count = max(1, n_orders // 3)
-    return insert_select(conn, table, fill, f"generate_series(1, {count}) AS i")
+def lookups_fill(conn, n_orders: int) -> int:
+    """The tracking page's lookup counters (logistics.TrackingLookupCount, one row per day, door and outcome): about
+    one lookup per three orders over the days, 92 % answered, a few invalid."""
+    per_day = max(1, n_orders // 3 // (SPAN_DAYS + 1))
+    return conn.execute(
+        f"""INSERT INTO logistics_trackinglookupcount (day, door, outcome, n)
+            SELECT (now() AT TIME ZONE 'Asia/Shanghai')::date - d, v.door, v.outcome,
+                   GREATEST(1, ({per_day} * v.share)::int)
+            FROM generate_series(0, {SPAN_DAYS}) AS d
+            CROSS JOIN (VALUES ('page', 'found', 0.50), ('page', 'not_found', 0.04), ('page', 'invalid', 0.02),
+                               ('link', 'found', 0.30), ('api', 'found', 0.12), ('api', 'not_found', 0.04))
+                 AS v(door, outcome, share)"""
+    ).rowcount
 
 
 def extras_build(n_orders: int, ids: dict[str, int]) -> dict[str, float]:
@@ -372,21 +352,7 @@ def extras_build(n_orders: int, ids: dict[str, int]) -> dict[str, float]:
                 "orders_order o WHERE o.source IN ('webhook', 'pull') OR o.id % 100 = 1",
             ),
         )
-        for label, table in lookup_tables():
-            name = f"lookups ({label})"
-            try:
-                with conn.transaction():
-                    step(name, lambda table=table: lookups_fill(conn, table, n_orders))
-            except Exception as exc:  # an unknown table's shape: skip it, say why
-                log(f"  {name}: skipped ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-        t0 = time.monotonic()
-        for table in ("orders_order", "orders_orderevent", "logistics_shipment", "logistics_trackingevent"):
-            conn.execute(f"VACUUM (ANALYZE) {table}")
-        conn.execute("ANALYZE")
-        timings["vacuum+analyze"] = time.monotonic() - t0
-        conn.execute("CREATE TABLE IF NOT EXISTS bench.dashboard_extras (done_at timestamptz NOT NULL)")
-        conn.execute("INSERT INTO bench.dashboard_extras VALUES (now())")
-    return timings
+        step("lookups (logistics.TrackingLookupCount)", lambda: lookups_fill(conn, n_orders))
 
 
 def data_reusable(n: int) -> bool:
@@ -401,22 +367,10 @@ def data_reusable(n: int) -> bool:
 
 
 def day_refreshers() -> list:
-    """The reports services that recompute one day's rows: every function of reports.services.* named
-    *_refresh that takes a keyword `day` and nothing else required (today: daily.daily_figures_refresh; the
-    health figures' own, should they come with one)."""
-    import reports.services
+    """The reports service that recomputes one day's rows: the channel, node, hour and health rows in one."""
+    from reports.services.daily import daily_figures_refresh
 
-    found = []
-    for info in pkgutil.iter_modules(reports.services.__path__):
-        module = importlib.import_module(f"reports.services.{info.name}")
-        for name, func in inspect.getmembers(module, inspect.isfunction):
-            if func.__module__ != module.__name__ or not name.endswith("_refresh"):
-                continue
-            params = inspect.signature(func).parameters
-            required = {p for p, v in params.items() if v.default is inspect.Parameter.empty}
-            if "day" in params and required <= {"day"}:
-                found.append(func)
-    return found
+    return [daily_figures_refresh]
 
 
 def frequent_jobs() -> list:
