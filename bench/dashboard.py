@@ -10,9 +10,9 @@
    stalled parcels, alerts (overdue, stalled, rule errors, pull failures; some acknowledged), address changes with
    their history rows, intake log lines (created and rejected), suspected duplicates, and the tracking page's
    lookup counters.
-2. The daily rows: every reports service that refreshes one day (reports.services.*.*_refresh(day=…): today
-   daily_figures_refresh: channel, node, hour and health rows) for each of the 91 days (timed: one day's refresh, p50 / max), then the reports jobs
-   config/cron.py runs every 10 minutes (today reports.jobs.refresh_daily_figures), 3 runs.
+2. The daily rows: reports.services.daily.daily_figures_refresh (channel, node, hour and health rows) for each of
+   the 91 days (timed: one day's refresh, p50 / max), then the reports jobs config/cron.py runs every 10 minutes
+   or more often, 3 runs each.
 3. Server time of the pages through Django's test client in this process (middleware, view, template; no
    network), --runs runs after --warmup runs each, statements counted in one more run:
      GET /admin/reports/dashboard/ as 运营主管 with the default filters, then with a channel, a warehouse and a
