@@ -3,7 +3,6 @@
 The Chinese font is embedded (logistics.fonts), so the certificate reads the same on machines without any CJK font.
 """
 
-import io
 from datetime import datetime
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -11,12 +10,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone, translation
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 from config.exceptions import Conflict
+from config.pdf import a4_pdf_build
 from logistics.fonts import pdf_font
 from logistics.models import Shipment, TrackingEvent
 from logistics.selectors import mask_name, mask_phone, receiver_area
@@ -142,25 +141,6 @@ def _render(order: Order, font: str) -> bytes:
         p(f"生成时间 Generated at: {generated}（{settings.TIME_ZONE}）· OrderHub", small),
     ]
 
-    def footer(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont(font, 8)
-        canvas.setFillColor(colors.HexColor("#5b6470"))
-        canvas.drawString(18 * mm, 10 * mm, f"{TITLE} · {order.number}")
-        canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"第 {doc.page} 页 Page {doc.page}")
-        canvas.restoreState()
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=18 * mm,
-        bottomMargin=18 * mm,
-        title=f"{TITLE} {order.number}",
-        author="OrderHub",
-        subject=order.number,
+    return a4_pdf_build(
+        story, font=font, title=f"{TITLE} {order.number}", footer=f"{TITLE} · {order.number}", subject=order.number
     )
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buffer.getvalue()

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.admin import ReadOnlyAdmin
 from reports.models import ConfigHealthReport
 from reports.selectors.confhealth import DUTY_CONFLICTS, HIT_DAYS, IDLE_DAYS, config_health_groups
 from reports.services.confhealth import config_health_report_build
@@ -19,7 +20,7 @@ BUILD_PERMISSION = "reports.build_confighealthreport"
 
 
 @admin.register(ConfigHealthReport)
-class ConfigHealthReportAdmin(admin.ModelAdmin):
+class ConfigHealthReportAdmin(ReadOnlyAdmin):
     service_owned_fields = ()  # built by reports.services.confhealth only
     list_display = ("month_label", "generated_at", "generated_by", "findings_count")
     list_display_links = ("month_label",)
@@ -31,15 +32,6 @@ class ConfigHealthReportAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("month"), ordering="month")
     def month_label(self, obj: ConfigHealthReport) -> str:
         return f"{obj.month:%Y-%m}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         # The change page is the read-only report page; "build/" makes a new one.

@@ -17,6 +17,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin import ReadOnlyAdmin
 from config.exceptions import ApplicationError
 from reports.models import ConsistencyReport
 from reports.selectors.consistency import consistency_tables, consistency_xlsx, consistency_xlsx_filename
@@ -46,7 +47,7 @@ class BuildForm(forms.Form):
 
 
 @admin.register(ConsistencyReport)
-class ConsistencyReportAdmin(admin.ModelAdmin):
+class ConsistencyReportAdmin(ReadOnlyAdmin):
     # No form at all: every field is the build's or the sending's (reports.services.consistency).
     service_owned_fields = tuple(f.name for f in ConsistencyReport._meta.concrete_fields if f.name != "id")
     list_display = ("report_day", "built_at", "mail_state", "sent_to", "builds")
@@ -54,15 +55,6 @@ class ConsistencyReportAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     list_per_page = 50
     change_list_template = "admin/reports/consistencyreport/change_list.html"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("day"), ordering="day")
     def report_day(self, obj: ConsistencyReport) -> str:

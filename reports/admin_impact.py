@@ -12,6 +12,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from config.admin import ReadOnlyAdmin
 from orders.models import StatusNode
 from reports.models import ChangeImpact
 from reports.selectors.impact import OPEN_CAP, node_impact, rule_impact
@@ -19,7 +20,7 @@ from rules.models import Rule
 
 
 @admin.register(ChangeImpact)
-class ChangeImpactAdmin(admin.ModelAdmin):
+class ChangeImpactAdmin(ReadOnlyAdmin):
     """Only URLs: no list, no entry on the admin index. Who may preview is who may change the rule or node."""
 
     service_owned_fields = ()
@@ -28,15 +29,6 @@ class ChangeImpactAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def get_urls(self):

@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.admin import ReadOnlyAdmin
 from config.exceptions import ApplicationError
 from logistics.selectors import mask_phone
 from orders.models import Customer
@@ -35,7 +36,7 @@ def _customer_pk(value: str) -> int:
 
 
 @admin.register(YearlyReport)
-class YearlyReportAdmin(admin.ModelAdmin):
+class YearlyReportAdmin(ReadOnlyAdmin):
     service_owned_fields = ()  # nothing is edited here: reports.services.yearly writes the rows
     list_display = (
         "customer_name",
@@ -56,15 +57,6 @@ class YearlyReportAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm(VIEW_PERM)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         # The PDFs and the figures stay in the database: the list reads the on-time rate out of the JSON.

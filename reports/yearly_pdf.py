@@ -3,7 +3,6 @@ reports.selectors.yearly, no database access. The Chinese font is embedded (logi
 labels and the fulfilment certificate), so the report reads the same on machines without any CJK font.
 """
 
-import io
 from datetime import datetime
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
@@ -15,8 +14,9 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
+from config.pdf import a4_pdf_build
 from logistics.fonts import pdf_font
 from orders.models import Status
 from reports.selectors.yearly import DEFINITIONS, EXCEPTIONS_LISTED, YearlyFigures
@@ -162,25 +162,6 @@ def yearly_report_pdf(
         p(f"生成时间 Generated at: {generated_at.astimezone(tz):%Y-%m-%d %H:%M:%S}（{settings.TIME_ZONE}）", small),
     ]
 
-    def footer(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont(font, 8)
-        canvas.setFillColor(colors.HexColor("#5b6470"))
-        canvas.drawString(18 * mm, 10 * mm, f"{TITLE} · {figures.year}")
-        canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"第 {doc.page} 页 Page {doc.page}")
-        canvas.restoreState()
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=18 * mm,
-        title=f"{TITLE} {figures.year}",
-        author="OrderHub",
-        initialFontName=font,
+    return a4_pdf_build(
+        story, font=font, title=f"{TITLE} {figures.year}", footer=f"{TITLE} · {figures.year}", top_mm=16
     )
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
-    return buffer.getvalue()
