@@ -1,5 +1,6 @@
 """Customer-service and manager screens. Status changes only through the transition services."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -256,6 +257,16 @@ class StatusEvidenceFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _plain_number(value: str | None, *, most: int) -> int | None:
+    """A query parameter of ASCII digits up to `most` (str.isdigit() also takes '²', which int() refuses), else None."""
+    if value and re.fullmatch(r"[0-9]{1,9}", value) and int(value) <= most:
+        return int(value)
+    return None
+
+
+MAX_OVERDUE_MINUTES = 366 * 24 * 60  # a year: further back no deadline is compared
+
+
 class OverdueByFilter(admin.SimpleListFilter):
     """?overdue_by=<minutes>: past the status deadline by more than that (订单流断点, linked from the dashboard);
     shown only when used."""
@@ -265,11 +276,13 @@ class OverdueByFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        return [(value, _("%(n)s minutes") % {"n": value})] if value and value.isdigit() else []
+        minutes = _plain_number(value, most=MAX_OVERDUE_MINUTES)
+        return [(value, _("%(n)s minutes") % {"n": minutes})] if minutes is not None else []
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(selectors.orders_overdue_by(minutes=int(self.value())))
+        minutes = _plain_number(self.value(), most=MAX_OVERDUE_MINUTES)
+        if minutes is not None:
+            return queryset.filter(selectors.orders_overdue_by(minutes=minutes))
         return queryset
 
 
@@ -296,10 +309,10 @@ class ImportJobFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         value = self.value()
-        return [(value, _("Import #%(n)s") % {"n": value})] if value and value.isdigit() else []
+        return [(value, _("Import #%(n)s") % {"n": value})] if _plain_number(value, most=2**31) is not None else []
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
+        if _plain_number(self.value(), most=2**31) is not None:
             return queryset.filter(import_job_id=int(self.value()))
         return queryset
 

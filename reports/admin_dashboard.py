@@ -81,6 +81,10 @@ class DashboardFilterForm(forms.Form):
             return data
         end = data.get("end") or self.today
         start = data.get("start") or end - timedelta(days=DASHBOARD_DAYS - 1)
+        if end > self.today:  # no figures yet, and near the year 9999 the day after would not exist
+            raise forms.ValidationError(
+                _("The end date %(end)s is after today (%(today)s).") % {"end": end, "today": self.today}
+            )
         if end < start:
             raise forms.ValidationError(
                 _("The end date %(end)s is before the start date %(start)s.") % {"end": end, "start": start}

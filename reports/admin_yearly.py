@@ -97,7 +97,9 @@ class YearlyReportAdmin(ReadOnlyAdmin):
         # A report has no form: its page is the PDF.
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return HttpResponseRedirect(reverse("admin:reports_yearlyreport_download", args=[object_id]))
+        if not str(object_id).isascii() or not str(object_id).isdigit():
+            raise Http404(_("No such yearly report."))
+        return HttpResponseRedirect(reverse("admin:reports_yearlyreport_download", args=[int(object_id)]))
 
     def download_view(self, request, pk: int):
         if not self.has_view_permission(request):

@@ -101,3 +101,18 @@ def test_the_report_page_reads_a_fixed_number_of_queries_whatever_the_findings(c
         return len(queries)
 
     assert count(many) == count(few)
+
+
+def test_a_finding_about_people_links_to_the_user_admin_only_for_those_who_may_open_it(client):
+    clean_config()
+    person = user_with_role("财务", "both")
+    person.groups.add(Group.objects.get(name="仓库"))  # pays and fulfils: a duty conflict
+    report = config_health_report_build()
+    user_url = reverse("admin:auth_user_change", args=[person.pk])
+    client.force_login(user_with_role("运营主管"))
+    html = client.get(detail(report)).content.decode()
+    assert "both" in html and f'href="{user_url}"' not in html and "由管理员在“用户和组”中修改" in html
+    client.force_login(user_with_role("管理员"))
+    html = client.get(detail(report)).content.decode()
+    assert f'href="{user_url}" class="oh-fix"' in html
+    assert client.get(user_url).status_code == 200

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from redis import Redis
 from rq.cron import CronScheduler
 
@@ -187,7 +188,9 @@ def test_an_order_allocated_days_later_moves_to_its_warehouse_at_the_settling_re
 
 def test_current_figures_refresh_counts_the_snapshot_and_this_hour(db):
     ChannelFactory()
-    make_order()  # ordered now
+    order = make_order()
+    # ordered now, in the current hour (the factory's five minutes ago is the hour before in the first minutes)
+    Order.objects.filter(pk=order.pk).update(ordered_at=timezone.now())
     result = current_figures_refresh()
     assert result == {"status_rows": 1, "hour_rows": 1}
     assert sum(orders_per_hour(day=report_today())) == 1

@@ -154,6 +154,7 @@ def test_a_date_range_of_three_days(client, yunying, today_orders):
         ({"warehouse": "x"}, "未知仓库：x。"),
         ({"start": "2026-02-30"}, "开始日期不是有效日期"),
         ({"end": "yesterday"}, "结束日期不是有效日期"),
+        ({"start": "9999-12-20", "end": "9999-12-31"}, "结束日期 9999-12-31 晚于今天"),
     ],
 )
 def test_bad_filter_input_names_the_problem_and_shows_the_default_range(client, yunying, query, message):
@@ -207,3 +208,15 @@ def test_the_page_reads_the_same_statements_for_3_and_30_days_and_channels(clien
     assert not [sql for sql in more if '"orders_order"' in sql]
     # day series, warehouses, hours, statuses, nodes; and the health figures' exceptions by cause
     assert len([sql for sql in more if "GROUP BY" in sql]) == 6
+
+
+@pytest.mark.parametrize("value", ["²", "99999999999", "-5", "1e3"])
+def test_the_order_list_ignores_an_overdue_filter_that_is_not_a_plain_number(client, yunying, value):
+    client.force_login(yunying)
+    assert client.get(ORDERS, {"overdue_by": value}).status_code == 200
+    assert client.get(ORDERS, {"import_job": value}).status_code == 200
+
+
+def test_a_yearly_report_page_with_a_bad_id_is_not_found(client, yunying):
+    client.force_login(yunying)
+    assert client.get("/admin/reports/yearlyreport/abc/change/").status_code == 404
