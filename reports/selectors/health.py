@@ -93,7 +93,9 @@ def health_figures(
     f = {name: sums[name] or 0 for name in HEALTH_COLUMNS}
     # Lookups have no channel or warehouse (a number not found belongs to none): counted for the whole hub only.
     if channel_id is None and warehouse_id is None:
-        lookups = TrackingLookupCount.objects.filter(day__gte=start, day__lte=end).aggregate(
+        # The customers' own doors only: the lookup API is the staff's and the integrators' (counted, not here).
+        customers = (TrackingLookupCount.Door.PAGE, TrackingLookupCount.Door.LINK)
+        lookups = TrackingLookupCount.objects.filter(day__gte=start, day__lte=end, door__in=customers).aggregate(
             found=Sum("n", filter=Q(outcome=TrackingLookupCount.Outcome.FOUND)),
             not_found=Sum("n", filter=Q(outcome=TrackingLookupCount.Outcome.NOT_FOUND)),
         )
@@ -142,8 +144,9 @@ def health_figures(
             "lookup_success",
             _("Self-service tracking success"),
             _(
-                "Lookups on the public tracking page, its SMS links and the lookup API that found the order, of all "
-                "well-formed lookups (malformed and rate-limited attempts are not counted)."
+                "Customers' lookups on the public tracking page and its SMS links that found the order, of all "
+                "well-formed ones (malformed and rate-limited attempts are not counted; the staff's lookup API is not "
+                "self-service)."
             )
             + lookup_note,
             found,
