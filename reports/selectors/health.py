@@ -105,6 +105,8 @@ def health_figures(
         found = not_found = 0
         lookup_note = " " + _("Not split by channel or warehouse: shown for the whole hub only.")
     scope = _scope(channel_id, warehouse_id)
+    # The daily rows count each order / parcel once a day; a range adds the days up.
+    per_day_note = " " + _("Counted per day: an order or parcel seen on several days counts on each of them.")
     next_day = end + timedelta(days=1)
     not_legacy = {"is_legacy__exact": "0"}
     paid_range = {"paid_at__gte": _local(start), "paid_at__lt": _local(next_day), **not_legacy}
@@ -169,7 +171,8 @@ def health_figures(
                 "Orders that left a step in the range where a step lasted longer than its node's timeout (clock "
                 "time) by more than %(minutes)s minutes."
             )
-            % {"minutes": settings.breakpoint_grace_minutes},
+            % {"minutes": settings.breakpoint_grace_minutes}
+            + per_day_note,
             f["orders_breakpoint"],
             f["orders_moved"],
             url=_url(ORDERS_LIST, overdue_by=settings.breakpoint_grace_minutes, **scope),  # breakpoints open now
@@ -189,7 +192,7 @@ def health_figures(
         figure(
             "stall",
             _("Stall rate"),
-            _("Parcels in carrier hands in the range that are stalled (no carrier event for too long)."),
+            _("Parcels in carrier hands in the range that are stalled (no carrier event for too long).") + per_day_note,
             f["parcels_stalled"],
             f["parcels_in_transit"],
             url=_url(
