@@ -11,7 +11,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -108,7 +108,7 @@ class YearlyReportAdmin(ReadOnlyAdmin):
         if report is None:
             raise Http404(_("No such yearly report."))
         response = HttpResponse(bytes(report.pdf), content_type="application/pdf")
-        response["Content-Disposition"] = f'attachment; filename="{report_file_name(report)}"'
+        response["Content-Disposition"] = content_disposition_header(True, report_file_name(report))
         return response
 
     def generate_view(self, request):

@@ -95,9 +95,15 @@ def yearly_reports_generate_missing(
     *, year: int, limit: int, by: str = "orders", batch_size: int = BATCH_SIZE
 ) -> dict[str, int]:
     """Reports of the year's top `limit` customers that do not exist yet, made in batches (one transaction
-    each). Idempotent: a report already there (from an earlier or a concurrent run, or made by hand) is kept."""
+    each). Idempotent: a report made after the year ended (by an earlier or a concurrent run, or by hand) is kept;
+    one made by hand while the year ran covers part of it and is replaced."""
     top = top_customers(year=year, limit=limit, by=by)
-    existing = set(YearlyReport.objects.filter(year=year, customer_id__in=top).values_list("customer_id", flat=True))
+    year_end = datetime(year + 1, 1, 1, tzinfo=timezone.get_current_timezone())
+    existing = set(
+        YearlyReport.objects.filter(year=year, customer_id__in=top, generated_at__gte=year_end).values_list(
+            "customer_id", flat=True
+        )
+    )
     missing = [pk for pk in top if pk not in existing]
     generated = 0
     for start in range(0, len(missing), batch_size):
@@ -107,14 +113,19 @@ def yearly_reports_generate_missing(
         now = timezone.now()
         rows = [_report(customer=customers[pk], figures=figures[pk], now=now, actor=None) for pk in batch]
         with transaction.atomic(durable=True):
-            YearlyReport.objects.bulk_create(rows, ignore_conflicts=True)
+            YearlyReport.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["customer", "year"],
+                update_fields=["orders", "gmv", "figures", "pdf", "generated_at", "generated_by"],
+            )
         # Those this run stored (a concurrent run's rows were kept, not counted).
         generated += YearlyReport.objects.filter(year=year, customer_id__in=batch, generated_at=now).count()
     return {"year": year, "top": len(top), "already": len(existing), "generated": generated}
 
 
 def report_file_name(report: YearlyReport) -> str:
-    return f"yearly-report-{report.year}-{report.customer_id}.pdf"
+    return f"年度履约报告_{report.year}_{report.customer_id}.pdf"
 
 
 def past_year() -> int:

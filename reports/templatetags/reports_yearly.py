@@ -37,7 +37,7 @@ def yearly_report_panel(context, customer) -> dict:
             for r in reports
         ],
         "years": list(range(this_year, this_year - YEARS_OFFERED, -1)),
-        "default_year": this_year - 1,
+        "default_year": this_year,  # the year so far: what a customer asks for; the job makes the past ones
         "generate_url": reverse("admin:reports_yearlyreport_generate"),
         "next": request.get_full_path(),
     }

@@ -138,3 +138,14 @@ def test_the_cron_runs_it_daily_at_01_30_shanghai():
     jobs = {job.func_name: job for job in scheduler.get_jobs()}
     job = jobs["reports.jobs.generate_yearly_reports"]
     assert (job.cron, job.queue_name) == ("30 17 * * *", "default")
+
+
+def test_a_report_made_while_the_year_ran_is_remade_by_the_job(year_2025):
+    customer = Customer.objects.get(pk=year_2025["a"])
+    partial = yearly_report_generate(customer=customer, year=2025, actor=None)
+    # made by hand in October 2025, before the year's last orders
+    YearlyReport.objects.filter(pk=partial.pk).update(generated_at=at(2025, 10, 1, 12), orders=1)
+    result = yearly_reports_generate_missing(year=2025, limit=1)
+    assert (result["already"], result["generated"]) == (0, 1)
+    remade = YearlyReport.objects.get(customer=customer, year=2025)
+    assert remade.pk == partial.pk and remade.orders == 5 and remade.generated_at > at(2026, 1, 1, 0)
