@@ -2,14 +2,17 @@
 per figure at most, never a loop over rows."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from logistics.models import Shipment
 from orders import selectors as order_selectors
 from orders.models import FINAL_STATES, AddressChange, Alert, Order, Status
+from reports.models import HourlyOrderFigures
+from reports.selectors.health import HealthFigure, health_figures
 from rules.models import Rule
 from warehouse.picklist import PICKLIST_MAX_ORDERS
 from warehouse.selectors import allocation_settings
@@ -139,6 +142,30 @@ def workbench_ops(*, now: datetime | None = None) -> OpsFigures:
         approval_overdue=order_selectors.orders_approval_overdue_count(),
         rule_error_alerts=alerts["rule_errors"],
         channel_pull_failures=alerts["pulls"],
+    )
+
+
+@dataclass(frozen=True)
+class OpsHeadline:
+    """The dashboard's headline figures of today, from the reports app's rows (as fresh as the last refresh)."""
+
+    day: date
+    orders: int
+    gmv: Decimal
+    consistency: HealthFigure
+    breakpoints: HealthFigure
+
+
+def workbench_ops_headline(*, day: date) -> OpsHeadline:
+    """Four statements: today's hour rows, and the health figures of today (settings, rows, lookups)."""
+    totals = HourlyOrderFigures.objects.filter(day=day).aggregate(orders=Sum("orders"), gmv=Sum("gmv"))
+    health = {figure.key: figure for figure in health_figures(start=day, end=day)}
+    return OpsHeadline(
+        day=day,
+        orders=totals["orders"] or 0,
+        gmv=totals["gmv"] or Decimal("0.00"),
+        consistency=health["consistency"],
+        breakpoints=health["breakpoint"],
     )
 
 

@@ -129,12 +129,18 @@ def _warehouse(user) -> Block:
 def _ops() -> Block:
     figures = selectors.workbench_ops()
     today = selectors.local_day_start()
+    headline = selectors.workbench_ops_headline(day=today.date())
+    dashboard = _url("admin:reports_dashboard_changelist", start=str(headline.day), end=str(headline.day))
     alerts = "admin:orders_alert_changelist"
     errors = _day_range("last_error_at", today - timedelta(days=selectors.RULE_ERROR_DAYS), today + timedelta(days=1))
     return Block(
         "运营主管",
         _("Operations"),
         [
+            Figure("orders_today", _("Orders placed today"), headline.orders, dashboard),
+            Figure("gmv_today", _("GMV today"), f"¥{headline.gmv:,.2f}", dashboard),
+            Figure("consistency_today", headline.consistency.label, headline.consistency.display, dashboard),
+            Figure("breakpoints_today", headline.breakpoints.label, headline.breakpoints.display, dashboard),
             Figure(
                 "rules_with_errors",
                 _("Rules with errors in the past 7 days"),

@@ -17,6 +17,7 @@ from orders.services.alerts import alert_acknowledge, alert_raise
 from orders.services.payment import order_confirm_payment
 from orders.services.transitions import order_transition
 from reports.selectors import workbench as selectors
+from reports.services.daily import daily_figures_refresh_recent
 from rules.models import Rule
 from rules.services import rule_save
 from tests.factories import CarrierFactory, ChannelFactory, WarehouseFactory, make_order, user_with_role
@@ -44,7 +45,17 @@ EXPECTED = {
         "to_hand_over": 1,
         "stalled_parcels": 1,
     },
-    "运营主管": {"rules_with_errors": 1, "rule_error_alerts": 1, "approval_overdue": 1, "channel_pull_failures": 1},
+    "运营主管": {
+        # the dashboard's headline figures of today: no refresh has run in this world yet
+        "orders_today": 0,
+        "gmv_today": "¥0.00",
+        "consistency_today": "—",
+        "breakpoints_today": "—",
+        "rules_with_errors": 1,
+        "rule_error_alerts": 1,
+        "approval_overdue": 1,
+        "channel_pull_failures": 1,
+    },
     "财务": {"to_confirm": 2, "mismatches": 1},  # a released 金额不符 and a B2B order; not the unpaid platform orders
 }
 
@@ -187,7 +198,9 @@ def test_customer_service_counts_are_the_users_own(world):
 
 # The whole admin home as each role (session, user, permissions, the promise lights, alerts and 审批滞留 counters
 # and the workbench): measured, and pinned so a per-row loop in a figure shows up here.
-HOME_STATEMENTS = {"客服": 13, "仓库": 14, "运营主管": 13, "财务": 10}
+# 运营主管 + 8 for today's headline: the hour rows, the health rows and lookups, and the report settings row (here
+# created on first use: a savepoint and an insert).
+HOME_STATEMENTS = {"客服": 13, "仓库": 14, "运营主管": 21, "财务": 10}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -200,3 +213,16 @@ def test_home_statement_count_per_role_is_pinned(client, world, role, django_ass
 def test_a_pick_wave_is_one_pick_list_sheet_of_up_to_the_pick_lists_maximum():
     size = selectors.PICKLIST_MAX_ORDERS
     assert [selectors.PickWave("SH01", "上海仓", n).waves for n in (1, size, size + 1, 2 * size + 1)] == [1, 1, 2, 3]
+
+
+def test_the_ops_headline_reads_todays_rows_once_they_are_refreshed(client):
+    ChannelFactory()
+    orders = [make_order(), make_order()]
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(ordered_at=timezone.now(), paid_amount=Decimal("12.50"))
+    daily_figures_refresh_recent(days=1)
+    headline = selectors.workbench_ops_headline(day=timezone.localdate())
+    assert (headline.orders, headline.gmv) == (2, Decimal("25.00"))
+    client.force_login(user_with_role("运营主管"))
+    shown = figures_shown(client.get(reverse("admin:index")).content.decode())
+    assert shown["orders_today"][1] == "2" and shown["gmv_today"][1] == "¥25.00"
+    assert client.get(shown["orders_today"][0]).status_code == 200  # the dashboard over today
