@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from orders.models import Channel, Order, Status
 from reports.services.daily import current_figures_refresh, daily_figures_refresh_recent
@@ -220,3 +220,11 @@ def test_the_order_list_ignores_an_overdue_filter_that_is_not_a_plain_number(cli
 def test_a_yearly_report_page_with_a_bad_id_is_not_found(client, yunying):
     client.force_login(yunying)
     assert client.get("/admin/reports/yearlyreport/abc/change/").status_code == 404
+
+
+def test_a_refused_page_says_so_in_chinese_in_the_admin_frame(client, kefu):
+    client.force_login(kefu)
+    with translation.override("zh-hans"):
+        response = client.get(URL)
+    html = response.content.decode()
+    assert response.status_code == 403 and "无权访问" in html and "未做任何更改" in html and 'href="/admin/"' in html
