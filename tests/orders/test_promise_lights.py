@@ -88,16 +88,16 @@ def test_order_list_column_filter_and_fixed_query_count(client, kefu, cases, dja
     now, orders = cases
     client.force_login(kefu)
     client.get("/admin/orders/order/")  # warm the session and permission caches
-    # session, user, permissions, channels (filter), count, the page of orders with their lights, the date
-    # hierarchy's two reads: the lights are part of the statements, not a read per row
-    with django_assert_num_queries(8):
+    # session, user, permissions, channels and warehouses (filters), count, the page of orders with their lights,
+    # the date hierarchy's two reads: the lights are part of the statements, not a read per row
+    with django_assert_num_queries(9):
         page = client.get("/admin/orders/order/?promise=red").content.decode()
     assert orders["red_not_printed"].number in page and orders["red_late"].number in page
     assert orders["green"].number not in page and orders["yellow_paid"].number not in page
     assert 'data-light="red"' in page
     for _ in range(5):
         order_at(Status.PAID, promised=now - timedelta(hours=3))
-    with django_assert_num_queries(8):  # more red orders, the same statements
+    with django_assert_num_queries(9):  # more red orders, the same statements
         page = client.get("/admin/orders/order/?promise=red").content.decode()
     assert page.count('data-light="red"') == 7
 
